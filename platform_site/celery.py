@@ -1,0 +1,46 @@
+"""The Celery app and every periodic schedule, visible in one read."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
+
+app = Celery("platform_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("default", "webhooks", "cdn", "backups")
+
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    # At-least-once: a task is acknowledged after it ran, and re-queued if its worker dies.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="default",
+    # Each app's tasks run on its own queue so a backlog of one cannot starve another.
+    task_routes={
+        "webhooks.tasks.*": {"queue": "webhooks"},
+        "cdn.tasks.*": {"queue": "cdn"},
+        "backups.tasks.*": {"queue": "backups"},
+    },
+    broker_transport_options={"visibility_timeout": 3600},
+    broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    timezone="UTC",
+    enable_utc=True,
+)
+
+# Every periodic schedule of the platform. Times are UTC.
+app.conf.beat_schedule = {
+    "beat-heartbeat": {
+        "task": "platform_site.tasks.beat_heartbeat",
+        "schedule": 60.0,
+    },
+}
+
+app.autodiscover_tasks()

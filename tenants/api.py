@@ -1,0 +1,166 @@
+"""REST API for tenants, websites and deployments: validate, call one service, render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from platform_site.exceptions import ApplicationError
+
+from . import selectors, services
+from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
+from .models import Deployment
+from .serializers import (
+    DeploymentCreateInput,
+    DeploymentOutput,
+    TenantCreateInput,
+    TenantOutput,
+    TenantSuspendInput,
+    TenantUpdateInput,
+    WebsiteCreateInput,
+    WebsiteOutput,
+    WebsiteUpdateInput,
+)
+
+
+def acting_tenant(request):
+    """The tenant an API key acts for; None for an operator (staff) session."""
+    return getattr(request, "tenant", None)
+
+
+def _validated(serializer_class, request, **kwargs) -> dict:
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+UUID_PATTERN = "[0-9a-fA-F-]{36}"
+
+
+class TenantViewSet(viewsets.GenericViewSet):
+    """Tenants: operators only."""
+
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = TenantOutput
+    filterset_class = TenantFilter
+    search_fields = ["name", "slug"]
+    ordering_fields = ["name", "created_at", "tier"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.tenant_list()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(TenantOutput(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(TenantOutput(self.get_object()).data)
+
+    @extend_schema(request=TenantCreateInput, responses={201: TenantOutput})
+    def create(self, request):
+        tenant = services.tenant_create(**_validated(TenantCreateInput, request))
+        return Response(TenantOutput(tenant).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TenantUpdateInput, responses=TenantOutput)
+    def partial_update(self, request, pk=None):
+        tenant = services.tenant_update(tenant=self.get_object(), **_validated(TenantUpdateInput, request))
+        return Response(TenantOutput(tenant).data)
+
+    @extend_schema(request=TenantSuspendInput, responses=TenantOutput)
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        tenant = services.tenant_suspend(tenant=self.get_object(), **_validated(TenantSuspendInput, request))
+        return Response(TenantOutput(tenant).data)
+
+    @extend_schema(request=None, responses=TenantOutput)
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk=None):
+        tenant = services.tenant_reactivate(tenant=self.get_object())
+        return Response(TenantOutput(tenant).data)
+
+
+class WebsiteViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = WebsiteOutput
+    filterset_class = WebsiteFilter
+    search_fields = ["name", "hostnames__hostname"]
+    ordering_fields = ["name", "created_at"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.website_list(tenant=acting_tenant(self.request))
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).distinct())
+        return self.get_paginated_response(WebsiteOutput(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(WebsiteOutput(self.get_object()).data)
+
+    @extend_schema(request=WebsiteCreateInput, responses={201: WebsiteOutput})
+    def create(self, request):
+        data = _validated(WebsiteCreateInput, request)
+        tenant = acting_tenant(request)
+        tenant_id = data.pop("tenant", None)
+        if tenant is None:
+            if tenant_id is None:
+                raise ApplicationError(
+                    "invalid", "The request is invalid.", fields={"tenant": ["This field is required."]}
+                )
+            tenant = selectors.tenant_list().filter(pk=tenant_id).first()
+            if tenant is None:
+                raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+        website = services.website_create(tenant=tenant, **data)
+        return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data, status=201)
+
+    @extend_schema(request=WebsiteUpdateInput, responses=WebsiteOutput)
+    def partial_update(self, request, pk=None):
+        website = services.website_update(website=self.get_object(), **_validated(WebsiteUpdateInput, request))
+        return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data)
+
+    def destroy(self, request, pk=None):
+        services.website_delete(website=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        responses=DeploymentOutput(many=True),
+        parameters=[
+            OpenApiParameter("status", enum=Deployment.Status.values),
+            OpenApiParameter("trigger", enum=Deployment.Trigger.values),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+    )
+    @action(detail=True, methods=["get"], url_path="deployments")
+    def deployments(self, request, pk=None):
+        website = self.get_object()
+        filterset = DeploymentFilter(request.query_params, queryset=selectors.deployment_list(website=website))
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
+        return self.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+    @extend_schema(request=DeploymentCreateInput, responses={201: DeploymentOutput})
+    @deployments.mapping.post
+    def create_deployment(self, request, pk=None):
+        data = _validated(DeploymentCreateInput, request)
+        deployment = services.deployment_create(
+            website=self.get_object(), trigger=Deployment.Trigger.API, description=data["description"]
+        )
+        deployment.refresh_from_db()
+        return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = DeploymentOutput
+    http_method_names = ["get", "head", "options"]
+
+    def get_queryset(self):
+        return Deployment.objects.none()
+
+    def retrieve(self, request, pk=None):
+        deployment = selectors.deployment_get(deployment_id=pk, tenant=acting_tenant(request))
+        return Response(DeploymentOutput(deployment).data)

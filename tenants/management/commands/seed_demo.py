@@ -1,0 +1,39 @@
+"""Load a small demo: two tenants on different tiers, their websites and deployments. Idempotent."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from tenants import services
+from tenants.models import Deployment, Tenant, Tier
+
+DEMO = [
+    (
+        "Acme Corp",
+        "acme",
+        Tier.PROFESSIONAL,
+        [("Acme marketing", ["www.acme.test", "acme.test"]), ("Acme docs", ["docs.acme.test"])],
+    ),
+    ("Hobby Hub", "hobby", Tier.FREE, [("Hobby blog", ["blog.hobby.test"])]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenants, websites and deployments (skips what exists)."
+
+    def handle(self, *args, **options):
+        for name, slug, tier, websites in DEMO:
+            with transaction.atomic():
+                tenant = Tenant.objects.filter(slug=slug).first()
+                if tenant is not None:
+                    self.stdout.write(f"demo tenant {slug!r} exists, skipped")
+                    continue
+                tenant = services.tenant_create(name=name, slug=slug, tier=tier)
+                for website_name, hostnames in websites:
+                    website = services.website_create(tenant=tenant, name=website_name, hostnames=hostnames)
+                    for number in range(2):
+                        services.deployment_create(
+                            website=website,
+                            trigger=Deployment.Trigger.COMMAND,
+                            description=f"demo release {number + 1}",
+                        )
+            self.stdout.write(self.style.SUCCESS(f"demo tenant {slug!r} ({tier}) created"))

@@ -1,0 +1,177 @@
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Tier(models.TextChoices):
+    FREE = "free", "Free"
+    STARTER = "starter", "Starter"
+    PROFESSIONAL = "professional", "Professional"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+# API requests a minute per tier; the API gateway enforces these.
+TIER_REQUESTS_PER_MINUTE = {
+    Tier.FREE: 100,
+    Tier.STARTER: 1_000,
+    Tier.PROFESSIONAL: 5_000,
+    Tier.ENTERPRISE: 50_000,
+}
+
+
+def _in_choices(field: str, choices: type[models.TextChoices]) -> models.Q:
+    return models.Q(**{f"{field}__in": choices.values})
+
+
+class TenantStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class WebsiteStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+
+
+class DeploymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DeploymentTrigger(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Command"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class Tenant(models.Model):
+    Status = TenantStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=63, unique=True)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=_in_choices("tier", Tier), name="tenant_tier_valid"),
+            models.CheckConstraint(condition=_in_choices("status", TenantStatus), name="tenant_status_valid"),
+            models.CheckConstraint(condition=~models.Q(slug=""), name="tenant_slug_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(status="active") | models.Q(suspended_at__isnull=False),
+                name="tenant_suspended_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def requests_per_minute(self) -> int:
+        return TIER_REQUESTS_PER_MINUTE[Tier(self.tier)]
+
+
+class Website(models.Model):
+    Status = WebsiteStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="websites")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # The deployment being served; switched atomically on activation and rollback.
+    active_deployment = models.ForeignKey(
+        "Deployment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="website_name_unique_per_tenant"),
+            models.CheckConstraint(condition=_in_choices("status", WebsiteStatus), name="website_status_valid"),
+            models.CheckConstraint(condition=~models.Q(name=""), name="website_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Hostname(models.Model):
+    """A hostname a website answers to; unique across the whole platform, case-insensitively."""
+
+    website = models.ForeignKey(Website, on_delete=models.CASCADE, related_name="hostnames")
+    hostname = models.CharField(max_length=253)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["hostname"]
+        constraints = [
+            models.UniqueConstraint(Lower("hostname"), name="hostname_unique_ci"),
+            models.CheckConstraint(condition=models.Q(hostname=Lower("hostname")), name="hostname_lowercase"),
+            models.CheckConstraint(condition=~models.Q(hostname=""), name="hostname_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def clean(self) -> None:
+        from .hostnames import normalize_hostname
+
+        self.hostname = normalize_hostname(self.hostname)
+
+
+class Deployment(models.Model):
+    Status = DeploymentStatus
+    Trigger = DeploymentTrigger
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    website = models.ForeignKey(Website, on_delete=models.CASCADE, related_name="deployments")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.API)
+    description = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["website", "number"], name="deployment_number_unique_per_website"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="deployment_number_positive"),
+            models.CheckConstraint(condition=_in_choices("status", DeploymentStatus), name="deployment_status_valid"),
+            models.CheckConstraint(
+                condition=_in_choices("trigger", DeploymentTrigger), name="deployment_trigger_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(finished_at__isnull=True)
+                | models.Q(started_at__isnull=False, finished_at__gte=models.F("started_at")),
+                name="deployment_finished_after_started",
+            ),
+        ]
+        indexes = [models.Index(fields=["website", "-number"], name="deployment_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.website} #{self.number}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,38 @@
+"""Reads for tenants, websites and deployments."""
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from .models import Deployment, Hostname, Tenant, Website
+
+
+def tenant_list() -> QuerySet[Tenant]:
+    return Tenant.objects.order_by("name")
+
+
+def tenant_get(*, tenant_id) -> Tenant:
+    return get_object_or_404(Tenant, pk=tenant_id)
+
+
+def website_list(*, tenant: Tenant | None = None) -> QuerySet[Website]:
+    """Websites, limited to one tenant's when a tenant is given (API keys act for one tenant)."""
+    queryset = Website.objects.select_related("tenant", "active_deployment").prefetch_related(
+        Prefetch("hostnames", queryset=Hostname.objects.order_by("hostname"))
+    )
+    return queryset.filter(tenant=tenant) if tenant is not None else queryset
+
+
+def website_get(*, website_id, tenant: Tenant | None = None) -> Website:
+    """One website; 404 when it belongs to another tenant, so existence never leaks."""
+    return get_object_or_404(website_list(tenant=tenant), pk=website_id)
+
+
+def deployment_list(*, website: Website) -> QuerySet[Deployment]:
+    return website.deployments.select_related("website").order_by("-number")
+
+
+def deployment_get(*, deployment_id, tenant: Tenant | None = None) -> Deployment:
+    queryset = Deployment.objects.select_related("website", "website__tenant")
+    if tenant is not None:
+        queryset = queryset.filter(website__tenant=tenant)
+    return get_object_or_404(queryset, pk=deployment_id)

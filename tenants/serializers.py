@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from .models import Deployment, Tenant, Tier, Website
+
+
+class TenantOutput(serializers.ModelSerializer):
+    requests_per_minute = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id", "name", "slug", "tier", "requests_per_minute", "status",
+            "suspended_at", "suspension_reason", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class TenantCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=63)
+    tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.FREE)
+
+
+class TenantUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+
+
+class TenantSuspendInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class DeploymentSummary(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = ["id", "number", "status", "finished_at"]
+
+
+class WebsiteOutput(serializers.ModelSerializer):
+    tenant = serializers.UUIDField(source="tenant_id", read_only=True)
+    hostnames = serializers.SerializerMethodField()
+    active_deployment = DeploymentSummary(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Website
+        fields = ["id", "tenant", "name", "status", "hostnames", "active_deployment", "created_at", "updated_at"]
+
+    def get_hostnames(self, website) -> list[str]:
+        return [hostname.hostname for hostname in website.hostnames.all()]
+
+
+class WebsiteCreateInput(serializers.Serializer):
+    tenant = serializers.UUIDField(required=False, help_text="Operators only; an API key acts for its own tenant.")
+    name = serializers.CharField(max_length=200)
+    hostnames = serializers.ListField(child=serializers.CharField(max_length=253), default=list)
+
+
+class WebsiteUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    status = serializers.ChoiceField(choices=Website.Status.choices, required=False)
+    hostnames = serializers.ListField(child=serializers.CharField(max_length=253), required=False)
+
+
+class DeploymentOutput(serializers.ModelSerializer):
+    website = serializers.UUIDField(source="website_id", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id", "website", "number", "status", "trigger", "description", "error",
+            "created_at", "started_at", "finished_at", "duration_seconds",
+        ]  # fmt: skip
+
+
+class DeploymentCreateInput(serializers.Serializer):
+    description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)

@@ -1,0 +1,120 @@
+"""The suite runs against the real local stack (deploy/local/stack): PostgreSQL primary + streaming
+replica, Redis, a real Celery worker. ./bin/test starts it and exports its environment."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        pytest.exit(
+            "the suite runs against the real stack: use ./bin/test, or "
+            'deploy/local/stack up && eval "$(deploy/local/stack env)" first',
+            returncode=4,
+        )
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(username="operator", password="operator-pass-1", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def tenant(db):
+    from tenants import services
+
+    return services.tenant_create(name="Tenant A", slug="tenant-a", tier="starter")
+
+
+@pytest.fixture
+def website(tenant):
+    from tenants import services
+
+    return services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
+
+
+def _test_database_env() -> dict:
+    """The environment a subprocess needs to see the test database (not the development one)."""
+    from django.db import connections
+
+    env = dict(os.environ)
+    test_name = connections["default"].settings_dict["NAME"]
+    for variable in ("DATABASE_URL", "DATABASE_REPLICA_URLS"):
+        if env.get(variable):
+            env[variable] = ",".join(url.rsplit("/", 1)[0] + "/" + test_name for url in env[variable].split(","))
+    env["DJANGO_SETTINGS_MODULE"] = "platform_site.settings"
+    return env
+
+
+@pytest.fixture(scope="session")
+def test_database_env(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        return _test_database_env()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(test_database_env, tmp_path_factory):
+    """A real Celery worker process consuming every queue, on the test database."""
+    from platform_site.celery import QUEUES, app
+
+    app.control.purge()
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    hostname = f"test-{os.getpid()}@localhost"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "platform_site",
+                "worker",
+                "-Q",
+                ",".join(QUEUES),
+                "-c",
+                "2",
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],  # fmt: skip
+            cwd=REPO_ROOT,
+            env=test_database_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited: {log_path.read_text()[-2000:]}")
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            break
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise RuntimeError(f"celery worker not ready in 30 s: {log_path.read_text()[-2000:]}")
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)

@@ -1,0 +1,53 @@
+"""Constraints hold in PostgreSQL itself, not only in Python."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from tenants.models import Deployment, Hostname, Tenant, Website
+
+pytestmark = pytest.mark.django_db
+
+
+def test_runs_on_postgresql():
+    assert connection.vendor == "postgresql"
+
+
+def _refused(callable_):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        callable_()
+
+
+def test_tenant_constraints(tenant):
+    _refused(lambda: Tenant.objects.filter(pk=tenant.pk).update(tier="platinum"))
+    _refused(lambda: Tenant.objects.filter(pk=tenant.pk).update(status="deleted"))
+    _refused(lambda: Tenant.objects.create(name="Other", slug="tenant-a"))
+    _refused(lambda: Tenant.objects.create(name="Empty", slug=""))
+    # suspended without a time
+    _refused(lambda: Tenant.objects.filter(pk=tenant.pk).update(status="suspended", suspended_at=None))
+
+
+def test_hostnames_unique_across_platform_case_insensitively(tenant, website):
+    other = Website.objects.create(tenant=Tenant.objects.create(name="B", slug="b"), name="B site")
+    _refused(lambda: Hostname.objects.create(website=other, hostname="www.a.test"))
+    _refused(lambda: Hostname.objects.create(website=other, hostname="WWW.A.TEST"))
+
+
+def test_website_name_unique_per_tenant(tenant, website):
+    _refused(lambda: Website.objects.create(tenant=tenant, name="Site A"))
+    _refused(lambda: Website.objects.filter(pk=website.pk).update(status="gone"))
+    other = Tenant.objects.create(name="B", slug="b")
+    Website.objects.create(tenant=other, name="Site A")  # same name, other tenant: fine
+
+
+def test_deployment_constraints(website):
+    Deployment.objects.create(website=website, number=1)
+    _refused(lambda: Deployment.objects.create(website=website, number=1))
+    _refused(lambda: Deployment.objects.create(website=website, number=0))
+    _refused(lambda: Deployment.objects.create(website=website, number=2, status="exploded"))
+    now = timezone.now()
+    _refused(
+        lambda: Deployment.objects.create(
+            website=website, number=3, started_at=now, finished_at=now - timezone.timedelta(seconds=1)
+        )
+    )
