@@ -51,9 +51,10 @@ def _check_cache():
 
 
 def _check_broker():
-    from platform_site.celery import app
+    from kombu import Connection
 
-    with app.connection_for_write() as connection:
+    # A fresh connection, not the pool's: readiness must reflect the broker now.
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
     return {}
 

@@ -118,3 +118,11 @@ def celery_worker(test_database_env, tmp_path_factory):
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static():
+    """Pages use the versioned (manifest) static files, as in production: collect them once."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
