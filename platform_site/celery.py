@@ -44,3 +44,5 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+from . import celery_metrics  # noqa: E402,F401 - connects the workers' metrics signals

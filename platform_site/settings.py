@@ -79,6 +79,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "platform_site.instrumentation.ApiMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,6 +182,37 @@ CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
 }
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
+
+# --- metrics and usage cost (platform_site/metrics.py, tenants/usage.py) -------------------------
+# /metrics needs "Authorization: Bearer $METRICS_TOKEN" when set; in real mode it is required (absent: 404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Scrape-time sources (database counts, queue depth, WAL archiver, usage) are recomputed at most this often.
+METRICS_COLLECTOR_CACHE_SECONDS = env.float("METRICS_COLLECTOR_CACHE_SECONDS", default=5.0)
+# The per-tenant family (tenant_* series, one per tenant per metric) can be switched off and is capped.
+METRICS_TENANT_USAGE_ENABLED = env.bool("METRICS_TENANT_USAGE_ENABLED", default=True)
+METRICS_TENANT_SERIES_LIMIT = env.int("METRICS_TENANT_SERIES_LIMIT", default=10_000)
+# Unit prices for cost attribution, in dollars.
+USAGE_DEPLOYMENT_SIZE_FIELD = env.str("USAGE_DEPLOYMENT_SIZE_FIELD", default="bundle_size_bytes")
+
+
+def _price(name: str, default: str):
+    from decimal import Decimal, InvalidOperation
+
+    raw = env.str(name, default=default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0:
+        sys.stderr.write(f"error: {name} must be a non-negative decimal number, got {raw!r}\n")
+        raise SystemExit(2)
+    return value
+
+
+USAGE_PRICE_STORAGE_GIB_MONTH = _price("USAGE_PRICE_STORAGE_GIB_MONTH", "0.023")
+USAGE_PRICE_BANDWIDTH_GIB = _price("USAGE_PRICE_BANDWIDTH_GIB", "0.085")
+USAGE_PRICE_REQUESTS_MILLION = _price("USAGE_PRICE_REQUESTS_MILLION", "0.40")
+USAGE_PRICE_DEPLOYMENT = _price("USAGE_PRICE_DEPLOYMENT", "0.01")
 
 # --- auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import errors, health
+from . import errors, health, metrics_endpoint
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("tenants.usage_urls")),
 ]
 
 urlpatterns = [
@@ -15,7 +16,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics_endpoint.metrics, name="metrics"),
 ]
 
 handler400 = errors.bad_request

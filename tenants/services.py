@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from platform_site import metrics
 from platform_site.exceptions import ApplicationError, ConflictError
 
 from .access import publish_tenant_access
@@ -193,6 +194,12 @@ def deployment_start(*, deployment: Deployment) -> Deployment:
     return deployment
 
 
+def _record_outcome_on_commit(deployment: Deployment) -> None:
+    # After commit: a rolled-back transition was never a finished deployment.
+    tenant_id, status = deployment.website.tenant_id, deployment.status
+    transaction.on_commit(lambda: metrics.record_deployment(tenant_id=tenant_id, status=status))
+
+
 @transaction.atomic
 def deployment_succeed(*, deployment: Deployment) -> Deployment:
     """Mark a running deployment succeeded and make it the one its website serves."""
@@ -201,6 +208,7 @@ def deployment_succeed(*, deployment: Deployment) -> Deployment:
     deployment.finished_at = timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
     Website.objects.filter(pk=deployment.website_id).update(active_deployment=deployment, updated_at=timezone.now())
+    _record_outcome_on_commit(deployment)
     logger.info("deployment succeeded id=%s", deployment.pk)
     return deployment
 
@@ -215,6 +223,7 @@ def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
     deployment.finished_at = now
     deployment.error = error[:10_000]
     deployment.save(update_fields=["status", "started_at", "finished_at", "error"])
+    _record_outcome_on_commit(deployment)
     logger.info("deployment failed id=%s", deployment.pk)
     return deployment
 

@@ -1,0 +1,106 @@
+"""Metrics of Celery workers: task outcomes, and a /metrics listener per worker host.
+
+A worker started with CELERY_METRICS_PORT serves /metrics on CELERY_METRICS_ADDRESS (127.0.0.1 unless
+set), summing its prefork children through prometheus_client's multiprocess mode: PROMETHEUS_MULTIPROC_DIR
+must then be set in the worker's environment (its own directory, not the web's), is emptied when the
+worker starts and each child marks itself dead when it exits. In real mode the listener requires the
+same bearer token as the web's /metrics (METRICS_TOKEN).
+"""
+
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from celery import signals
+
+logger = logging.getLogger(__name__)
+
+
+def _metrics_wsgi_app(token: str):
+    from prometheus_client import make_wsgi_app
+
+    from .metrics_endpoint import process_metrics_registry, token_allows
+
+    app = make_wsgi_app(process_metrics_registry())
+
+    def guarded(environ, start_response):
+        if token and not token_allows(environ.get("HTTP_AUTHORIZATION", ""), token):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
+            return [b"a valid metrics bearer token is required\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - scrapes every few seconds would flood the log
+        pass
+
+
+@signals.worker_init.connect
+def _prepare_multiprocess_dir(**kwargs):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not os.environ.get("CELERY_METRICS_PORT"):
+        return
+    if not directory:
+        raise RuntimeError("CELERY_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR (a directory of the worker's own)")
+    # Before the pool forks: stale counters of a previous run would be added to this one's.
+    path = Path(directory)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+@signals.worker_ready.connect
+def _serve_metrics(**kwargs):
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if not port:
+        return
+    from django.conf import settings
+
+    token = settings.METRICS_TOKEN
+    if settings.REAL_MODE and not token:
+        logger.error("metrics listener not started: METRICS_TOKEN is required in real mode")
+        return
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    address = os.environ.get("CELERY_METRICS_ADDRESS", "127.0.0.1")
+    server = make_server(address, int(port), _metrics_wsgi_app(token), ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-listener", daemon=True).start()
+    logger.info("metrics: serving worker metrics on %s:%s", address, port)
+
+
+@signals.worker_process_shutdown.connect
+def _mark_child_dead(pid=None, **kwargs):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
+def _task_name(sender) -> str:
+    return getattr(sender, "name", None) or "unknown"
+
+
+@signals.task_success.connect
+def _task_succeeded(sender=None, **kwargs):
+    from .metrics import record_celery_task
+
+    record_celery_task(task=_task_name(sender), outcome="succeeded")
+
+
+@signals.task_failure.connect
+def _task_failed(sender=None, **kwargs):
+    from .metrics import record_celery_task
+
+    record_celery_task(task=_task_name(sender), outcome="failed")
+
+
+@signals.task_retry.connect
+def _task_retried(sender=None, **kwargs):
+    from .metrics import record_celery_task
+
+    record_celery_task(task=_task_name(sender), outcome="retried")

@@ -1,0 +1,42 @@
+"""API request instrumentation: api_request_duration_seconds for every /api/ request.
+
+It sits outside the API gateway (right after django-prometheus' Before middleware) so it also times the
+401/429 answers the gateway gives before any view runs. The route label is the URL pattern's name
+(bounded by the code), never the raw path.
+"""
+
+import time
+
+from django.urls import Resolver404, resolve
+
+from .metrics import record_api_request
+
+API_PREFIX = "/api/"
+
+
+def _route(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:  # answered before URL resolution (the gateway's 401/429)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "unmatched"
+    return match.view_name or "unnamed"
+
+
+class ApiMetricsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        record_api_request(
+            method=request.method,
+            route=_route(request),
+            status_code=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response

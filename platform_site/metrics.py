@@ -1,0 +1,464 @@
+"""Every platform metric, defined once: name, help, labels, buckets, and the function that records it.
+
+Capabilities never touch prometheus_client objects directly: they call the typed `record_*` / `set_*`
+functions below, which also clamp label values to the documented sets (anything else becomes "other"),
+so a bug or a hostile input can never create unbounded series.
+
+Label cardinality (series per metric, at most):
+
+| metric                                   | labels                      | bound                               |
+|------------------------------------------|-----------------------------|-------------------------------------|
+| deployments_total                        | tenant_id, status           | tenants x 2 (the seed asks for it)  |
+| api_request_duration_seconds             | method, route, status_class | 8 methods x API view names x 5      |
+| active_websites_total                    | -                           | 1                                   |
+| tenants_total                            | tier, status                | 4 x 2                               |
+| websites_total                           | status                      | 2                                   |
+| rate_limit_decisions_total               | tier, outcome               | 5 x 3                               |
+| api_key_auth_failures_total              | reason                      | 8                                   |
+| webhook_deliveries_total                 | outcome                     | 5                                   |
+| webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
+| celery_queue_length                      | queue                       | celery QUEUES (4)                   |
+| celery_tasks_total                       | task, outcome               | registered tasks x 4                |
+| cdn_invalidations_total                  | backend, status             | configured CDN aliases x 4          |
+| origin_bytes_served_total                | tier                        | 5                                   |
+| backup_last_success_timestamp_seconds    | type                        | 6                                   |
+| backup_last_duration_seconds             | type                        | 6                                   |
+| wal_archive_* (from pg_stat_archiver)    | -                           | 1 each                              |
+| database_replica_lag_bytes/_seconds      | alias                       | configured replicas                 |
+| database_replica_in_rotation             | alias                       | configured replicas                 |
+| metrics_source_up                        | source                      | 5                                   |
+| tenant_* (per-tenant usage family)       | tenant_id                   | one series per tenant per metric,   |
+|                                          |                             | switchable, capped (settings)       |
+
+Counters and histograms live in prometheus_client's registry; under gunicorn and Celery prefork they are
+written to PROMETHEUS_MULTIPROC_DIR and summed at scrape time (platform_site/metrics_endpoint.py).
+State that must survive a process restart or is the same for every process (database counts, queue
+depth, last backup, WAL archiver) is not kept in process memory at all: the web /metrics collects it at
+scrape time from its source of truth, cached a few seconds (`PlatformStateCollector`).
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+OTHER = "other"
+
+# Bounded label values. A value outside its set is recorded as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+TIERS = frozenset({"free", "starter", "professional", "enterprise"})  # tenants.models.Tier (checked by a test)
+DEPLOYMENT_OUTCOMES = frozenset({"succeeded", "failed"})
+RATE_LIMIT_OUTCOMES = frozenset({"allowed", "limited"})
+AUTH_FAILURE_REASONS = frozenset(
+    {"missing", "malformed", "unknown_key", "revoked", "expired", "tenant_suspended", "forbidden"}
+)
+WEBHOOK_OUTCOMES = frozenset({"delivered", "failed", "retrying", "blocked"})
+CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed"})
+BACKUP_TYPES = frozenset({"full", "differential", "incremental", "tenant_export", "sqlite"})
+TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
+
+
+def _bounded(value, allowed: Iterable[str]) -> str:
+    value = str(value)
+    return value if value in allowed else OTHER
+
+
+# --- the seed ---------------------------------------------------------------------------------
+
+DEPLOYMENTS = Counter(
+    "deployments",
+    "Deployments that finished, by tenant and outcome (succeeded|failed).",
+    ["tenant_id", "status"],
+)
+
+API_REQUEST_DURATION = Histogram(
+    "api_request_duration_seconds",
+    "Time to answer a /api/ request, by method, bounded route name (the URL pattern's name) and status class.",
+    ["method", "route", "status_class"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# --- API gateway ------------------------------------------------------------------------------
+
+RATE_LIMIT_DECISIONS = Counter(
+    "rate_limit_decisions",
+    "Rate limiter decisions by tenant tier and outcome (allowed|limited).",
+    ["tier", "outcome"],
+)
+
+API_KEY_AUTH_FAILURES = Counter(
+    "api_key_auth_failures",
+    "API requests refused at key authentication, by reason.",
+    ["reason"],
+)
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries",
+    "Webhook delivery attempts by outcome (delivered|failed|retrying|blocked).",
+    ["outcome"],
+)
+
+WEBHOOK_DELIVERY_DURATION = Histogram(
+    "webhook_delivery_duration_seconds",
+    "Time of one webhook delivery attempt (request to response or error), by outcome.",
+    ["outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+# --- CDN and origin ---------------------------------------------------------------------------
+
+CDN_INVALIDATIONS = Counter(
+    "cdn_invalidations",
+    "CDN invalidation requests by backend alias and status (submitted|completed|failed).",
+    ["backend", "status"],
+)
+
+ORIGIN_BYTES_SERVED = Counter(
+    "origin_bytes_served",
+    "Bytes of deployed assets the origin served, by tenant tier (per tenant: tenant_bandwidth_bytes_total).",
+    ["tier"],
+)
+
+# --- replicas (set by the database router's health checks, per web process) --------------------
+
+REPLICA_LAG_BYTES = Gauge(
+    "database_replica_lag_bytes",
+    "WAL bytes the replica has not replayed yet, as last measured.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+REPLICA_LAG_SECONDS = Gauge(
+    "database_replica_lag_seconds",
+    "Replay delay of the replica in seconds, as last measured.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+REPLICA_IN_ROTATION = Gauge(
+    "database_replica_in_rotation",
+    "1 when the router sends reads to the replica, 0 when it is out of rotation.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+
+# --- Celery tasks (recorded in the worker processes) -------------------------------------------
+
+CELERY_TASKS = Counter(
+    "celery_tasks",
+    "Celery tasks that finished, by task name and outcome (succeeded|failed|retried).",
+    ["task", "outcome"],
+)
+
+
+# --- recording functions: what the capabilities call -----------------------------------------
+
+
+def record_deployment(*, tenant_id, status: str) -> None:
+    """A deployment finished (call after commit). status: succeeded|failed."""
+    DEPLOYMENTS.labels(tenant_id=str(tenant_id), status=_bounded(status, DEPLOYMENT_OUTCOMES)).inc()
+
+
+def record_api_request(*, method: str, route: str, status_code: int, seconds: float) -> None:
+    """One /api/ request answered; route must be a URL pattern name, never a raw path."""
+    API_REQUEST_DURATION.labels(
+        method=_bounded(method, HTTP_METHODS), route=route, status_class=f"{status_code // 100}xx"
+    ).observe(seconds)
+
+
+def record_rate_limit_decision(*, tier: str, outcome: str) -> None:
+    """The rate limiter decided on a request. outcome: allowed|limited."""
+    RATE_LIMIT_DECISIONS.labels(tier=_bounded(tier, TIERS), outcome=_bounded(outcome, RATE_LIMIT_OUTCOMES)).inc()
+
+
+def record_api_key_auth_failure(*, reason: str) -> None:
+    """The gateway refused a request's credentials; reason in AUTH_FAILURE_REASONS."""
+    API_KEY_AUTH_FAILURES.labels(reason=_bounded(reason, AUTH_FAILURE_REASONS)).inc()
+
+
+def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
+    """One webhook delivery attempt finished. outcome: delivered|failed|retrying|blocked (SSRF guard)."""
+    outcome = _bounded(outcome, WEBHOOK_OUTCOMES)
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+    WEBHOOK_DELIVERY_DURATION.labels(outcome=outcome).observe(seconds)
+
+
+def record_cdn_invalidation(*, backend: str, status: str) -> None:
+    """A CDN invalidation changed state. backend: the CDN_BACKENDS alias; status: submitted|completed|failed."""
+    from django.conf import settings
+
+    CDN_INVALIDATIONS.labels(
+        backend=_bounded(backend, settings.CDN_BACKENDS.keys()),
+        status=_bounded(str(status).lower(), CDN_INVALIDATION_STATUSES),
+    ).inc()
+
+
+def record_origin_bytes_served(*, tenant_id, tier: str, nbytes: int) -> None:
+    """The origin served nbytes of a tenant's deployed assets: platform counter plus per-tenant usage."""
+    from tenants.usage import usage_record
+
+    ORIGIN_BYTES_SERVED.labels(tier=_bounded(tier, TIERS)).inc(nbytes)
+    usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
+
+
+def set_replica_state(*, alias: str, lag_bytes: int | None, lag_seconds: float | None, in_rotation: bool) -> None:
+    """The router measured a replica. Unknown lag (replica unreachable) leaves the lag gauges unset."""
+    from django.conf import settings
+
+    alias = _bounded(alias, settings.DATABASE_REPLICAS)
+    if lag_bytes is not None:
+        REPLICA_LAG_BYTES.labels(alias=alias).set(lag_bytes)
+    if lag_seconds is not None:
+        REPLICA_LAG_SECONDS.labels(alias=alias).set(lag_seconds)
+    REPLICA_IN_ROTATION.labels(alias=alias).set(1 if in_rotation else 0)
+
+
+BACKUP_STATE_KEY = "metrics:backup:last_success"
+
+
+def record_backup_success(*, backup_type: str, finished_at: datetime, duration_seconds: float) -> None:
+    """A backup succeeded. Kept in the shared cache (not process memory) so a restart never loses it."""
+    from django.core.cache import cache
+
+    state = cache.get(BACKUP_STATE_KEY) or {}
+    state[_bounded(backup_type, BACKUP_TYPES)] = (finished_at.timestamp(), float(duration_seconds))
+    cache.set(BACKUP_STATE_KEY, state, timeout=None)
+
+
+def record_celery_task(*, task: str, outcome: str) -> None:
+    CELERY_TASKS.labels(task=task, outcome=_bounded(outcome, TASK_OUTCOMES)).inc()
+
+
+# --- collected at scrape time (web /metrics only) ----------------------------------------------
+
+
+class _Cached:
+    """Run a collection function at most once every `ttl` seconds in this process."""
+
+    def __init__(self, function: Callable[[], list], ttl: Callable[[], float]):
+        self.function = function
+        self.ttl = ttl
+        self.value: list = []
+        self.at = float("-inf")
+
+    def __call__(self) -> list:
+        now = time.monotonic()
+        if now - self.at >= self.ttl():
+            self.value = self.function()
+            self.at = now
+        return self.value
+
+    def clear(self) -> None:
+        self.at = float("-inf")
+
+
+def _cache_seconds() -> float:
+    from django.conf import settings
+
+    return settings.METRICS_COLLECTOR_CACHE_SECONDS
+
+
+def _database_families() -> list:
+    from django.db.models import Count
+
+    from tenants.models import Tenant, Website
+
+    tenants = GaugeMetricFamily("tenants_total", "Tenants by tier and status.", labels=["tier", "status"])
+    for row in Tenant.objects.values("tier", "status").annotate(n=Count("pk")).order_by():
+        tenants.add_metric([row["tier"], row["status"]], row["n"])
+    websites = GaugeMetricFamily("websites_total", "Websites by status.", labels=["status"])
+    for row in Website.objects.values("status").annotate(n=Count("pk")).order_by():
+        websites.add_metric([row["status"]], row["n"])
+    active = Website.objects.filter(status=Website.Status.ACTIVE, tenant__status=Tenant.Status.ACTIVE).count()
+    return [
+        tenants,
+        websites,
+        GaugeMetricFamily(
+            "active_websites_total", "Websites being served: active websites of active tenants.", value=active
+        ),
+    ]
+
+
+def _queue_families() -> list:
+    from django.conf import settings
+
+    from platform_site.celery import QUEUES
+
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return []
+    import redis
+
+    family = GaugeMetricFamily(
+        "celery_queue_length", "Tasks waiting in the broker, per Celery queue.", labels=["queue"]
+    )
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            # Kombu keeps one Redis list per queue and priority step: "name" and "name\x06\x16<priority>".
+            keys = {queue: [queue, *(f"{queue}\x06\x16{p}" for p in (3, 6, 9))] for queue in QUEUES}
+            for queue_keys in keys.values():
+                for key in queue_keys:
+                    pipe.llen(key)
+            lengths = iter(pipe.execute())
+        for queue, queue_keys in keys.items():
+            family.add_metric([queue], sum(next(lengths) for _ in queue_keys))
+    finally:
+        client.close()
+    return [family]
+
+
+def _wal_archive_families() -> list:
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT archived_count, failed_count, extract(epoch FROM last_archived_time),"
+            " extract(epoch FROM last_failed_time) FROM pg_stat_archiver"
+        )
+        archived, failed, last_archived, last_failed = cursor.fetchone()
+    families = [
+        CounterMetricFamily("wal_archived", "WAL segments archived (pg_stat_archiver).", value=archived),
+        CounterMetricFamily("wal_archive_failures", "Failed WAL archive attempts (pg_stat_archiver).", value=failed),
+    ]
+    if last_archived is not None:
+        families.append(
+            GaugeMetricFamily(
+                "wal_archive_last_success_timestamp_seconds",
+                "When the last WAL segment was archived.",
+                value=float(last_archived),
+            )
+        )
+    if last_failed is not None:
+        families.append(
+            GaugeMetricFamily(
+                "wal_archive_last_failure_timestamp_seconds",
+                "When WAL archiving last failed.",
+                value=float(last_failed),
+            )
+        )
+    return families
+
+
+def _backup_families() -> list:
+    from django.core.cache import cache
+
+    state = cache.get(BACKUP_STATE_KEY) or {}
+    last = GaugeMetricFamily(
+        "backup_last_success_timestamp_seconds",
+        "When the last successful backup of each type finished.",
+        labels=["type"],
+    )
+    duration = GaugeMetricFamily(
+        "backup_last_duration_seconds", "How long the last successful backup of each type took.", labels=["type"]
+    )
+    for backup_type, (finished, seconds) in sorted(state.items()):
+        last.add_metric([backup_type], finished)
+        duration.add_metric([backup_type], seconds)
+    return [last, duration]
+
+
+def _tenant_usage_families() -> list:
+    from django.conf import settings
+
+    from tenants.usage import tenant_usage_list
+
+    if not settings.METRICS_TENANT_USAGE_ENABLED:
+        return []
+    storage = GaugeMetricFamily("tenant_storage_bytes", "Bytes of the tenant's deployed assets.", labels=["tenant_id"])
+    bandwidth = CounterMetricFamily(
+        "tenant_bandwidth_bytes", "Bytes of the tenant's assets served by the origin.", labels=["tenant_id"]
+    )
+    requests = CounterMetricFamily(
+        "tenant_requests", "Requests for the tenant's websites served by the origin.", labels=["tenant_id"]
+    )
+    deployments = GaugeMetricFamily(
+        "tenant_deployments_succeeded", "Succeeded deployments of the tenant (all time).", labels=["tenant_id"]
+    )
+    cost = GaugeMetricFamily(
+        "tenant_cost_dollars",
+        "Cost attributed to the tenant at the configured unit prices (USAGE_PRICE_*).",
+        labels=["tenant_id"],
+    )
+    for usage in tenant_usage_list(limit=settings.METRICS_TENANT_SERIES_LIMIT):
+        labels = [str(usage.tenant_id)]
+        storage.add_metric(labels, usage.storage_bytes)
+        bandwidth.add_metric(labels, usage.bandwidth_bytes)
+        requests.add_metric(labels, usage.requests)
+        deployments.add_metric(labels, usage.deployments)
+        cost.add_metric(labels, float(usage.cost.total))
+    return [storage, bandwidth, requests, deployments, cost]
+
+
+# Every source collected at scrape time, by name (the `source` label of metrics_source_up).
+SCRAPE_TIME_SOURCES: dict[str, Callable[[], list]] = {
+    "database": _database_families,
+    "broker": _queue_families,
+    "wal_archiver": _wal_archive_families,
+    "backups": _backup_families,
+    "tenant_usage": _tenant_usage_families,
+}
+
+
+class PlatformStateCollector(Collector):
+    """Collects SCRAPE_TIME_SOURCES; one failing source drops only its own metrics and sets its _up to 0."""
+
+    def __init__(self):
+        self.sources = {
+            name: _Cached(self._guarded(name, fn), _cache_seconds) for name, fn in SCRAPE_TIME_SOURCES.items()
+        }
+
+    @staticmethod
+    def _guarded(name: str, function: Callable[[], list]) -> Callable[[], list]:
+        def collect() -> list:
+            try:
+                return [(True, function())]
+            except Exception as exc:  # noqa: BLE001 - a scrape must not fail because one source is down
+                logger.warning("metrics source %s unavailable: %s", name, exc.__class__.__name__)
+                return [(False, [])]
+
+        return collect
+
+    def clear(self) -> None:
+        for cached in self.sources.values():
+            cached.clear()
+
+    def collect(self):
+        up = GaugeMetricFamily("metrics_source_up", "1 when the scrape-time source answered.", labels=["source"])
+        for name, cached in self.sources.items():
+            ok, families = cached()[0]
+            up.add_metric([name], 1 if ok else 0)
+            yield from families
+        yield up
+
+
+# Metric families the platform exports beyond prometheus_client objects and django-prometheus: the
+# dashboards/rules test checks PromQL against these names.
+SCRAPE_TIME_METRIC_NAMES = frozenset(
+    {
+        "tenants_total",
+        "websites_total",
+        "active_websites_total",
+        "celery_queue_length",
+        "wal_archived_total",
+        "wal_archive_failures_total",
+        "wal_archive_last_success_timestamp_seconds",
+        "wal_archive_last_failure_timestamp_seconds",
+        "backup_last_success_timestamp_seconds",
+        "backup_last_duration_seconds",
+        "tenant_storage_bytes",
+        "tenant_bandwidth_bytes_total",
+        "tenant_requests_total",
+        "tenant_deployments_succeeded",
+        "tenant_cost_dollars",
+        "metrics_source_up",
+    }
+)

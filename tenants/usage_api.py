@@ -1,0 +1,65 @@
+"""Operators' view of per-tenant usage and the cost attributed to it (GET only)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors
+from .usage import TenantUsage, tenant_usage_get, tenant_usage_list
+
+
+class CostOutput(serializers.Serializer):
+    storage = serializers.DecimalField(max_digits=18, decimal_places=4)
+    bandwidth = serializers.DecimalField(max_digits=18, decimal_places=4)
+    requests = serializers.DecimalField(max_digits=18, decimal_places=4)
+    deployments = serializers.DecimalField(max_digits=18, decimal_places=4)
+    total = serializers.DecimalField(max_digits=18, decimal_places=4)
+
+
+class UnitPricesOutput(serializers.Serializer):
+    storage_gib_month = serializers.DecimalField(max_digits=18, decimal_places=6)
+    bandwidth_gib = serializers.DecimalField(max_digits=18, decimal_places=6)
+    requests_million = serializers.DecimalField(max_digits=18, decimal_places=6)
+    deployment = serializers.DecimalField(max_digits=18, decimal_places=6)
+
+
+class TenantUsageCostOutput(serializers.Serializer):
+    tenant = serializers.UUIDField(source="tenant_id")
+    slug = serializers.CharField()
+    tier = serializers.CharField()
+    storage_bytes = serializers.IntegerField()
+    bandwidth_bytes = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    deployments = serializers.IntegerField()
+    cost = CostOutput()
+    currency = serializers.SerializerMethodField()
+    unit_prices = UnitPricesOutput(source="prices")
+
+    def get_currency(self, usage: TenantUsage) -> str:
+        return "USD"
+
+
+class UsageCostListView(GenericAPIView):
+    """Usage and cost of every tenant, paginated by slug."""
+
+    serializer_class = TenantUsageCostOutput
+    filter_backends = []
+
+    def get_queryset(self):
+        return selectors.tenant_list().order_by("slug")
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        usages = tenant_usage_list(tenant_ids=[tenant.pk for tenant in page])
+        return self.get_paginated_response(TenantUsageCostOutput(usages, many=True).data)
+
+
+class TenantUsageCostView(APIView):
+    """Usage and cost of one tenant."""
+
+    @extend_schema(responses=TenantUsageCostOutput)
+    def get(self, request, tenant_id):
+        tenant = selectors.tenant_get(tenant_id=tenant_id)
+        return Response(TenantUsageCostOutput(tenant_usage_get(tenant=tenant)).data)
