@@ -73,6 +73,13 @@ def _serve_metrics(**kwargs):
     logger.info("metrics: serving worker metrics on %s:%s", address, port)
 
 
+@signals.worker_process_init.connect
+def _child_alive(**kwargs):
+    from .metrics import set_celery_process_alive
+
+    set_celery_process_alive()
+
+
 @signals.worker_process_shutdown.connect
 def _mark_child_dead(pid=None, **kwargs):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

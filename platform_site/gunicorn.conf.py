@@ -31,3 +31,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    from platform_site.metrics import set_web_worker_alive
+
+    set_web_worker_alive()

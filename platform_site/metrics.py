@@ -27,6 +27,7 @@ Label cardinality (series per metric, at most):
 | database_replica_lag_bytes/_seconds      | alias                       | configured replicas                 |
 | database_replica_in_rotation             | alias                       | configured replicas                 |
 | metrics_source_up                        | source                      | 5                                   |
+| web_workers, celery_worker_processes     | -                           | 1 each (livesum of live processes)  |
 | tenant_* (per-tenant usage family)       | tenant_id                   | one series per tenant per metric,   |
 |                                          |                             | switchable, capped (settings)       |
 
@@ -155,6 +156,24 @@ CELERY_TASKS = Counter(
     "Celery tasks that finished, by task name and outcome (succeeded|failed|retried).",
     ["task", "outcome"],
 )
+
+
+# --- process liveness (multiprocess "livesum": a dead process drops out once marked dead) ----------
+
+WEB_WORKERS = Gauge("web_workers", "gunicorn worker processes alive in this server.", multiprocess_mode="livesum")
+CELERY_WORKER_PROCESSES = Gauge(
+    "celery_worker_processes", "Celery pool processes alive on this worker host.", multiprocess_mode="livesum"
+)
+
+
+def set_web_worker_alive() -> None:
+    """Called by each gunicorn worker once it has loaded the app (gunicorn.conf.py post_worker_init)."""
+    WEB_WORKERS.set(1)
+
+
+def set_celery_process_alive() -> None:
+    """Called in each Celery pool process when it starts (celery_metrics.py worker_process_init)."""
+    CELERY_WORKER_PROCESSES.set(1)
 
 
 # --- recording functions: what the capabilities call -----------------------------------------
