@@ -9,7 +9,6 @@ same bearer token as the web's /metrics (METRICS_TOKEN).
 
 import logging
 import os
-import shutil
 import threading
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -40,6 +39,17 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _ensure_multiprocess_dir() -> None:
+    # Metrics without labels write their file as soon as they are defined, at Django's setup, which
+    # comes before any worker signal: the directory must exist by then.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+
+
+_ensure_multiprocess_dir()
+
+
 @signals.worker_init.connect
 def _prepare_multiprocess_dir(**kwargs):
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -47,11 +57,12 @@ def _prepare_multiprocess_dir(**kwargs):
         return
     if not directory:
         raise RuntimeError("CELERY_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR (a directory of the worker's own)")
-    # Before the pool forks: stale counters of a previous run would be added to this one's.
-    path = Path(directory)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    # Before the pool forks: stale counters of a previous run would be added to this one's. This
+    # process's own files (created at setup) stay.
+    own = f"_{os.getpid()}.db"
+    for path in Path(directory).glob("*.db"):
+        if not path.name.endswith(own):
+            path.unlink(missing_ok=True)
 
 
 @signals.worker_ready.connect
