@@ -375,6 +375,11 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
         lambda r: r and r[0]["value"][1] == "3",
     )
 
+    # django-prometheus' database metrics come from the worker's pool processes too.
+    platform.query_until(
+        'sum(django_db_execute_total{job="platform-worker"})', lambda r: r and float(r[0]["value"][1]) > 0
+    )
+
     # Tenants active and suspended, as the platform dashboard's panel computes them.
     active = Tenant.objects.filter(status="active").count()
     by_status = platform.query_until(

@@ -66,6 +66,37 @@ def test_webhook_delivery_records_count_and_latency():
     assert sample("webhook_delivery_duration_seconds_bucket", outcome="failed", le="0.5") == before + 1
 
 
+def test_api_key_auth_failures_by_bounded_reason():
+    before = sample("api_key_auth_failures_total", reason="revoked")
+    other = sample("api_key_auth_failures_total", reason="other")
+    metrics.record_api_key_auth_failure(reason="revoked")
+    metrics.record_api_key_auth_failure(reason="plk_live_" + uuid.uuid4().hex)  # never a key in a label
+    assert sample("api_key_auth_failures_total", reason="revoked") == before + 1
+    assert sample("api_key_auth_failures_total", reason="other") == other + 1
+
+
+@override_settings(DATABASE_REPLICAS=["replica_1"])
+def test_replica_state_gauges():
+    metrics.set_replica_state(alias="replica_1", lag_bytes=4096, lag_seconds=0.5, in_rotation=True)
+    assert sample("database_replica_lag_bytes", alias="replica_1") == 4096
+    assert sample("database_replica_lag_seconds", alias="replica_1") == 0.5
+    assert sample("database_replica_in_rotation", alias="replica_1") == 1
+    metrics.set_replica_state(alias="replica_1", lag_bytes=None, lag_seconds=None, in_rotation=False)
+    assert sample("database_replica_lag_bytes", alias="replica_1") == 4096  # unknown lag keeps the last
+    assert sample("database_replica_in_rotation", alias="replica_1") == 0
+
+
+@pytest.mark.django_db
+def test_origin_bytes_count_for_the_tier_and_the_tenant(tenant):
+    from tenants.usage import tenant_usage_get
+
+    before = sample("origin_bytes_served_total", tier="starter")
+    metrics.record_origin_bytes_served(tenant_id=tenant.pk, tier=tenant.tier, nbytes=2048)
+    assert sample("origin_bytes_served_total", tier="starter") == before + 2048
+    usage = tenant_usage_get(tenant=tenant)
+    assert (usage.requests, usage.bandwidth_bytes) == (1, 2048)
+
+
 @pytest.mark.django_db
 def test_deployment_outcomes_counted_after_commit_only(website, django_capture_on_commit_callbacks):
     tenant_id = str(website.tenant_id)
