@@ -56,7 +56,7 @@ class AuthFailuresExceeded(Exception):
 def presented_key(request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:7].lower() == "bearer ":
-        return header[7:].strip()
+        return header[7:].strip() or None
     return request.META.get("HTTP_X_API_KEY") or None
 
 
