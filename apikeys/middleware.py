@@ -31,7 +31,7 @@ gateway_backend_errors = Counter(
 gateway_decisions = Counter("platform_api_gateway_decisions_total", "API gateway decisions.", ["decision"])
 
 _outage_lock = threading.Lock()
-_outage_logged_at = 0.0
+_outage_logged_at: float | None = None
 
 _REFUSALS = {
     ratelimit.INVALID: (401, "invalid_api_key", "The API key is not valid."),
@@ -76,7 +76,7 @@ def _report_outage(where: str) -> None:
     gateway_backend_errors.labels(mode=mode).inc()
     with _outage_lock:
         now = time.monotonic()
-        if now - _outage_logged_at < settings.API_GATEWAY_OUTAGE_LOG_INTERVAL:
+        if _outage_logged_at is not None and now - _outage_logged_at < settings.API_GATEWAY_OUTAGE_LOG_INTERVAL:
             return
         _outage_logged_at = now
     logger.error("API gateway store unavailable (%s); failing %s", where, mode)
