@@ -8,6 +8,7 @@ so a fast hash is right here (a password hasher would cost hundreds of ms per re
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import zlib
@@ -20,6 +21,9 @@ LOOKUP_ID_LENGTH = 12
 SECRET_LENGTH = 32
 CHECKSUM_LENGTH = 6
 BODY_LENGTH = LOOKUP_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH
+
+
+_BODY = re.compile(f"[0-9A-Za-z]{{{BODY_LENGTH}}}")
 
 
 class MalformedKey(ValueError):
@@ -78,7 +82,7 @@ def parse_key(raw_key: str) -> ParsedKey:
     if len(parts) != 3 or parts[0] != KEY_PREFIX or parts[1] not in ENVIRONMENTS:
         raise MalformedKey("unknown key prefix")
     body = parts[2]
-    if len(body) != BODY_LENGTH or any(char not in BASE62 for char in body):
+    if not _BODY.fullmatch(body):
         raise MalformedKey("wrong key length or alphabet")
     prefix = f"{KEY_PREFIX}_{parts[1]}_"
     if not hmac.compare_digest(checksum(prefix + body[:-CHECKSUM_LENGTH]), body[-CHECKSUM_LENGTH:]):

@@ -49,6 +49,11 @@ _DECISION_NAMES = {
 }
 
 
+# Labelled children looked up once, not per request.
+_DECISION_COUNTERS = {code: gateway_decisions.labels(decision=name) for code, name in _DECISION_NAMES.items()}
+_DECISION_COUNTERS[None] = gateway_decisions.labels(decision="other")
+
+
 class AuthFailuresExceeded(Exception):
     pass
 
@@ -134,7 +139,7 @@ class ApiGatewayMiddleware:
             except DatabaseError:
                 logger.error("API gateway: database unavailable during a Redis outage")
                 return error_response("service_unavailable", "The service is unavailable; try again shortly.", 503)
-        gateway_decisions.labels(decision=_DECISION_NAMES.get(decision.code, "other")).inc()
+        _DECISION_COUNTERS.get(decision.code, _DECISION_COUNTERS[None]).inc()
 
         if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
             return self._failed_authentication(request, decision)

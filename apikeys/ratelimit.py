@@ -1,9 +1,10 @@
 """The gateway's shared state: cached key records, the rate limiter and usage counters.
 
-One Lua script per request (`GATEWAY_SCRIPT`) reads the cached key record, checks its hash, revocation,
+One Lua script per request (`GATEWAY_SCRIPT`) reads the cached key record (found by the key's SHA-256, as
+GitHub looks tokens up), checks revocation,
 expiry and the tenant's status, applies the limit and counts usage, atomically: no INCR-then-EXPIRE gap.
-The limiter is a sliding window of one-second buckets kept in one hash per key (at most 61 fields, so
-O(1) memory whatever the limit). A request is admitted only if the buckets of the last 61 seconds hold
+The limiter is a sliding window of one-second buckets kept in one hash per key (at most 61 buckets and
+a running total, so O(1) memory and time whatever the limit). A request is admitted only if the buckets of the last 61 seconds hold
 fewer than the limit; any 60-second span lies inside such 61 buckets, so no client ever exceeds its
 limit over any 60 seconds (a fixed window allows 2x across its edge).
 
@@ -55,18 +56,10 @@ if ARGV[2] ~= '' then
 end
 
 if ARGV[1] == '' then return {0} end
+-- The record is found by the SHA-256 of the presented key: nothing secret is compared here, and
+-- a wrong key simply finds no record.
 local rec = redis.call('HMGET', KEYS[1], 'h', 'id', 't', 'sc', 'exp', 'lim', 'rev')
-if not rec[1] then return {1} end
-
--- Constant-time comparison of the SHA-256 hex digests.
-local presented = ARGV[1]
-local stored = rec[1]
-if #presented ~= #stored then return {2} end
-local diff = 0
-for i = 1, #stored do
-  diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(presented, i)))
-end
-if diff ~= 0 then return {2} end
+if not rec[2] then return {1} end
 if rec[7] == '1' then return {3, rec[2]} end
 if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {4, rec[2]} end
 
@@ -76,20 +69,33 @@ if tenant[1] ~= 'active' then return {6, rec[2], rec[3]} end
 local limit = tonumber(tenant[2])
 if rec[6] ~= '' then limit = tonumber(rec[6]) end
 
--- Sliding window of one-second buckets: count the last 61 s, drop older buckets.
-local oldest_kept = now_s - 60
-local used = 0
-local oldest = now_s
-local buckets = redis.call('HGETALL', KEYS[2])
-for i = 1, #buckets, 2 do
-  local second = tonumber(buckets[i])
-  if second < oldest_kept then
-    redis.call('HDEL', KEYS[2], buckets[i])
+-- Sliding window of one-second buckets (fields = seconds) with a running total 'n' and 'o', the oldest
+-- second still counted. Expiring walks each second once in its life, so a request costs O(1).
+local state = redis.call('HMGET', KEYS[2], 'n', 'o')
+local used = tonumber(state[1] or '0')
+local oldest = tonumber(state[2] or now_s)
+local first_kept = now_s - 60
+if oldest < first_kept then
+  if first_kept - oldest > 61 then
+    redis.call('DEL', KEYS[2])
+    used = 0
+    oldest = now_s
   else
-    used = used + tonumber(buckets[i + 1])
-    if second < oldest then oldest = second end
+    for second = oldest, first_kept - 1 do
+      local count = redis.call('HGET', KEYS[2], second)
+      if count then
+        used = used - tonumber(count)
+        redis.call('HDEL', KEYS[2], second)
+      end
+    end
+    oldest = first_kept
   end
 end
+-- 'o' points at the oldest non-empty bucket, so the reset told to clients is exact.
+while used > 0 and oldest < now_s and not redis.call('HGET', KEYS[2], oldest) do
+  oldest = oldest + 1
+end
+if used == 0 then oldest = now_s end
 local reset = oldest + 61 - now_s
 
 local ukey = 'apk:usage:' .. minute
@@ -105,8 +111,8 @@ if used >= limit then
   return {7, rec[2], rec[3], rec[4], tenant[3], limit, 0, reset}
 end
 redis.call('HINCRBY', KEYS[2], now_s, 1)
+redis.call('HSET', KEYS[2], 'n', used + 1, 'o', oldest)
 redis.call('EXPIRE', KEYS[2], 62)
-if used == 0 then reset = 61 end
 return {0, rec[2], rec[3], rec[4], tenant[3], limit, limit - used - 1, reset}
 """
 
@@ -231,7 +237,7 @@ class RedisGatewayStore:
         self._forget_last_used = client.register_script(FORGET_LAST_USED_SCRIPT)
 
     def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
-        keys = [REC + lookup_id, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
+        keys = [REC + secret_hash, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
         reply = self._gateway(keys=keys, args=[secret_hash, json.dumps(outcomes) if outcomes else ""])
         return Decision.from_reply(reply)
 
@@ -242,10 +248,10 @@ class RedisGatewayStore:
         return [ttl, *[item for pair in fields.items() for item in pair]]
 
     def fill_record(self, lookup_id: str, fields: dict) -> None:
-        self._fill(keys=[REC + lookup_id], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+        self._fill(keys=[REC + fields["h"]], args=self._hash_args(RECORD_TTL_SECONDS, fields))
 
     def put_record(self, lookup_id: str, fields: dict) -> None:
-        self._put(keys=[REC + lookup_id], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+        self._put(keys=[REC + fields["h"]], args=self._hash_args(RECORD_TTL_SECONDS, fields))
 
     def fill_tenant(self, tenant_id: str, fields: dict) -> None:
         self._fill(keys=[TENANT + tenant_id], args=self._hash_args(RECORD_TTL_SECONDS, fields))

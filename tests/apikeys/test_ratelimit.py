@@ -76,7 +76,8 @@ def test_no_double_burst_across_a_window_edge(tenant, make_key):
     lookup_id, secret_hash = _warm(raw_key)
     client = ratelimit.gateway_store().client
     server_now = int(client.time()[0])
-    client.hset(ratelimit.LIMIT + lookup_id, server_now - 59, 5)
+    # Five admissions 59 s ago, as the script records them: a bucket, the running total, the oldest.
+    client.hset(ratelimit.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
     store = ratelimit.gateway_store()
     refused = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
     assert refused.code == ratelimit.RATE_LIMITED and refused.remaining == 0
@@ -97,7 +98,7 @@ def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key):
     store = ratelimit.gateway_store()
     for _ in range(300):
         store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    assert store.client.hlen(ratelimit.LIMIT + lookup_id) <= 61
+    assert store.client.hlen(ratelimit.LIMIT + lookup_id) <= 61 + 2  # buckets, total, oldest
     assert 0 < store.client.pttl(ratelimit.LIMIT + lookup_id) <= 62_000
 
 
