@@ -38,7 +38,7 @@ class ApiKeyContext:
 
 def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
     store = ratelimit.gateway_store()
-    pending = ratelimit.outcomes.take()
+    pending = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
     try:
         decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=pending)
     except RedisError as exc:

@@ -167,8 +167,8 @@ class ApiGatewayMiddleware:
         _limit_headers(response, decision)
         latency_ms = int((time.perf_counter() - started) * 1000)
         ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
-        if ratelimit.outcomes.older_than(1.0):  # an idle process: don't sit on the counts
-            self._flush_outcomes()
+        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
+            ratelimit.flush_pending_outcomes()
         return response
 
     def _failed_authentication(self, request, decision):
@@ -187,13 +187,6 @@ class ApiGatewayMiddleware:
         response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
         response["Retry-After"] = "60"
         return response
-
-    def _flush_outcomes(self):
-        pending = ratelimit.outcomes.take()
-        try:
-            ratelimit.gateway_store().flush_outcomes(pending)
-        except Exception:
-            ratelimit.outcomes.put_back(pending)
 
 
 def _tenant_without_query(decision):

@@ -148,10 +148,13 @@ def main():
 
     results = {}
     results["none"], _ = _time_requests(client, "/api/v1/bench/none/", {}, n)
+    # Counted in a pass of its own, so the probes' cost is not in the timings.
     with CaptureQueriesContext(connection) as queries, RedisRoundTrips() as trips:
-        results["gateway_enterprise"], statuses = _time_requests(client, "/api/v1/bench/gateway/", bearer_ent, n)
+        _, statuses = _time_requests(client, "/api/v1/bench/gateway/", bearer_ent, n)
     assert statuses == {200}, statuses
     gateway_queries, gateway_trips = len(queries) / n, trips.count / n
+    results["gateway_enterprise"], statuses = _time_requests(client, "/api/v1/bench/gateway/", bearer_ent, n)
+    assert statuses == {200}, statuses
     results["gateway_free"], statuses = _time_requests(
         client, "/api/v1/bench/gateway/", bearer, n, before_each=lambda: _fill_gateway(free_lookup, 99)
     )
