@@ -238,3 +238,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
+# Auth -> rate limit -> tenant context -> view -> usage, right after the session user is known.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "apikeys.middleware.ApiGatewayMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "apikeys.authentication.ApiKeyAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["apikeys.permissions.ScopedAccess"]
+API_GATEWAY_PATH_PREFIX = "/api/v1/"
+# Redis unavailable: "open" serves keys checked against the database without a limit (Kong's
+# fault_tolerant); "closed" answers 503. Either way counted in a metric and logged once per interval.
+API_GATEWAY_FAIL_MODE = env.str("API_GATEWAY_FAIL_MODE", default="open")
+if API_GATEWAY_FAIL_MODE not in ("open", "closed"):
+    sys.stderr.write("error: API_GATEWAY_FAIL_MODE must be 'open' or 'closed'\n")
+    raise SystemExit(2)
+API_GATEWAY_OUTAGE_LOG_INTERVAL = env.int("API_GATEWAY_OUTAGE_LOG_INTERVAL", default=60)
+# django-ratelimit on the anonymous surfaces, per client IP.
+API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
+API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
+ADMIN_LOGIN_PATH = "/admin/login/"
+ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
