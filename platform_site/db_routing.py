@@ -45,6 +45,7 @@ class RoutingState:
     wrote: bool = False  # set by the router on any write: later reads in this context use the primary
     primary_depth: int = 0  # > 0 inside use_primary()
     stale_ok_seconds: float | None = None  # set inside accept_stale()
+    primary: Any = field(default=None, repr=False)  # this context's `default` connection, looked up once
     _lsn_for: tuple[str, ...] | None = field(default=None, repr=False)
     _recorded_lsn: int = field(default=0, repr=False)
 

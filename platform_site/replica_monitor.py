@@ -90,14 +90,14 @@ class ReplicaMonitor:
         # psycopg connections are not for concurrent use: one poll at a time (poller or a display).
         self._poll_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid: int | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
         self._wake = threading.Event()
         self._stopping: threading.Thread | None = None  # the poller thread asked to exit
 
     # --- reading ------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot | None:
         """The latest snapshot, or None while none is fresh (then reads use the primary)."""
-        if self._pid != os.getpid():
+        if self._thread is None:
             self._start()
         snapshot = self._snapshot
         if snapshot is None or time.monotonic() - snapshot.taken_at > self.max_age():
@@ -121,21 +121,24 @@ class ReplicaMonitor:
             return self._primary_lsn() is not None
 
     # --- polling ------------------------------------------------------------------------------
+    def _after_fork(self) -> None:
+        # The parent's thread and connections are not the child's: it starts its own on first use.
+        self._thread = None
+        self._connections = {}
+        self._snapshot = None
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+
     def _start(self) -> None:
         with self._lock:
-            if self._pid == os.getpid():
+            if self._thread is not None:
                 return
-            # After a fork the parent's thread and connections are not ours: start afresh.
-            self._connections = {}
-            self._snapshot = None
-            self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="replica-monitor", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         """Stop polling and close the monitor's connections (tests drop their database afterwards)."""
         thread, self._thread = self._thread, None
-        self._pid = None
         if thread is not None:
             self._stopping = thread
             self._wake.set()
