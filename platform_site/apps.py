@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class PlatformSiteConfig(AppConfig):
@@ -8,6 +9,11 @@ class PlatformSiteConfig(AppConfig):
 
     def ready(self):
         if settings.DATABASE_REPLICAS:
+            if settings.DATABASE_REPLICA_STICKY_SECONDS <= settings.DATABASE_REPLICA_MAX_LAG_SECONDS:
+                # A client's position must outlive any lag a replica in rotation may have.
+                raise ImproperlyConfigured(
+                    "DATABASE_REPLICA_STICKY_SECONDS must be greater than DATABASE_REPLICA_MAX_LAG_SECONDS"
+                )
             from prometheus_client import REGISTRY
 
             from . import db_tasks

@@ -136,14 +136,38 @@ def record_client_write(client_ids: tuple[str, ...], lsn: int | None = None) -> 
     if not client_ids:
         return None
     lsn = primary_lsn() if lsn is None else lsn
+    keys = [LSN_KEY_PREFIX + client_id for client_id in client_ids]
     try:
-        cache.set_many(
-            {LSN_KEY_PREFIX + client_id: lsn for client_id in client_ids},
-            timeout=settings.DATABASE_REPLICA_STICKY_SECONDS,
-        )
+        _store_max(keys, lsn, settings.DATABASE_REPLICA_STICKY_SECONDS)
     except Exception:  # noqa: BLE001 - the write itself succeeded; its readers fall back to LSN-less routing
         logger.error("could not record read-your-writes position", exc_info=True)
     return lsn
+
+
+# Keeps the highest position per key: two concurrent requests of one client may record out of order.
+_STORE_MAX_LUA = """
+for _, key in ipairs(KEYS) do
+  local old = tonumber(redis.call('GET', key) or '0') or 0
+  if tonumber(ARGV[1]) > old then
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+  else
+    redis.call('EXPIRE', key, ARGV[2])
+  end
+end
+"""
+
+
+def _store_max(keys: list[str], lsn: int, timeout: int) -> None:
+    try:
+        from django_redis import get_redis_connection
+
+        client = get_redis_connection("default")
+    except (ImportError, NotImplementedError, AttributeError):
+        # Not Redis (embedded mode): one process, no replicas in practice; plain writes are enough.
+        cache.set_many(dict.fromkeys(keys, lsn), timeout=timeout)
+        return
+    # django-redis stores ints as plain numbers, so cache.get_many() reads these values back as ints.
+    client.eval(_STORE_MAX_LUA, len(keys), *(cache.make_key(key) for key in keys), str(lsn), str(timeout))
 
 
 class use_primary(ContextDecorator):  # noqa: N801 - reads like a function, as Django's atomic does

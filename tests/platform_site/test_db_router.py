@@ -165,6 +165,10 @@ def test_primary_down_reads_are_served_and_writes_get_503(make_client, monitor, 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "primary_unavailable"
     assert client.get("/readyz").status_code == 503  # the primary is required
+    # A non-API view that needs the primary gets a plain 503, not a 500 traceback.
+    admin_add = client.post("/admin/tenants/tenant/add/", {"name": marker, "slug": marker, "tier": "free"})
+    assert admin_add.status_code == 503, admin_add.content
+    assert admin_add.content.decode().startswith("The primary database is unavailable")
 
 
 def test_routing_controls(make_client, caught_up):
@@ -181,6 +185,7 @@ def test_routing_controls(make_client, caught_up):
 
         # A recorded position no replica has reached keeps this client on the primary...
         db_routing.record_client_write((client_id,), lsn=2**62)
+        db_routing.record_client_write((client_id,), lsn=5)  # a late, older position never lowers it
         db_routing.current_state()._lsn_for = None
         assert router.db_for_read(Tenant) == "default"
         # ...unless the view explicitly accepts bounded staleness.
