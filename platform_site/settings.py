@@ -141,6 +141,21 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), sta
     DATABASE_REPLICAS.append(_alias)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- read replicas (platform_site/db_router.py) -----------------------------------------------
+# The router and its middleware are installed only when replicas exist: no overhead otherwise.
+DATABASE_ROUTERS = ["platform_site.db_router.PrimaryReplicaRouter"] if DATABASE_REPLICAS else []
+if DATABASE_REPLICAS:
+    # Wraps everything after it, so session and user lookups also run in the request's routing context.
+    MIDDLEWARE.insert(1, "platform_site.db_middleware.ReadYourWritesMiddleware")
+# A replica leaves rotation when it is behind the primary by more than either bound.
+DATABASE_REPLICA_MAX_LAG_BYTES = env.int("DATABASE_REPLICA_MAX_LAG_BYTES", default=16 * 1024 * 1024)
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30.0)
+# How often each process polls replica positions, and how long one poll may take.
+DATABASE_REPLICA_POLL_INTERVAL = env.float("DATABASE_REPLICA_POLL_INTERVAL", default=0.5)
+DATABASE_REPLICA_POLL_TIMEOUT = env.float("DATABASE_REPLICA_POLL_TIMEOUT", default=2.0)
+# How long a client's last write position is remembered (longer than any lag we keep in rotation).
+DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=60)
+
 # --- cache (rate limits, key cache, usage counters) ------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
