@@ -41,6 +41,10 @@ app.conf.beat_schedule = {
         "task": "platform_site.tasks.beat_heartbeat",
         "schedule": 60.0,
     },
+    "apikeys-usage-rollup": {
+        "task": "apikeys.tasks.usage_rollup",
+        "schedule": 60.0,
+    },
 }
 
 app.autodiscover_tasks()

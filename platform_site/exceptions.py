@@ -73,6 +73,17 @@ def _messages(value) -> list:
     return [str(value)]
 
 
+def primary_reachable() -> bool:
+    """False when the primary PostgreSQL is known to be down (polled state, or a quick probe)."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+        return True
+    from .replica_monitor import get_monitor
+
+    return get_monitor().primary_reachable()
+
+
 def api_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error of the API in the one shape."""
     headers = {}
@@ -90,6 +101,13 @@ def api_exception_handler(exc, context):
         logger.info("integrity error turned into 409: %s", exc.__class__.__name__)
         return Response(error_body("conflict", "The request conflicts with existing data."), status=409)
     elif isinstance(exc, OperationalError | DatabaseError):
+        if not primary_reachable():
+            # Reads keep working from replicas; only what needs the primary fails, and says so.
+            logger.warning("primary database unavailable: %s", exc.__class__.__name__)
+            return Response(
+                error_body("primary_unavailable", "The primary database is unavailable; try again shortly."),
+                status=503,
+            )
         logger.exception("database unavailable")
         return Response(
             error_body("database_unavailable", "The database is unavailable; try again shortly."), status=503

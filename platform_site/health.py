@@ -25,6 +25,7 @@ def _timed(check) -> dict:
         result = {
             "ok": False,
             "error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
+            **getattr(exc, "details", {}),
         }
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return result
@@ -38,6 +39,23 @@ def _check_database(alias: str):
                 return {"in_recovery": cursor.fetchone()[0]}
             cursor.execute("SELECT 1")
         return {}
+
+    return check
+
+
+def _check_replica(alias: str):
+    direct = _check_database(alias)
+
+    def check():
+        from .replica_monitor import replica_status
+
+        # The poller's view: what the router acts on (replayed LSN, lag, whether reads go there).
+        status = replica_status()["replicas"][alias]
+        try:
+            return {**direct(), **status}
+        except Exception as exc:
+            exc.details = {key: value for key, value in status.items() if key != "error"}
+            raise
 
     return check
 
@@ -68,7 +86,7 @@ def dependency_checks() -> dict[str, tuple[bool, callable]]:
     """name -> (required, check). Replicas are optional: reads fall back to the primary."""
     checks = {"database": (True, _check_database("default"))}
     for alias in settings.DATABASE_REPLICAS:
-        checks[alias] = (False, _check_database(alias))
+        checks[alias] = (False, _check_replica(alias))
     checks["cache"] = (True, _check_cache)
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         checks["broker"] = (True, _check_broker)

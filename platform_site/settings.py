@@ -142,6 +142,21 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), sta
     DATABASE_REPLICAS.append(_alias)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- read replicas (platform_site/db_router.py) -----------------------------------------------
+# The router and its middleware are installed only when replicas exist: no overhead otherwise.
+DATABASE_ROUTERS = ["platform_site.db_router.PrimaryReplicaRouter"] if DATABASE_REPLICAS else []
+if DATABASE_REPLICAS:
+    # Wraps everything after it, so session and user lookups also run in the request's routing context.
+    MIDDLEWARE.insert(1, "platform_site.db_middleware.ReadYourWritesMiddleware")
+# A replica leaves rotation when it is behind the primary by more than either bound.
+DATABASE_REPLICA_MAX_LAG_BYTES = env.int("DATABASE_REPLICA_MAX_LAG_BYTES", default=16 * 1024 * 1024)
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30.0)
+# How often each process polls replica positions, and how long one poll may take.
+DATABASE_REPLICA_POLL_INTERVAL = env.float("DATABASE_REPLICA_POLL_INTERVAL", default=0.5)
+DATABASE_REPLICA_POLL_TIMEOUT = env.float("DATABASE_REPLICA_POLL_TIMEOUT", default=2.0)
+# How long a client's last write position is remembered (longer than any lag we keep in rotation).
+DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=60)
+
 # --- cache (rate limits, key cache, usage counters) ------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -270,3 +285,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
+# Auth -> rate limit -> tenant context -> view -> usage, right after the session user is known.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "apikeys.middleware.ApiGatewayMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "apikeys.authentication.ApiKeyAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["apikeys.permissions.ScopedAccess"]
+API_GATEWAY_PATH_PREFIX = "/api/v1/"
+# Redis unavailable: "open" serves keys checked against the database without a limit (Kong's
+# fault_tolerant); "closed" answers 503. Either way counted in a metric and logged once per interval.
+API_GATEWAY_FAIL_MODE = env.str("API_GATEWAY_FAIL_MODE", default="open")
+if API_GATEWAY_FAIL_MODE not in ("open", "closed"):
+    sys.stderr.write("error: API_GATEWAY_FAIL_MODE must be 'open' or 'closed'\n")
+    raise SystemExit(2)
+API_GATEWAY_OUTAGE_LOG_INTERVAL = env.int("API_GATEWAY_OUTAGE_LOG_INTERVAL", default=60)
+# django-ratelimit on the anonymous surfaces, per client IP.
+API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
+API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
+ADMIN_LOGIN_PATH = "/admin/login/"
+ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")

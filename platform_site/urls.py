@@ -2,16 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import errors, health, metrics_endpoint
+from . import errors, health, metrics_endpoint, replicas_admin
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("apikeys.urls")),
     path("", include("tenants.usage_urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("admin/replicas/", replicas_admin.replica_status_view, name="admin-replicas"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -24,7 +24,14 @@ def publish_tenant_access(tenant) -> None:
         cache.set(_key(tenant.pk), tenant.status, timeout=STATUS_CACHE_TIMEOUT)
     except Exception:  # a cache outage must not undo the database change; readers fall back to it
         logger.warning("could not publish status of tenant %s; readers will use the database", tenant.pk)
-    # Capabilities that cache access per tenant (API keys, when they land) are called from here.
+    # Capabilities that cache access per tenant are called from here.
+    from apikeys.gateway import publish_tenant
+
+    try:
+        publish_tenant(tenant)
+    except Exception:
+        # The API gateway would keep the old status until its record expires: loud, not silent.
+        logger.error("could not publish status of tenant %s to the API gateway", tenant.pk)
 
 
 def tenant_is_active(tenant_id) -> bool:

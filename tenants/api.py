@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from apikeys.permissions import OperatorsOnly
 from platform_site.exceptions import ApplicationError
 
 from . import selectors, services
@@ -39,8 +40,9 @@ UUID_PATTERN = "[0-9a-fA-F-]{36}"
 
 
 class TenantViewSet(viewsets.GenericViewSet):
-    """Tenants: operators only."""
+    """Tenants: operators only (no scope lets an API key in)."""
 
+    permission_classes = [OperatorsOnly]
     lookup_value_regex = UUID_PATTERN
     serializer_class = TenantOutput
     filterset_class = TenantFilter
@@ -82,6 +84,15 @@ class TenantViewSet(viewsets.GenericViewSet):
 
 
 class WebsiteViewSet(viewsets.GenericViewSet):
+    required_scopes = {
+        "list": "websites:read",
+        "retrieve": "websites:read",
+        "deployments": "websites:read",
+        "create": "websites:write",
+        "partial_update": "websites:write",
+        "destroy": "websites:write",
+        "create_deployment": "deployments:write",
+    }
     lookup_value_regex = UUID_PATTERN
     serializer_class = WebsiteOutput
     filterset_class = WebsiteFilter
@@ -154,6 +165,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
 
 
 class DeploymentViewSet(viewsets.GenericViewSet):
+    required_scopes = {"retrieve": "websites:read"}
     lookup_value_regex = UUID_PATTERN
     serializer_class = DeploymentOutput
     http_method_names = ["get", "head", "options"]

@@ -48,6 +48,8 @@ def tenant_update(*, tenant: Tenant, name: str | None = None, tier: str | None =
         tenant.tier = tier
     tenant.full_clean(validate_unique=False, validate_constraints=False)
     tenant.save(update_fields=["name", "tier", "updated_at"])
+    # The API gateway caches the tier's limit with the tenant's status.
+    transaction.on_commit(lambda: publish_tenant_access(tenant))
     logger.info("tenant updated id=%s tier=%s", tenant.pk, tenant.tier)
     return tenant
 

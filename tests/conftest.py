@@ -50,6 +50,29 @@ def website(tenant):
     return services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
 
 
+# --- read replicas (platform_site/db_router.py) ------------------------------------------------
+@pytest.fixture(autouse=True)
+def _reads_from_primary(request):
+    """Test code reads what it just wrote: its queries (and requests it makes through the test client)
+    use the primary. Tests of the replica router opt out with @pytest.mark.replica_routing."""
+    if request.node.get_closest_marker("replica_routing"):
+        yield
+        return
+    from platform_site.db_routing import use_primary
+
+    with use_primary():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _replica_monitor_stopped(django_db_setup):
+    """The replica monitor polls over its own connections; close them before the test database is dropped."""
+    yield
+    from platform_site.replica_monitor import get_monitor
+
+    get_monitor().stop()
+
+
 def _test_database_env() -> dict:
     """The environment a subprocess needs to see the test database (not the development one)."""
     from django.db import connections

@@ -71,7 +71,8 @@ def test_404_and_405(staff_client, website):
 
 
 def test_anonymous_and_non_staff_refused(client, django_user_model):
-    _error(client.get("/api/v1/tenants/"), 403, "not_authenticated")
+    # A Bearer scheme exists now, so missing credentials get 401 with WWW-Authenticate.
+    _error(client.get("/api/v1/tenants/"), 401, "not_authenticated")
     user = django_user_model.objects.create_user(username="tenant-dev", password="x-very-long-pass")
     client.force_login(user)
     _error(client.get("/api/v1/websites/"), 403, "permission_denied")

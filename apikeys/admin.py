@@ -1,0 +1,169 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from platform_site.exceptions import ApplicationError
+from tenants.models import Tenant
+
+from . import selectors, services
+from .models import ApiKey, ApiUsageMinute
+from .scopes import SCOPES
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=list(SCOPES.items()), widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "scopes", "expires_at", "rate_limit_per_minute"]
+
+
+class RevokeReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "display", "scope_list", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = [StateFilter, "environment", "tenant", "created_at", "last_used_at"]
+    search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    actions = ["revoke_selected"]
+    readonly_fields = [
+        "id",
+        "tenant",
+        "display",
+        "scopes",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+        "revoked_reason",
+        "last_used_at",
+        "rotated_to",
+    ]
+    fields = ["name", "rate_limit_per_minute", *readonly_fields]
+
+    @admin.display(description="Key")
+    def display(self, api_key):
+        return api_key.display
+
+    @admin.display(description="Scopes")
+    def scope_list(self, api_key):
+        return ", ".join(api_key.scopes)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the record keeps who revoked it and why
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+            kwargs["fields"] = ApiKeyCreateForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ApiKeyCreateForm.Meta.fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        try:
+            api_key, raw_key = services.apikey_create(
+                tenant=data["tenant"],
+                name=data["name"],
+                scopes=data["scopes"],
+                expires_at=data.get("expires_at"),
+                rate_limit_per_minute=data.get("rate_limit_per_minute"),
+                created_by=request.user,
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = api_key.pk
+        obj._state.adding = False
+        # Shown exactly once, on the page the operator lands on next.
+        self.message_user(request, f"New API key (copy it now, it is not shown again): {raw_key}", messages.WARNING)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request, queryset):
+        form = RevokeReasonForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            count = services.apikey_revoke_many(
+                api_key_ids=list(queryset.values_list("pk", flat=True)),
+                revoked_by=f"user:{request.user.get_username()}",
+                reason=form.cleaned_data["reason"],
+            )
+            self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Revoke API keys",
+            "keys": queryset,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/apikeys/revoke_confirmation.html", context)
+
+
+@admin.register(ApiUsageMinute)
+class ApiUsageMinuteAdmin(admin.ModelAdmin):
+    list_display = ["minute", "tenant", "api_key", "requests", "client_errors", "server_errors", "rate_limited"]
+    list_filter = ["tenant", "minute"]
+    list_select_related = ["tenant", "api_key"]
+    change_list_template = "admin/apikeys/usage_change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        chart = path("chart/", self.admin_site.admin_view(self.chart_view), name="apikeys_usage_chart")
+        return [chart, *super().get_urls()]
+
+    def chart_view(self, request):
+        """Requests per hour over the last 24 hours, one bar chart per tenant (server-rendered SVG)."""
+        tenants = Tenant.objects.order_by("name")
+        if request.GET.get("tenant"):
+            tenants = tenants.filter(pk=request.GET["tenant"])
+        charts = []
+        for tenant in tenants[:50]:
+            hours = selectors.usage_last_day_by_hour(tenant=tenant)
+            peak = max((hour["requests"] for hour in hours), default=0) or 1
+            bars = [
+                {**hour, "x": index * 20, "height": round(100 * hour["requests"] / peak)}
+                for index, hour in enumerate(hours)
+            ]
+            charts.append({"tenant": tenant, "bars": bars, "total": sum(h["requests"] for h in hours)})
+        context = {**self.admin_site.each_context(request), "title": "API usage, last 24 hours", "charts": charts}
+        return TemplateResponse(request, "admin/apikeys/usage_chart.html", context)

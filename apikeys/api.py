@@ -1,0 +1,122 @@
+"""REST API for a tenant's API keys and usage."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platform_site.exceptions import ApplicationError
+from tenants import selectors as tenant_selectors
+from tenants.api import UUID_PATTERN, acting_tenant
+
+from . import selectors, services
+from .middleware import guard_anonymous
+from .permissions import HasScope, api_key_of
+from .serializers import (
+    ApiKeyCreatedOutput,
+    ApiKeyCreateInput,
+    ApiKeyOutput,
+    ApiKeyRevokeInput,
+    ApiKeyRotateInput,
+    UsageQueryInput,
+)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _target_tenant(request, tenant_id):
+    """A key acts for its own tenant; an operator names one."""
+    tenant = acting_tenant(request)
+    if tenant is not None:
+        return tenant
+    if tenant_id is None:
+        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["This field is required."]})
+    found = tenant_selectors.tenant_list().filter(pk=tenant_id).first()
+    if found is None:
+        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+    return found
+
+
+def _actor(request) -> str:
+    api_key = api_key_of(request)
+    return f"api-key:{api_key.id}" if api_key else f"user:{request.user.get_username()}"
+
+
+class ApiKeyViewSet(viewsets.GenericViewSet):
+    """The tenant's API keys: list (prefix and last four only), create, rotate, revoke."""
+
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = ApiKeyOutput
+    permission_classes = [HasScope("keys:manage")]
+
+    def get_queryset(self):
+        return selectors.apikey_list(tenant=acting_tenant(self.request))
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApiKeyOutput(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(ApiKeyOutput(self.get_object()).data)
+
+    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
+    def create(self, request):
+        if guard_anonymous(request, group="apikey-create", rate=settings.API_KEY_CREATE_RATE, increment=True):
+            raise ApplicationError("rate_limited", "Too many keys created; try again later.", status_code=429)
+        data = _validated(ApiKeyCreateInput, request.data)
+        tenant = _target_tenant(request, data.pop("tenant", None))
+        caller = api_key_of(request)
+        if caller is not None and not set(data["scopes"]) <= caller.scopes:
+            # A key cannot mint a key more powerful than itself.
+            missing = sorted(set(data["scopes"]) - caller.scopes)
+            raise ApplicationError(
+                "insufficient_scope",
+                "A key can only grant scopes it holds.",
+                fields={"scopes": [f"Not held by this key: {', '.join(missing)}."]},
+                status_code=403,
+            )
+        api_key, raw_key = services.apikey_create(
+            tenant=tenant, created_by=request.user if caller is None else None, **data
+        )
+        body = ApiKeyCreatedOutput(api_key, context={"raw_key": raw_key}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(request=ApiKeyRevokeInput, responses=ApiKeyOutput)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        data = _validated(ApiKeyRevokeInput, request.data)
+        api_key = services.apikey_revoke(api_key=self.get_object(), revoked_by=_actor(request), **data)
+        return Response(ApiKeyOutput(api_key).data)
+
+    @extend_schema(request=ApiKeyRotateInput, responses={201: ApiKeyCreatedOutput})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        data = _validated(ApiKeyRotateInput, request.data)
+        caller = api_key_of(request)
+        new, raw_key = services.apikey_rotate(
+            api_key=self.get_object(), rotated_by=request.user if caller is None else None, **data
+        )
+        body = ApiKeyCreatedOutput(new, context={"raw_key": raw_key}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+
+class UsageView(APIView):
+    """The tenant's API usage per minute and per key (rolled up once a minute)."""
+
+    permission_classes = [HasScope("usage:read")]
+
+    @extend_schema(parameters=[UsageQueryInput], responses=dict)
+    def get(self, request):
+        data = _validated(UsageQueryInput, request.query_params)
+        tenant = _target_tenant(request, data.get("tenant"))
+        since = timezone.now() - timedelta(minutes=data["minutes"])
+        return Response(selectors.usage_summary(tenant=tenant, since=since))

@@ -1,0 +1,106 @@
+"""The gateway's decision for one presented key: cached state in one round trip, the database on a miss.
+
+Steady state is one `GATEWAY_SCRIPT` call and no query. A miss (first use, or after a record's TTL)
+loads the key and its tenant from the database, fills the cache only where still absent, and asks again.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from . import ratelimit
+from .keyformat import ParsedKey, hashes_match
+from .models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+
+class BackendUnavailable(Exception):
+    """The shared store (Redis) did not answer."""
+
+
+@dataclass(frozen=True)
+class ApiKeyContext:
+    """What a view learns about the key that authenticated the request (never the key itself)."""
+
+    id: str
+    tenant_id: str
+    prefix: str
+    scopes: frozenset[str]
+    tier: str
+    limit: int | None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
+    store = ratelimit.gateway_store()
+    pending = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
+    try:
+        decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=pending)
+    except RedisError as exc:
+        ratelimit.outcomes.put_back(pending)
+        raise BackendUnavailable(str(exc)) from exc
+    # At most two fills: the key record, then its tenant's state.
+    for _ in range(2):
+        if decision.code == ratelimit.MISS:
+            if before_lookup is not None:  # e.g. refuse a client IP with many failures before the query
+                before_lookup()
+            api_key = ApiKey.objects.filter(lookup_id=parsed.lookup_id).first()
+            if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
+                return ratelimit.Decision(ratelimit.INVALID)
+            _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
+        elif decision.code == ratelimit.TENANT_MISS:
+            from tenants.models import Tenant
+
+            tenant = Tenant.objects.filter(pk=decision.tenant_id).first()
+            if tenant is None:
+                return ratelimit.Decision(ratelimit.INVALID)
+            _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
+        else:
+            return decision
+        decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
+    return decision
+
+
+def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
+    """Authentication without the shared store (fail-open mode during a Redis outage): no limit applied."""
+    api_key = ApiKey.objects.select_related("tenant").filter(lookup_id=parsed.lookup_id).first()
+    if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
+        return ratelimit.Decision(ratelimit.INVALID)
+    common = {"key_id": str(api_key.pk), "tenant_id": str(api_key.tenant_id)}
+    if api_key.revoked_at:
+        return ratelimit.Decision(ratelimit.REVOKED, **common)
+    if api_key.expires_at and api_key.expires_at <= timezone.now():
+        return ratelimit.Decision(ratelimit.EXPIRED, **common)
+    if not api_key.tenant.is_active:
+        return ratelimit.Decision(ratelimit.SUSPENDED, **common)
+    limit = api_key.rate_limit_per_minute or api_key.tenant.requests_per_minute
+    return ratelimit.Decision(
+        ratelimit.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=limit, remaining=-1, **common
+    )
+
+
+def _call(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except RedisError as exc:
+        raise BackendUnavailable(str(exc)) from exc
+
+
+def publish_key(api_key: ApiKey) -> None:
+    """Overwrite the cached record (after revoke, rotate): every process sees it on its next request."""
+    try:
+        ratelimit.gateway_store().put_record(api_key.lookup_id, ratelimit.record_fields(api_key))
+    except RedisError:
+        # The record would stay stale up to its TTL; say so loudly (id only, never the key).
+        logger.error("could not publish api key id=%s to the gateway cache", api_key.pk)
+        raise
+
+
+def publish_tenant(tenant) -> None:
+    """Called from tenants.access.publish_tenant_access after a status or tier change."""
+    ratelimit.gateway_store().put_tenant(str(tenant.pk), ratelimit.tenant_fields(tenant))

@@ -1,0 +1,197 @@
+"""The API gateway: auth -> rate limit -> tenant context -> view -> usage, for every /api/v1/ request.
+
+A request without a key passes through untouched (operators use staff sessions; DRF answers 401 when
+neither is present). Every refusal here uses the one JSON error shape and never names the key beyond
+its prefix and id.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import DatabaseError
+from django_ratelimit.core import is_ratelimited
+from prometheus_client import Counter
+
+from platform_site.exceptions import error_response
+
+from . import ratelimit
+from .gateway import ApiKeyContext, BackendUnavailable, decide, decide_from_database
+from .keyformat import KEY_PREFIX, MalformedKey, parse_key
+
+logger = logging.getLogger(__name__)
+
+gateway_backend_errors = Counter(
+    "platform_api_gateway_backend_errors_total",
+    "Requests the API gateway served without its Redis store, by failure mode.",
+    ["mode"],
+)
+gateway_decisions = Counter("platform_api_gateway_decisions_total", "API gateway decisions.", ["decision"])
+
+_outage_lock = threading.Lock()
+_outage_logged_at: float | None = None
+
+_REFUSALS = {
+    ratelimit.INVALID: (401, "invalid_api_key", "The API key is not valid."),
+    ratelimit.REVOKED: (401, "revoked_api_key", "The API key has been revoked."),
+    ratelimit.EXPIRED: (401, "expired_api_key", "The API key has expired."),
+    ratelimit.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
+}
+_DECISION_NAMES = {
+    ratelimit.OK: "ok",
+    ratelimit.INVALID: "invalid",
+    ratelimit.REVOKED: "revoked",
+    ratelimit.EXPIRED: "expired",
+    ratelimit.SUSPENDED: "suspended",
+    ratelimit.RATE_LIMITED: "rate_limited",
+}
+
+
+# Labelled children looked up once, not per request.
+_DECISION_COUNTERS = {code: gateway_decisions.labels(decision=name) for code, name in _DECISION_NAMES.items()}
+_DECISION_COUNTERS[None] = gateway_decisions.labels(decision="other")
+
+
+class AuthFailuresExceeded(Exception):
+    pass
+
+
+def presented_key(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.META.get("HTTP_X_API_KEY") or None
+
+
+def guard_anonymous(request, *, group: str, rate: str, increment: bool) -> bool:
+    """django-ratelimit on an anonymous surface; a cache outage never turns into a 500."""
+    try:
+        return is_ratelimited(request, group=group, key="ip", rate=rate, increment=increment)
+    except Exception:
+        _report_outage("django-ratelimit")
+        return settings.API_GATEWAY_FAIL_MODE == "closed"
+
+
+def _report_outage(where: str) -> None:
+    """Count every request served without Redis; log it at most once per interval per process."""
+    global _outage_logged_at
+    mode = settings.API_GATEWAY_FAIL_MODE
+    gateway_backend_errors.labels(mode=mode).inc()
+    with _outage_lock:
+        now = time.monotonic()
+        if _outage_logged_at is not None and now - _outage_logged_at < settings.API_GATEWAY_OUTAGE_LOG_INTERVAL:
+            return
+        _outage_logged_at = now
+    logger.error("API gateway store unavailable (%s); failing %s", where, mode)
+
+
+def _limit_headers(response, decision: ratelimit.Decision) -> None:
+    policy = f'"{decision.tier}"'
+    response["RateLimit-Policy"] = f"{policy};q={decision.limit};w={ratelimit.WINDOW_SECONDS}"
+    response["X-RateLimit-Limit"] = str(decision.limit)
+    if decision.remaining >= 0:  # unknown while failing open without Redis
+        response["RateLimit"] = f"{policy};r={decision.remaining};t={decision.reset_seconds}"
+        response["X-RateLimit-Remaining"] = str(decision.remaining)
+        response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
+
+
+class ApiGatewayMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(settings.API_GATEWAY_PATH_PREFIX):
+            if request.method == "POST" and request.path == settings.ADMIN_LOGIN_PATH:
+                if guard_anonymous(request, group="admin-login", rate=settings.ADMIN_LOGIN_RATE, increment=True):
+                    return error_response("rate_limited", "Too many login attempts; try again later.", 429)
+            return self.get_response(request)
+        raw_key = presented_key(request)
+        if raw_key is None:
+            return self.get_response(request)
+        started = time.perf_counter()
+        try:
+            parsed = parse_key(raw_key)
+        except MalformedKey as exc:
+            prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
+            logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
+            return self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID))
+
+        def before_lookup():
+            if guard_anonymous(
+                request, group="apikey-auth-failure", rate=settings.API_KEY_AUTH_FAILURE_RATE, increment=False
+            ):
+                raise AuthFailuresExceeded
+
+        try:
+            decision = decide(parsed, before_lookup=before_lookup)
+        except AuthFailuresExceeded:
+            return self._too_many_failures()
+        except BackendUnavailable:
+            _report_outage("gateway script")
+            if settings.API_GATEWAY_FAIL_MODE == "closed":
+                response = error_response("gateway_unavailable", "The API gateway is unavailable; try again.", 503)
+                response["Retry-After"] = "1"
+                return response
+            try:
+                decision = decide_from_database(parsed)
+            except DatabaseError:
+                logger.error("API gateway: database unavailable during a Redis outage")
+                return error_response("service_unavailable", "The service is unavailable; try again shortly.", 503)
+        _DECISION_COUNTERS.get(decision.code, _DECISION_COUNTERS[None]).inc()
+
+        if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
+            return self._failed_authentication(request, decision)
+        if decision.code == ratelimit.SUSPENDED:
+            status, code, message = _REFUSALS[decision.code]
+            return error_response(code, message, status)
+        if decision.code == ratelimit.RATE_LIMITED:
+            response = error_response(
+                "rate_limited", f"Rate limit of {decision.limit} requests a minute exceeded.", 429
+            )
+            response["Retry-After"] = str(decision.reset_seconds)
+            _limit_headers(response, decision)
+            return response
+
+        request.api_key = ApiKeyContext(
+            id=decision.key_id,
+            tenant_id=decision.tenant_id,
+            prefix=parsed.prefix,
+            scopes=frozenset(decision.scopes),
+            tier=decision.tier,
+            limit=decision.limit,
+        )
+        request.tenant = _tenant_without_query(decision)
+        response = self.get_response(request)
+        _limit_headers(response, decision)
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
+        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
+            ratelimit.flush_pending_outcomes()
+        return response
+
+    def _failed_authentication(self, request, decision):
+        status, code, message = _REFUSALS[decision.code]
+        if decision.key_id:
+            logger.info("api key refused: %s id=%s", code, decision.key_id)
+        if guard_anonymous(
+            request, group="apikey-auth-failure", rate=settings.API_KEY_AUTH_FAILURE_RATE, increment=True
+        ):
+            return self._too_many_failures()
+        response = error_response(code, message, status)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    def _too_many_failures(self):
+        response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
+        response["Retry-After"] = "60"
+        return response
+
+
+def _tenant_without_query(decision):
+    """The key's tenant as a model instance whose other fields load only if a view reads them."""
+    from tenants.models import Tenant
+
+    tenant_id = uuid.UUID(decision.tenant_id)
+    return Tenant.from_db("default", ["id", "tier", "status"], [tenant_id, decision.tier, "active"])

@@ -1,0 +1,431 @@
+"""The gateway's shared state: cached key records, the rate limiter and usage counters.
+
+One Lua script per request (`GATEWAY_SCRIPT`) reads the cached key record (found by the key's SHA-256, as
+GitHub looks tokens up), checks revocation,
+expiry and the tenant's status, applies the limit and counts usage, atomically: no INCR-then-EXPIRE gap.
+The limiter is a sliding window of one-second buckets kept in one hash per key (at most 61 buckets and
+a running total, so O(1) memory and time whatever the limit). A request is admitted only if the buckets of the last 61 seconds hold
+fewer than the limit; any 60-second span lies inside such 61 buckets, so no client ever exceeds its
+limit over any 60 seconds (a fixed window allows 2x across its edge).
+
+Embedded mode (no Redis) uses `MemoryGatewayStore`, the same algorithm in process.
+Redis Cluster note: the script touches keys derived from the record (tenant, usage minute); on a
+cluster they would need a common hash tag. One Redis or Sentinel, as deployed, is fine.
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+WINDOW_SECONDS = 60
+PIGGYBACK_SECONDS = 0.5
+IDLE_FLUSH_SECONDS = 5.0
+RECORD_TTL_SECONDS = 86_400
+USAGE_TTL_SECONDS = 2 * 86_400
+
+REC = "apk:rec:"
+LIMIT = "apk:rl:"
+TENANT = "apk:tenant:"
+USAGE = "apk:usage:"
+USAGE_MINUTES = "apk:usage:minutes"
+LAST_USED = "apk:lastused"
+
+# Decision codes returned by the script.
+OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED, RATE_LIMITED = range(8)
+
+GATEWAY_SCRIPT = """
+local now = redis.call('TIME')
+local now_s = tonumber(now[1])
+local now_ms = now_s * 1000 + math.floor(tonumber(now[2]) / 1000)
+local minute = now_s - (now_s % 60)
+
+-- Outcomes (status class, latency) of earlier requests, carried here so they cost no round trip.
+if ARGV[2] ~= '' then
+  for _, o in ipairs(cjson.decode(ARGV[2])) do
+    local ukey = 'apk:usage:' .. o[1]
+    local k = o[2]
+    if o[3] > 0 then redis.call('HINCRBY', ukey, k .. ':c4', o[3]) end
+    if o[4] > 0 then redis.call('HINCRBY', ukey, k .. ':c5', o[4]) end
+    redis.call('HINCRBY', ukey, k .. ':ls', o[5])
+    local max = tonumber(redis.call('HGET', ukey, k .. ':lm') or '0')
+    if o[6] > max then redis.call('HSET', ukey, k .. ':lm', o[6]) end
+    redis.call('EXPIRE', ukey, 172800)
+    redis.call('ZADD', KEYS[4], o[1], o[1])
+  end
+end
+
+if ARGV[1] == '' then return {0} end
+-- The record is found by the SHA-256 of the presented key: nothing secret is compared here, and
+-- a wrong key simply finds no record.
+local rec = redis.call('HMGET', KEYS[1], 'h', 'id', 't', 'sc', 'exp', 'lim', 'rev')
+if not rec[2] then return {1} end
+if rec[7] == '1' then return {3, rec[2]} end
+if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {4, rec[2]} end
+
+local tenant = redis.call('HMGET', 'apk:tenant:' .. rec[3], 's', 'lim', 'tier')
+if not tenant[1] then return {5, rec[2], rec[3]} end
+if tenant[1] ~= 'active' then return {6, rec[2], rec[3]} end
+local limit = tonumber(tenant[2])
+if rec[6] ~= '' then limit = tonumber(rec[6]) end
+
+-- Sliding window of one-second buckets (fields = seconds) with a running total 'n' and 'o', the oldest
+-- second still counted. Expiring walks each second once in its life, so a request costs O(1).
+local state = redis.call('HMGET', KEYS[2], 'n', 'o')
+local used = tonumber(state[1] or '0')
+local oldest = tonumber(state[2] or now_s)
+local first_kept = now_s - 60
+if oldest < first_kept then
+  if first_kept - oldest > 61 then
+    redis.call('DEL', KEYS[2])
+    used = 0
+    oldest = now_s
+  else
+    for second = oldest, first_kept - 1 do
+      local count = redis.call('HGET', KEYS[2], second)
+      if count then
+        used = used - tonumber(count)
+        redis.call('HDEL', KEYS[2], second)
+      end
+    end
+    oldest = first_kept
+  end
+end
+-- 'o' points at the oldest non-empty bucket, so the reset told to clients is exact.
+while used > 0 and oldest < now_s and not redis.call('HGET', KEYS[2], oldest) do
+  oldest = oldest + 1
+end
+if used == 0 then oldest = now_s end
+local reset = oldest + 61 - now_s
+
+local ukey = 'apk:usage:' .. minute
+local new_minute = redis.call('HINCRBY', ukey, rec[2] .. ':r', 1) == 1
+if new_minute then
+  redis.call('EXPIRE', ukey, 172800)
+  redis.call('ZADD', KEYS[4], minute, minute)
+end
+redis.call('HSET', KEYS[3], rec[2], now_s)
+
+if used >= limit then
+  redis.call('HINCRBY', ukey, rec[2] .. ':l', 1)
+  return {7, rec[2], rec[3], rec[4], tenant[3], limit, 0, reset}
+end
+redis.call('HINCRBY', KEYS[2], now_s, 1)
+redis.call('HSET', KEYS[2], 'n', used + 1, 'o', oldest)
+redis.call('EXPIRE', KEYS[2], 62)
+return {0, rec[2], rec[3], rec[4], tenant[3], limit, limit - used - 1, reset}
+"""
+
+# Fill only when absent: a concurrent revocation or suspension (written unconditionally) always wins
+# over a fill that read the database before that change committed.
+FILL_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+PUT_SCRIPT = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Forget last-used stamps the roll-up wrote, unless a newer request stamped them meanwhile.
+FORGET_LAST_USED_SCRIPT = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    code: int
+    key_id: str = ""
+    tenant_id: str = ""
+    scopes: tuple[str, ...] = ()
+    tier: str = ""
+    limit: int = 0
+    remaining: int = 0
+    reset_seconds: int = 0
+
+    @classmethod
+    def from_reply(cls, reply: list) -> "Decision":
+        values = [item.decode() if isinstance(item, bytes) else item for item in reply]
+        code = int(values[0])
+        if len(values) < 8:
+            return cls(
+                code=code, key_id=values[1] if len(values) > 1 else "", tenant_id=values[2] if len(values) > 2 else ""
+            )
+        return cls(
+            code=code,
+            key_id=values[1],
+            tenant_id=values[2],
+            scopes=tuple(values[3].split()),
+            tier=values[4],
+            limit=int(values[5]),
+            remaining=int(values[6]),
+            reset_seconds=int(values[7]),
+        )
+
+
+def record_fields(api_key) -> dict:
+    """What the gateway caches of a key: never the key itself, only its hash."""
+    expires_ms = int(api_key.expires_at.timestamp() * 1000) if api_key.expires_at else 0
+    return {
+        "h": api_key.secret_hash,
+        "id": str(api_key.pk),
+        "t": str(api_key.tenant_id),
+        "sc": " ".join(api_key.scopes),
+        "exp": str(expires_ms),
+        "lim": str(api_key.rate_limit_per_minute or ""),
+        "rev": "1" if api_key.revoked_at else "0",
+    }
+
+
+def tenant_fields(tenant) -> dict:
+    return {"s": tenant.status, "lim": str(tenant.requests_per_minute), "tier": tenant.tier}
+
+
+class OutcomeBuffer:
+    """Status classes and latencies of finished requests, waiting to ride along with a later script call.
+
+    Batched for up to `PIGGYBACK_SECONDS` so the script decodes them twice a second, not per request.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[int, str], list[int]] = {}
+        self._since = 0.0
+
+    def add(self, *, key_id: str, status_code: int, latency_ms: int) -> None:
+        minute = int(time.time()) // 60 * 60
+        with self._lock:
+            if not self._pending:
+                self._since = time.monotonic()
+            entry = self._pending.setdefault((minute, key_id), [0, 0, 0, 0])
+            entry[0] += 400 <= status_code < 500
+            entry[1] += status_code >= 500
+            entry[2] += latency_ms
+            entry[3] = max(entry[3], latency_ms)
+
+    def take(self, *, older_than: float = 0.0) -> list:
+        """The pending outcomes (all, or none unless the oldest waited `older_than` seconds)."""
+        with self._lock:
+            if not self._pending or time.monotonic() - self._since < older_than:
+                return []
+            pending, self._pending = self._pending, {}
+        return [[minute, key_id, *values] for (minute, key_id), values in pending.items()]
+
+    def put_back(self, outcomes: list) -> None:
+        for minute, key_id, c4, c5, latency_sum, latency_max in outcomes:
+            with self._lock:
+                entry = self._pending.setdefault((minute, key_id), [0, 0, 0, 0])
+                entry[0] += c4
+                entry[1] += c5
+                entry[2] += latency_sum
+                entry[3] = max(entry[3], latency_max)
+
+    def older_than(self, seconds: float) -> bool:
+        with self._lock:
+            return bool(self._pending) and time.monotonic() - self._since > seconds
+
+
+class RedisGatewayStore:
+    def __init__(self, client):
+        self.client = client
+        self._gateway = client.register_script(GATEWAY_SCRIPT)
+        self._fill = client.register_script(FILL_SCRIPT)
+        self._put = client.register_script(PUT_SCRIPT)
+        self._forget_last_used = client.register_script(FORGET_LAST_USED_SCRIPT)
+
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
+        keys = [REC + secret_hash, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
+        reply = self._gateway(keys=keys, args=[secret_hash, json.dumps(outcomes) if outcomes else ""])
+        return Decision.from_reply(reply)
+
+    def flush_outcomes(self, outcomes: list) -> None:
+        self._gateway(keys=[REC, LIMIT, LAST_USED, USAGE_MINUTES], args=["", json.dumps(outcomes)])
+
+    def _hash_args(self, ttl: int, fields: dict) -> list:
+        return [ttl, *[item for pair in fields.items() for item in pair]]
+
+    def fill_record(self, lookup_id: str, fields: dict) -> None:
+        self._fill(keys=[REC + fields["h"]], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+
+    def put_record(self, lookup_id: str, fields: dict) -> None:
+        self._put(keys=[REC + fields["h"]], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+
+    def fill_tenant(self, tenant_id: str, fields: dict) -> None:
+        self._fill(keys=[TENANT + tenant_id], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+
+    def put_tenant(self, tenant_id: str, fields: dict) -> None:
+        self._put(keys=[TENANT + tenant_id], args=self._hash_args(RECORD_TTL_SECONDS, fields))
+
+    def usage_minutes(self) -> list[int]:
+        return [int(float(member)) for member in self.client.zrange(USAGE_MINUTES, 0, -1)]
+
+    def usage_read(self, minute: int) -> dict[str, dict[str, int]]:
+        usage: dict[str, dict[str, int]] = {}
+        for field, value in self.client.hgetall(f"{USAGE}{minute}").items():
+            key_id, metric = field.decode().rsplit(":", 1)
+            usage.setdefault(key_id, {})[metric] = int(value)
+        return usage
+
+    def usage_forget(self, minutes: list[int]) -> None:
+        if minutes:
+            self.client.zrem(USAGE_MINUTES, *minutes)
+
+    def last_used_read(self) -> dict[str, int]:
+        return {field.decode(): int(value) for field, value in self.client.hgetall(LAST_USED).items()}
+
+    def last_used_forget(self, stamps: dict[str, int]) -> None:
+        if stamps:
+            self._forget_last_used(keys=[LAST_USED], args=[item for pair in stamps.items() for item in pair])
+
+    def reset_limit(self, lookup_id: str) -> None:
+        self.client.delete(LIMIT + lookup_id)
+
+
+class MemoryGatewayStore:
+    """The same decisions in one process, for embedded mode (local-memory cache, no Redis)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.records: dict[str, dict] = {}
+        self.tenants: dict[str, dict] = {}
+        self.buckets: dict[str, dict[int, int]] = {}
+        self.usage: dict[int, dict[str, dict[str, int]]] = {}
+        self.last_used: dict[str, int] = {}
+
+    def _count(self, minute: int, key_id: str, metric: str, amount: int, *, maximum: bool = False) -> None:
+        metrics = self.usage.setdefault(minute, {}).setdefault(key_id, {})
+        metrics[metric] = max(metrics.get(metric, 0), amount) if maximum else metrics.get(metric, 0) + amount
+
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
+        from .keyformat import hashes_match
+
+        now = time.time()
+        now_s = int(now)
+        with self._lock:
+            self._apply(outcomes)
+            rec = self.records.get(lookup_id)
+            if rec is None:
+                return Decision(MISS)
+            if not hashes_match(rec["h"], secret_hash):
+                return Decision(INVALID)
+            if rec["rev"] == "1":
+                return Decision(REVOKED, rec["id"])
+            if rec["exp"] != "0" and now * 1000 >= int(rec["exp"]):
+                return Decision(EXPIRED, rec["id"])
+            tenant = self.tenants.get(rec["t"])
+            if tenant is None:
+                return Decision(TENANT_MISS, rec["id"], rec["t"])
+            if tenant["s"] != "active":
+                return Decision(SUSPENDED, rec["id"], rec["t"])
+            limit = int(rec["lim"] or tenant["lim"])
+            buckets = self.buckets.setdefault(lookup_id, {})
+            for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
+                del buckets[second]
+            used = sum(buckets.values())
+            reset = (min(buckets) if buckets else now_s) + WINDOW_SECONDS + 1 - now_s
+            minute = now_s // 60 * 60
+            self._count(minute, rec["id"], "r", 1)
+            self.last_used[rec["id"]] = now_s
+            common = {"key_id": rec["id"], "tenant_id": rec["t"], "scopes": tuple(rec["sc"].split())}
+            common |= {"tier": tenant["tier"], "limit": limit}
+            if used >= limit:
+                self._count(minute, rec["id"], "l", 1)
+                return Decision(RATE_LIMITED, remaining=0, reset_seconds=reset, **common)
+            buckets[now_s] = buckets.get(now_s, 0) + 1
+            return Decision(OK, remaining=limit - used - 1, reset_seconds=reset if used else 61, **common)
+
+    def _apply(self, outcomes: list) -> None:
+        for minute, key_id, c4, c5, latency_sum, latency_max in outcomes:
+            self._count(minute, key_id, "c4", c4)
+            self._count(minute, key_id, "c5", c5)
+            self._count(minute, key_id, "ls", latency_sum)
+            self._count(minute, key_id, "lm", latency_max, maximum=True)
+
+    def flush_outcomes(self, outcomes: list) -> None:
+        with self._lock:
+            self._apply(outcomes)
+
+    def fill_record(self, lookup_id: str, fields: dict) -> None:
+        with self._lock:
+            self.records.setdefault(lookup_id, dict(fields))
+
+    def put_record(self, lookup_id: str, fields: dict) -> None:
+        with self._lock:
+            self.records[lookup_id] = dict(fields)
+
+    def fill_tenant(self, tenant_id: str, fields: dict) -> None:
+        with self._lock:
+            self.tenants.setdefault(tenant_id, dict(fields))
+
+    def put_tenant(self, tenant_id: str, fields: dict) -> None:
+        with self._lock:
+            self.tenants[tenant_id] = dict(fields)
+
+    def usage_minutes(self) -> list[int]:
+        with self._lock:
+            return sorted(self.usage)
+
+    def usage_read(self, minute: int) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {key_id: dict(metrics) for key_id, metrics in self.usage.get(minute, {}).items()}
+
+    def usage_forget(self, minutes: list[int]) -> None:
+        with self._lock:
+            for minute in minutes:
+                self.usage.pop(minute, None)
+
+    def last_used_read(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.last_used)
+
+    def last_used_forget(self, stamps: dict[str, int]) -> None:
+        with self._lock:
+            for key_id, stamp in stamps.items():
+                if self.last_used.get(key_id) == stamp:
+                    del self.last_used[key_id]
+
+    def reset_limit(self, lookup_id: str) -> None:
+        with self._lock:
+            self.buckets.pop(lookup_id, None)
+
+
+_store = None
+_store_lock = threading.Lock()
+outcomes = OutcomeBuffer()
+
+
+def gateway_store():
+    """The store for this process: Redis when REDIS_URL is set, else in memory."""
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                if settings.REDIS_URL:
+                    from django_redis import get_redis_connection
+
+                    _store = RedisGatewayStore(get_redis_connection("default"))
+                else:
+                    _store = MemoryGatewayStore()
+    return _store
+
+
+def flush_pending_outcomes() -> None:
+    """Send this process's pending outcomes now (an idle process, or shutdown); kept on failure."""
+    pending = outcomes.take()
+    if not pending:
+        return
+    try:
+        gateway_store().flush_outcomes(pending)
+    except Exception:
+        outcomes.put_back(pending)

@@ -1,0 +1,217 @@
+"""API gateway overhead against the peers, side by side in one run, on the local stack.
+
+    PLATFORM_STACK_PORT_BASE=... deploy/local/stack up && eval "$(deploy/local/stack env)"
+    python -m benchmarks.api_gateway [--requests 2000]
+
+Variants of one view: (none) no auth, no limit; (gateway) ours; (drf_token) DRF TokenAuthentication +
+UserRateThrottle on django-redis; (drf_api_key) djangorestframework-api-key + DRF throttle. Each at the
+Free (100/min) and Enterprise (50,000/min) tier after 10,000 requests in the window. Overhead is the
+median request time minus the median of (none). The last line is one JSON object.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.cache import cache  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django_redis import get_redis_connection  # noqa: E402
+
+from apikeys import ratelimit, services  # noqa: E402
+from apikeys.keyformat import parse_key  # noqa: E402
+from benchmarks.probes import RedisRoundTrips  # noqa: E402
+from tenants import services as tenant_services  # noqa: E402
+
+WINDOW_FILL = 10_000
+
+
+def _median_ns(samples):
+    return statistics.median(samples)
+
+
+PING_SAMPLES = []
+
+
+def _time_requests(client, path, headers, count, before_each=None, ping=True):
+    """Median-ready request timings; a bare PING is timed before each, under the same load."""
+    from django_redis import get_redis_connection
+
+    redis = get_redis_connection("default")
+    samples = []
+    statuses = set()
+    for _ in range(count):
+        if before_each:
+            before_each()
+        if ping:
+            started = time.perf_counter_ns()
+            redis.ping()
+            PING_SAMPLES.append(time.perf_counter_ns() - started)
+        started = time.perf_counter_ns()
+        response = client.get(path, **headers)
+        samples.append(time.perf_counter_ns() - started)
+        statuses.add(response.status_code)
+    return samples, statuses
+
+
+def _drf_history(scope, ident, entries):
+    now = time.time()
+    # Newest first, spread over the last 50 s, as DRF's throttle keeps them.
+    cache.set(f"throttle_{scope}_{ident}", [now - index * 50 / entries for index in range(entries)], 120)
+
+
+def _fill_gateway(lookup_id, used):
+    redis = get_redis_connection("default")
+    now = int(redis.time()[0])
+    key = ratelimit.LIMIT + lookup_id
+    per_second = {now - 50 + index: used // 50 for index in range(50)}
+    per_second[now] = used - sum(per_second.values())
+    buckets = {second: count for second, count in per_second.items() if count}
+    with redis.pipeline() as pipe:  # one untimed round trip
+        pipe.delete(key).hset(key, mapping={**buckets, "n": used, "o": min(buckets)}).expire(key, 62).execute()
+
+
+def _concurrency(path, headers, threads, attempts):
+    admitted = []
+    barrier = threading.Barrier(threads)
+
+    def client_thread():
+        client = Client()
+        barrier.wait()
+        ok = sum(client.get(path, **headers).status_code == 200 for _ in range(attempts))
+        admitted.append(ok)
+        connections.close_all()
+
+    workers = [threading.Thread(target=client_thread) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(admitted)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--attempts", type=int, default=40, help="requests per thread in the concurrency test")
+    args = parser.parse_args()
+    n = args.requests
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+    from rest_framework_api_key.models import APIKey
+
+    run = uuid.uuid4().hex[:8]
+    free = tenant_services.tenant_create(name=f"bench free {run}", slug=f"bench-free-{run}", tier="free")
+    enterprise = tenant_services.tenant_create(name=f"bench ent {run}", slug=f"bench-ent-{run}", tier="enterprise")
+    _, key_free = services.apikey_create(tenant=free, name="bench", scopes=["usage:read"])
+    _, key_ent = services.apikey_create(tenant=enterprise, name="bench", scopes=["usage:read"])
+    _, key_conc = services.apikey_create(tenant=free, name="bench-concurrency", scopes=["usage:read"])
+    users = get_user_model().objects
+    user_free = users.create_user(username=f"bench-free-{run}")
+    user_ent = users.create_user(username=f"bench-ent-{run}")
+    user_conc = users.create_user(username=f"bench-conc-{run}")
+    token_free, token_ent, token_conc = (Token.objects.create(user=u).key for u in (user_free, user_ent, user_conc))
+    _, their_key = APIKey.objects.create_key(name=f"bench-{run}")
+
+    client = Client()
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {key_free}"}
+    bearer_ent = {"HTTP_AUTHORIZATION": f"Bearer {key_ent}"}
+    # Warm every path once (connections, caches, the script's SHA).
+    for path, headers in [
+        ("/api/v1/bench/none/", {}),
+        ("/api/v1/bench/gateway/", bearer),
+        ("/api/v1/bench/gateway/", bearer_ent),
+        ("/api/v1/bench/drf-token-enterprise/", {"HTTP_AUTHORIZATION": f"Token {token_ent}"}),
+        ("/api/v1/bench/drf-api-key/", {"HTTP_AUTHORIZATION": f"Api-Key {their_key}"}),
+    ]:
+        assert client.get(path, **headers).status_code == 200, path
+
+    # After 10,000 requests in the window. Free admits only 100 a minute, so each Free request starts
+    # from 99 used (DRF's list then holds 99 entries; ours one hash of <= 61 buckets).
+    free_lookup = parse_key(key_free).lookup_id
+    ent_lookup = parse_key(key_ent).lookup_id
+    _fill_gateway(ent_lookup, WINDOW_FILL)
+    _drf_history("bench_enterprise", user_ent.pk, WINDOW_FILL)
+    _drf_history("bench_apikey", "127.0.0.1", WINDOW_FILL)
+
+    results = {}
+    results["none"], _ = _time_requests(client, "/api/v1/bench/none/", {}, n)
+    # Counted in a pass of its own, so the probes' cost is not in the timings.
+    with CaptureQueriesContext(connection) as queries, RedisRoundTrips() as trips:
+        _, statuses = _time_requests(client, "/api/v1/bench/gateway/", bearer_ent, n, ping=False)
+    assert statuses == {200}, statuses
+    gateway_queries, gateway_trips = len(queries) / n, trips.count / n
+    results["gateway_enterprise"], statuses = _time_requests(client, "/api/v1/bench/gateway/", bearer_ent, n)
+    assert statuses == {200}, statuses
+    results["gateway_free"], statuses = _time_requests(
+        client, "/api/v1/bench/gateway/", bearer, n, before_each=lambda: _fill_gateway(free_lookup, 99)
+    )
+    assert statuses == {200}, statuses
+    results["drf_token_enterprise"], statuses = _time_requests(
+        client, "/api/v1/bench/drf-token-enterprise/", {"HTTP_AUTHORIZATION": f"Token {token_ent}"}, n
+    )
+    assert statuses == {200}, statuses
+    results["drf_token_free"], statuses = _time_requests(
+        client,
+        "/api/v1/bench/drf-token-free/",
+        {"HTTP_AUTHORIZATION": f"Token {token_free}"},
+        n,
+        before_each=lambda: _drf_history("bench_free", user_free.pk, 99),
+    )
+    assert statuses == {200}, statuses
+    results["drf_api_key"], statuses = _time_requests(
+        client, "/api/v1/bench/drf-api-key/", {"HTTP_AUTHORIZATION": f"Api-Key {their_key}"}, n
+    )
+    assert statuses == {200}, statuses
+
+    medians = {name: _median_ns(samples) for name, samples in results.items()}
+    overhead = {name: max(medians[name] - medians["none"], 1) for name in medians if name != "none"}
+    ping_ns = _median_ns(PING_SAMPLES)
+
+    # Concurrency: 64 threads on a fresh 100/min client, ours against DRF's throttle.
+    gateway_admitted = _concurrency(
+        "/api/v1/bench/gateway/", {"HTTP_AUTHORIZATION": f"Bearer {key_conc}"}, args.threads, args.attempts
+    )
+    cache.delete(f"throttle_bench_free_{user_conc.pk}")
+    drf_admitted = _concurrency(
+        "/api/v1/bench/drf-token-free/", {"HTTP_AUTHORIZATION": f"Token {token_conc}"}, args.threads, args.attempts
+    )
+
+    summary = {
+        "requests_per_variant": n,
+        "ping_us": round(ping_ns / 1000, 1),
+        "median_us": {name: round(value / 1000, 1) for name, value in medians.items()},
+        "overhead_us": {name: round(value / 1000, 1) for name, value in overhead.items()},
+        "redis_round_trips": round(gateway_trips, 3),
+        "db_queries": round(gateway_queries, 3),
+        "overhead_vs_ping": round(max(overhead["gateway_enterprise"], overhead["gateway_free"]) / ping_ns, 2),
+        "overhead_vs_ping_enterprise": round(overhead["gateway_enterprise"] / ping_ns, 2),
+        "overhead_vs_ping_free": round(overhead["gateway_free"] / ping_ns, 2),
+        "overhead_ratio_vs_drf_free": round(overhead["gateway_free"] / overhead["drf_token_free"], 3),
+        "overhead_ratio_vs_drf_enterprise": round(overhead["gateway_enterprise"] / overhead["drf_token_enterprise"], 3),
+        "overhead_ratio_vs_drf_api_key": round(overhead["gateway_enterprise"] / overhead["drf_api_key"], 3),
+        "concurrency_attempts": args.threads * args.attempts,
+        "gateway_admitted": gateway_admitted,
+        "drf_admitted": drf_admitted,
+        "drf_over_admitted": drf_admitted - 100,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

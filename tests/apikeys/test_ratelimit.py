@@ -1,0 +1,141 @@
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+import redis
+
+from apikeys import ratelimit
+from apikeys.keyformat import parse_key
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db
+
+ATTEMPTS_PER_CLIENT = 3
+
+
+def _warm(raw_key) -> tuple[str, str]:
+    """First use through the real gateway fills the key record and tenant state in Redis."""
+    from apikeys.gateway import decide
+
+    parsed = parse_key(raw_key)
+    assert decide(parsed).code == ratelimit.OK
+    ratelimit.gateway_store().reset_limit(parsed.lookup_id)
+    return parsed.lookup_id, parsed.secret_hash
+
+
+def _hammer(store, lookup_id, secret_hash, threads) -> int:
+    admitted = []
+    start = threading.Barrier(threads)
+
+    def client():
+        start.wait()
+        count = 0
+        for _ in range(ATTEMPTS_PER_CLIENT):
+            decision = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
+            count += decision.code == ratelimit.OK
+        admitted.append(count)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(admitted)
+
+
+def _process_client(redis_url, lookup_id, secret_hash, threads, results):
+    store = ratelimit.RedisGatewayStore(redis.Redis.from_url(redis_url))
+    results.put(_hammer(store, lookup_id, secret_hash, threads))
+
+
+def test_64_concurrent_clients_threads_and_processes_get_exactly_the_free_limit(other_tenant, make_key):
+    _, raw_key = make_key(other_tenant, ["websites:read"])  # tier free: 100 a minute
+    lookup_id, secret_hash = _warm(raw_key)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_process_client, args=(os.environ["REDIS_URL"], lookup_id, secret_hash, 8, results))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    # 32 threads here and 4 processes x 8 threads: 64 clients, 192 attempts for 100 places.
+    in_process = _hammer(ratelimit.gateway_store(), lookup_id, secret_hash, 32)
+    from_processes = [results.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert len(from_processes) == 4 and all(process.exitcode == 0 for process in processes)
+    assert in_process + sum(from_processes) == 100
+
+
+def test_no_double_burst_across_a_window_edge(tenant, make_key):
+    """A full quota used 59 s ago still counts now; a fixed window would admit a second burst here."""
+    _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=5)
+    lookup_id, secret_hash = _warm(raw_key)
+    client = ratelimit.gateway_store().client
+    server_now = int(client.time()[0])
+    # Five admissions 59 s ago, as the script records them: a bucket, the running total, the oldest.
+    client.hset(ratelimit.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
+    store = ratelimit.gateway_store()
+    refused = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
+    assert refused.code == ratelimit.RATE_LIMITED and refused.remaining == 0
+    assert 1 <= refused.reset_seconds <= 3
+    # Once those requests are more than 60 s old, the quota is back, all of it.
+    wait_for(
+        lambda: store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[]).code == ratelimit.OK,
+        timeout=10,
+        interval=0.25,
+    )
+    admitted = [store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[]).code for _ in range(5)]
+    assert admitted.count(ratelimit.OK) == 4 and admitted[-1] == ratelimit.RATE_LIMITED
+
+
+def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key):
+    _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=50_000)
+    lookup_id, secret_hash = _warm(raw_key)
+    store = ratelimit.gateway_store()
+    for _ in range(300):
+        store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
+    assert store.client.hlen(ratelimit.LIMIT + lookup_id) <= 61 + 2  # buckets, total, oldest
+    assert 0 < store.client.pttl(ratelimit.LIMIT + lookup_id) <= 62_000
+
+
+def test_memory_store_same_decisions_for_embedded_mode():
+    from apikeys.keyformat import generate_key
+
+    store = ratelimit.MemoryGatewayStore()
+    raw_key, parsed = generate_key("test")
+    record = {"h": parsed.secret_hash, "id": "k1", "t": "t1", "sc": "websites:read", "exp": "0", "lim": "", "rev": "0"}
+    assert (
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == ratelimit.MISS
+    )
+    store.fill_record(parsed.lookup_id, record)
+    decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
+    assert decision.code == ratelimit.TENANT_MISS
+    store.fill_tenant("t1", {"s": "active", "lim": "100", "tier": "free"})
+    assert _hammer(store, parsed.lookup_id, parsed.secret_hash, 64) == 100
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == ratelimit.INVALID
+    store.fill_record(parsed.lookup_id, {**record, "rev": "1"})  # a fill never overwrites
+    assert (
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
+        != ratelimit.REVOKED
+    )
+    store.put_record(parsed.lookup_id, {**record, "rev": "1"})
+    assert (
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
+        == ratelimit.REVOKED
+    )
+    store.put_record(parsed.lookup_id, {**record, "exp": str(int(time.time() * 1000) - 1)})
+    assert (
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
+        == ratelimit.EXPIRED
+    )
+    store.put_record(parsed.lookup_id, record)
+    store.put_tenant("t1", {"s": "suspended", "lim": "100", "tier": "free"})
+    assert (
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
+        == ratelimit.SUSPENDED
+    )
+    assert store.usage_read(int(time.time()) // 60 * 60)["k1"]["l"] == 64 * 3 - 100 + 1  # and the one above

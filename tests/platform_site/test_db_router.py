@@ -1,0 +1,232 @@
+"""The primary/replica router against the real streaming pair of deploy/local.
+
+Where a query ran is read from the servers themselves (pg_stat_activity, by application_name), and
+lag is made on demand with recovery_min_apply_delay on the replica.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections, router, transaction
+from rest_framework.test import APIClient
+
+from platform_site import db_routing
+from platform_site.db_routing import accept_stale, use_primary
+from tenants.models import Deployment, Tenant
+from tests.conftest import REPO_ROOT
+from tests.helpers import wait_for
+
+from .conftest import ran_on
+
+pytestmark = [
+    pytest.mark.replica_routing,
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+]
+
+REPLICA = "replica_1"
+LAG_SECONDS = 10  # longer than any test step; the fixture resets it, and the replica then catches up at once
+
+
+@pytest.fixture
+def make_client(django_user_model):
+    def make(name: str) -> APIClient:
+        user = django_user_model.objects.create_user(username=name, password="x-pass-12345", is_staff=True)
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def _marker() -> str:
+    return "m" + uuid.uuid4().hex[:12]
+
+
+def _tenant_count(client: APIClient, marker: str) -> int:
+    response = client.get("/api/v1/tenants/", {"search": marker})
+    assert response.status_code == 200, response.content
+    return response.json()["count"]
+
+
+def test_client_reads_its_write_at_once_while_others_read_the_lagging_replica(
+    make_client, replica_delay, monitor, settings
+):
+    writer, other = make_client("writer"), make_client("other")
+    replica_delay(LAG_SECONDS)
+    marker = _marker()
+
+    response = writer.post("/api/v1/tenants/", {"name": marker, "slug": marker}, format="json")
+    assert response.status_code == 201, response.content
+
+    # The writer sees its write immediately, although the replica has not replayed it...
+    assert _tenant_count(writer, marker) == 1
+    assert ran_on("default", marker)
+    # ...while another client's read is served by the replica, which proves it by not having the row yet.
+    assert _tenant_count(other, marker) == 0
+    assert ran_on(REPLICA, marker)
+    assert monitor.replica().lag_bytes > 0
+
+    # Lag beyond the configured bound takes the replica out of rotation; reads go to the primary.
+    settings.DATABASE_REPLICA_MAX_LAG_SECONDS = 0.5
+    wait_for(lambda: not monitor.replica().in_rotation, timeout=10)
+    marker_after = _marker()
+    assert _tenant_count(other, marker_after) == 0
+    assert ran_on("default", marker_after)
+    assert not ran_on(REPLICA, marker_after)
+
+
+def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_worker, replica_delay):
+    client = make_client("deployer")
+    log_path = Path(os.readlink(f"/proc/{celery_worker.pid}/fd/1"))
+    replica_delay(LAG_SECONDS)
+
+    # Control: published with no client position, the task reads the lagging replica and finds nothing.
+    from tenants import services
+    from tenants.tasks import deployment_run
+
+    control = services.deployment_create(website=website, run=False)
+    token = db_routing.begin()
+    try:
+        deployment_run.delay(str(control.pk))
+    finally:
+        db_routing.end(token)
+    wait_for(lambda: "'skipped'" in log_path.read_text(), timeout=20)
+
+    # Published by the client's request after its write, the task carries the WAL position and sees it.
+    response = client.post(f"/api/v1/websites/{website.pk}/deployments/", {"description": "x"}, format="json")
+    assert response.status_code == 201, response.content
+    deployment_id = response.json()["id"]
+    with use_primary():
+        wait_for(
+            lambda: Deployment.objects.get(pk=deployment_id).status == Deployment.Status.SUCCEEDED,
+            timeout=20,
+        )
+        control.refresh_from_db()
+    assert control.status == Deployment.Status.PENDING
+
+
+def test_replica_down_leaves_rotation_and_returns(make_client, monitor, caught_up, stopped, settings):
+    # The admin page renders without collectstatic's manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    client = make_client("reader")
+    caught_up()
+    marker = _marker()
+    assert _tenant_count(client, marker) == 0
+    assert ran_on(REPLICA, marker)
+
+    stopped("replica")
+    wait_for(lambda: not monitor.replica().up, timeout=10)
+    marker_down = _marker()
+    assert _tenant_count(client, marker_down) == 0  # no error: served by the primary
+    assert ran_on("default", marker_down)
+
+    # Visible in /readyz (still ready: replicas are optional), in Prometheus and in the admin.
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"][REPLICA]["ok"] is False
+    assert ready.json()["checks"][REPLICA]["in_rotation"] is False
+    assert 'platform_db_replica_in_rotation{alias="replica_1"} 0.0' in client.get("/metrics").content.decode()
+    assert 'data-in-rotation="false"' in client.get("/admin/replicas/").content.decode()
+
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "deploy/local/stack"), "start", "replica"], check=True, capture_output=True
+    )
+    wait_for(lambda: monitor.replica().in_rotation, timeout=20)
+    connections[REPLICA].close()
+    marker_back = _marker()
+    assert _tenant_count(client, marker_back) == 0
+    assert ran_on(REPLICA, marker_back)
+    ready = client.get("/readyz").json()["checks"][REPLICA]
+    assert ready["ok"] and ready["in_rotation"] and ready["replay_lsn"]
+    assert 'platform_db_replica_in_rotation{alias="replica_1"} 1.0' in client.get("/metrics").content.decode()
+
+
+def test_primary_down_reads_are_served_and_writes_get_503(make_client, monitor, caught_up, stopped):
+    client = make_client("operator2")
+    caught_up()
+    stopped("primary")
+    monitor.poll_now()
+    wait_for(lambda: (snapshot := monitor.snapshot()) is not None and not snapshot.primary_up, timeout=10)
+
+    marker = _marker()
+    assert _tenant_count(client, marker) == 0
+    assert ran_on(REPLICA, marker)
+
+    response = client.post("/api/v1/tenants/", {"name": marker, "slug": marker}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "primary_unavailable"
+    assert client.get("/readyz").status_code == 503  # the primary is required
+    # A non-API view that needs the primary gets a plain 503, not a 500 traceback.
+    admin_add = client.post("/admin/tenants/tenant/add/", {"name": marker, "slug": marker, "tier": "free"})
+    assert admin_add.status_code == 503, admin_add.content
+    assert admin_add.content.decode().startswith("The primary database is unavailable")
+
+
+def test_routing_controls(make_client, caught_up):
+    caught_up()
+    client_id = f"user:controls-{uuid.uuid4()}"
+    token = db_routing.begin(client_ids=(client_id,))
+    try:
+        assert router.db_for_read(Tenant) == REPLICA
+        with use_primary():
+            assert router.db_for_read(Tenant) == "default"
+        assert use_primary()(lambda: router.db_for_read(Tenant))() == "default"
+        with transaction.atomic():
+            assert router.db_for_read(Tenant) == "default"
+
+        # A recorded position no replica has reached keeps this client on the primary...
+        db_routing.record_client_write((client_id,), lsn=2**62)
+        db_routing.record_client_write((client_id,), lsn=5)  # a late, older position never lowers it
+        db_routing.current_state()._lsn_for = None
+        assert router.db_for_read(Tenant) == "default"
+        # ...unless the view explicitly accepts bounded staleness.
+        assert accept_stale(max_lag_seconds=30)(lambda: router.db_for_read(Tenant))() == REPLICA
+        # Any write in this context sends its later reads to the primary.
+        Tenant.objects.filter(pk=uuid.uuid4()).update(name="x")
+        assert accept_stale(max_lag_seconds=30)(lambda: router.db_for_read(Tenant))() == "default"
+    finally:
+        db_routing.end(token)
+    with pytest.raises(ValueError):
+        accept_stale(max_lag_seconds=-1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_migrations_never_touch_a_replica(test_database_env):
+    assert router.allow_migrate("default", "tenants") is True
+    assert router.allow_migrate(REPLICA, "tenants") is False
+    # With the replica's address pointing at nothing, migrating and checking migrations still works:
+    # neither ever opened a connection to it.
+    env = dict(test_database_env, DATABASE_REPLICA_URLS=f"postgres://postgres@127.0.0.1:{_free_port()}/x")
+    for command in (["migrate", "--noinput"], ["makemigrations", "--check", "--dry-run"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_without_replicas_no_router_and_no_middleware(test_database_env):
+    env = dict(test_database_env, DATABASE_REPLICA_URLS="")
+    script = (
+        "from django.conf import settings; "
+        "print(settings.DATABASE_ROUTERS, any('ReadYourWrites' in m for m in settings.MIDDLEWARE))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[] False"
+    assert settings.DATABASE_ROUTERS == ["platform_site.db_router.PrimaryReplicaRouter"]
