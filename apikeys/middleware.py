@@ -13,8 +13,8 @@ import uuid
 from django.conf import settings
 from django.db import DatabaseError
 from django_ratelimit.core import is_ratelimited
-from prometheus_client import Counter
 
+from platform_site import metrics
 from platform_site.exceptions import error_response
 
 from . import ratelimit
@@ -22,13 +22,6 @@ from .gateway import ApiKeyContext, BackendUnavailable, decide, decide_from_data
 from .keyformat import KEY_PREFIX, MalformedKey, parse_key
 
 logger = logging.getLogger(__name__)
-
-gateway_backend_errors = Counter(
-    "platform_api_gateway_backend_errors_total",
-    "Requests the API gateway served without its Redis store, by failure mode.",
-    ["mode"],
-)
-gateway_decisions = Counter("platform_api_gateway_decisions_total", "API gateway decisions.", ["decision"])
 
 _outage_lock = threading.Lock()
 _outage_logged_at: float | None = None
@@ -39,19 +32,13 @@ _REFUSALS = {
     ratelimit.EXPIRED: (401, "expired_api_key", "The API key has expired."),
     ratelimit.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
 }
-_DECISION_NAMES = {
-    ratelimit.OK: "ok",
+# Reasons of api_key_auth_failures_total (platform_site/metrics.py).
+_FAILURE_REASONS = {
     ratelimit.INVALID: "invalid",
     ratelimit.REVOKED: "revoked",
     ratelimit.EXPIRED: "expired",
-    ratelimit.SUSPENDED: "suspended",
-    ratelimit.RATE_LIMITED: "rate_limited",
+    ratelimit.SUSPENDED: "tenant_suspended",
 }
-
-
-# Labelled children looked up once, not per request.
-_DECISION_COUNTERS = {code: gateway_decisions.labels(decision=name) for code, name in _DECISION_NAMES.items()}
-_DECISION_COUNTERS[None] = gateway_decisions.labels(decision="other")
 
 
 class AuthFailuresExceeded(Exception):
@@ -78,7 +65,7 @@ def _report_outage(where: str) -> None:
     """Count every request served without Redis; log it at most once per interval per process."""
     global _outage_logged_at
     mode = settings.API_GATEWAY_FAIL_MODE
-    gateway_backend_errors.labels(mode=mode).inc()
+    metrics.record_gateway_backend_error(mode=mode)
     with _outage_lock:
         now = time.monotonic()
         if _outage_logged_at is not None and now - _outage_logged_at < settings.API_GATEWAY_OUTAGE_LOG_INTERVAL:
@@ -116,7 +103,7 @@ class ApiGatewayMiddleware:
         except MalformedKey as exc:
             prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
             logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
-            return self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID))
+            return self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
 
         def before_lookup():
             if guard_anonymous(
@@ -139,14 +126,14 @@ class ApiGatewayMiddleware:
             except DatabaseError:
                 logger.error("API gateway: database unavailable during a Redis outage")
                 return error_response("service_unavailable", "The service is unavailable; try again shortly.", 503)
-        _DECISION_COUNTERS.get(decision.code, _DECISION_COUNTERS[None]).inc()
-
         if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
             return self._failed_authentication(request, decision)
         if decision.code == ratelimit.SUSPENDED:
+            metrics.record_api_key_auth_failure(reason=_FAILURE_REASONS[decision.code])
             status, code, message = _REFUSALS[decision.code]
             return error_response(code, message, status)
         if decision.code == ratelimit.RATE_LIMITED:
+            metrics.record_rate_limit_decision(tier=decision.tier, outcome="limited")
             response = error_response(
                 "rate_limited", f"Rate limit of {decision.limit} requests a minute exceeded.", 429
             )
@@ -154,6 +141,10 @@ class ApiGatewayMiddleware:
             _limit_headers(response, decision)
             return response
 
+        # remaining < 0: served from the database during a Redis outage, no limit applied.
+        metrics.record_rate_limit_decision(
+            tier=decision.tier, outcome="allowed" if decision.remaining >= 0 else "unchecked"
+        )
         request.api_key = ApiKeyContext(
             id=decision.key_id,
             tenant_id=decision.tenant_id,
@@ -171,19 +162,22 @@ class ApiGatewayMiddleware:
             ratelimit.flush_pending_outcomes()
         return response
 
-    def _failed_authentication(self, request, decision):
+    def _failed_authentication(self, request, decision, reason: str | None = None):
+        metrics.record_api_key_auth_failure(reason=reason or _FAILURE_REASONS[decision.code])
         status, code, message = _REFUSALS[decision.code]
         if decision.key_id:
             logger.info("api key refused: %s id=%s", code, decision.key_id)
         if guard_anonymous(
             request, group="apikey-auth-failure", rate=settings.API_KEY_AUTH_FAILURE_RATE, increment=True
         ):
-            return self._too_many_failures()
+            return self._too_many_failures(counted=True)
         response = error_response(code, message, status)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
 
-    def _too_many_failures(self):
+    def _too_many_failures(self, counted: bool = False):
+        if not counted:  # refused before its key was looked up
+            metrics.record_api_key_auth_failure(reason="too_many_failures")
         response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
         response["Retry-After"] = "60"
         return response

@@ -14,10 +14,7 @@ class PlatformSiteConfig(AppConfig):
                 raise ImproperlyConfigured(
                     "DATABASE_REPLICA_STICKY_SECONDS must be greater than DATABASE_REPLICA_MAX_LAG_SECONDS"
                 )
-            from prometheus_client import REGISTRY
-
             from . import db_tasks
-            from .replica_monitor import ReplicaCollector
 
+            # The monitor's gauges are exported by platform_site/metrics.py at scrape time.
             db_tasks.connect()
-            REGISTRY.register(ReplicaCollector())

@@ -13,8 +13,9 @@ Label cardinality (series per metric, at most):
 | active_websites_total                    | -                           | 1                                   |
 | tenants_total                            | tier, status                | 4 x 2                               |
 | websites_total                           | status                      | 2                                   |
-| rate_limit_decisions_total               | tier, outcome               | 5 x 3                               |
-| api_key_auth_failures_total              | reason                      | 8                                   |
+| rate_limit_decisions_total               | tier, outcome               | 5 x 4                               |
+| api_key_auth_failures_total              | reason                      | 7                                   |
+| platform_api_gateway_backend_errors_total| mode                        | 3                                   |
 | webhook_deliveries_total                 | outcome                     | 5                                   |
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
@@ -24,9 +25,9 @@ Label cardinality (series per metric, at most):
 | backup_last_success_timestamp_seconds    | type                        | 6                                   |
 | backup_last_duration_seconds             | type                        | 6                                   |
 | wal_archive_* (from pg_stat_archiver)    | -                           | 1 each                              |
-| database_replica_lag_bytes/_seconds      | alias                       | configured replicas                 |
-| database_replica_in_rotation             | alias                       | configured replicas                 |
-| metrics_source_up                        | source                      | 5                                   |
+| platform_db_replica_* (monitor's view)   | alias                       | configured replicas                 |
+| platform_db_primary_up                   | -                           | 1                                   |
+| metrics_source_up                        | source                      | 6                                   |
 | web_workers, celery_worker_processes     | -                           | 1 each (livesum of live processes)  |
 | tenant_* (per-tenant usage family)       | tenant_id                   | one series per tenant per metric,   |
 |                                          |                             | switchable, capped (settings)       |
@@ -38,6 +39,7 @@ depth, last backup, WAL archiver) is not kept in process memory at all: the web 
 scrape time from its source of truth, cached a few seconds (`PlatformStateCollector`).
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -55,9 +57,9 @@ OTHER = "other"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 TIERS = frozenset({"free", "starter", "professional", "enterprise"})  # tenants.models.Tier (checked by a test)
 DEPLOYMENT_OUTCOMES = frozenset({"succeeded", "failed"})
-RATE_LIMIT_OUTCOMES = frozenset({"allowed", "limited"})
+RATE_LIMIT_OUTCOMES = frozenset({"allowed", "limited", "unchecked"})
 AUTH_FAILURE_REASONS = frozenset(
-    {"missing", "malformed", "unknown_key", "revoked", "expired", "tenant_suspended", "forbidden"}
+    {"malformed", "invalid", "revoked", "expired", "tenant_suspended", "too_many_failures"}
 )
 WEBHOOK_OUTCOMES = frozenset({"delivered", "failed", "retrying", "blocked"})
 CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed"})
@@ -128,25 +130,12 @@ ORIGIN_BYTES_SERVED = Counter(
     ["tier"],
 )
 
-# --- replicas (set by the database router's health checks, per web process) --------------------
+# --- API gateway internals -------------------------------------------------------------------
 
-REPLICA_LAG_BYTES = Gauge(
-    "database_replica_lag_bytes",
-    "WAL bytes the replica has not replayed yet, as last measured.",
-    ["alias"],
-    multiprocess_mode="livemostrecent",
-)
-REPLICA_LAG_SECONDS = Gauge(
-    "database_replica_lag_seconds",
-    "Replay delay of the replica in seconds, as last measured.",
-    ["alias"],
-    multiprocess_mode="livemostrecent",
-)
-REPLICA_IN_ROTATION = Gauge(
-    "database_replica_in_rotation",
-    "1 when the router sends reads to the replica, 0 when it is out of rotation.",
-    ["alias"],
-    multiprocess_mode="livemostrecent",
+GATEWAY_BACKEND_ERRORS = Counter(
+    "platform_api_gateway_backend_errors",
+    "Requests the API gateway served without its Redis store, by failure mode.",
+    ["mode"],
 )
 
 # --- Celery tasks (recorded in the worker processes) -------------------------------------------
@@ -191,14 +180,29 @@ def record_api_request(*, method: str, route: str, status_code: int, seconds: fl
     ).observe(seconds)
 
 
+@functools.lru_cache(maxsize=64)
+def _rate_limit_child(tier: str, outcome: str):
+    return RATE_LIMIT_DECISIONS.labels(tier=_bounded(tier, TIERS), outcome=_bounded(outcome, RATE_LIMIT_OUTCOMES))
+
+
 def record_rate_limit_decision(*, tier: str, outcome: str) -> None:
-    """The rate limiter decided on a request. outcome: allowed|limited."""
-    RATE_LIMIT_DECISIONS.labels(tier=_bounded(tier, TIERS), outcome=_bounded(outcome, RATE_LIMIT_OUTCOMES)).inc()
+    """The rate limiter decided on a request. outcome: allowed|limited|unchecked (Redis down, failing open)."""
+    _rate_limit_child(tier, outcome).inc()
+
+
+@functools.lru_cache(maxsize=64)
+def _auth_failure_child(reason: str):
+    return API_KEY_AUTH_FAILURES.labels(reason=_bounded(reason, AUTH_FAILURE_REASONS))
 
 
 def record_api_key_auth_failure(*, reason: str) -> None:
     """The gateway refused a request's credentials; reason in AUTH_FAILURE_REASONS."""
-    API_KEY_AUTH_FAILURES.labels(reason=_bounded(reason, AUTH_FAILURE_REASONS)).inc()
+    _auth_failure_child(reason).inc()
+
+
+def record_gateway_backend_error(*, mode: str) -> None:
+    """The gateway served a request without Redis; mode: open|closed (API_GATEWAY_FAIL_MODE)."""
+    GATEWAY_BACKEND_ERRORS.labels(mode=_bounded(mode, {"open", "closed"})).inc()
 
 
 def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
@@ -224,18 +228,6 @@ def record_origin_bytes_served(*, tenant_id, tier: str, nbytes: int) -> None:
 
     ORIGIN_BYTES_SERVED.labels(tier=_bounded(tier, TIERS)).inc(nbytes)
     usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
-
-
-def set_replica_state(*, alias: str, lag_bytes: int | None, lag_seconds: float | None, in_rotation: bool) -> None:
-    """The router measured a replica. Unknown lag (replica unreachable) leaves the lag gauges unset."""
-    from django.conf import settings
-
-    alias = _bounded(alias, settings.DATABASE_REPLICAS)
-    if lag_bytes is not None:
-        REPLICA_LAG_BYTES.labels(alias=alias).set(lag_bytes)
-    if lag_seconds is not None:
-        REPLICA_LAG_SECONDS.labels(alias=alias).set(lag_seconds)
-    REPLICA_IN_ROTATION.labels(alias=alias).set(1 if in_rotation else 0)
 
 
 BACKUP_STATE_KEY = "metrics:backup:last_success"
@@ -385,6 +377,40 @@ def _backup_families() -> list:
     return [last, duration]
 
 
+def _replica_families() -> list:
+    """The replica monitor's view (platform_site/replica_monitor.py) of this process: cheap, never cached."""
+    from django.conf import settings
+
+    if not settings.DATABASE_REPLICAS:
+        return []
+    from .replica_monitor import get_monitor
+
+    snapshot = get_monitor().status()
+    up = GaugeMetricFamily("platform_db_replica_up", "1 if the replica answered the last poll.", labels=["alias"])
+    rotation = GaugeMetricFamily(
+        "platform_db_replica_in_rotation", "1 if reads may be routed to the replica.", labels=["alias"]
+    )
+    replay = GaugeMetricFamily(
+        "platform_db_replica_replay_lsn_bytes", "WAL position the replica has replayed.", labels=["alias"]
+    )
+    lag_bytes = GaugeMetricFamily(
+        "platform_db_replica_lag_bytes", "WAL bytes the replica is behind the primary.", labels=["alias"]
+    )
+    lag_seconds = GaugeMetricFamily(
+        "platform_db_replica_lag_seconds", "Seconds the replica has been behind the primary.", labels=["alias"]
+    )
+    for alias, status in snapshot.replicas.items():
+        up.add_metric([alias], 1 if status.up else 0)
+        rotation.add_metric([alias], 1 if status.in_rotation else 0)
+        if status.replay_lsn is not None:
+            replay.add_metric([alias], status.replay_lsn)
+            lag_bytes.add_metric([alias], status.lag_bytes)
+            lag_seconds.add_metric([alias], status.lag_seconds)
+    primary_up = GaugeMetricFamily("platform_db_primary_up", "1 if the primary answered the last poll.")
+    primary_up.add_metric([], 1 if snapshot.primary_up else 0)
+    return [up, rotation, replay, lag_bytes, lag_seconds, primary_up]
+
+
 def _tenant_usage_families() -> list:
     from django.conf import settings
 
@@ -424,7 +450,10 @@ SCRAPE_TIME_SOURCES: dict[str, Callable[[], list]] = {
     "wal_archiver": _wal_archive_families,
     "backups": _backup_families,
     "tenant_usage": _tenant_usage_families,
+    "replicas": _replica_families,
 }
+# Sources read from memory are cheap: collected on every scrape, so a rotation change shows at once.
+UNCACHED_SOURCES = frozenset({"replicas"})
 
 
 class PlatformStateCollector(Collector):
@@ -432,7 +461,8 @@ class PlatformStateCollector(Collector):
 
     def __init__(self):
         self.sources = {
-            name: _Cached(self._guarded(name, fn), _cache_seconds) for name, fn in SCRAPE_TIME_SOURCES.items()
+            name: _Cached(self._guarded(name, fn), (lambda: 0.0) if name in UNCACHED_SOURCES else _cache_seconds)
+            for name, fn in SCRAPE_TIME_SOURCES.items()
         }
 
     @staticmethod
@@ -479,5 +509,11 @@ SCRAPE_TIME_METRIC_NAMES = frozenset(
         "tenant_deployments_succeeded",
         "tenant_cost_dollars",
         "metrics_source_up",
+        "platform_db_replica_up",
+        "platform_db_replica_in_rotation",
+        "platform_db_replica_replay_lsn_bytes",
+        "platform_db_replica_lag_bytes",
+        "platform_db_replica_lag_seconds",
+        "platform_db_primary_up",
     }
 )

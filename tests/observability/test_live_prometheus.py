@@ -43,6 +43,9 @@ SEED_TARGETS = {
     ("Platform", "Resource utilisation"): "ABC",
     ("Platform", "Celery queue depth"): "A",
     ("Platform", "Celery tasks"): "A",
+    ("Platform", "Rate-limit decisions"): "A",
+    ("Platform", "API key authentication failures"): "A",
+    ("Platform", "Replica lag"): "ABCDE",
     ("Platform", "WAL archive age"): "AB",
     ("Tenant", "Website traffic"): "A",
     ("Tenant", "Storage usage"): "A",
@@ -282,7 +285,10 @@ def operator_api(live_platform, django_user_model):
     user = django_user_model.objects.create_user(username="live-operator", password="x-pass-12345", is_staff=True)
     client = Client()
     client.force_login(user)
-    return ApiSession(live_platform.web_url, client.cookies["sessionid"].value)
+    session = ApiSession(live_platform.web_url, client.cookies["sessionid"].value)
+    # Reads go to the streaming replica: wait until it has replayed the new session.
+    wait_for(lambda: session.call("GET", "/api/v1/usage/costs")[0] == 200, timeout=30, interval=0.1)
+    return session
 
 
 @pytest.mark.django_db(transaction=True)
@@ -330,8 +336,10 @@ def test_web_workers_add_up_in_one_scrape_and_dead_workers_are_marked(live_platf
     assert [s.value for s in samples["web_workers"]] == [2.0]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, operator_api):
+    from django.conf import settings
+
     from tenants.models import Deployment, Tenant
     from tenants.usage import usage_record
 
@@ -354,6 +362,19 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     for website_id in (website_ids[0], website_ids[0], website_ids[1]):
         assert api.call("POST", f"/api/v1/websites/{website_id}/deployments/", {"description": "ci"})[0] == 201
     assert api.call("GET", "/readyz")[0] == 200  # cache and broker checks
+    # A tenant's API key limited to 3 requests a minute: the 4th and later get 429; a bad key gets 401.
+    from apikeys.services import apikey_create
+
+    key, raw_key = apikey_create(
+        tenant=Tenant.objects.get(pk=tenant_ids[0]), name="ci", scopes=["websites:read"], rate_limit_per_minute=3
+    )
+    for alias in settings.DATABASE_REPLICAS:  # the gateway may look the key up on a replica
+        wait_for(lambda alias=alias: type(key).objects.using(alias).filter(pk=key.pk).exists(), timeout=30)
+    statuses = [
+        _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": f"Bearer {raw_key}"})[0] for _ in range(6)
+    ]
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": "Bearer not-a-key"})[0] == 401
     usage_record(tenant_id=tenant_ids[0], requests=120, bytes_served=5 * 1024 * 1024)  # as the origin does
     wait_for(lambda: Deployment.objects.filter(status="succeeded").count() == 3, timeout=60, interval=0.2)
 
@@ -373,6 +394,21 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     platform.query_until(
         'sum(celery_tasks_total{task="tenants.tasks.deployment_run",outcome="succeeded"})',
         lambda r: r and r[0]["value"][1] == "3",
+    )
+
+    # The gateway's decisions: by tier and outcome, and the refused credentials by reason.
+    platform.query_until(
+        'sum(rate_limit_decisions_total{tier="starter",outcome="limited"})', lambda r: r and r[0]["value"][1] == "3"
+    )
+    platform.query_until(
+        'sum(rate_limit_decisions_total{tier="starter",outcome="allowed"})', lambda r: r and r[0]["value"][1] == "3"
+    )
+    platform.query_until(
+        'sum(api_key_auth_failures_total{reason="malformed"})', lambda r: r and r[0]["value"][1] == "1"
+    )
+    platform.query_until(
+        'sum(api_request_duration_seconds_count{route="website-list",status_class="4xx"})',
+        lambda r: r and r[0]["value"][1] == "4",
     )
 
     # django-prometheus' database metrics come from the worker's pool processes too.

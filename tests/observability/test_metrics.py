@@ -75,15 +75,20 @@ def test_api_key_auth_failures_by_bounded_reason():
     assert sample("api_key_auth_failures_total", reason="other") == other + 1
 
 
-@override_settings(DATABASE_REPLICAS=["replica_1"])
-def test_replica_state_gauges():
-    metrics.set_replica_state(alias="replica_1", lag_bytes=4096, lag_seconds=0.5, in_rotation=True)
-    assert sample("database_replica_lag_bytes", alias="replica_1") == 4096
-    assert sample("database_replica_lag_seconds", alias="replica_1") == 0.5
-    assert sample("database_replica_in_rotation", alias="replica_1") == 1
-    metrics.set_replica_state(alias="replica_1", lag_bytes=None, lag_seconds=None, in_rotation=False)
-    assert sample("database_replica_lag_bytes", alias="replica_1") == 4096  # unknown lag keeps the last
-    assert sample("database_replica_in_rotation", alias="replica_1") == 0
+@pytest.mark.django_db
+def test_replica_monitor_state_in_every_scrape(client):
+    families = scrape(client)
+    assert value(families, "platform_db_primary_up") == 1
+    assert value(families, "platform_db_replica_up", alias="replica_1") == 1
+    assert value(families, "platform_db_replica_in_rotation", alias="replica_1") in (0, 1)
+    assert value(families, "platform_db_replica_lag_bytes", alias="replica_1") >= 0
+    assert value(families, "metrics_source_up", source="replicas") == 1
+
+
+def test_gateway_backend_errors_by_mode():
+    before = sample("platform_api_gateway_backend_errors_total", mode="open")
+    metrics.record_gateway_backend_error(mode="open")
+    assert sample("platform_api_gateway_backend_errors_total", mode="open") == before + 1
 
 
 @pytest.mark.django_db

@@ -83,5 +83,15 @@ def test_usage_cost_api_errors(staff_client, client, deployed_tenant):
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
     refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+def test_usage_cost_is_for_operators_not_api_keys(client, deployed_tenant):
+    from apikeys.services import apikey_create
+
+    _key, raw_key = apikey_create(tenant=deployed_tenant, name="ci", scopes=["usage:read", "websites:read"])
+    refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost", HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     assert refused.status_code == 403
-    assert refused.json()["error"]["code"] in {"not_authenticated", "permission_denied"}
+    assert refused.json()["error"]["code"] == "operators_only"

@@ -134,7 +134,12 @@ def test_replica_down_leaves_rotation_and_returns(make_client, monitor, caught_u
     assert ready.status_code == 200
     assert ready.json()["checks"][REPLICA]["ok"] is False
     assert ready.json()["checks"][REPLICA]["in_rotation"] is False
-    assert 'platform_db_replica_in_rotation{alias="replica_1"} 0.0' in client.get("/metrics").content.decode()
+    settings.METRICS_TOKEN = "router-test-token"  # real mode: /metrics needs the bearer token
+    metrics_auth = {"HTTP_AUTHORIZATION": "Bearer router-test-token"}
+    assert (
+        'platform_db_replica_in_rotation{alias="replica_1"} 0.0'
+        in client.get("/metrics", **metrics_auth).content.decode()
+    )
     assert 'data-in-rotation="false"' in client.get("/admin/replicas/").content.decode()
 
     subprocess.run(
@@ -147,7 +152,10 @@ def test_replica_down_leaves_rotation_and_returns(make_client, monitor, caught_u
     assert ran_on(REPLICA, marker_back)
     ready = client.get("/readyz").json()["checks"][REPLICA]
     assert ready["ok"] and ready["in_rotation"] and ready["replay_lsn"]
-    assert 'platform_db_replica_in_rotation{alias="replica_1"} 1.0' in client.get("/metrics").content.decode()
+    assert (
+        'platform_db_replica_in_rotation{alias="replica_1"} 1.0'
+        in client.get("/metrics", **metrics_auth).content.decode()
+    )
 
 
 def test_primary_down_reads_are_served_and_writes_get_503(make_client, monitor, caught_up, stopped):
