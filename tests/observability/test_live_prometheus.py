@@ -280,18 +280,21 @@ class ApiSession:
 
 @pytest.fixture
 def operator_api(live_platform, django_user_model):
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
     from django.test import Client
 
     user = django_user_model.objects.create_user(username="live-operator", password="x-pass-12345", is_staff=True)
     client = Client()
     client.force_login(user)
-    session = ApiSession(live_platform.web_url, client.cookies["sessionid"].value)
-    # Reads go to the streaming replica: wait until it has replayed the new session.
-    wait_for(lambda: session.call("GET", "/api/v1/usage/costs")[0] == 200, timeout=30, interval=0.1)
-    return session
+    session_key = client.cookies["sessionid"].value
+    # Each server process may read from the streaming replica: wait until it has replayed the session.
+    for alias in settings.DATABASE_REPLICAS:
+        wait_for(lambda alias=alias: Session.objects.using(alias).filter(session_key=session_key).exists(), timeout=30)
+    return ApiSession(live_platform.web_url, session_key)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_web_workers_add_up_in_one_scrape_and_dead_workers_are_marked(live_platform, operator_api):
     platform = live_platform
     assert not (set(platform.scrape_web()) & {"process_cpu_seconds_total"})  # multiprocess mode
