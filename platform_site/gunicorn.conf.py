@@ -16,7 +16,6 @@ _VAR_DIR = Path(os.environ.get("PLATFORM_VAR_DIR", _BASE_DIR / "var"))
 MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "metrics" / "web")))
 
 wsgi_app = "platform_site.wsgi:application"
-forwarded_allow_ips = "127.0.0.1"
 
 
 def on_starting(server):
