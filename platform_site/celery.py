@@ -41,6 +41,10 @@ app.conf.beat_schedule = {
         "task": "platform_site.tasks.beat_heartbeat",
         "schedule": 60.0,
     },
+    "cdn-invalidation-poll": {
+        "task": "cdn.tasks.invalidation_poll",
+        "schedule": 30.0,
+    },
 }
 
 app.autodiscover_tasks()

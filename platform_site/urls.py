@@ -6,6 +6,7 @@ from . import errors, health
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("cdn.urls")),
 ]
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("sites/", include("tenants.origin")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("django_prometheus.urls")),
