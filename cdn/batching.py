@@ -85,9 +85,7 @@ def _limit_wildcards(paths: set[str], max_wildcards: int) -> set[str]:
     return paths
 
 
-def chunk_paths(
-    paths: list[str], *, max_paths: int | None = None, max_wildcards: int | None = None
-) -> list[list[str]]:
+def chunk_paths(paths: list[str], *, max_paths: int | None = None, max_wildcards: int | None = None) -> list[list[str]]:
     """Cut paths into requests holding at most max_paths paths and max_wildcards wildcards each."""
     chunks: list[list[str]] = []
     current: list[str] = []

@@ -42,7 +42,9 @@ def invalidation_request(*, website, paths: list[str] | None = None, reason: str
     """
     paths = list(paths or [WHOLE_SITE])
     if len(paths) > MAX_PATHS_PER_CALL:
-        raise ApplicationError("invalid", "The request is invalid.", fields={"paths": [f"At most {MAX_PATHS_PER_CALL}."]})
+        raise ApplicationError(
+            "invalid", "The request is invalid.", fields={"paths": [f"At most {MAX_PATHS_PER_CALL}."]}
+        )
     try:
         normalized = list(dict.fromkeys(normalize_path(path) for path in paths))
     except ValueError as exc:
@@ -213,7 +215,9 @@ def invalidation_poll_all(*, stale_after: timedelta = timedelta(minutes=5)) -> d
             counts["completed"] += 1
     cutoff = timezone.now() - stale_after
     # Claimed but never answered: the worker died mid-request; sending again is harmless.
-    orphaned = Invalidation.objects.filter(status=Invalidation.Status.IN_PROGRESS, provider_id="", submitted_at__lt=cutoff)
+    orphaned = Invalidation.objects.filter(
+        status=Invalidation.Status.IN_PROGRESS, provider_id="", submitted_at__lt=cutoff
+    )
     orphaned.update(status=Invalidation.Status.PENDING)
     waiting = Invalidation.objects.filter(
         status=Invalidation.Status.PENDING, requested_at__lt=timezone.now() - timedelta(seconds=_window_seconds() + 30)

@@ -11,13 +11,13 @@ from rest_framework.response import Response
 from platform_site.exceptions import ApplicationError
 
 from . import selectors, services
+from .bundles import BundleError
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
-from .bundles import BundleError
 from .serializers import (
     DeploymentCreateInput,
-    DeploymentRollbackInput,
     DeploymentOutput,
+    DeploymentRollbackInput,
     TenantCreateInput,
     TenantOutput,
     TenantSuspendInput,

@@ -202,8 +202,9 @@ def bundle_publish(
                 key=f"{prefix}{bundle_file.path}",
                 body=bundle_file.data,
                 content_type=content_type,
-                cache_control=cache_control_for("/" + bundle_file.path, content_type=content_type,
-                                                overrides=cache_overrides),  # fmt: skip
+                cache_control=cache_control_for(
+                    "/" + bundle_file.path, content_type=content_type, overrides=cache_overrides
+                ),  # fmt: skip
                 metadata={"sha256": digest},
             )
         )

@@ -132,7 +132,9 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
     except ObjectNotFound:
         return _not_found()
     except ObjectStorageError:
-        return HttpResponse("Storage unavailable.\n", status=503, content_type="text/plain", headers={"Retry-After": "5"})
+        return HttpResponse(
+            "Storage unavailable.\n", status=503, content_type="text/plain", headers={"Retry-After": "5"}
+        )
     response = HttpResponse(b"" if request.method == "HEAD" else body, status=status,
                             content_type=entry["content_type"])  # fmt: skip
     response["Content-Length"] = str(len(body))
@@ -145,7 +147,10 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
 def _not_found() -> HttpResponse:
     # Short-lived: a site deployed a moment later must show up without a purge.
     return HttpResponse(
-        "Not found.\n", status=404, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "public, max-age=60"}
+        "Not found.\n",
+        status=404,
+        content_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=60"},
     )
 
 

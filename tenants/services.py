@@ -192,11 +192,15 @@ def deployment_create(
         bundle_key = f"bundles/{website.pk}/{deployment_id}.{_bundle_extension(bundle)}"
         try:
             object_store().put(
-                ObjectPut(key=bundle_key, body=bundle, content_type="application/octet-stream", cache_control="no-store")
+                ObjectPut(
+                    key=bundle_key, body=bundle, content_type="application/octet-stream", cache_control="no-store"
+                )
             )
         except ObjectStorageError as exc:
             logger.warning("storing bundle for website %s failed: %s", website.pk, exc)
-            raise ServiceUnavailable("storage_unavailable", "Object storage is unavailable; try again shortly.") from exc
+            raise ServiceUnavailable(
+                "storage_unavailable", "Object storage is unavailable; try again shortly."
+            ) from exc
     with transaction.atomic():
         # The website row lock serialises numbering, so two concurrent deploys never share a number.
         website = Website.objects.select_for_update().get(pk=website.pk)
@@ -360,7 +364,12 @@ def deployment_rollback(*, website: Website, to: Deployment | None = None, descr
         if active is None:
             raise ConflictError("The website has no active deployment to roll back from.", code="invalid_state")
         active_prefix = active.storage_prefix
-        to = candidates.filter(number__lt=active.number).exclude(storage_prefix=active_prefix).order_by("-number").first()
+        to = (
+            candidates.filter(number__lt=active.number)
+            .exclude(storage_prefix=active_prefix)
+            .order_by("-number")
+            .first()
+        )
         if to is None:
             raise ConflictError("There is no earlier successful deployment to roll back to.", code="invalid_state")
     elif to.website_id != website.pk or not candidates.filter(pk=to.pk).exists():

@@ -5,60 +5,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deployment',
-            name='bundle_key',
+            model_name="deployment",
+            name="bundle_key",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='bundle_size',
+            model_name="deployment",
+            name="bundle_size",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='file_count',
+            model_name="deployment",
+            name="file_count",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='manifest',
+            model_name="deployment",
+            name="manifest",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='source_deployment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.deployment'),
+            model_name="deployment",
+            name="source_deployment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="tenants.deployment",
+            ),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='storage_prefix',
+            model_name="deployment",
+            name="storage_prefix",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='deployment',
-            name='total_bytes',
+            model_name="deployment",
+            name="total_bytes",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='website',
-            name='cache_overrides',
+            model_name="website",
+            name="cache_overrides",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='website',
-            name='cdn_backend',
-            field=models.CharField(default='default', max_length=50),
+            model_name="website",
+            name="cdn_backend",
+            field=models.CharField(default="default", max_length=50),
         ),
         migrations.AddField(
-            model_name='website',
-            name='cdn_config',
+            model_name="website",
+            name="cdn_config",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
