@@ -128,7 +128,7 @@ def invalidation_flush(*, website_id) -> list[Invalidation]:
             throttled = exc
     if throttled is not None:
         raise throttled
-    return planned
+    return list(Invalidation.objects.filter(pk__in=[row.pk for row in planned]).order_by("requested_at"))
 
 
 def _capacity_left(backend: CdnBackend, row: Invalidation, site: Site) -> bool:

@@ -210,3 +210,16 @@ def bundle_publish(
         )
     store.put_many(puts)
     return manifest
+
+
+def bundle_build(files: dict[str, bytes | str]) -> bytes:
+    """A tar.gz of the given files (path -> content): demo content and tests."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -116,6 +116,18 @@ class Website(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from cdn.policy import validate_overrides
+
+        try:
+            validate_overrides(self.cache_overrides)
+        except ValueError as exc:
+            raise ValidationError({"cache_overrides": str(exc)}) from exc
+        if not isinstance(self.cdn_config, dict):
+            raise ValidationError({"cdn_config": 'must be an object, e.g. {"distribution_id": "E123"}'})
+
 
 class Hostname(models.Model):
     """A hostname a website answers to; unique across the whole platform, case-insensitively."""

@@ -125,6 +125,8 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
     if status == 200:
         not_modified = get_conditional_response(request, etag=etag)
         if not_modified is not None:
+            # RFC 9110: a 304 carries the validator and caching headers a 200 would have.
+            not_modified["ETag"] = etag
             not_modified["Cache-Control"] = cache_control
             return not_modified
     try:

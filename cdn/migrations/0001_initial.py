@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("tenants", "0002_deployment_bundle_key_deployment_bundle_size_and_more"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
