@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _setup_django():
     for name in ("DATABASE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "VARNISH_URL", "PLATFORM_ORIGIN_PORT"):
         if not os.environ.get(name):
-            sys.exit(f"benchmark: {name} is not set; run deploy/local/stack up and eval \"$(deploy/local/stack env)\"")
+            sys.exit(f'benchmark: {name} is not set; run deploy/local/stack up and eval "$(deploy/local/stack env)"')
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
     import django
 
