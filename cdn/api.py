@@ -10,7 +10,7 @@ from tenants.api import acting_tenant
 
 from . import services
 from .models import Invalidation
-from .serializers import InvalidationCreateInput, InvalidationOutput
+from .serializers import InvalidationCreateInput, InvalidationOutput, WebsiteCdnInput, WebsiteCdnOutput
 
 
 class WebsiteInvalidationsView(GenericAPIView):
@@ -36,3 +36,25 @@ class WebsiteInvalidationsView(GenericAPIView):
             website=self._website(), paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
         )
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebsiteCdnView(GenericAPIView):
+    """GET/PATCH /api/v1/websites/{id}/cdn/: the website's CDN backend, provider ids, cache overrides."""
+
+    serializer_class = WebsiteCdnOutput
+
+    def get_queryset(self):
+        return Invalidation.objects.none()
+
+    def _website(self):
+        return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
+
+    def get(self, request, website_id):
+        return Response(WebsiteCdnOutput(self._website()).data)
+
+    @extend_schema(request=WebsiteCdnInput, responses=WebsiteCdnOutput)
+    def patch(self, request, website_id):
+        serializer = WebsiteCdnInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        website = services.website_cdn_update(website=self._website(), **serializer.validated_data)
+        return Response(WebsiteCdnOutput(website).data)

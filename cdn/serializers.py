@@ -22,3 +22,18 @@ class InvalidationCreateInput(serializers.Serializer):
         max_length=20_000,
         help_text="Site-relative paths (/about/, /blog/*); empty or omitted purges the whole site.",
     )
+
+
+class WebsiteCdnInput(serializers.Serializer):
+    cdn_backend = serializers.CharField(max_length=50, required=False)
+    cdn_config = serializers.DictField(required=False, help_text='Provider ids, e.g. {"distribution_id": "E123"}.')
+    cache_overrides = serializers.DictField(
+        child=serializers.CharField(max_length=200), required=False,
+        help_text='Cache-Control by content class (versioned, html, media, api, other).',
+    )  # fmt: skip
+
+
+class WebsiteCdnOutput(serializers.Serializer):
+    cdn_backend = serializers.CharField()
+    cdn_config = serializers.DictField()
+    cache_overrides = serializers.DictField()

@@ -77,6 +77,35 @@ def invalidation_request(*, website, paths: list[str] | None = None, reason: str
     return invalidation
 
 
+@transaction.atomic
+def website_cdn_update(
+    *, website, cdn_backend: str | None = None, cdn_config: dict | None = None, cache_overrides: dict | None = None
+):
+    """Set which CDN backend serves a website, its provider ids and its cache-strategy overrides."""
+    from tenants.models import Website
+
+    from .policy import validate_overrides
+
+    website = Website.objects.select_for_update().get(pk=website.pk)
+    if cdn_backend is not None:
+        if cdn_backend not in settings.CDN_BACKENDS:
+            raise ApplicationError("invalid", "The request is invalid.",
+                                   fields={"cdn_backend": [f"{cdn_backend!r} is not in CDN_BACKENDS."]})  # fmt: skip
+        website.cdn_backend = cdn_backend
+    if cdn_config is not None:
+        website.cdn_config = cdn_config
+    if cache_overrides is not None:
+        try:
+            website.cache_overrides = validate_overrides(cache_overrides)
+        except ValueError as exc:
+            raise ApplicationError(
+                "invalid", "The request is invalid.", fields={"cache_overrides": [str(exc)]}
+            ) from exc
+    website.save(update_fields=["cdn_backend", "cdn_config", "cache_overrides", "updated_at"])
+    logger.info("website cdn updated id=%s backend=%s", website.pk, website.cdn_backend)
+    return website
+
+
 def _enqueue_flush(website_id: str, *, countdown: float) -> None:
     from .tasks import invalidation_flush
 

@@ -36,6 +36,9 @@ class CloudflareBackend(CdnBackend):
         self.requests_per_second = float(options.pop("REQUESTS_PER_SECOND", 5))
         self.max_wait_seconds = float(options.pop("MAX_RETRY_AFTER_SECONDS", 10))
         self.timeout = float(options.pop("TIMEOUT_SECONDS", 10))
+        # Where prefix purge is not available, changed paths are never collapsed into wildcards and
+        # a requested wildcard purges the website's hostnames instead.
+        self.supports_wildcards = bool(options.pop("PURGE_PREFIXES", True))
         super().__init__(alias, **options)
         self._lock = threading.Lock()
         self._next_request_at = 0.0
@@ -65,7 +68,7 @@ class CloudflareBackend(CdnBackend):
     def _bodies(self, site: Site, paths: list[str]):
         files, prefixes, whole_site = [], [], False
         for path in paths:
-            if path == "/*":
+            if path == "/*" or (path.endswith("*") and not self.supports_wildcards):
                 whole_site = True
             elif path.endswith("*"):
                 prefixes.extend(f"{host}{path[:-1]}" for host in site.hostnames)

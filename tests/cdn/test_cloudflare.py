@@ -95,3 +95,14 @@ def test_configuration_errors_are_clear(settings):
     settings.CDN_BACKENDS = {"d": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {"TYPO": 1}}}
     with pytest.raises(CdnConfigurationError, match="unknown option"):
         cdn_backends["d"]
+
+
+def test_without_prefix_purge_wildcards_purge_the_hostnames(cf_site, cloudflare, settings):
+    settings.CDN_BACKENDS["cloudflare"]["OPTIONS"]["PURGE_PREFIXES"] = False
+    from cdn.backends import cdn_backends
+
+    cdn_backends.reset()
+    paths = [f"/blog/{i}.html" for i in range(150)]  # would collapse to /blog/* with prefixes
+    services.invalidation_request(website=cf_site, paths=[*paths, "/docs/*"])
+    services.invalidation_flush(website_id=cf_site.pk)
+    assert cloudflare.purges == [{"hosts": ["flare.test", "www.flare.test"]}]

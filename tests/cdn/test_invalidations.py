@@ -90,3 +90,21 @@ def test_admin_action_with_paths_form(website, client, django_user_model, settin
     assert client.get("/admin/cdn/invalidation/").status_code == 200
     rollback = client.post(changelist, {"action": "rollback_selected", "_selected_action": [website.pk]}, follow=True)
     assert b"no active deployment" in rollback.content
+
+
+@pytest.mark.django_db
+def test_website_cdn_settings_through_the_api(staff_client, website):
+    url = f"/api/v1/websites/{website.pk}/cdn/"
+    assert staff_client.get(url).json() == {"cdn_backend": "default", "cdn_config": {}, "cache_overrides": {}}
+    response = staff_client.patch(url, {"cdn_config": {"distribution_id": "E1"},
+                                        "cache_overrides": {"html": "public, max-age=60"}}, format="json")  # fmt: skip
+    assert response.status_code == 200 and response.json()["cdn_config"] == {"distribution_id": "E1"}
+    response = staff_client.patch(url, {"cdn_backend": "nope"}, format="json")
+    assert response.status_code == 400 and "cdn_backend" in response.json()["error"]["fields"]
+    response = staff_client.patch(url, {"cache_overrides": {"pages": "no-cache"}}, format="json")
+    assert (
+        response.status_code == 400
+        and "unknown content class" in response.json()["error"]["fields"]["cache_overrides"][0]
+    )
+    website.refresh_from_db()
+    assert website.cache_overrides == {"html": "public, max-age=60"}
