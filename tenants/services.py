@@ -253,8 +253,8 @@ def deployment_succeed(*, deployment: Deployment) -> Deployment:
     deployment.status = Deployment.Status.SUCCEEDED
     deployment.finished_at = timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
-    _activate(deployment, event_type="deployment.succeeded")
-    logger.info("deployment succeeded id=%s", deployment.pk)
+    activated = _activate(deployment, event_type="deployment.succeeded")
+    logger.info("deployment succeeded id=%s activated=%s", deployment.pk, activated)
     return deployment
 
 
@@ -297,10 +297,18 @@ def deployment_changed_paths(*, previous: dict | None, current: dict) -> list[st
     return [url for path in changed for url in _url_paths(path)]
 
 
-def _activate(deployment: Deployment, *, event_type: str) -> None:
-    """Point the website at deployment (one row update) and purge what changed; inside a transaction."""
+def _activate(deployment: Deployment, *, event_type: str) -> bool:
+    """Point the website at deployment (one row update) and purge what changed; inside a transaction.
+
+    A deployment that finishes after a newer one was activated does not replace it (two deploys
+    running side by side end with the newest serving, whatever order they finish in).
+    """
     website = Website.objects.select_for_update().get(pk=deployment.website_id)
-    previous = Deployment.objects.filter(pk=website.active_deployment_id).only("manifest").first()
+    previous = Deployment.objects.filter(pk=website.active_deployment_id).only("manifest", "number").first()
+    if previous is not None and previous.number > deployment.number:
+        deployment_event_record(deployment=deployment, event_type=event_type)
+        logger.info("deployment %s finished after newer #%s went live; not activated", deployment.pk, previous.number)
+        return False
     website.active_deployment = deployment
     website.save(update_fields=["active_deployment", "updated_at"])
     deployment_event_record(deployment=deployment, event_type=event_type)
@@ -314,6 +322,7 @@ def _activate(deployment: Deployment, *, event_type: str) -> None:
             except ApplicationError as exc:
                 # A misconfigured CDN must not block serving the new version; the operator sees it logged.
                 logger.warning("deployment %s: CDN invalidation not requested: %s", deployment.pk, exc.message)
+    return True
 
 
 def deployment_execute(*, deployment: Deployment) -> Deployment:

@@ -122,3 +122,45 @@ def test_rollback_needs_an_earlier_success(website):
     deploy(website, site_v1())
     with pytest.raises(ConflictError):
         services.deployment_rollback(website=website)
+
+
+def test_an_older_deployment_finishing_last_does_not_replace_a_newer_one(website):
+    older = services.deployment_create(website=website, bundle=bundle_build(site_v1()), run=False)
+    newer = deploy(website, site_v2())
+    older = services.deployment_execute(deployment=older)
+    assert older.status == Deployment.Status.SUCCEEDED
+    website.refresh_from_db()
+    assert website.active_deployment_id == newer.pk
+    assert get("/").content == b"<h1>home v2</h1>"
+    # It can still be chosen explicitly.
+    services.deployment_rollback(website=website, to=older)
+    assert get("/").content == b"<h1>home v1</h1>"
+
+
+def test_suspended_tenant_and_disabled_website_stop_serving(website, tenant, django_capture_on_commit_callbacks):
+    deploy(website, site_v1())
+    services.website_update(website=website, status="disabled")
+    assert get("/").status_code == 404
+    services.website_update(website=website, status="active")
+    assert get("/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):  # the suspension is published after commit
+        services.tenant_suspend(tenant=tenant, reason="unpaid")
+    assert get("/").status_code == 404 and Client().get(f"/sites/{website.pk}/").status_code == 404
+
+
+def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeypatch):
+    from platform_site import objectstore
+
+    store = objectstore.LocalObjectStore(root=tmp_path / "objects")
+    monkeypatch.setattr(objectstore, "_store", store)
+    deployment = deploy(website, site_v1())
+    assert deployment.status == Deployment.Status.SUCCEEDED, deployment.error
+    stored = store.get(deployment.storage_prefix + "logo.png")
+    assert stored.body == b"\x89PNG\r\n\x1a\nfake" and stored.cache_control == "public, max-age=2592000"
+    assert stored.content_type == "image/png"
+    assert sorted(k[len(deployment.storage_prefix) :] for k in store.list_keys(deployment.storage_prefix)) == sorted(
+        site_v1()
+    )
+    assert get("/").content == b"<h1>home v1</h1>"
+    with pytest.raises(objectstore.ObjectStorageError):
+        store.get("../outside")
