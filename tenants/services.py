@@ -201,6 +201,23 @@ def deployment_create(
             raise ServiceUnavailable(
                 "storage_unavailable", "Object storage is unavailable; try again shortly."
             ) from exc
+    try:
+        return _deployment_create_row(
+            website=website, deployment_id=deployment_id, trigger=trigger, description=description,
+            bundle_key=bundle_key, bundle_size=len(bundle) if bundle is not None else None, run=run,
+        )  # fmt: skip
+    except Exception:
+        if bundle_key:  # no deployment refers to the upload: don't leave it behind
+            try:
+                object_store().delete(bundle_key)
+            except Exception:
+                logger.warning("could not delete orphaned bundle %s", bundle_key)
+        raise
+
+
+def _deployment_create_row(
+    *, website: Website, deployment_id, trigger: str, description: str, bundle_key: str, bundle_size, run: bool
+) -> Deployment:
     with transaction.atomic():
         # The website row lock serialises numbering, so two concurrent deploys never share a number.
         website = Website.objects.select_for_update().get(pk=website.pk)
@@ -214,7 +231,7 @@ def deployment_create(
             trigger=trigger,
             description=description,
             bundle_key=bundle_key,
-            bundle_size=len(bundle) if bundle is not None else None,
+            bundle_size=bundle_size,
         )
         deployment.full_clean(validate_unique=False, validate_constraints=False)
         deployment.save()

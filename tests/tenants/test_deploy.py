@@ -164,3 +164,33 @@ def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeyp
     assert get("/").content == b"<h1>home v1</h1>"
     with pytest.raises(objectstore.ObjectStorageError):
         store.get("../outside")
+
+
+def test_a_refused_deployment_leaves_no_uploaded_bundle_behind(website, s3_client):
+    from platform_site.exceptions import ConflictError
+
+    services.website_update(website=website, status="disabled")
+    with pytest.raises(ConflictError):
+        services.deployment_create(website=website, bundle=bundle_build(site_v1()), run=False)
+    listed = s3_client.list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"bundles/{website.pk}/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_admin_pages_show_deployments_and_cdn_settings(website, client, django_user_model, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123"))
+    deployment = deploy(website, site_v1())
+    page = client.get(f"/admin/tenants/deployment/{deployment.pk}/change/")
+    assert page.status_code == 200 and deployment.storage_prefix.encode() in page.content
+    page = client.get(f"/admin/tenants/website/{website.pk}/change/")
+    assert page.status_code == 200 and b"cache_overrides" in page.content
+    response = client.post(f"/admin/tenants/website/{website.pk}/change/", {
+        "tenant": website.tenant_id, "name": website.name, "status": "active", "cdn_backend": "default",
+        "cdn_config": "{}", "cache_overrides": '{"pages": "no-cache"}',
+        "hostnames-TOTAL_FORMS": 0, "hostnames-INITIAL_FORMS": 0,
+        "deployments-TOTAL_FORMS": 0, "deployments-INITIAL_FORMS": 0,
+    })  # fmt: skip
+    assert response.status_code == 200 and b"unknown content class" in response.content
