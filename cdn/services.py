@@ -133,13 +133,22 @@ def invalidation_flush(*, website_id) -> list[Invalidation]:
             by_backend.setdefault(row.backend, []).append(row)
         planned: list[Invalidation] = []
         for alias, rows in by_backend.items():
-            backend = cdn_backends[alias]
+            try:
+                backend = cdn_backends[alias]
+                target = backend.target(site_for(website))
+            except CdnConfigurationError as exc:
+                # Retrying cannot help until an operator fixes the configuration: fail them visibly.
+                Invalidation.objects.filter(pk__in=[row.pk for row in rows]).update(
+                    status=Invalidation.Status.FAILED, error=str(exc)[:2000], completed_at=timezone.now()
+                )
+                logger.warning("invalidations for website %s failed: %s", website_id, exc)
+                continue
             paths = list(dict.fromkeys(path for row in rows for path in row.paths))
             batches = plan_requests(paths, backend, threshold=_threshold())
             reason = "; ".join(dict.fromkeys(row.reason for row in rows if row.reason))[:200]
             first, extra = rows[0], rows[1:]
             Invalidation.objects.filter(pk__in=[row.pk for row in extra]).delete()
-            first.paths, first.reason, first.target = batches[0], reason, backend.target(site_for(website))
+            first.paths, first.reason, first.target = batches[0], reason, target
             first.save(update_fields=["paths", "reason", "target"])
             planned.append(first)
             for batch in batches[1:]:

@@ -127,3 +127,12 @@ def test_unknown_distribution_fails_the_record_with_the_provider_error(cf_websit
     services.invalidation_request(website=cf_website, paths=["/"])
     [row] = services.invalidation_flush(website_id=cf_website.pk)
     assert row.status == Invalidation.Status.FAILED and "NoSuchDistribution" in row.error
+
+
+def test_a_website_without_distribution_fails_visibly_instead_of_retrying(cf_website):
+    cf_website.cdn_config = {}
+    cf_website.save(update_fields=["cdn_config"])
+    services.invalidation_request(website=cf_website, paths=["/"])
+    assert services.invalidation_flush(website_id=cf_website.pk) == []
+    row = Invalidation.objects.get(website=cf_website)
+    assert row.status == Invalidation.Status.FAILED and "no CloudFront distribution_id" in row.error
