@@ -29,7 +29,11 @@ def fetch(base_url: str, path: str, host: str, method: str = "GET", headers: dic
 def cached_site(tenant, settings, varnish_url, origin_server):
     settings.CDN_BACKENDS = {
         "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}},
-        "varnish": {"BACKEND": "cdn.backends.varnish.VarnishBackend", "OPTIONS": {"NODES": [varnish_url]}},
+        "varnish": {
+            "BACKEND": "cdn.backends.varnish.VarnishBackend",
+            # /sites/<website>/ is also served (and cached) under the platform's own name.
+            "OPTIONS": {"NODES": [varnish_url], "PLATFORM_HOSTS": ["localhost"]},
+        },
     }
     # A fresh hostname per run: Varnish keeps its cache between test runs.
     host = f"www.{uuid.uuid4().hex[:10]}.test"
@@ -66,6 +70,18 @@ def test_miss_hit_deploy_purge_serves_the_new_version(cached_site, varnish_url):
     status, headers, body = fetch(varnish_url, "/", host)
     assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
     assert fetch(varnish_url, "/", host)[1]["X-Cache"] == "HIT"
+
+
+def test_sites_path_on_the_platform_host_is_purged_too(cached_site, varnish_url):
+    website, _host = cached_site
+    deploy(website, site_v1())
+    path = f"/sites/{website.pk}/"
+    assert fetch(varnish_url, path, "localhost")[2] == b"<h1>home v1</h1>"
+    assert fetch(varnish_url, path, "localhost")[1]["X-Cache"] == "HIT"
+    deploy(website, site_v2())
+    cdn_services.invalidation_flush(website_id=website.pk)
+    status, headers, body = fetch(varnish_url, path, "localhost")
+    assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
 
 
 def test_wildcard_becomes_a_ban_and_other_hosts_are_untouched(cached_site, varnish_url):
