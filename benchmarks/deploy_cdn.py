@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 FILES = 1_000
-ROUNDS = 3
+ROUNDS = 5
 HTTP_CLIENTS = 8
 HTTP_REQUESTS_PER_CLIENT = 400
 REPO_ROOT = Path(__file__).resolve().parent.parent
