@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Serves tenant websites by Host before host validation (see tenants/origin.py).
+    "tenants.origin.WebsiteHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cdn.policy.ApiNoStoreMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -194,6 +197,14 @@ OBJECT_STORAGE_DIR = VAR_DIR / "objects"
 CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
     "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}
 }
+# --- deployments and CDN (issue 6) -------------------------------------------------------------
+DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
+DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
+DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
+# Invalidation requests for one website within this window are sent as one provider request.
+CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
+# A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
+CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 
