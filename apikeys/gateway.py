@@ -7,6 +7,7 @@ loads the key and its tenant from the database, fills the cache only where still
 import logging
 from dataclasses import dataclass
 
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -36,6 +37,11 @@ class ApiKeyContext:
         return scope in self.scopes
 
 
+# Access decisions read the primary: a key just created, revoked or rotated, or a tenant just
+# suspended, must count at once, whatever a replica's lag.
+ACCESS_DB = DEFAULT_DB_ALIAS
+
+
 def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
     store = ratelimit.gateway_store()
     pending = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
@@ -49,14 +55,14 @@ def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
         if decision.code == ratelimit.MISS:
             if before_lookup is not None:  # e.g. refuse a client IP with many failures before the query
                 before_lookup()
-            api_key = ApiKey.objects.filter(lookup_id=parsed.lookup_id).first()
+            api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
             if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
                 return ratelimit.Decision(ratelimit.INVALID)
             _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
         elif decision.code == ratelimit.TENANT_MISS:
             from tenants.models import Tenant
 
-            tenant = Tenant.objects.filter(pk=decision.tenant_id).first()
+            tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
             if tenant is None:
                 return ratelimit.Decision(ratelimit.INVALID)
             _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
@@ -68,7 +74,7 @@ def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
 
 def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
     """Authentication without the shared store (fail-open mode during a Redis outage): no limit applied."""
-    api_key = ApiKey.objects.select_related("tenant").filter(lookup_id=parsed.lookup_id).first()
+    api_key = ApiKey.objects.using(ACCESS_DB).select_related("tenant").filter(lookup_id=parsed.lookup_id).first()
     if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
         return ratelimit.Decision(ratelimit.INVALID)
     common = {"key_id": str(api_key.pk), "tenant_id": str(api_key.tenant_id)}

@@ -45,6 +45,10 @@ app.conf.beat_schedule = {
         "task": "apikeys.tasks.usage_rollup",
         "schedule": 60.0,
     },
+    "cdn-invalidation-poll": {
+        "task": "cdn.tasks.invalidation_poll",
+        "schedule": 30.0,
+    },
 }
 
 app.autodiscover_tasks()

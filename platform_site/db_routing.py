@@ -111,7 +111,9 @@ def request_client_ids(request) -> tuple[str, ...]:
     user = request.__dict__.get("user")
     # AuthenticationMiddleware's user is lazy: evaluating it here would be a query inside routing.
     if user is not None and getattr(user, "_wrapped", None) is not empty:
-        if getattr(user, "is_authenticated", False):
+        # API-key requests carry a user without a primary key: that is not an identity (all keys would
+        # share it, and one client's write would pin every other client to the primary).
+        if getattr(user, "is_authenticated", False) and getattr(user, "pk", None) is not None:
             ids.append(f"user:{user.pk}")
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if session_key:

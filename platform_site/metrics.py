@@ -20,8 +20,8 @@ Label cardinality (series per metric, at most):
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
-| cdn_invalidations_total                  | backend, status             | configured CDN aliases x 4          |
-| origin_bytes_served_total                | tier                        | 5                                   |
+| cdn_invalidations_total                  | backend, status             | configured CDN aliases x 5          |
+| origin_bytes_served_total                | -                           | 1                                   |
 | backup_last_success_timestamp_seconds    | type                        | 6                                   |
 | backup_last_duration_seconds             | type                        | 6                                   |
 | wal_archive_* (from pg_stat_archiver)    | -                           | 1 each                              |
@@ -62,7 +62,7 @@ AUTH_FAILURE_REASONS = frozenset(
     {"malformed", "invalid", "revoked", "expired", "tenant_suspended", "too_many_failures"}
 )
 WEBHOOK_OUTCOMES = frozenset({"delivered", "failed", "retrying", "blocked"})
-CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed"})
+CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled"})
 BACKUP_TYPES = frozenset({"full", "differential", "incremental", "tenant_export", "sqlite"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
 
@@ -126,8 +126,7 @@ CDN_INVALIDATIONS = Counter(
 
 ORIGIN_BYTES_SERVED = Counter(
     "origin_bytes_served",
-    "Bytes of deployed assets the origin served, by tenant tier (per tenant: tenant_bandwidth_bytes_total).",
-    ["tier"],
+    "Bytes of deployed assets the origin served (per tenant: tenant_bandwidth_bytes_total).",
 )
 
 # --- API gateway internals -------------------------------------------------------------------
@@ -213,7 +212,7 @@ def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
 
 
 def record_cdn_invalidation(*, backend: str, status: str) -> None:
-    """A CDN invalidation changed state. backend: the CDN_BACKENDS alias; status: submitted|completed|failed."""
+    """A CDN invalidation changed state. backend: the CDN_BACKENDS alias; status: CDN_INVALIDATION_STATUSES."""
     from django.conf import settings
 
     CDN_INVALIDATIONS.labels(
@@ -222,11 +221,12 @@ def record_cdn_invalidation(*, backend: str, status: str) -> None:
     ).inc()
 
 
-def record_origin_bytes_served(*, tenant_id, tier: str, nbytes: int) -> None:
-    """The origin served nbytes of a tenant's deployed assets: platform counter plus per-tenant usage."""
+def record_origin_bytes_served(*, tenant_id, nbytes: int) -> None:
+    """The origin answered one request for a tenant's website with nbytes of body: the platform counter
+    plus the tenant's usage (one Redis round trip)."""
     from tenants.usage import usage_record
 
-    ORIGIN_BYTES_SERVED.labels(tier=_bounded(tier, TIERS)).inc(nbytes)
+    ORIGIN_BYTES_SERVED.inc(nbytes)
     usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
 
 

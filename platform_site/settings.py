@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "platform_site.instrumentation.ApiMetricsMiddleware",
+    # Serves tenant websites by Host before host validation (see tenants/origin.py).
+    "tenants.origin.WebsiteHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cdn.policy.ApiNoStoreMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -195,6 +198,14 @@ OBJECT_STORAGE_DIR = VAR_DIR / "objects"
 CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
     "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}
 }
+# --- deployments and CDN (issue 6) -------------------------------------------------------------
+DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
+DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
+DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
+# Invalidation requests for one website within this window are sent as one provider request.
+CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
+# A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
+CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 
@@ -206,8 +217,9 @@ METRICS_COLLECTOR_CACHE_SECONDS = env.float("METRICS_COLLECTOR_CACHE_SECONDS", d
 # The per-tenant family (tenant_* series, one per tenant per metric) can be switched off and is capped.
 METRICS_TENANT_USAGE_ENABLED = env.bool("METRICS_TENANT_USAGE_ENABLED", default=True)
 METRICS_TENANT_SERIES_LIMIT = env.int("METRICS_TENANT_SERIES_LIMIT", default=10_000)
+# A tenant's storage: this Deployment field summed over its websites' active deployments.
+USAGE_DEPLOYMENT_SIZE_FIELD = env.str("USAGE_DEPLOYMENT_SIZE_FIELD", default="total_bytes")
 # Unit prices for cost attribution, in dollars.
-USAGE_DEPLOYMENT_SIZE_FIELD = env.str("USAGE_DEPLOYMENT_SIZE_FIELD", default="bundle_size_bytes")
 
 
 def _price(name: str, default: str):

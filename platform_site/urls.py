@@ -7,6 +7,7 @@ from . import errors, health, metrics_endpoint, replicas_admin
 api_v1 = [
     path("", include("tenants.urls")),
     path("", include("apikeys.urls")),
+    path("", include("cdn.urls")),
     path("", include("tenants.usage_urls")),
 ]
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("admin/replicas/", replicas_admin.replica_status_view, name="admin-replicas"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("sites/", include("tenants.origin")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("metrics", metrics_endpoint.metrics, name="metrics"),

@@ -8,6 +8,7 @@ process: the status lives in the shared cache, refreshed from the database on a 
 import logging
 
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def tenant_is_active(tenant_id) -> bool:
     if status is None:
         from .models import Tenant
 
-        status = Tenant.objects.filter(pk=tenant_id).values_list("status", flat=True).first()
+        # The primary: a suspension must count at once, whatever a replica's lag.
+        status = Tenant.objects.using(DEFAULT_DB_ALIAS).filter(pk=tenant_id).values_list("status", flat=True).first()
         if status is None:
             return False
         try:

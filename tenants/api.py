@@ -1,20 +1,24 @@
 """REST API for tenants, websites and deployments: validate, call one service, render."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apikeys.permissions import OperatorsOnly
 from platform_site.exceptions import ApplicationError
 
 from . import selectors, services
+from .bundles import BundleError
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
 from .serializers import (
     DeploymentCreateInput,
     DeploymentOutput,
+    DeploymentRollbackInput,
     TenantCreateInput,
     TenantOutput,
     TenantSuspendInput,
@@ -144,7 +148,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
             OpenApiParameter("page_size", int),
         ],
     )
-    @action(detail=True, methods=["get"], url_path="deployments")
+    @action(detail=True, methods=["get"], url_path="deployments", parser_classes=[MultiPartParser, JSONParser])
     def deployments(self, request, pk=None):
         website = self.get_object()
         filterset = DeploymentFilter(request.query_params, queryset=selectors.deployment_list(website=website))
@@ -153,14 +157,36 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(DeploymentOutput(page, many=True).data)
 
-    @extend_schema(request=DeploymentCreateInput, responses={201: DeploymentOutput})
+    @extend_schema(
+        request={"multipart/form-data": DeploymentCreateInput}, responses={201: DeploymentOutput},
+        description="Upload a site bundle (tar.gz or zip, field `bundle`); it is validated now and deployed by a worker.",
+    )  # fmt: skip
     @deployments.mapping.post
     def create_deployment(self, request, pk=None):
+        website = self.get_object()
         data = _validated(DeploymentCreateInput, request)
+        bundle = data["bundle"]
+        if bundle.size > settings.DEPLOY_BUNDLE_MAX_BYTES:
+            raise BundleError(f"the bundle is larger than {settings.DEPLOY_BUNDLE_MAX_BYTES} bytes")
         deployment = services.deployment_create(
-            website=self.get_object(), trigger=Deployment.Trigger.API, description=data["description"]
+            website=website, trigger=Deployment.Trigger.API, description=data["description"], bundle=bundle.read()
         )
         deployment.refresh_from_db()
+        return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DeploymentRollbackInput, responses={201: DeploymentOutput})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        website = self.get_object()
+        data = _validated(DeploymentRollbackInput, request)
+        target = None
+        if data.get("deployment"):
+            target = website.deployments.filter(pk=data["deployment"]).first()
+            if target is None:
+                raise ApplicationError(
+                    "invalid", "The request is invalid.", fields={"deployment": ["No such deployment of this website."]}
+                )
+        deployment = services.deployment_rollback(website=website, to=target)
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
 
 

@@ -96,6 +96,12 @@ class Website(models.Model):
     active_deployment = models.ForeignKey(
         "Deployment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # CDN: the CDN_BACKENDS alias in front of this website and its provider ids there
+    # (e.g. {"distribution_id": "E2..."} for CloudFront, {"zone_id": "..."} for Cloudflare).
+    cdn_backend = models.CharField(max_length=50, default="default")
+    cdn_config = models.JSONField(default=dict, blank=True)
+    # Per-website overrides of the cache strategy by content class (cdn.policy), e.g. {"html": "no-cache"}.
+    cache_overrides = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +115,18 @@ class Website(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from cdn.policy import validate_overrides
+
+        try:
+            validate_overrides(self.cache_overrides)
+        except ValueError as exc:
+            raise ValidationError({"cache_overrides": str(exc)}) from exc
+        if not isinstance(self.cdn_config, dict):
+            raise ValidationError({"cdn_config": 'must be an object, e.g. {"distribution_id": "E123"}'})
 
 
 class Hostname(models.Model):
@@ -146,6 +164,17 @@ class Deployment(models.Model):
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.API)
     description = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
+    # The uploaded archive, kept in object storage so any worker can process it.
+    bundle_key = models.CharField(max_length=500, blank=True)
+    bundle_size = models.PositiveBigIntegerField(null=True, blank=True)
+    # Where the files of this deployment live: an immutable, per-deployment object-storage prefix.
+    storage_prefix = models.CharField(max_length=500, blank=True)
+    file_count = models.PositiveIntegerField(null=True, blank=True)
+    total_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # {path: {"sha256", "size", "content_type"}}: what the origin serves and what deploys diff.
+    manifest = models.JSONField(default=dict, blank=True)
+    # A rollback re-activates the files of this earlier deployment.
+    source_deployment = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -36,3 +36,24 @@ def deployment_get(*, deployment_id, tenant: Tenant | None = None) -> Deployment
     if tenant is not None:
         queryset = queryset.filter(website__tenant=tenant)
     return get_object_or_404(queryset, pk=deployment_id)
+
+
+def website_find(*, reference: str) -> Website:
+    """A website by id, hostname or (unique) name, for commands; ValueError with a clear message."""
+    import uuid
+
+    queryset = website_list()
+    try:
+        website = queryset.filter(pk=uuid.UUID(reference)).first()
+    except ValueError:
+        website = None
+    if website is None:
+        website = queryset.filter(hostnames__hostname=reference.strip().lower().rstrip(".")).first()
+    if website is None:
+        matches = list(queryset.filter(name=reference)[:2])
+        if len(matches) > 1:
+            raise ValueError(f"several websites are named {reference!r}; use the id or a hostname")
+        website = matches[0] if matches else None
+    if website is None:
+        raise ValueError(f"no website with id, hostname or name {reference!r}")
+    return website

@@ -42,7 +42,10 @@ class WebsiteOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Website
-        fields = ["id", "tenant", "name", "status", "hostnames", "active_deployment", "created_at", "updated_at"]
+        fields = [
+            "id", "tenant", "name", "status", "hostnames", "active_deployment",
+            "cdn_backend", "cdn_config", "cache_overrides", "created_at", "updated_at",
+        ]  # fmt: skip
 
     def get_hostnames(self, website) -> list[str]:
         return [hostname.hostname for hostname in website.hostnames.all()]
@@ -63,14 +66,23 @@ class WebsiteUpdateInput(serializers.Serializer):
 class DeploymentOutput(serializers.ModelSerializer):
     website = serializers.UUIDField(source="website_id", read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    source_deployment = serializers.UUIDField(source="source_deployment_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Deployment
         fields = [
             "id", "website", "number", "status", "trigger", "description", "error",
             "created_at", "started_at", "finished_at", "duration_seconds",
+            "bundle_size", "file_count", "total_bytes", "storage_prefix", "source_deployment",
         ]  # fmt: skip
 
 
 class DeploymentCreateInput(serializers.Serializer):
+    bundle = serializers.FileField(help_text="The site as a tar.gz or zip archive.", allow_empty_file=True)
     description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class DeploymentRollbackInput(serializers.Serializer):
+    deployment = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Default: the last successful deployment before the active one."
+    )

@@ -1,16 +1,20 @@
 """Writes for tenants, websites and deployments. Each runs in one transaction."""
 
 import logging
+import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cdn.policy import ContentClass, classify
 from platform_site import metrics
-from platform_site.exceptions import ApplicationError, ConflictError
+from platform_site.exceptions import ApplicationError, ConflictError, ServiceUnavailable
+from platform_site.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
 
 from .access import publish_tenant_access
+from .bundles import BundleError, bundle_publish, bundle_read
 from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
 
@@ -156,24 +160,89 @@ def website_delete(*, website: Website) -> None:
 # --- deployments ------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def deployment_create(
-    *, website: Website, trigger: str = Deployment.Trigger.API, description: str = "", run: bool = True
-) -> Deployment:
-    """Create the website's next deployment (numbered 1, 2, ...) and queue it to run after commit."""
-    # The website row lock serialises numbering, so two concurrent deploys never share a number.
-    website = Website.objects.select_for_update().get(pk=website.pk)
-    if website.status != Website.Status.ACTIVE:
-        raise ConflictError("The website is disabled.", code="invalid_state")
-    last = website.deployments.aggregate(last=Max("number"))["last"] or 0
-    deployment = Deployment(website=website, number=last + 1, trigger=trigger, description=description)
-    deployment.full_clean(validate_unique=False, validate_constraints=False)
-    deployment.save()
-    if run:
-        from .tasks import deployment_run
+def deployment_event_record(*, deployment: Deployment, event_type: str) -> None:
+    """Record a `deployment.*` domain event in the caller's transaction.
 
-        deployment_id = str(deployment.pk)
-        transaction.on_commit(lambda: deployment_run.delay(deployment_id))
+    The webhooks outbox (when it lands) writes its outbox row here; until then the event is logged.
+    Types: deployment.created, deployment.started, deployment.succeeded, deployment.failed,
+    deployment.rolled_back.
+    """
+    logger.info("event %s deployment=%s website=%s number=%s", event_type, deployment.pk, deployment.website_id,
+                deployment.number)  # fmt: skip
+
+
+def _bundle_extension(data: bytes) -> str:
+    return "zip" if data[:4] == b"PK\x03\x04" else "tar"
+
+
+def deployment_create(
+    *,
+    website: Website,
+    trigger: str = Deployment.Trigger.API,
+    description: str = "",
+    bundle: bytes | None = None,
+    run: bool = True,
+) -> Deployment:
+    """Create the website's next deployment (numbered 1, 2, ...) and queue it to run after commit.
+
+    A bundle is validated first (BundleError, nothing written, when it is bad) and kept in object
+    storage for the worker that runs the deployment.
+    """
+    deployment_id = uuid.uuid4()
+    bundle_key = ""
+    if bundle is not None:
+        bundle_read(bundle)  # refuse a bad bundle before anything is written
+        bundle_key = f"bundles/{website.pk}/{deployment_id}.{_bundle_extension(bundle)}"
+        try:
+            object_store().put(
+                ObjectPut(
+                    key=bundle_key, body=bundle, content_type="application/octet-stream", cache_control="no-store"
+                )
+            )
+        except ObjectStorageError as exc:
+            logger.warning("storing bundle for website %s failed: %s", website.pk, exc)
+            raise ServiceUnavailable(
+                "storage_unavailable", "Object storage is unavailable; try again shortly."
+            ) from exc
+    try:
+        return _deployment_create_row(
+            website=website, deployment_id=deployment_id, trigger=trigger, description=description,
+            bundle_key=bundle_key, bundle_size=len(bundle) if bundle is not None else None, run=run,
+        )  # fmt: skip
+    except Exception:
+        if bundle_key:  # no deployment refers to the upload: don't leave it behind
+            try:
+                object_store().delete(bundle_key)
+            except Exception:
+                logger.warning("could not delete orphaned bundle %s", bundle_key)
+        raise
+
+
+def _deployment_create_row(
+    *, website: Website, deployment_id, trigger: str, description: str, bundle_key: str, bundle_size, run: bool
+) -> Deployment:
+    with transaction.atomic():
+        # The website row lock serialises numbering, so two concurrent deploys never share a number.
+        website = Website.objects.select_for_update().get(pk=website.pk)
+        if website.status != Website.Status.ACTIVE:
+            raise ConflictError("The website is disabled.", code="invalid_state")
+        last = website.deployments.aggregate(last=Max("number"))["last"] or 0
+        deployment = Deployment(
+            id=deployment_id,
+            website=website,
+            number=last + 1,
+            trigger=trigger,
+            description=description,
+            bundle_key=bundle_key,
+            bundle_size=bundle_size,
+        )
+        deployment.full_clean(validate_unique=False, validate_constraints=False)
+        deployment.save()
+        deployment_event_record(deployment=deployment, event_type="deployment.created")
+        if run:
+            from .tasks import deployment_run
+
+            transaction.on_commit(lambda: deployment_run.delay(str(deployment_id)))
     logger.info("deployment created id=%s website=%s number=%s", deployment.pk, website.pk, deployment.number)
     return deployment
 
@@ -193,6 +262,7 @@ def deployment_start(*, deployment: Deployment) -> Deployment:
     deployment.status = Deployment.Status.RUNNING
     deployment.started_at = timezone.now()
     deployment.save(update_fields=["status", "started_at"])
+    deployment_event_record(deployment=deployment, event_type="deployment.started")
     return deployment
 
 
@@ -209,9 +279,9 @@ def deployment_succeed(*, deployment: Deployment) -> Deployment:
     deployment.status = Deployment.Status.SUCCEEDED
     deployment.finished_at = timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
-    Website.objects.filter(pk=deployment.website_id).update(active_deployment=deployment, updated_at=timezone.now())
+    activated = _activate(deployment, event_type="deployment.succeeded")
     _record_outcome_on_commit(deployment)
-    logger.info("deployment succeeded id=%s", deployment.pk)
+    logger.info("deployment succeeded id=%s activated=%s", deployment.pk, activated)
     return deployment
 
 
@@ -225,15 +295,141 @@ def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
     deployment.finished_at = now
     deployment.error = error[:10_000]
     deployment.save(update_fields=["status", "started_at", "finished_at", "error"])
+    deployment_event_record(deployment=deployment, event_type="deployment.failed")
     _record_outcome_on_commit(deployment)
     logger.info("deployment failed id=%s", deployment.pk)
     return deployment
 
 
-def deployment_execute(*, deployment: Deployment) -> Deployment:
-    """Run a pending deployment through its lifecycle: start, then succeed (activating it).
+def _url_paths(file_path: str) -> list[str]:
+    """The URLs a file is served under: about/index.html is also /about/, index.html also /."""
+    paths = [f"/{file_path}"]
+    if file_path == "index.html" or file_path.endswith("/index.html"):
+        paths.insert(0, "/" + file_path[: -len("index.html")])
+    return paths
 
-    Content (bundle upload, object storage, CDN invalidation) is added by the deployments capability.
+
+def deployment_changed_paths(*, previous: dict | None, current: dict) -> list[str]:
+    """URL paths whose content differs between two manifests (added, changed or removed files).
+
+    Versioned assets never change under their name, so they are left out; everything else a CDN may
+    hold for up to its max-age is listed.
     """
+    previous = previous or {}
+    changed = [
+        path
+        for path in sorted(set(previous) | set(current))
+        if previous.get(path, {}).get("sha256") != current.get(path, {}).get("sha256")
+        and classify("/" + path) is not ContentClass.VERSIONED
+    ]
+    return [url for path in changed for url in _url_paths(path)]
+
+
+def _activate(deployment: Deployment, *, event_type: str) -> bool:
+    """Point the website at deployment (one row update) and purge what changed; inside a transaction.
+
+    A deployment that finishes after a newer one was activated does not replace it (two deploys
+    running side by side end with the newest serving, whatever order they finish in).
+    """
+    website = Website.objects.select_for_update().get(pk=deployment.website_id)
+    previous = Deployment.objects.filter(pk=website.active_deployment_id).only("manifest", "number").first()
+    if previous is not None and previous.number > deployment.number:
+        deployment_event_record(deployment=deployment, event_type=event_type)
+        logger.info("deployment %s finished after newer #%s went live; not activated", deployment.pk, previous.number)
+        return False
+    website.active_deployment = deployment
+    website.save(update_fields=["active_deployment", "updated_at"])
+    deployment_event_record(deployment=deployment, event_type=event_type)
+    if previous is not None:  # a first deployment has nothing cached to purge
+        changed = deployment_changed_paths(previous=previous.manifest, current=deployment.manifest)
+        if changed:
+            from cdn.services import invalidation_request
+
+            try:
+                invalidation_request(website=website, paths=changed, reason=f"deployment #{deployment.number}")
+            except ApplicationError as exc:
+                # A misconfigured CDN must not block serving the new version; the operator sees it logged.
+                logger.warning("deployment %s: CDN invalidation not requested: %s", deployment.pk, exc.message)
+    return True
+
+
+def deployment_execute(*, deployment: Deployment) -> Deployment:
+    """Run a pending deployment: unpack its bundle, store the files under an immutable prefix,
+    then activate it atomically. Any failure marks it failed; the previous version keeps serving."""
     deployment = deployment_start(deployment=deployment)
-    return deployment_succeed(deployment=deployment)
+    store = object_store()
+    try:
+        if not deployment.bundle_key:
+            raise BundleError("the deployment has no bundle")
+        files = bundle_read(store.get(deployment.bundle_key).body)
+        prefix = f"sites/{deployment.website_id}/deployments/{deployment.number:06d}-{deployment.pk}/"
+        manifest = bundle_publish(
+            files=files, store=store, prefix=prefix, cache_overrides=deployment.website.cache_overrides
+        )
+    except BundleError as exc:
+        return deployment_fail(deployment=deployment, error=exc.message)
+    except (ObjectNotFound, ObjectStorageError) as exc:
+        logger.warning("deployment %s: object storage failed: %s", deployment.pk, exc)
+        return deployment_fail(deployment=deployment, error=f"object storage failed: {exc}")
+    except Exception as exc:
+        logger.exception("deployment %s failed unexpectedly", deployment.pk)
+        deployment_fail(deployment=deployment, error=f"internal error ({exc.__class__.__name__})")
+        raise
+    with transaction.atomic():
+        deployment = _transition(deployment, {Deployment.Status.RUNNING})
+        deployment.storage_prefix = prefix
+        deployment.manifest = manifest
+        deployment.file_count = len(manifest)
+        deployment.total_bytes = sum(entry["size"] for entry in manifest.values())
+        deployment.save(update_fields=["storage_prefix", "manifest", "file_count", "total_bytes"])
+        return deployment_succeed(deployment=deployment)
+
+
+@transaction.atomic
+def deployment_rollback(*, website: Website, to: Deployment | None = None, description: str = "") -> Deployment:
+    """Serve an earlier deployment's files again, as a new deployment (trigger=rollback).
+
+    Without `to`, the latest succeeded deployment before the active one. Its files are immutable in
+    object storage, so this is a pointer switch plus purging what differs.
+    """
+    website = Website.objects.select_for_update().get(pk=website.pk)
+    if website.status != Website.Status.ACTIVE:
+        raise ConflictError("The website is disabled.", code="invalid_state")
+    active = website.active_deployment
+    candidates = website.deployments.filter(status=Deployment.Status.SUCCEEDED).exclude(storage_prefix="")
+    if to is None:
+        if active is None:
+            raise ConflictError("The website has no active deployment to roll back from.", code="invalid_state")
+        active_prefix = active.storage_prefix
+        to = (
+            candidates.filter(number__lt=active.number)
+            .exclude(storage_prefix=active_prefix)
+            .order_by("-number")
+            .first()
+        )
+        if to is None:
+            raise ConflictError("There is no earlier successful deployment to roll back to.", code="invalid_state")
+    elif to.website_id != website.pk or not candidates.filter(pk=to.pk).exists():
+        raise ApplicationError(
+            "invalid", "The request is invalid.",
+            fields={"deployment": ["Not a successful deployment of this website."]},
+        )  # fmt: skip
+    last = website.deployments.aggregate(last=Max("number"))["last"] or 0
+    now = timezone.now()
+    rollback = Deployment.objects.create(
+        website=website,
+        number=last + 1,
+        status=Deployment.Status.SUCCEEDED,
+        trigger=Deployment.Trigger.ROLLBACK,
+        description=(description or f"rollback to #{to.number}")[:500],
+        source_deployment=to,
+        storage_prefix=to.storage_prefix,
+        manifest=to.manifest,
+        file_count=to.file_count,
+        total_bytes=to.total_bytes,
+        started_at=now,
+        finished_at=now,
+    )
+    _activate(rollback, event_type="deployment.rolled_back")
+    logger.info("website %s rolled back to deployment #%s as #%s", website.pk, to.number, rollback.number)
+    return rollback

@@ -3,9 +3,8 @@
 - Bandwidth and requests are cumulative counters in the shared cache (Redis in real mode), incremented by
   the origin through `usage_record` (one round trip per call; never in the database's write path). They
   behave like Prometheus counters: the tenant dashboard takes `increase()` over the period it shows.
-- Storage is the size of the deployed assets each website serves: the sum of its active deployment's
-  bundle size, read from the Deployment field named by settings.USAGE_DEPLOYMENT_SIZE_FIELD (the
-  deployments capability adds it). While the field does not exist, storage is 0.
+- Storage is the size of the deployed assets each website serves: the sum over the tenant's websites of
+  their active deployment's files (Deployment.total_bytes; settings.USAGE_DEPLOYMENT_SIZE_FIELD).
 - Deployments: succeeded deployments, from the database.
 - Cost: each quantity times its unit price from settings (USAGE_PRICE_*), in dollars, as Decimal.
 """
@@ -40,9 +39,26 @@ def _incr(key: str, amount: int) -> None:
             cache.incr(key, amount)
 
 
+def _redis_client():
+    """The raw client behind a django-redis cache (one pipelined round trip), else None."""
+    client = getattr(cache, "client", None)
+    get_client = getattr(client, "get_client", None)
+    return get_client(write=True) if get_client else None
+
+
 def usage_record(*, tenant_id, requests: int = 0, bytes_served: int = 0) -> None:
     """Count origin traffic for a tenant. A cache outage loses the increment, never the response."""
     try:
+        redis_client = _redis_client()
+        if redis_client is not None:
+            # django-redis stores integers unpickled, so INCRBY on its key is what cache.incr does.
+            with redis_client.pipeline(transaction=False) as pipe:
+                if requests:
+                    pipe.incrby(cache.make_key(_key("requests", tenant_id)), requests)
+                if bytes_served:
+                    pipe.incrby(cache.make_key(_key("bandwidth", tenant_id)), bytes_served)
+                pipe.execute()
+            return
         if requests:
             _incr(_key("requests", tenant_id), requests)
         if bytes_served:

@@ -238,3 +238,29 @@ def test_without_replicas_no_router_and_no_middleware(test_database_env):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[] False"
     assert settings.DATABASE_ROUTERS == ["platform_site.db_router.PrimaryReplicaRouter"]
+
+
+def test_api_key_client_reads_its_write_while_the_replica_lags(tenant, replica_delay):
+    """Read-your-writes for a tenant's developer identified by the API-key gateway (no cookies)."""
+    from apikeys import services as apikey_services
+
+    _, raw_key = apikey_services.apikey_create(tenant=tenant, name="ci", scopes=["websites:read", "websites:write"])
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    # a second key of the same tenant is another client: it may see the tenant's rows, but late
+    _, other_key = apikey_services.apikey_create(tenant=tenant, name="dashboard", scopes=["websites:read"])
+    other = APIClient(HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert client.get("/api/v1/websites/").status_code == 200  # key cached before the lag starts
+    assert other.get("/api/v1/websites/").status_code == 200
+    replica_delay(LAG_SECONDS)
+
+    marker = _marker()
+    response = client.post("/api/v1/websites/", {"name": marker, "hostnames": [f"{marker}.example.com"]}, format="json")
+    assert response.status_code == 201, response.content
+    listing = client.get("/api/v1/websites/", {"search": marker})
+    # the replica applies WAL 10 s late, so this row can only have come from the primary
+    assert listing.status_code == 200 and listing.json()["count"] == 1
+    # the other key's reads still use the lagging replica, which has not replayed the write yet
+    assert other.get("/api/v1/websites/", {"search": marker}).json()["count"] == 0
+    assert ran_on(REPLICA, marker)
+    replica_delay(0)
+    wait_for(lambda: other.get("/api/v1/websites/", {"search": marker}).json()["count"] == 1, timeout=20)

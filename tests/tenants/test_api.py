@@ -93,7 +93,12 @@ def test_website_lifecycle_and_deployments(staff_client, tenant, celery_worker):
     )
     assert response.json()["hostnames"] == ["a.test", "shop.a.test"]
 
-    response = staff_client.post(f"/api/v1/websites/{website['id']}/deployments/", {"description": "v1"}, format="json")
+    from tests.sitebundles import bundle_build, upload_file
+
+    bundle = upload_file(bundle_build({"index.html": "v1"}))
+    response = staff_client.post(
+        f"/api/v1/websites/{website['id']}/deployments/", {"description": "v1", "bundle": bundle}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     deployment = response.json()
     assert deployment["number"] == 1 and deployment["status"] == "pending"

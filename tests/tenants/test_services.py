@@ -47,8 +47,11 @@ def test_website_update_replaces_hostnames(website):
 
 
 def test_deployment_lifecycle_activates_and_numbers(website):
-    first = services.deployment_create(website=website, run=False)
-    second = services.deployment_create(website=website, run=False)
+    from tenants.bundles import bundle_build
+
+    bundle = bundle_build({"index.html": "<h1>hi</h1>"})
+    first = services.deployment_create(website=website, run=False, bundle=bundle)
+    second = services.deployment_create(website=website, run=False, bundle=bundle)
     assert (first.number, second.number) == (1, 2)
     services.deployment_execute(deployment=first)
     website.refresh_from_db()

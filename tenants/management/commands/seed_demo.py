@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from tenants import services
+from tenants.bundles import bundle_build
 from tenants.models import Deployment, Tenant, Tier
 
 DEMO = [
@@ -35,5 +36,8 @@ class Command(BaseCommand):
                             website=website,
                             trigger=Deployment.Trigger.COMMAND,
                             description=f"demo release {number + 1}",
+                            bundle=bundle_build(
+                                {"index.html": f"<h1>{website_name}</h1><p>release {number + 1}</p>\n"}
+                            ),
                         )
             self.stdout.write(self.style.SUCCESS(f"demo tenant {slug!r} ({tier}) created"))

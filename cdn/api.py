@@ -1,0 +1,60 @@
+"""POST/GET /api/v1/websites/{id}/invalidations: request a purge, list the records."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from tenants import selectors
+from tenants.api import acting_tenant
+
+from . import services
+from .models import Invalidation
+from .serializers import InvalidationCreateInput, InvalidationOutput, WebsiteCdnInput, WebsiteCdnOutput
+
+
+class WebsiteInvalidationsView(GenericAPIView):
+    serializer_class = InvalidationOutput
+
+    def get_queryset(self):
+        return Invalidation.objects.none()
+
+    def _website(self):
+        return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
+
+    @extend_schema(responses=InvalidationOutput(many=True))
+    def get(self, request, website_id):
+        website = self._website()
+        page = self.paginate_queryset(website.invalidations.order_by("-requested_at"))
+        return self.get_paginated_response(InvalidationOutput(page, many=True).data)
+
+    @extend_schema(request=InvalidationCreateInput, responses={202: InvalidationOutput})
+    def post(self, request, website_id):
+        serializer = InvalidationCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invalidation = services.invalidation_request(
+            website=self._website(), paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
+        )
+        return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebsiteCdnView(GenericAPIView):
+    """GET/PATCH /api/v1/websites/{id}/cdn/: the website's CDN backend, provider ids, cache overrides."""
+
+    serializer_class = WebsiteCdnOutput
+
+    def get_queryset(self):
+        return Invalidation.objects.none()
+
+    def _website(self):
+        return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
+
+    def get(self, request, website_id):
+        return Response(WebsiteCdnOutput(self._website()).data)
+
+    @extend_schema(request=WebsiteCdnInput, responses=WebsiteCdnOutput)
+    def patch(self, request, website_id):
+        serializer = WebsiteCdnInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        website = services.website_cdn_update(website=self._website(), **serializer.validated_data)
+        return Response(WebsiteCdnOutput(website).data)

@@ -1,0 +1,57 @@
+"""Varnish, or any HTTP cache speaking PURGE/BAN (deploy/varnish/default.vcl): one or more nodes.
+
+An exact path is a PURGE of that URL for each hostname of the website; a wildcard `/a/*` is a BAN
+of the URL regex `^/a/` for those hostnames. Every node must acknowledge with 200.
+"""
+
+import http.client
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from .base import CdnBackend, CdnConfigurationError, CdnError, InvalidationResult, Site
+
+
+class VarnishBackend(CdnBackend):
+    supports_wildcards = True
+
+    def __init__(self, alias: str = "default", **options):
+        nodes = options.pop("NODES", None) or ([options.pop("URL")] if options.get("URL") else [])
+        if not nodes:
+            raise CdnConfigurationError(f"CDN_BACKENDS[{alias!r}]: OPTIONS['NODES'] (list of URLs) is required")
+        self.nodes = [urlsplit(node) for node in nodes]
+        self.timeout = float(options.pop("TIMEOUT_SECONDS", 5))
+        # Hosts under which the platform serves /sites/<website>/ through this cache (e.g. the origin name).
+        self.platform_hosts = list(options.pop("PLATFORM_HOSTS", []))
+        super().__init__(alias, **options)
+
+    def target(self, site: Site) -> str:
+        return ",".join(node.netloc for node in self.nodes)
+
+    def _requests(self, site: Site, paths: list[str]):
+        for path in paths:
+            scoped = [(host, path) for host in site.hostnames]
+            scoped += [(host, f"/sites/{site.website_id}{path}") for host in self.platform_hosts]
+            for host, url in scoped:
+                if url.endswith("*"):
+                    yield "BAN", host, {"X-Ban-Url": "^" + re.escape(url[:-1])}, url
+                else:
+                    yield "PURGE", host, {}, url
+
+    def invalidate(self, site: Site, paths: list[str]) -> InvalidationResult:
+        requests = list(self._requests(site, paths))
+        for node in self.nodes:
+            connection = http.client.HTTPConnection(node.hostname, node.port or 80, timeout=self.timeout)
+            try:
+                for method, host, headers, url in requests:
+                    try:
+                        connection.request(method, url.replace("*", ""), headers={"Host": host, **headers})
+                        response = connection.getresponse()
+                        response.read()
+                    except OSError as exc:
+                        raise CdnError(f"Varnish node {node.netloc} unreachable: {exc}") from exc
+                    if response.status != 200:
+                        raise CdnError(f"Varnish node {node.netloc} answered {response.status} to {method} {url}")
+            finally:
+                connection.close()
+        return InvalidationResult(provider_id=f"varnish-{uuid.uuid4().hex[:12]}", completed=True)

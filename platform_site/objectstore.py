@@ -1,0 +1,193 @@
+"""Object storage: S3 (boto3; S3_ENDPOINT_URL for S3-compatible stores) or a local folder (embedded).
+
+Objects are written once under immutable keys; readers get the bytes and the metadata written with
+them (Content-Type, Cache-Control), so a CDN pointed at the bucket serves what the origin serves.
+"""
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Concurrent PUTs per upload: S3 latency, not bandwidth, bounds many small files.
+UPLOAD_CONCURRENCY = 16
+
+
+class ObjectNotFound(Exception):
+    pass
+
+
+class ObjectStorageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    content_type: str
+    cache_control: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectPut:
+    key: str
+    body: bytes
+    content_type: str
+    cache_control: str
+    metadata: dict = field(default_factory=dict)
+
+
+class ObjectStore:
+    def put(self, item: ObjectPut) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> StoredObject:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        raise NotImplementedError
+
+    def put_many(self, items: Iterable[ObjectPut], *, concurrency: int = UPLOAD_CONCURRENCY) -> int:
+        """Write objects concurrently; the first failure is raised after in-flight writes finish."""
+        count = 0
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="objectstore") as pool:
+            for _ in pool.map(self.put, items):
+                count += 1
+        return count
+
+
+class S3ObjectStore(ObjectStore):
+    def __init__(self, *, bucket: str, endpoint_url: str | None, region: str, concurrency: int = UPLOAD_CONCURRENCY):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        # A boto3 client is thread-safe; one pool sized for the upload concurrency avoids reconnects.
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            config=Config(max_pool_connections=concurrency * 2, retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def put(self, item: ObjectPut) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=item.key,
+                Body=item.body,
+                ContentType=item.content_type,
+                CacheControl=item.cache_control,
+                Metadata=item.metadata,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise ObjectStorageError(f"storing {item.key} failed: {exc}") from exc
+
+    def get(self, key: str) -> StoredObject:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from exc
+            raise ObjectStorageError(f"reading {key} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ObjectStorageError(f"reading {key} failed: {exc}") from exc
+        return StoredObject(
+            body=response["Body"].read(),
+            content_type=response.get("ContentType", "application/octet-stream"),
+            cache_control=response.get("CacheControl", ""),
+            metadata=response.get("Metadata", {}),
+        )
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                yield entry["Key"]
+
+
+class LocalObjectStore(ObjectStore):
+    """Embedded mode: a folder; metadata lives beside each object in a `.meta` tree."""
+
+    def __init__(self, *, root: Path):
+        self.root = Path(root)
+        self.meta_root = self.root / ".meta"
+
+    def _path(self, key: str, *, meta: bool = False) -> Path:
+        base = self.meta_root if meta else self.root
+        path = (base / key).resolve()
+        if not str(path).startswith(str(base.resolve()) + os.sep):
+            raise ObjectStorageError(f"key {key!r} leaves the storage folder")
+        return path.with_name(path.name + ".json") if meta else path
+
+    def put(self, item: ObjectPut) -> None:
+        for path, data in (
+            (self._path(item.key), item.body),
+            (
+                self._path(item.key, meta=True),
+                json.dumps(
+                    {"content_type": item.content_type, "cache_control": item.cache_control, "metadata": item.metadata}
+                ).encode(),
+            ),
+        ):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
+
+    def get(self, key: str) -> StoredObject:
+        try:
+            body = self._path(key).read_bytes()
+            meta = json.loads(self._path(key, meta=True).read_text())
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        return StoredObject(body=body, content_type=meta["content_type"], cache_control=meta["cache_control"],
+                            metadata=meta.get("metadata", {}))  # fmt: skip
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+        self._path(key, meta=True).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and self.meta_root not in path.parents:
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+
+_store: ObjectStore | None = None
+_store_lock = threading.Lock()
+
+
+def object_store() -> ObjectStore:
+    """The configured store: S3 when S3_BUCKET is set, else the local folder."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            if settings.S3_BUCKET:
+                _store = S3ObjectStore(
+                    bucket=settings.S3_BUCKET, endpoint_url=settings.S3_ENDPOINT_URL, region=settings.AWS_DEFAULT_REGION
+                )
+            else:
+                _store = LocalObjectStore(root=settings.OBJECT_STORAGE_DIR)
+        return _store

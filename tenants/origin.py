@@ -1,0 +1,201 @@
+"""The origin: serves a website's active deployment, by its hostnames and under /sites/<website>/.
+
+Host-based serving and ALLOWED_HOSTS: tenant hostnames are data, not settings, so they cannot be in
+ALLOWED_HOSTS. WebsiteHostMiddleware runs first (before SecurityMiddleware and CommonMiddleware,
+which validate the Host) and answers a request itself only when its Host is exactly a hostname some
+website has claimed (a database match, so an arbitrary Host is never trusted). Every other request
+(platform hosts in ALLOWED_HOSTS, unknown hosts) goes on unchanged to Django's host validation; a
+platform host skips the lookup entirely, so the API pays nothing for this.
+
+Responses carry the cache strategy's Cache-Control (cdn.policy, with the website's overrides), a
+strong ETag from the file's SHA-256, and honour If-None-Match with 304, so a CDN revalidates cheaply.
+"""
+
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponsePermanentRedirect
+from django.http.request import split_domain_port, validate_host
+from django.urls import path as url_path
+from django.utils.cache import get_conditional_response
+
+from cdn.policy import cache_control_for
+from platform_site import metrics
+from platform_site.objectstore import ObjectNotFound, ObjectStorageError, object_store
+
+from .access import tenant_is_active
+from .models import Deployment, Website
+
+MAX_CACHED_OBJECT_BYTES = 256 * 1024
+
+
+class _ImmutableCache:
+    """Bounded LRU of immutable things (manifests, object bodies) keyed by ids that never change."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key][0]
+        return None
+
+    def put(self, key, value, size: int) -> None:
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = (value, size)
+            self.size += size
+            while self.size > self.max_bytes and self.items:
+                _, (_, evicted) = self.items.popitem(last=False)
+                self.size -= evicted
+
+
+_manifests = _ImmutableCache(max_bytes=64 * 1024 * 1024)
+_bodies = _ImmutableCache(max_bytes=64 * 1024 * 1024)
+
+
+def _deployment_files(deployment_id) -> tuple[str, dict] | None:
+    """(storage prefix, manifest) of a deployment; both immutable once it succeeded."""
+    cached = _manifests.get(deployment_id)
+    if cached is None:
+        row = Deployment.objects.filter(pk=deployment_id).values_list("storage_prefix", "manifest").first()
+        if row is None:
+            return None
+        cached = row
+        _manifests.put(deployment_id, cached, size=64 * (len(row[1]) + 1))
+    return cached
+
+
+def _resolve(manifest: dict, path: str) -> tuple[str | None, str | None]:
+    """(file path, redirect-to) for a URL path inside a site."""
+    relative = path.lstrip("/")
+    if relative == "" or relative.endswith("/"):
+        candidate = relative + "index.html"
+        return (candidate, None) if candidate in manifest else (None, None)
+    if relative in manifest:
+        return relative, None
+    if f"{relative}/index.html" in manifest:
+        return None, "/" + relative + "/"
+    return None, None
+
+
+def _read(prefix: str, file_path: str, entry: dict) -> bytes:
+    key = prefix + file_path
+    body = _bodies.get(key)
+    if body is None:
+        body = object_store().get(key).body
+        if len(body) <= MAX_CACHED_OBJECT_BYTES:
+            _bodies.put(key, body, size=len(body))
+    return body
+
+
+def serve_website(request, website: dict, path: str, *, url_prefix: str = "") -> HttpResponse:
+    """Serve path from a website's active deployment (website: id, status, tenant_id, active_deployment_id,
+    cache_overrides)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if (
+        website["status"] != Website.Status.ACTIVE
+        or not website["active_deployment_id"]
+        or not tenant_is_active(website["tenant_id"])
+    ):
+        return _not_found()
+    files = _deployment_files(website["active_deployment_id"])
+    if files is None:
+        return _not_found()
+    prefix, manifest = files
+    file_path, redirect = _resolve(manifest, path)
+    if redirect:
+        return HttpResponsePermanentRedirect(url_prefix + redirect)
+    status = 200
+    if file_path is None:
+        if "404.html" not in manifest:
+            return _not_found()
+        file_path, status = "404.html", 404
+    entry = manifest[file_path]
+    etag = f'"{entry["sha256"][:40]}"'
+    cache_control = cache_control_for("/" + file_path, content_type=entry["content_type"],
+                                      overrides=website["cache_overrides"])  # fmt: skip
+    if status == 200:
+        not_modified = get_conditional_response(request, etag=etag)
+        if not_modified is not None:
+            # RFC 9110: a 304 carries the validator and caching headers a 200 would have.
+            not_modified["ETag"] = etag
+            not_modified["Cache-Control"] = cache_control
+            metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=0)
+            return not_modified
+    try:
+        body = _read(prefix, file_path, entry)
+    except ObjectNotFound:
+        return _not_found()
+    except ObjectStorageError:
+        return HttpResponse(
+            "Storage unavailable.\n", status=503, content_type="text/plain", headers={"Retry-After": "5"}
+        )
+    response = HttpResponse(b"" if request.method == "HEAD" else body, status=status,
+                            content_type=entry["content_type"])  # fmt: skip
+    metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=len(response.content))
+    response["Content-Length"] = str(len(body))
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    response["X-Deployment-Id"] = str(website["active_deployment_id"])
+    return response
+
+
+def _not_found() -> HttpResponse:
+    # Short-lived: a site deployed a moment later must show up without a purge.
+    return HttpResponse(
+        "Not found.\n",
+        status=404,
+        content_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=60"},
+    )
+
+
+_WEBSITE_FIELDS = ("id", "status", "tenant_id", "active_deployment_id", "cache_overrides")
+
+
+def website_for_host(hostname: str) -> dict | None:
+    return Website.objects.filter(hostnames__hostname=hostname).values(*_WEBSITE_FIELDS).first()
+
+
+class WebsiteHostMiddleware:
+    """Answers requests whose Host is a website's hostname; see the module docstring."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw_host = request.META.get("HTTP_HOST", "")
+        hostname, _port = split_domain_port(raw_host)
+        if hostname and not validate_host(hostname, settings.ALLOWED_HOSTS):
+            website = website_for_host(hostname.rstrip("."))
+            if website is not None:
+                return serve_website(request, website, request.path_info)
+        return self.get_response(request)
+
+
+def site_view(request, website_id, path: str = ""):
+    """/sites/<website>/<path>: the same content on the platform's own host (for tests and previews)."""
+    website = Website.objects.filter(pk=website_id).values(*_WEBSITE_FIELDS).first()
+    if website is None:
+        raise Http404
+    return serve_website(request, website, "/" + path, url_prefix=f"/sites/{website_id}")
+
+
+def site_root_redirect(request, website_id):
+    return HttpResponsePermanentRedirect(f"/sites/{website_id}/")
+
+
+urlpatterns = [
+    url_path("<uuid:website_id>", site_root_redirect),
+    url_path("<uuid:website_id>/", site_view),
+    url_path("<uuid:website_id>/<path:path>", site_view),
+]

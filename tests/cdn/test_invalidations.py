@@ -1,0 +1,110 @@
+"""Coalescing through a real worker; the API, the admin action and the command."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cdn import services
+from cdn.backends.dummy import DummyBackend
+from cdn.models import Invalidation
+from tests.helpers import wait_for
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_within_the_window_coalesce_into_one_provider_request(website, celery_worker, settings):
+    # The worker reads its own settings: default dummy backend, 2 s window.
+    first = services.invalidation_request(website=website, paths=["/a.html"])
+    second = services.invalidation_request(website=website, paths=["/b.html", "/a.html"])
+    assert first.pk == second.pk and second.paths == ["/a.html", "/b.html"]
+
+    def completed():
+        row = Invalidation.objects.get(pk=first.pk)
+        return row if row.status == Invalidation.Status.COMPLETED else None
+
+    row = wait_for(completed, timeout=30)
+    assert row.provider_id.startswith("dummy-") and row.completed_at
+    assert Invalidation.objects.filter(website=website).count() == 1
+    # After the window closed, a new request is a new record.
+    assert services.invalidation_request(website=website, paths=["/c.html"]).pk != first.pk
+
+
+@pytest.mark.django_db
+def test_api_requests_and_lists_invalidations(staff_client, website):
+    url = f"/api/v1/websites/{website.pk}/invalidations"
+    response = staff_client.post(url, {"paths": ["/about/", "/blog/*"]}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["paths"] == ["/about/", "/blog/*"] and body["status"] == "pending" and body["backend"] == "default"
+    response = staff_client.post(url + "/", {}, format="json")  # the whole site; router-style slash works too
+    assert response.status_code == 202 and response.json()["paths"] == ["/about/", "/blog/*", "/*"]
+    listing = staff_client.get(url).json()
+    assert listing["count"] == 1 and listing["results"][0]["id"] == body["id"]
+
+    response = staff_client.post(url, {"paths": ["no-slash", "/ok"]}, format="json")
+    error = response.json()["error"]
+    assert response.status_code == 400 and "must start with '/'" in error["fields"]["paths"][0]
+    response = staff_client.post(url, {"paths": "/not-a-list"}, format="json")
+    assert response.status_code == 400 and "paths" in response.json()["error"]["fields"]
+    assert staff_client.post(f"/api/v1/websites/{'0' * 8}-0000-0000-0000-{'0' * 12}/invalidations", {},
+                             format="json").status_code == 404  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_unconfigured_backend_is_a_clear_error(staff_client, website):
+    website.cdn_backend = "nowhere"
+    website.save(update_fields=["cdn_backend"])
+    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations", {"paths": ["/"]}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "cdn_not_configured"
+
+
+@pytest.mark.django_db
+def test_command_invalidates_now(website, capsys):
+    call_command("cdn", "invalidate", "www.a.test", "/x.html", "/y/*", "--now")
+    output = capsys.readouterr().out
+    assert "completed" in output
+    assert DummyBackend.calls == [(str(website.pk), ("www.a.test",), ["/x.html", "/y/*"])]
+    with pytest.raises(CommandError, match="must start with '/'"):
+        call_command("cdn", "invalidate", "www.a.test", "nope")
+    with pytest.raises(CommandError, match="no website"):
+        call_command("cdn", "invalidate", "missing.example.com")
+
+
+@pytest.mark.django_db
+def test_admin_action_with_paths_form(website, client, django_user_model, settings):
+    # The admin's CSS is referenced through the manifest, which only collectstatic writes.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123")
+    client.force_login(admin_user)
+    changelist = "/admin/tenants/website/"
+    form = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk]})
+    assert form.status_code == 200 and b"Invalidate CDN cache" in form.content
+    bad = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk],
+                                   "apply": "1", "paths": "relative"})  # fmt: skip
+    assert bad.status_code == 200 and b"must start with" in bad.content and not Invalidation.objects.exists()
+    done = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk],
+                                    "apply": "1", "paths": "/a.html\n/b/*\n"})  # fmt: skip
+    assert done.status_code == 302
+    assert Invalidation.objects.get().paths == ["/a.html", "/b/*"]
+    assert client.get("/admin/cdn/invalidation/").status_code == 200
+    rollback = client.post(changelist, {"action": "rollback_selected", "_selected_action": [website.pk]}, follow=True)
+    assert b"no active deployment" in rollback.content
+
+
+@pytest.mark.django_db
+def test_website_cdn_settings_through_the_api(staff_client, website):
+    url = f"/api/v1/websites/{website.pk}/cdn/"
+    assert staff_client.get(url).json() == {"cdn_backend": "default", "cdn_config": {}, "cache_overrides": {}}
+    response = staff_client.patch(url, {"cdn_config": {"distribution_id": "E1"},
+                                        "cache_overrides": {"html": "public, max-age=60"}}, format="json")  # fmt: skip
+    assert response.status_code == 200 and response.json()["cdn_config"] == {"distribution_id": "E1"}
+    response = staff_client.patch(url, {"cdn_backend": "nope"}, format="json")
+    assert response.status_code == 400 and "cdn_backend" in response.json()["error"]["fields"]
+    response = staff_client.patch(url, {"cache_overrides": {"pages": "no-cache"}}, format="json")
+    assert (
+        response.status_code == 400
+        and "unknown content class" in response.json()["error"]["fields"]["cache_overrides"][0]
+    )
+    website.refresh_from_db()
+    assert website.cache_overrides == {"html": "public, max-age=60"}

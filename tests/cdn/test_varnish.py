@@ -1,0 +1,109 @@
+"""The whole path through a real Varnish (deploy/varnish/default.vcl) in front of the origin."""
+
+import http.client
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from cdn import services as cdn_services
+from cdn.models import Invalidation
+from tenants import services
+from tests.sitebundles import bundle_build, site_v1, site_v2
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fetch(base_url: str, path: str, host: str, method: str = "GET", headers: dict | None = None):
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request(method, path, headers={"Host": host, **(headers or {})})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def cached_site(tenant, settings, varnish_url, origin_server):
+    settings.CDN_BACKENDS = {
+        "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}},
+        "varnish": {
+            "BACKEND": "cdn.backends.varnish.VarnishBackend",
+            # /sites/<website>/ is also served (and cached) under the platform's own name.
+            "OPTIONS": {"NODES": [varnish_url], "PLATFORM_HOSTS": ["localhost"]},
+        },
+    }
+    # A fresh hostname per run: Varnish keeps its cache between test runs.
+    host = f"www.{uuid.uuid4().hex[:10]}.test"
+    website = services.website_create(tenant=tenant, name="Cached", hostnames=[host])
+    website.cdn_backend = "varnish"
+    website.save(update_fields=["cdn_backend"])
+    return website, host
+
+
+def deploy(website, files):
+    deployment = services.deployment_create(website=website, bundle=bundle_build(files), run=False)
+    return services.deployment_execute(deployment=deployment)
+
+
+def test_miss_hit_deploy_purge_serves_the_new_version(cached_site, varnish_url):
+    website, host = cached_site
+    deploy(website, site_v1())
+    status, headers, body = fetch(varnish_url, "/", host)
+    assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v1</h1>")
+    status, headers, body = fetch(varnish_url, "/", host)
+    assert (status, headers["X-Cache"], body) == (200, "HIT", b"<h1>home v1</h1>")
+    assert headers["Cache-Control"] == "public, max-age=3600" and headers["ETag"]
+    # Varnish answers conditional requests from its cache.
+    status, _, _ = fetch(varnish_url, "/", host, headers={"If-None-Match": headers["ETag"]})
+    assert status == 304
+
+    deploy(website, site_v2())
+    status, headers, body = fetch(varnish_url, "/", host)
+    assert (headers["X-Cache"], body) == ("HIT", b"<h1>home v1</h1>")  # the cache still holds v1 ...
+
+    sent = cdn_services.invalidation_flush(website_id=website.pk)  # ... until the deploy's purge is sent
+    assert [row.status for row in sent] == [Invalidation.Status.COMPLETED]
+    assert sent[0].paths == ["/", "/index.html"]
+    status, headers, body = fetch(varnish_url, "/", host)
+    assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
+    assert fetch(varnish_url, "/", host)[1]["X-Cache"] == "HIT"
+
+
+def test_sites_path_on_the_platform_host_is_purged_too(cached_site, varnish_url):
+    website, _host = cached_site
+    deploy(website, site_v1())
+    path = f"/sites/{website.pk}/"
+    assert fetch(varnish_url, path, "localhost")[2] == b"<h1>home v1</h1>"
+    assert fetch(varnish_url, path, "localhost")[1]["X-Cache"] == "HIT"
+    deploy(website, site_v2())
+    cdn_services.invalidation_flush(website_id=website.pk)
+    status, headers, body = fetch(varnish_url, path, "localhost")
+    assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
+
+
+def test_wildcard_becomes_a_ban_and_other_hosts_are_untouched(cached_site, varnish_url):
+    website, host = cached_site
+    deploy(website, {**site_v1(), "blog/a.html": "a", "blog/b.html": "b"})
+    for path in ("/blog/a.html", "/blog/b.html", "/about/"):
+        fetch(varnish_url, path, host)
+        assert fetch(varnish_url, path, host)[1]["X-Cache"] == "HIT"
+    cdn_services.invalidation_request(website=website, paths=["/blog/*"])
+    [row] = cdn_services.invalidation_flush(website_id=website.pk)
+    assert row.status == Invalidation.Status.COMPLETED, row.error
+    assert fetch(varnish_url, "/blog/a.html", host)[1]["X-Cache"] == "MISS"
+    assert fetch(varnish_url, "/blog/b.html", host)[1]["X-Cache"] == "MISS"
+    assert fetch(varnish_url, "/about/", host)[1]["X-Cache"] == "HIT"
+
+
+def test_api_responses_pass_through_uncached(varnish_url, origin_server):
+    for _ in range(2):
+        status, headers, _ = fetch(varnish_url, "/api/v1/websites/", "127.0.0.1")
+        assert headers["X-Cache"] == "MISS" and status in (401, 403)
+
+
+def test_ban_without_header_is_refused(varnish_url):
+    status, _, _ = fetch(varnish_url, "/", "x.test", method="BAN")
+    assert status == 400
