@@ -29,9 +29,8 @@ from tests.observability import promql
 
 TOKEN = "live-metrics-token"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-# Seed panels and the targets that must return data on this branch. Targets left out measure
-# capabilities merged from other branches (origin bytes: CDN/origin; webhook and task failure ratios
-# need a failure first); their names are still checked by test_deploy_config.
+# Panels and the targets that must return data after the scenario. Left out: webhooks and backups (not
+# merged yet) and failure ratios that need a failure first; test_deploy_config still checks their names.
 SEED_TARGETS = {
     ("Platform", "Tenants by status"): "A",
     ("Platform", "Tenants by tier"): "A",
@@ -40,12 +39,13 @@ SEED_TARGETS = {
     ("Platform", "API latency percentiles"): "ABC",
     ("Platform", "API requests by status class"): "A",
     ("Platform", "Error rates"): "A",
-    ("Platform", "Resource utilisation"): "ABC",
+    ("Platform", "Resource utilisation"): "ABCD",
     ("Platform", "Celery queue depth"): "A",
     ("Platform", "Celery tasks"): "A",
     ("Platform", "Rate-limit decisions"): "A",
     ("Platform", "API key authentication failures"): "A",
     ("Platform", "Replica lag"): "ABCDE",
+    ("Platform", "CDN invalidations"): "A",
     ("Platform", "WAL archive age"): "AB",
     ("Tenant", "Website traffic"): "A",
     ("Tenant", "Storage usage"): "A",
@@ -266,6 +266,27 @@ class ApiSession:
             "Content-Type": "application/json",
         }
 
+    def upload(self, path: str, bundle: bytes) -> tuple[int, dict]:
+        """POST a site bundle as multipart/form-data (field `bundle`), as the API documents."""
+        boundary = secrets.token_hex(12)
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="site.tar.gz"\r\n'
+                f"Content-Type: application/gzip\r\n\r\n"
+            ).encode()
+            + bundle
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        headers = dict(self.headers, **{"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+            self.base_url + path, data=body, method="POST", headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
@@ -344,7 +365,7 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     from django.conf import settings
 
     from tenants.models import Deployment, Tenant
-    from tenants.usage import usage_record
+    from tests.sitebundles import bundle_build, site_v1, site_v2
 
     platform = live_platform
     api = operator_api
@@ -362,8 +383,15 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
         status, body = api.call("POST", "/api/v1/websites/", {"tenant": tenant_id, "name": "www"})
         assert status == 201, body
         website_ids.append(body["id"])
-    for website_id in (website_ids[0], website_ids[0], website_ids[1]):
-        assert api.call("POST", f"/api/v1/websites/{website_id}/deployments/", {"description": "ci"})[0] == 201
+
+    def deploy(website_id, files):
+        status, body = api.upload(f"/api/v1/websites/{website_id}/deployments/", bundle_build(files))
+        assert status == 201, body
+        wait_for(lambda: Deployment.objects.get(pk=body["id"]).status == "succeeded", timeout=60, interval=0.2)
+
+    deploy(website_ids[0], site_v1())
+    deploy(website_ids[0], site_v2())  # changed files: the activation invalidates them on the CDN
+    deploy(website_ids[1], site_v1())
     assert api.call("GET", "/readyz")[0] == 200  # cache and broker checks
     # A tenant's API key limited to 3 requests a minute: the 4th and later get 429; a bad key gets 401.
     from apikeys.services import apikey_create
@@ -378,8 +406,12 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     ]
     assert statuses == [200, 200, 200, 429, 429, 429]
     assert _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": "Bearer not-a-key"})[0] == 401
-    usage_record(tenant_id=tenant_ids[0], requests=120, bytes_served=5 * 1024 * 1024)  # as the origin does
-    wait_for(lambda: Deployment.objects.filter(status="succeeded").count() == 3, timeout=60, interval=0.2)
+    # Website traffic through the origin (as the CDN would fetch it): tenant A's bandwidth and requests.
+    served = 0
+    for path in ("", "about/", "style.css", "index.html", "no-such-page"):
+        status, body = _get(f"{platform.web_url}/sites/{website_ids[0]}/{path}")
+        assert status in (200, 404), (path, status)
+        served += len(body)
 
     # --- Prometheus sees both jobs ------------------------------------------------------------------
     up = platform.query_until("up", lambda r: len(r) == 2 and all(s["value"][1] == "1" for s in r))
@@ -428,8 +460,22 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     assert len(by_status) == 2
     platform.query_until("max(active_websites_total)", lambda r: r and r[0]["value"][1] == "2")
     platform.query_until(
-        f'max(tenant_bandwidth_bytes_total{{tenant_id="{tenant_a}"}})',
-        lambda r: r and r[0]["value"][1] == str(5 * 1024 * 1024),
+        f'max(tenant_bandwidth_bytes_total{{tenant_id="{tenant_a}"}})', lambda r: r and r[0]["value"][1] == str(served)
+    )
+    platform.query_until(
+        f'max(tenant_requests_total{{tenant_id="{tenant_a}"}})', lambda r: r and r[0]["value"][1] == "5"
+    )
+    v2_bytes = sum(len(c.encode() if isinstance(c, str) else c) for c in site_v2().values())
+    platform.query_until(
+        f'max(tenant_storage_bytes{{tenant_id="{tenant_a}"}})', lambda r: r and r[0]["value"][1] == str(v2_bytes)
+    )
+    platform.query_until(
+        'sum(origin_bytes_served_total{job="platform-web"})', lambda r: r and r[0]["value"][1] == str(served)
+    )
+    # The second deployment's changed files were invalidated by a worker (dummy CDN backend).
+    platform.query_until(
+        'sum(cdn_invalidations_total{backend="default",status="submitted"})',
+        lambda r: r and float(r[0]["value"][1]) >= 1,
     )
     platform.query_until(
         'sum(api_request_duration_seconds_count{route="tenant-list",method="POST",status_class="4xx"})',

@@ -18,6 +18,7 @@ from tenants import services
 from tenants.models import Tier
 from tests.conftest import REPO_ROOT
 from tests.observability.conftest import METRICS_TOKEN
+from tests.sitebundles import bundle_build, site_v1
 
 
 def sample(name: str, **labels) -> float:
@@ -106,7 +107,7 @@ def test_origin_bytes_count_for_the_tier_and_the_tenant(tenant):
 def test_deployment_outcomes_counted_after_commit_only(website, django_capture_on_commit_callbacks):
     tenant_id = str(website.tenant_id)
     with django_capture_on_commit_callbacks(execute=True):
-        deployment = services.deployment_create(website=website, run=False)
+        deployment = services.deployment_create(website=website, run=False, bundle=bundle_build(site_v1()))
         services.deployment_execute(deployment=deployment)
     assert sample("deployments_total", tenant_id=tenant_id, status="succeeded") == 1
 

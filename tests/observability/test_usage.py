@@ -6,7 +6,9 @@ import pytest
 from django.test import override_settings
 
 from tenants import services
+from tenants.models import Deployment
 from tenants.usage import GIB, tenant_usage_get, usage_record
+from tests.sitebundles import bundle_build, site_v1, site_v2
 
 
 @pytest.fixture
@@ -14,8 +16,9 @@ def deployed_tenant(db):
     tenant = services.tenant_create(name="Usage Co", slug="usage-co", tier="professional")
     for name in ("one", "two"):
         website = services.website_create(tenant=tenant, name=name)
-        for _ in range(2):
-            services.deployment_execute(deployment=services.deployment_create(website=website, run=False))
+        for files in (site_v1(), site_v2()):
+            deployment = services.deployment_create(website=website, run=False, bundle=bundle_build(files))
+            services.deployment_execute(deployment=deployment)
     return tenant
 
 
@@ -27,7 +30,10 @@ def test_usage_counts_traffic_deployments_and_prices_it(deployed_tenant):
     assert usage.requests == 1_000_000
     assert usage.bandwidth_bytes == 2 * GIB
     assert usage.deployments == 4
-    assert usage.storage_bytes == 0  # no bundle size field on Deployment yet
+    # Storage: the files each website serves now (its active deployment, site v2), not every upload.
+    v2_bytes = sum(len(c.encode() if isinstance(c, str) else c) for c in site_v2().values())
+    assert usage.storage_bytes == 2 * v2_bytes
+    assert Deployment.objects.filter(website__tenant=deployed_tenant, number=2).first().total_bytes == v2_bytes
     cost = usage.cost
     assert cost.bandwidth == Decimal("0.1700")  # 2 GiB x 0.085
     assert cost.requests == Decimal("0.4000")
@@ -38,7 +44,7 @@ def test_usage_counts_traffic_deployments_and_prices_it(deployed_tenant):
 @pytest.mark.django_db
 @override_settings(USAGE_DEPLOYMENT_SIZE_FIELD="number", USAGE_PRICE_STORAGE_GIB_MONTH=Decimal("1000"))
 def test_storage_sums_the_active_deployment_of_each_website(deployed_tenant):
-    # With a stand-in integer field: each website's active deployment is #2, so 2 + 2 "bytes".
+    # Configurable: with another integer field (the number, #2 for each website's active one): 2 + 2.
     usage = tenant_usage_get(tenant=deployed_tenant)
     assert usage.storage_bytes == 4
     assert usage.cost.storage == (Decimal(4) / GIB * 1000).quantize(Decimal("0.0001"))
