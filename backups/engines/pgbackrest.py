@@ -21,7 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .base import BackupEngine, BackupError, BackupInfo, RestoredCluster, run_command
+from .base import BackupCommandError, BackupEngine, BackupError, BackupInfo, RestoredCluster, run_command
 
 BACKUP_KINDS = {"full", "incr", "diff"}
 
@@ -277,6 +277,33 @@ class PgBackRestEngine(BackupEngine):
             options += ["--type=immediate", "--target-action=promote"]
         self.pgbackrest("restore", *options)
         log = target / "restore-startup.log"
+        try:
+            self._start_cluster(target, port, log)
+        except BackupCommandError as exc:
+            # pg_ctl only says "Examine the log output": the cause is the server's FATAL line.
+            fatal = [line.split("FATAL:", 1)[1].strip() for line in _tail(log) if "FATAL:" in line]
+            raise BackupError(
+                f"the restored cluster did not start: {fatal[-1] if fatal else exc.message} (log: {log})",
+                code="restore_failed",
+            ) from exc
+        cluster = RestoredCluster(data_dir=str(target), port=port, connect=self._connector(port, dbname))
+        deadline = time.monotonic() + 300
+        with contextlib.closing(cluster.connect()) as connection:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                while True:
+                    cursor.execute("SELECT pg_is_in_recovery()")
+                    if not cursor.fetchone()[0]:
+                        break
+                    if time.monotonic() > deadline:
+                        raise BackupError(f"the restored cluster on port {port} is still recovering after 300 s")
+                    time.sleep(0.2)
+                cursor.execute("SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text")
+                lsn, replayed = cursor.fetchone()
+        cluster.recovered_lsn, cluster.recovered_time = lsn or "", replayed or ""
+        return cluster
+
+    def _start_cluster(self, target: Path, port: int, log: Path) -> None:
         run_command(
             [
                 str(self.pg_bindir / "pg_ctl"),
@@ -294,22 +321,6 @@ class PgBackRestEngine(BackupEngine):
             as_user=self.os_user,
             timeout=330,
         )
-        cluster = RestoredCluster(data_dir=str(target), port=port, connect=self._connector(port, dbname))
-        deadline = time.monotonic() + 300
-        with contextlib.closing(cluster.connect()) as connection:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                while True:
-                    cursor.execute("SELECT pg_is_in_recovery()")
-                    if not cursor.fetchone()[0]:
-                        break
-                    if time.monotonic() > deadline:
-                        raise BackupError(f"the restored cluster on port {port} is still recovering after 300 s")
-                    time.sleep(0.2)
-                cursor.execute("SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text")
-                lsn, replayed = cursor.fetchone()
-        cluster.recovered_lsn, cluster.recovered_time = lsn or "", replayed or ""
-        return cluster
 
     def _connector(self, port: int, dbname: str | None):
         database = settings.DATABASES["default"]
@@ -376,6 +387,13 @@ class PgBackRestEngine(BackupEngine):
             "last_failed_time": failed_time.isoformat() if failed_time else None,
             "current_wal": current_wal,
         }
+
+
+def _tail(path: Path, lines: int = 40) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
 
 def _segment_number(walfile: str) -> int:
