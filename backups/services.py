@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -35,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 1
 Progress = Callable[[str, int, int], None]
+
+
+class ExportJSONEncoder(DjangoJSONEncoder):
+    """DjangoJSONEncoder cuts datetimes to milliseconds; an export must restore them exactly."""
+
+    def default(self, o):
+        if isinstance(o, datetime | dt_time):
+            return o.isoformat()
+        return super().default(o)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -297,7 +307,7 @@ def _write_export(archive: Path, *, export: TenantExport, progress: Progress) ->
         for done, (tenant_id, tables) in enumerate(sorted(rows_by_tenant.items()), start=1):
             body = json.dumps(
                 {"tenant_id": tenant_id, "schema_version": version, "tables": tables},
-                cls=DjangoJSONEncoder,
+                cls=ExportJSONEncoder,
                 separators=(",", ":"),
             ).encode()
             name = f"tenants/{tenant_id}.json"

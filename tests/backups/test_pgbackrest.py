@@ -138,9 +138,7 @@ def test_restore_refuses_the_primary_a_used_directory_and_a_busy_port(engine, sc
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         with pytest.raises(BackupError, match="in use"):
-            services.backup_restore(
-                to=os.path.join(scratch_dir, "new"), port=listener.getsockname()[1], engine=engine
-            )
+            services.backup_restore(to=os.path.join(scratch_dir, "new"), port=listener.getsockname()[1], engine=engine)
     with pytest.raises(Exception, match="YYYY-MM-DD HH:MM:SS"):
         services.backup_restore(to=os.path.join(scratch_dir, "new"), port=free_port(), target_time="yesterday")
 
