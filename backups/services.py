@@ -35,6 +35,9 @@ from .tenant_data import TenantOwnedModel, schema_version, tenant_owned_models
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 1
+# PostgreSQL's COPY text format round-trips every type exactly; SQLite (embedded) uses JSON rows.
+ENCODING_COPY = "postgresql-copy-text"
+ENCODING_JSON = "json-rows"
 Progress = Callable[[str, int, int], None]
 
 
@@ -55,7 +58,14 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 def tenant_table_row_counts() -> dict[str, int]:
-    return {item.label: item.model._base_manager.using("default").count() for item in tenant_owned_models()}
+    """Row counts of the tenant-owned tables, in one statement (one snapshot, one round trip)."""
+    owned = tenant_owned_models()
+    counts = ", ".join(
+        f"(SELECT count(*) FROM {connection.ops.quote_name(item.model._meta.db_table)})" for item in owned
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {counts}")  # noqa: S608 - table names from the models
+        return dict(zip([item.label for item in owned], cursor.fetchone(), strict=True))
 
 
 def _apply_info(run: BackupRun, info: BackupInfo) -> None:
@@ -274,9 +284,12 @@ def tenant_export_create(*, trigger: str = Trigger.COMMAND, progress: Progress =
     return export
 
 
-def _write_export(archive: Path, *, export: TenantExport, progress: Progress) -> dict:
+def _write_export(
+    archive: Path, *, export: TenantExport, progress: Progress, tenant_ids: list[str] | None = None
+) -> dict:
     owned = tenant_owned_models()
-    rows_by_tenant: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    encoding = ENCODING_COPY if connection.vendor == "postgresql" else ENCODING_JSON
+    tables_by_tenant: dict[str, dict[str, list]] = defaultdict(dict)
     # One transaction, one snapshot: every table is read as of the same instant.
     with transaction.atomic(using="default"):
         with connection.cursor() as cursor:
@@ -289,38 +302,64 @@ def _write_export(archive: Path, *, export: TenantExport, progress: Progress) ->
                 .order_by()
                 .values_list(*item.attnames, "export_tenant_key")
             )
-            for row in queryset.iterator(chunk_size=5000):
-                rows_by_tenant[str(row[-1])][item.label].append(row[:-1])
+            if tenant_ids is not None:
+                queryset = queryset.filter(**{f"{item.tenant_path}__in": tenant_ids})
+            reader = _read_copy if encoding == ENCODING_COPY else _read_json
+            for tenant_id, rows in reader(queryset).items():
+                tables_by_tenant[tenant_id][item.label] = rows
             progress("read", index + 1, len(owned))
     version = schema_version(owned)
     manifest = {
         "format": EXPORT_FORMAT,
         "schema_version": version,
+        "encoding": encoding,
         "export_id": str(export.pk),
         "created_at": export.started_at.isoformat(),
         "snapshot": "repeatable read" if connection.vendor == "postgresql" else "sqlite transaction",
         "tables": {item.label: {"columns": item.attnames, "tenant_path": item.tenant_path} for item in owned},
         "tenants": {},
     }
+    extension = "copy" if encoding == ENCODING_COPY else "json"
     with tarfile.open(archive, mode="w:gz", compresslevel=1) as tar:
-        total = len(rows_by_tenant)
-        for done, (tenant_id, tables) in enumerate(sorted(rows_by_tenant.items()), start=1):
-            body = json.dumps(
-                {"tenant_id": tenant_id, "schema_version": version, "tables": tables},
-                cls=ExportJSONEncoder,
-                separators=(",", ":"),
-            ).encode()
-            name = f"tenants/{tenant_id}.json"
-            _add_member(tar, name, body)
-            manifest["tenants"][tenant_id] = {
-                "file": name,
-                "sha256": hashlib.sha256(body).hexdigest(),
-                "rows": {label: len(rows) for label, rows in tables.items()},
-            }
+        total = len(tables_by_tenant)
+        for done, (tenant_id, tables) in enumerate(sorted(tables_by_tenant.items()), start=1):
+            files, counts = {}, {}
+            for label, rows in tables.items():
+                if encoding == ENCODING_COPY:
+                    body = b"\n".join(rows) + b"\n"
+                else:
+                    body = json.dumps(rows, cls=ExportJSONEncoder, separators=(",", ":")).encode()
+                name = f"tenants/{tenant_id}/{label}.{extension}"
+                _add_member(tar, name, body)
+                files[label] = {"file": name, "sha256": hashlib.sha256(body).hexdigest(), "rows": len(rows)}
+                counts[label] = len(rows)
+            manifest["tenants"][tenant_id] = {"files": files, "rows": counts}
             if done % 100 == 0 or done == total:
                 progress("write", done, total)
         _add_member(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
     return manifest
+
+
+def _read_copy(queryset) -> dict[str, list[bytes]]:
+    """PostgreSQL: COPY the query out in text format, exactly what COPY FROM reads back (no type loss)."""
+    sql, params = queryset.query.sql_with_params()
+    statement = connection.ops.compose_sql(sql, params)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT") as copy:
+            data = b"".join(bytes(block) for block in copy)
+    grouped: dict[str, list[bytes]] = defaultdict(list)
+    for line in data.split(b"\n"):
+        if line:
+            row, _, tenant_key = line.rpartition(b"\t")
+            grouped[tenant_key.decode()].append(row)
+    return grouped
+
+
+def _read_json(queryset) -> dict[str, list[list]]:
+    grouped: dict[str, list[list]] = defaultdict(list)
+    for row in queryset.iterator(chunk_size=5000):
+        grouped[str(row[-1])].append(list(row[:-1]))
+    return grouped
 
 
 def _add_member(tar: tarfile.TarFile, name: str, body: bytes) -> None:
@@ -338,8 +377,8 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict]:
-    """The manifest and one tenant's data, refused on a schema-version or checksum mismatch."""
+def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and one tenant's files, refused on a schema-version or checksum mismatch."""
     with tempfile.TemporaryDirectory(prefix="tenant-restore-") as workdir:
         path = Path(workdir) / "export.tar.gz"
         export_fetch(location=location, path=path)
@@ -349,7 +388,7 @@ def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict]
                 entry = manifest["tenants"].get(tenant_id)
                 if entry is None:
                     raise BackupError(f"tenant {tenant_id} is not in this export", code="not_found")
-                body = tar.extractfile(entry["file"]).read()
+                bodies = {label: tar.extractfile(f["file"]).read() for label, f in entry["files"].items()}
         except (tarfile.TarError, KeyError, EOFError, OSError, json.JSONDecodeError) as exc:
             raise BackupError(f"the export archive is unreadable: {exc}", code="export_corrupt") from exc
     if manifest.get("format") != EXPORT_FORMAT:
@@ -360,9 +399,15 @@ def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict]
             f"export schema version {manifest.get('schema_version')} does not match this database's {current}",
             code="schema_mismatch",
         )
-    if hashlib.sha256(body).hexdigest() != entry["sha256"]:
-        raise BackupError(f"checksum mismatch for {entry['file']}: the export is corrupted", code="export_corrupt")
-    return manifest, json.loads(body)
+    wanted = ENCODING_COPY if connection.vendor == "postgresql" else ENCODING_JSON
+    if manifest.get("encoding") != wanted:
+        raise BackupError(f"export encoding {manifest.get('encoding')} cannot be restored into {connection.vendor}")
+    for label, body in bodies.items():
+        if hashlib.sha256(body).hexdigest() != entry["files"][label]["sha256"]:
+            raise BackupError(
+                f"checksum mismatch for {entry['files'][label]['file']}: the export is corrupted", code="export_corrupt"
+            )
+    return manifest, bodies
 
 
 def tenant_export_restore(*, location: str, tenant_id: str, dry_run: bool = False) -> dict:
@@ -372,23 +417,25 @@ def tenant_export_restore(*, location: str, tenant_id: str, dry_run: bool = Fals
     never touched: every delete is filtered by the tenant's path.
     """
     tenant_id = str(tenant_id)
-    manifest, data = _read_tenant_from_export(location, tenant_id)
+    manifest, bodies = _read_tenant_from_export(location, tenant_id)
     owned = tenant_owned_models()
+    counts = manifest["tenants"][tenant_id]["rows"]
     plan = {}
     for item in owned:
         current = item.model._base_manager.using("default").filter(**{item.tenant_path: tenant_id}).count()
-        plan[item.label] = {"current": current, "in_export": len(data["tables"].get(item.label, []))}
+        plan[item.label] = {"current": current, "in_export": counts.get(item.label, 0)}
     if dry_run:
         return plan
     try:
         with transaction.atomic():
             Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+            # Foreign keys are deferred to commit, so the order of deletes and inserts is free.
             for item in reversed(owned):
                 item.model._base_manager.using("default").filter(**{item.tenant_path: tenant_id})._raw_delete("default")
             for item in owned:
-                rows = data["tables"].get(item.label, [])
-                columns = manifest["tables"][item.label]["columns"]
-                _insert_rows(item, columns, rows)
+                if item.label in bodies:
+                    columns = manifest["tables"][item.label]["columns"]
+                    _load_rows(item, columns, bodies[item.label], manifest["encoding"])
             tenant = Tenant.objects.filter(pk=tenant_id).first()
             if tenant is not None:
                 transaction.on_commit(lambda: publish_tenant_access(tenant))
@@ -400,18 +447,20 @@ def tenant_export_restore(*, location: str, tenant_id: str, dry_run: bool = Fals
     return plan
 
 
-def _insert_rows(item: TenantOwnedModel, columns: list[str], rows: list[list]) -> None:
-    if not rows:
-        return
+def _load_rows(item: TenantOwnedModel, columns: list[str], body: bytes, encoding: str) -> None:
     fields = {field.attname: field for field in item.model._meta.concrete_fields}
     chosen = [fields[name] for name in columns]
     table = connection.ops.quote_name(item.model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(field.column) for field in chosen)
-    placeholders = ", ".join(["%s"] * len(chosen))
-    # Raw INSERT, not bulk_create: auto_now fields must keep their exported values.
-    values = [
-        [field.get_db_prep_save(field.to_python(value), connection) for field, value in zip(chosen, row, strict=True)]
-        for row in rows
-    ]
     with connection.cursor() as cursor:
+        if encoding == ENCODING_COPY:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                copy.write(body)
+            return
+        # Raw INSERT, not bulk_create: auto_now fields must keep their exported values.
+        values = [
+            [field.get_db_prep_save(field.to_python(v), connection) for field, v in zip(chosen, row, strict=True)]
+            for row in json.loads(body)
+        ]
+        placeholders = ", ".join(["%s"] * len(chosen))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", values)  # noqa: S608

@@ -73,7 +73,10 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     assert export.schema_version == schema_version()
 
     # The snapshot was taken before the concurrent writes: the export holds the original rows.
-    manifest, data = services._read_tenant_from_export(export.location, str(a.pk))
+    manifest, bodies = services._read_tenant_from_export(export.location, str(a.pk))
+    data = {
+        "tables": {label: [line.split("\t") for line in body.decode().splitlines()] for label, body in bodies.items()}
+    }
     assert manifest["tenants"][str(a.pk)]["rows"] == {
         "tenants.tenant": 1,
         "tenants.website": 1,
@@ -128,7 +131,7 @@ def _rewrite_archive(location: str, mutate) -> str:
 def test_corrupted_export_is_refused_by_its_checksum(two_tenants):
     a, _ = two_tenants
     export = services.tenant_export_create()
-    name = f"tenants/{a.pk}.json"
+    name = f"tenants/{a.pk}/tenants.tenant.copy"
 
     def corrupt(members):
         members[name] = members[name].replace(b"Alpha", b"Evil!")
