@@ -23,8 +23,11 @@ class BackupError(ApplicationError):
 class BackupCommandError(BackupError):
     def __init__(self, command: str, returncode: int, stderr: str):
         self.command, self.returncode, self.stderr = command, returncode, stderr
-        lines = [line for line in stderr.strip().splitlines() if line.strip()]
-        super().__init__(f"{command} failed (exit {returncode}): {lines[-1] if lines else 'no output'}")
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        # pgBackRest prints the ERROR line first and HINT lines after it: the ERROR is the cause.
+        errors = [line for line in lines if "ERROR:" in line]
+        detail = errors[0] if errors else (lines[-1] if lines else "no output")
+        super().__init__(f"{command} failed (exit {returncode}): {detail}")
 
 
 class BackupNotSupported(BackupError):

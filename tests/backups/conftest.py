@@ -42,7 +42,11 @@ def engine_with(**changes) -> PgBackRestEngine:
 def base_full_backup(django_db_setup, django_db_blocker):
     """One full backup shared by the module: the base of PITR, incrementals and expiry."""
     with django_db_blocker.unblock():
-        return get_engine("pgbackrest").backup(kind="full")
+        engine = get_engine("pgbackrest")
+        # stanza-create + check: also re-creates the stanza in the S3 repository when moto (memory only)
+        # was restarted by an earlier test, which would otherwise hold WAL archiving up.
+        engine.setup()
+        return engine.backup(kind="full")
 
 
 @pytest.fixture
