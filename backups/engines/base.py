@@ -25,8 +25,17 @@ class BackupCommandError(BackupError):
         self.command, self.returncode, self.stderr = command, returncode, stderr
         lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
         # pgBackRest prints the ERROR line first and HINT lines after it: the ERROR is the cause.
-        errors = [line for line in lines if "ERROR:" in line]
-        detail = errors[0] if errors else (lines[-1] if lines else "no output")
+        first_error = next((i for i, line in enumerate(lines) if "ERROR:" in line), None)
+        if first_error is None:
+            detail = lines[-1] if lines else "no output"
+        else:
+            # The ERROR line and its continuation lines (the underlying causes), without the HINTs.
+            cause = [lines[first_error]]
+            for line in lines[first_error + 1 :]:
+                if line.startswith("HINT:") or " ERROR:" in line or " WARN:" in line:
+                    break
+                cause.append(line)
+            detail = " ".join(cause)
         super().__init__(f"{command} failed (exit {returncode}): {detail}")
 
 

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from django.conf import settings
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from backups import services
 from backups.engines.base import BackupError
@@ -204,8 +205,12 @@ def test_s3_unavailable_fails_the_backup_clearly(scratch_dir, caplog):
             }
         ],
     )
+    failures_before = REGISTRY.get_sample_value("platform_backup_runs_total", {"kind": "full", "status": "failed"}) or 0
     with pytest.raises(BackupError) as raised:
         services.backup_run(kind="full", engine=broken)
+    failures = REGISTRY.get_sample_value("platform_backup_runs_total", {"kind": "full", "status": "failed"})
+    assert failures == failures_before + 1
+    assert "backup failed" in caplog.text and "unable to connect" in caplog.text
     run = BackupRun.objects.get()
     assert run.status == BackupRun.Status.FAILED and not run.label
     assert "pgbackrest backup failed" in run.error

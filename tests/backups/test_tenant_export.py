@@ -166,3 +166,13 @@ def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, se
         services.tenant_export_create()
     failed = TenantExport.objects.filter(status=TenantExport.Status.FAILED).get()
     assert "S3" in failed.error and failed.finished_at
+
+
+def test_embedded_mode_writes_exports_to_the_local_folder(two_tenants, settings, tmp_path):
+    a, _ = two_tenants
+    settings.S3_BUCKET = ""
+    settings.BACKUP_TENANT_EXPORT_DIR = tmp_path / "exports"
+    export = services.tenant_export_create()
+    assert export.location.startswith(str(tmp_path / "exports"))
+    plan = services.tenant_export_restore(location=export.location, tenant_id=a.pk, dry_run=True)
+    assert plan["tenants.hostname"] == {"current": 2, "in_export": 2}
