@@ -86,6 +86,19 @@ class TenantExportAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger", "started_at"]
     search_fields = ["id", "location", "error"]
     readonly_fields = [f.name for f in TenantExport._meta.fields]
+    change_list_template = "admin/backups/tenantexport/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.export_now)
+        return [path("export-now/", view, name="backups_tenantexport_export_now"), *super().get_urls()]
+
+    def export_now(self, request):
+        from .tasks import tenant_export
+
+        if request.method == "POST" and request.user.has_perm("backups.change_tenantexport"):
+            transaction.on_commit(lambda: tenant_export.delay(Trigger.ADMIN))
+            self.message_user(request, "Export of every tenant queued on the backups queue.", messages.SUCCESS)
+        return redirect("admin:backups_tenantexport_changelist")
 
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, export):

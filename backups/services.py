@@ -89,12 +89,14 @@ def backup_run(*, kind: str, trigger: str = Trigger.COMMAND, engine: BackupEngin
         before = tenant_table_row_counts()
         try:
             info = engine.backup(kind=kind)
-        except BackupError as exc:
-            run.status, run.error, run.finished_at = BackupRun.Status.FAILED, exc.message, timezone.now()
+        except Exception as exc:
+            # Whatever failed, the record must not stay "running": it says failed, with the reason.
+            message = exc.message if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
+            run.status, run.error, run.finished_at = BackupRun.Status.FAILED, message, timezone.now()
             run.row_counts = {"before": before}
             run.save()
             metrics.BACKUP_RUNS.labels(kind=kind, status="failed").inc()
-            logger.error("backup failed id=%s kind=%s: %s", run.pk, kind, exc.message)
+            logger.error("backup failed id=%s kind=%s: %s", run.pk, kind, message)
             raise
         _apply_info(run, info)
         run.row_counts = {"before": before, "after": tenant_table_row_counts()}

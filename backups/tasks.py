@@ -54,9 +54,9 @@ def wal_archive_check() -> dict:
 
 
 @shared_task(bind=True, acks_late=True)
-def tenant_export(self) -> str:
+def tenant_export(self, trigger: str = Trigger.SCHEDULE) -> str:
     try:
-        return str(services.tenant_export_create(trigger=Trigger.SCHEDULE).pk)
+        return str(services.tenant_export_create(trigger=trigger).pk)
     except BackupError as exc:
         raise self.retry(exc=exc, **RETRY) from exc
 

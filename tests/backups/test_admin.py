@@ -37,3 +37,12 @@ def test_run_full_backup_now_goes_through_a_worker(admin_client_logged_in, celer
     assert "Full backup queued" in response.content.decode()
     run = wait_for(lambda: BackupRun.objects.filter(status="succeeded", trigger="admin").first(), timeout=120)
     assert run.kind == "full" and run.label.endswith("F")
+
+
+def test_export_all_tenants_now_goes_through_a_worker(admin_client_logged_in, celery_worker, tenant):
+    page = admin_client_logged_in.get(reverse("admin:backups_tenantexport_changelist"))
+    assert "Export all tenants now" in page.content.decode()
+    response = admin_client_logged_in.post(reverse("admin:backups_tenantexport_export_now"), follow=True)
+    assert "Export of every tenant queued" in response.content.decode()
+    export = wait_for(lambda: TenantExport.objects.filter(status="succeeded", trigger="admin").first(), timeout=60)
+    assert export.tenant_count == 1 and export.location.startswith("s3://")
