@@ -18,6 +18,7 @@ from backups.engines.pgbackrest import free_port, parse_info
 from backups.locking import BACKUP_LOCK_KEY, BackupInProgress
 from backups.models import BackupRun, RestoreVerification
 from tenants import services as tenant_services
+from tests.helpers import wait_for
 
 from .conftest import engine_with
 
@@ -219,10 +220,33 @@ def test_s3_unavailable_fails_the_backup_clearly(scratch_dir, caplog):
     assert "not-to-be-logged" not in caplog.text
 
 
-def test_wal_archive_check(engine, settings):
+def _switch_wal() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS wal_filler (x int); INSERT INTO wal_filler VALUES (1)")
+        cursor.execute("SELECT pg_switch_wal()")
+
+
+def test_wal_archive_check_alerts_when_archiving_fails_and_recovers(engine, settings, caplog):
     status = services.wal_archive_check(engine=engine)
     assert status["ok"] and not status["failing"] and status["archived_count"] > 0
-    settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND = -1  # everything counts as behind: the alert path
+
+    # Break archiving for real: the postgres user can no longer write into repo1's WAL archive.
+    archive_dir = os.path.join(engine.repos[0]["path"], "archive", engine.stanza)
+    mode = os.stat(archive_dir).st_mode & 0o777
+    os.chmod(archive_dir, 0)
+    try:
+        _switch_wal()
+        failing = wait_for(lambda: (s := services.wal_archive_check(engine=engine))["failing"] and s, timeout=60)
+        assert failing["ok"] is False and failing["last_failed_wal"]
+        assert "WAL archiving needs attention: failing=True" in caplog.text
+        assert REGISTRY.get_sample_value("platform_wal_archive_ok") == 0
+    finally:
+        os.chmod(archive_dir, mode)  # noqa: S103 - restores the stack's own mode
+    _switch_wal()  # a new segment wakes the archiver, which retries the failed one first
+    wait_for(lambda: services.wal_archive_check(engine=engine)["ok"], timeout=90)
+    assert REGISTRY.get_sample_value("platform_wal_archive_ok") == 1
+
+    settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND = -1  # falling behind is an alert too
     assert services.wal_archive_check(engine=engine)["ok"] is False
 
 
