@@ -323,23 +323,32 @@ def _write_export(
         "tenants": {},
     }
     extension = "copy" if encoding == ENCODING_COPY else "json"
-    with tarfile.open(archive, mode="w:gz", compresslevel=1) as tar:
+    # One file per tenant (its tables one after another; the manifest has each table's offset and
+    # length): a tar member costs more than the rows of a small tenant. USTAR: no PAX headers needed.
+    with tarfile.open(archive, mode="w:gz", compresslevel=1, format=tarfile.USTAR_FORMAT) as tar:
         total = len(tables_by_tenant)
         for done, (tenant_id, tables) in enumerate(sorted(tables_by_tenant.items()), start=1):
-            files, counts = {}, {}
+            parts, sections, offset = [], {}, 0
             for label, rows in tables.items():
                 if encoding == ENCODING_COPY:
                     body = b"\n".join(rows) + b"\n"
                 else:
                     body = json.dumps(rows, cls=ExportJSONEncoder, separators=(",", ":")).encode()
-                name = f"tenants/{tenant_id}/{label}.{extension}"
-                _add_member(tar, name, body)
-                files[label] = {"file": name, "sha256": hashlib.sha256(body).hexdigest(), "rows": len(rows)}
-                counts[label] = len(rows)
-            manifest["tenants"][tenant_id] = {"files": files, "rows": counts}
+                parts.append(body)
+                sections[label] = {"offset": offset, "length": len(body), "rows": len(rows)}
+                offset += len(body)
+            content = b"".join(parts)
+            name = f"tenants/{tenant_id}.{extension}"
+            _add_member(tar, name, content)
+            manifest["tenants"][tenant_id] = {
+                "file": name,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "tables": sections,
+                "rows": {label: section["rows"] for label, section in sections.items()},
+            }
             if done % 100 == 0 or done == total:
                 progress("write", done, total)
-        _add_member(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
+        _add_member(tar, "manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
     return manifest
 
 
@@ -391,7 +400,7 @@ def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict[
                 entry = manifest["tenants"].get(tenant_id)
                 if entry is None:
                     raise BackupError(f"tenant {tenant_id} is not in this export", code="not_found")
-                bodies = {label: tar.extractfile(f["file"]).read() for label, f in entry["files"].items()}
+                content = tar.extractfile(entry["file"]).read()
         except (tarfile.TarError, KeyError, EOFError, OSError, json.JSONDecodeError) as exc:
             raise BackupError(f"the export archive is unreadable: {exc}", code="export_corrupt") from exc
     if manifest.get("format") != EXPORT_FORMAT:
@@ -405,11 +414,12 @@ def _read_tenant_from_export(location: str, tenant_id: str) -> tuple[dict, dict[
     wanted = ENCODING_COPY if connection.vendor == "postgresql" else ENCODING_JSON
     if manifest.get("encoding") != wanted:
         raise BackupError(f"export encoding {manifest.get('encoding')} cannot be restored into {connection.vendor}")
-    for label, body in bodies.items():
-        if hashlib.sha256(body).hexdigest() != entry["files"][label]["sha256"]:
-            raise BackupError(
-                f"checksum mismatch for {entry['files'][label]['file']}: the export is corrupted", code="export_corrupt"
-            )
+    if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+        raise BackupError(f"checksum mismatch for {entry['file']}: the export is corrupted", code="export_corrupt")
+    bodies = {
+        label: content[section["offset"] : section["offset"] + section["length"]]
+        for label, section in entry["tables"].items()
+    }
     return manifest, bodies
 
 

@@ -131,7 +131,7 @@ def _rewrite_archive(location: str, mutate) -> str:
 def test_corrupted_export_is_refused_by_its_checksum(two_tenants):
     a, _ = two_tenants
     export = services.tenant_export_create()
-    name = f"tenants/{a.pk}/tenants.tenant.copy"
+    name = f"tenants/{a.pk}.copy"
 
     def corrupt(members):
         members[name] = members[name].replace(b"Alpha", b"Evil!")
