@@ -14,6 +14,7 @@ from .serializers import InvalidationCreateInput, InvalidationOutput, WebsiteCdn
 
 
 class WebsiteInvalidationsView(GenericAPIView):
+    required_scopes = {"GET": "websites:read", "HEAD": "websites:read", "POST": "cdn:invalidate"}
     serializer_class = InvalidationOutput
 
     def get_queryset(self):
@@ -39,7 +40,13 @@ class WebsiteInvalidationsView(GenericAPIView):
 
 
 class WebsiteCdnView(GenericAPIView):
-    """GET/PATCH /api/v1/websites/{id}/cdn/: the website's CDN backend, provider ids, cache overrides."""
+    """GET/PATCH /api/v1/websites/{id}/cdn/: the website's CDN backend, provider ids, cache overrides.
+
+    Changing them is for operators only: a provider id names infrastructure (a distribution, a zone)
+    that a tenant could otherwise point at another tenant's cache.
+    """
+
+    required_scopes = {"GET": "websites:read", "HEAD": "websites:read"}
 
     serializer_class = WebsiteCdnOutput
 

@@ -96,6 +96,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         "partial_update": "websites:write",
         "destroy": "websites:write",
         "create_deployment": "deployments:write",
+        "rollback": "deployments:write",
     }
     lookup_value_regex = UUID_PATTERN
     serializer_class = WebsiteOutput

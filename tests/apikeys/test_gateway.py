@@ -103,6 +103,10 @@ SCOPED_CALLS = [
     ("patch", "/api/v1/websites/{website}/", "websites:write"),
     ("delete", "/api/v1/websites/{website}/", "websites:write"),
     ("post", "/api/v1/websites/{website}/deployments/", "deployments:write"),
+    ("post", "/api/v1/websites/{website}/rollback/", "deployments:write"),
+    ("get", "/api/v1/websites/{website}/invalidations", "websites:read"),
+    ("post", "/api/v1/websites/{website}/invalidations", "cdn:invalidate"),
+    ("get", "/api/v1/websites/{website}/cdn/", "websites:read"),
     ("get", "/api/v1/keys/", "keys:manage"),
     ("post", "/api/v1/keys/", "keys:manage"),
     ("get", "/api/v1/usage", "usage:read"),
@@ -123,8 +127,10 @@ def test_each_scope_is_enforced(method, path, scope, tenant, website, make_key, 
     assert response.status_code not in (401, 403), response.content
 
 
-def test_tenant_endpoints_stay_operators_only(tenant, make_key, key_client, staff_client):
+def test_tenant_endpoints_stay_operators_only(tenant, website, make_key, key_client, staff_client):
     _, raw_key = make_key(tenant)  # every scope
+    # CDN provider settings name shared infrastructure: operators only, even for the website's own key
+    error_of(key_client(raw_key).patch(f"/api/v1/websites/{website.pk}/cdn/", {}, format="json"), 403, "operators_only")
     error_of(key_client(raw_key).get("/api/v1/tenants/"), 403, "operators_only")
     error_of(key_client(raw_key).post(f"/api/v1/tenants/{tenant.pk}/suspend/", {"reason": "x"}), 403, "operators_only")
     assert staff_client.get("/api/v1/tenants/").status_code == 200
@@ -145,6 +151,10 @@ def test_a_key_of_tenant_a_gets_404_for_every_object_of_tenant_b(
         ("get", f"/api/v1/websites/{site_b.pk}/deployments/", None),
         ("post", f"/api/v1/websites/{site_b.pk}/deployments/", {"description": "x"}),
         ("get", f"/api/v1/deployments/{deployment_b.pk}/", None),
+        ("post", f"/api/v1/websites/{site_b.pk}/rollback/", {}),
+        ("get", f"/api/v1/websites/{site_b.pk}/invalidations", None),
+        ("post", f"/api/v1/websites/{site_b.pk}/invalidations", {"paths": ["/"]}),
+        ("get", f"/api/v1/websites/{site_b.pk}/cdn/", None),
         ("get", f"/api/v1/keys/{key_b.pk}/", None),
         ("post", f"/api/v1/keys/{key_b.pk}/revoke/", {"reason": "x"}),
         ("post", f"/api/v1/keys/{key_b.pk}/rotate/", {"grace_seconds": 0}),

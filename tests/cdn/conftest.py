@@ -16,12 +16,16 @@ def _dummy_cdn_calls():
 
 def _closing_db_connections(app):
     """Varnish keeps backend connections alive, so request threads outlive requests: close their
-    database connections after every request, or the test database cannot be dropped at the end."""
+    database connections after every request, or the test database cannot be dropped at the end.
+    Requests read the primary, like the test code that set up their data (tests/conftest.py)."""
     from django.db import connections
+
+    from platform_site.db_routing import use_primary
 
     def wrapped(environ, start_response):
         try:
-            yield from app(environ, start_response)
+            with use_primary():
+                yield from app(environ, start_response)
         finally:
             connections.close_all()
 

@@ -99,7 +99,14 @@ def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_
     wait_for(lambda: "'skipped'" in log_path.read_text(), timeout=20)
 
     # Published by the client's request after its write, the task carries the WAL position and sees it.
-    response = client.post(f"/api/v1/websites/{website.pk}/deployments/", {"description": "x"}, format="json")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tenants.bundles import bundle_build
+
+    bundle = SimpleUploadedFile("site.tar.gz", bundle_build({"index.html": "<h1>v1</h1>"}))
+    response = client.post(
+        f"/api/v1/websites/{website.pk}/deployments/", {"description": "x", "bundle": bundle}, format="multipart"
+    )
     assert response.status_code == 201, response.content
     deployment_id = response.json()["id"]
     with use_primary():

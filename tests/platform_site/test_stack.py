@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from tenants import services
+from tenants.bundles import bundle_build
 from tenants.models import Deployment, Tenant
 from tests.helpers import wait_for
 
@@ -47,7 +48,8 @@ def test_cache_is_redis_and_shared_across_processes(test_database_env):
 def test_celery_worker_runs_a_deployment(celery_worker):
     tenant = Tenant.objects.create(name="Worker", slug="worker")
     website = services.website_create(tenant=tenant, name="Site")
-    deployment = services.deployment_create(website=website)  # queued on commit to the real broker
+    bundle = bundle_build({"index.html": "<h1>hello</h1>"})
+    deployment = services.deployment_create(website=website, bundle=bundle)  # queued on commit to the broker
 
     def finished():
         deployment.refresh_from_db()
