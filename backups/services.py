@@ -20,11 +20,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from platform_site import metrics
 from platform_site.exceptions import ApplicationError
 from tenants.access import publish_tenant_access
 from tenants.models import Tenant
 
-from . import metrics
 from .engines import get_engine
 from .engines.base import BackupEngine, BackupError, BackupInfo, RestoredCluster
 from .export_storage import export_fetch, export_put
@@ -106,9 +106,8 @@ def backup_run(*, kind: str, trigger: str = Trigger.COMMAND, engine: BackupEngin
         # A set recorded earlier by backup_sync (found in the repository) gives way to this run.
         BackupRun.objects.filter(engine=run.engine, repo=run.repo, label=run.label).exclude(pk=run.pk).delete()
         run.save()
+    # The last success per kind is exported from BackupRun rows at scrape time (platform_site/metrics.py).
     metrics.BACKUP_RUNS.labels(kind=kind, status=run.status).inc()
-    if run.status == BackupRun.Status.SUCCEEDED:
-        metrics.BACKUP_LAST_SUCCESS.labels(kind=kind).set(time.time())
     logger.info("backup %s id=%s kind=%s label=%s size=%s", run.status, run.pk, kind, run.label, run.size_bytes)
     return run
 

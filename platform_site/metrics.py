@@ -22,8 +22,10 @@ Label cardinality (series per metric, at most):
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
 | cdn_invalidations_total                  | backend, status             | configured CDN aliases x 5          |
 | origin_bytes_served_total                | -                           | 1                                   |
-| backup_last_success_timestamp_seconds    | type                        | 6                                   |
-| backup_last_duration_seconds             | type                        | 6                                   |
+| backup_last_success_timestamp_seconds    | type                        | 4 (full, diff, incr, tenant_export) |
+| backup_last_duration_seconds             | type                        | 4                                   |
+| platform_backup_runs_total               | kind, status                | 4 x 3                               |
+| platform_wal_archive_ok, _segments_behind| -                           | 1 each                              |
 | wal_archive_* (from pg_stat_archiver)    | -                           | 1 each                              |
 | platform_db_replica_* (monitor's view)   | alias                       | configured replicas                 |
 | platform_db_primary_up                   | -                           | 1                                   |
@@ -43,7 +45,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -63,7 +64,6 @@ AUTH_FAILURE_REASONS = frozenset(
 )
 WEBHOOK_OUTCOMES = frozenset({"delivered", "failed", "retrying", "blocked"})
 CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled"})
-BACKUP_TYPES = frozenset({"full", "differential", "incremental", "tenant_export", "sqlite"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
 
 
@@ -135,6 +135,19 @@ GATEWAY_BACKEND_ERRORS = Counter(
     "platform_api_gateway_backend_errors",
     "Requests the API gateway served without its Redis store, by failure mode.",
     ["mode"],
+)
+
+# --- backups (recorded where they run: a Celery worker or a management command) -------------------
+
+BACKUP_RUNS = Counter("platform_backup_runs", "Backup operations by kind and outcome", ["kind", "status"])
+# Set by backups.services.wal_archive_check; "mostrecent": the latest check of any process wins.
+WAL_ARCHIVE_OK = Gauge(
+    "platform_wal_archive_ok", "1 when WAL archiving works and keeps up, else 0", multiprocess_mode="mostrecent"
+)
+WAL_ARCHIVE_SEGMENTS_BEHIND = Gauge(
+    "platform_wal_archive_segments_behind",
+    "WAL segments between the current one and the last archived",
+    multiprocess_mode="mostrecent",
 )
 
 # --- Celery tasks (recorded in the worker processes) -------------------------------------------
@@ -228,18 +241,6 @@ def record_origin_bytes_served(*, tenant_id, nbytes: int) -> None:
 
     ORIGIN_BYTES_SERVED.inc(nbytes)
     usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
-
-
-BACKUP_STATE_KEY = "metrics:backup:last_success"
-
-
-def record_backup_success(*, backup_type: str, finished_at: datetime, duration_seconds: float) -> None:
-    """A backup succeeded. Kept in the shared cache (not process memory) so a restart never loses it."""
-    from django.core.cache import cache
-
-    state = cache.get(BACKUP_STATE_KEY) or {}
-    state[_bounded(backup_type, BACKUP_TYPES)] = (finished_at.timestamp(), float(duration_seconds))
-    cache.set(BACKUP_STATE_KEY, state, timeout=None)
 
 
 def record_celery_task(*, task: str, outcome: str) -> None:
@@ -360,9 +361,9 @@ def _wal_archive_families() -> list:
 
 
 def _backup_families() -> list:
-    from django.core.cache import cache
+    """The last successful backup of each kind, from the BackupRun/TenantExport records (restart-proof)."""
+    from backups.models import BackupKind, BackupRun, TenantExport
 
-    state = cache.get(BACKUP_STATE_KEY) or {}
     last = GaugeMetricFamily(
         "backup_last_success_timestamp_seconds",
         "When the last successful backup of each type finished.",
@@ -371,9 +372,24 @@ def _backup_families() -> list:
     duration = GaugeMetricFamily(
         "backup_last_duration_seconds", "How long the last successful backup of each type took.", labels=["type"]
     )
-    for backup_type, (finished, seconds) in sorted(state.items()):
-        last.add_metric([backup_type], finished)
-        duration.add_metric([backup_type], seconds)
+    latest = {
+        kind: BackupRun.objects.filter(kind=kind, status=BackupRun.Status.SUCCEEDED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")
+        .first()
+        for kind in BackupKind.values
+    }
+    latest["tenant_export"] = (
+        TenantExport.objects.filter(status=TenantExport.Status.SUCCEEDED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")
+        .first()
+    )
+    for backup_type, row in sorted(latest.items()):
+        if row is not None:
+            started, finished = row
+            last.add_metric([backup_type], finished.timestamp())
+            duration.add_metric([backup_type], max(0.0, (finished - started).total_seconds()))
     return [last, duration]
 
 

@@ -258,19 +258,31 @@ def test_scrape_time_cache_bounds_database_work(client, django_assert_max_num_qu
 
 
 @pytest.mark.django_db
-def test_backup_success_survives_in_the_shared_cache(client):
+def test_last_backup_of_each_type_comes_from_the_records(client):
+    from datetime import timedelta
+
+    from backups.models import BackupRun, TenantExport
+
     finished = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
-    metrics.record_backup_success(backup_type="full", finished_at=finished, duration_seconds=4.5)
-    metrics.record_backup_success(backup_type="tenant_export", finished_at=finished, duration_seconds=1.0)
+    for kind, status, minutes_ago in (("full", "succeeded", 60), ("full", "succeeded", 0), ("full", "failed", -5)):
+        run = BackupRun.objects.create(engine="pgbackrest", kind=kind, status=status)
+        end = finished - timedelta(minutes=minutes_ago)
+        BackupRun.objects.filter(pk=run.pk).update(started_at=end - timedelta(seconds=4.5), finished_at=end)
+    export = TenantExport.objects.create(status="succeeded")
+    TenantExport.objects.filter(pk=export.pk).update(started_at=finished - timedelta(seconds=1), finished_at=finished)
     families = scrape(client)
+    # The newest success, not the later failure; a restarted process reads the same rows.
     assert value(families, "backup_last_success_timestamp_seconds", type="full") == finished.timestamp()
     assert value(families, "backup_last_duration_seconds", type="full") == 4.5
     assert value(families, "backup_last_duration_seconds", type="tenant_export") == 1.0
+    assert "incr" not in {s.labels["type"] for s in families["backup_last_success_timestamp_seconds"]}
 
 
 @pytest.mark.django_db
 def test_declared_scrape_time_names_are_what_the_collector_exports(client, website):
-    metrics.record_backup_success(backup_type="full", finished_at=datetime.now(UTC), duration_seconds=1)
+    from backups.models import BackupRun
+
+    BackupRun.objects.create(engine="pgbackrest", kind="full", status="succeeded", finished_at=datetime.now(UTC))
     exported = set(scrape(client))
     produced = {name for name in exported if name in metrics.SCRAPE_TIME_METRIC_NAMES}
     # Only the last-failure time is absent while archiving has never failed.
