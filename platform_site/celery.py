@@ -41,6 +41,12 @@ app.conf.beat_schedule = {
         "task": "platform_site.tasks.beat_heartbeat",
         "schedule": 60.0,
     },
+    # Queues webhook fan-outs and deliveries whose task was lost (broker down at commit, worker killed)
+    # and retries due later than a countdown covers.
+    "webhooks-sweep": {
+        "task": "webhooks.tasks.webhooks_sweep",
+        "schedule": 30.0,
+    },
 }
 
 app.autodiscover_tasks()

@@ -6,6 +6,7 @@ from . import errors, health
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

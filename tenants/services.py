@@ -8,12 +8,42 @@ from django.db.models import Max
 from django.utils import timezone
 
 from platform_site.exceptions import ApplicationError, ConflictError
+from webhooks.services import event_record
 
 from .access import publish_tenant_access
 from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
 
 logger = logging.getLogger(__name__)
+
+
+def _tenant_data(tenant: Tenant) -> dict:
+    return {
+        "tenant": {
+            "id": str(tenant.pk), "slug": tenant.slug, "status": tenant.status,
+            "suspended_at": tenant.suspended_at, "reason": tenant.suspension_reason,
+        }
+    }  # fmt: skip
+
+
+def _website_data(website: Website) -> dict:
+    hostnames = sorted(website.hostnames.values_list("hostname", flat=True))
+    return {"website": {"id": str(website.pk), "name": website.name, "status": website.status, "hostnames": hostnames}}
+
+
+def _deployment_data(deployment: Deployment) -> dict:
+    return {
+        "deployment": {
+            "id": str(deployment.pk), "website_id": str(deployment.website_id), "number": deployment.number,
+            "status": deployment.status, "trigger": deployment.trigger, "started_at": deployment.started_at,
+            "finished_at": deployment.finished_at, "error": deployment.error,
+        }
+    }  # fmt: skip
+
+
+def _deployment_event(deployment: Deployment, type_: str) -> None:
+    tenant_id = Website.objects.values_list("tenant_id", flat=True).get(pk=deployment.website_id)
+    event_record(tenant=Tenant(pk=tenant_id), type=type_, data=_deployment_data(deployment))
 
 
 def _invalid(field: str, error: ValidationError) -> ApplicationError:
@@ -62,6 +92,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str) -> Tenant:
     tenant.suspension_reason = reason[:500]
     tenant.save(update_fields=["status", "suspended_at", "suspension_reason", "updated_at"])
     transaction.on_commit(lambda: publish_tenant_access(tenant))
+    event_record(tenant=tenant, type="tenant.suspended", data=_tenant_data(tenant))
     logger.info("tenant suspended id=%s", tenant.pk)
     return tenant
 
@@ -76,6 +107,7 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
     tenant.suspension_reason = ""
     tenant.save(update_fields=["status", "suspended_at", "suspension_reason", "updated_at"])
     transaction.on_commit(lambda: publish_tenant_access(tenant))
+    event_record(tenant=tenant, type="tenant.reactivated", data=_tenant_data(tenant))
     logger.info("tenant reactivated id=%s", tenant.pk)
     return tenant
 
@@ -120,6 +152,7 @@ def website_create(*, tenant: Tenant, name: str, hostnames: list[str] | None = N
     _check_website_name(website)
     website.save()
     _set_hostnames(website, hostnames or [])
+    event_record(tenant=tenant, type="website.created", data=_website_data(website))
     logger.info("website created id=%s tenant=%s", website.pk, tenant.pk)
     return website
 
@@ -138,6 +171,7 @@ def website_update(
     website.save(update_fields=["name", "status", "updated_at"])
     if hostnames is not None:
         _set_hostnames(website, hostnames)
+    event_record(tenant=website.tenant, type="website.updated", data=_website_data(website))
     logger.info("website updated id=%s", website.pk)
     return website
 
@@ -145,6 +179,9 @@ def website_update(
 @transaction.atomic
 def website_delete(*, website: Website) -> None:
     website_id = website.pk
+    event_record(
+        tenant=website.tenant, type="website.deleted", data={"website": {"id": str(website_id), "name": website.name}}
+    )
     Website.objects.filter(pk=website_id).update(active_deployment=None)
     website.delete()
     logger.info("website deleted id=%s", website_id)
@@ -190,6 +227,7 @@ def deployment_start(*, deployment: Deployment) -> Deployment:
     deployment.status = Deployment.Status.RUNNING
     deployment.started_at = timezone.now()
     deployment.save(update_fields=["status", "started_at"])
+    _deployment_event(deployment, "deployment.started")
     return deployment
 
 
@@ -201,6 +239,7 @@ def deployment_succeed(*, deployment: Deployment) -> Deployment:
     deployment.finished_at = timezone.now()
     deployment.save(update_fields=["status", "finished_at"])
     Website.objects.filter(pk=deployment.website_id).update(active_deployment=deployment, updated_at=timezone.now())
+    _deployment_event(deployment, "deployment.succeeded")
     logger.info("deployment succeeded id=%s", deployment.pk)
     return deployment
 
@@ -215,6 +254,7 @@ def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
     deployment.finished_at = now
     deployment.error = error[:10_000]
     deployment.save(update_fields=["status", "started_at", "finished_at", "error"])
+    _deployment_event(deployment, "deployment.failed")
     logger.info("deployment failed id=%s", deployment.pk)
     return deployment
 
