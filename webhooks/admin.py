@@ -14,7 +14,8 @@ class EndpointAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
     exclude = ["secret_encrypted", "previous_secret_encrypted"]
-    readonly_fields = ["id", "tenant", "is_active", "disabled_reason", "disabled_at", "failing_since",
+    # The URL changes only through the API, which runs the SSRF guard.
+    readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
                        "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected"]
 
