@@ -7,6 +7,7 @@ that caused the event; the fan-out is queued only once that transaction commits.
 import json
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -30,16 +31,19 @@ def _invalid(field: str, message: str, *, code: str = "invalid", status_code: in
                             fields={field: [message]}, status_code=status_code)  # fmt: skip
 
 
-def _enqueue(task_name: str, object_id, *, countdown: float | None = None) -> bool:
+def _enqueue(task_name: str, argument, *extra, countdown: float | None = None) -> bool:
     """Queue a webhooks task; if the broker is down, log it and let the sweeper queue it later."""
     from . import tasks
 
     try:
         getattr(tasks, task_name).apply_async(
-            (str(object_id),), queue=settings.WEBHOOKS_QUEUE, countdown=countdown, retry=False
+            (argument if isinstance(argument, list) else str(argument), *extra),
+            queue=settings.WEBHOOKS_QUEUE,
+            countdown=countdown,
+            retry=False,
         )
     except Exception:  # the row is in the database: webhooks_sweep re-queues it, nothing is lost
-        logger.warning("could not queue %s for %s; the sweeper will retry", task_name, object_id)
+        logger.warning("could not queue %s for %s; the sweeper will retry", task_name, argument)
         return False
     return True
 
@@ -114,7 +118,7 @@ def event_fan_out(*, event_id) -> list:
         event.fanned_out_at = now
         event.save(update_fields=["fanned_out_at"])
         delivery_ids = [delivery.pk for delivery in deliveries]
-        transaction.on_commit(lambda: [_enqueue("delivery_attempt_task", pk) for pk in delivery_ids])
+        transaction.on_commit(lambda: _enqueue_deliveries(delivery_ids))
     return delivery_ids
 
 
@@ -289,90 +293,135 @@ def _send(delivery: Delivery) -> tuple[Response, datetime]:
     return client().post(destination, body=body, headers=headers), started_at
 
 
-def delivery_attempt(*, delivery_id, manual: bool = False) -> str:
-    """Make the delivery's next attempt if it is due; idempotent and safe to call twice concurrently.
+_executor: ThreadPoolExecutor | None = None
 
-    The delivery row stays locked during the request, so a duplicate task skips it; if the worker dies,
-    the lock dies with its connection and the sweeper queues the delivery again.
+
+def _send_all(deliveries: list[Delivery]) -> list[tuple[Response, datetime]]:
+    """Send a batch concurrently (threads of this worker process); no database access happens here."""
+    global _executor
+    if len(deliveries) <= 1:
+        return [_send(delivery) for delivery in deliveries]
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.WEBHOOKS_SEND_CONCURRENCY, thread_name_prefix="webhook")
+    return list(_executor.map(_send, deliveries))
+
+
+def _enqueue_deliveries(delivery_ids: list, *, countdown: float | None = None, manual: bool = False) -> None:
+    size = settings.WEBHOOKS_BATCH_SIZE
+    for start in range(0, len(delivery_ids), size):
+        batch = [str(pk) for pk in delivery_ids[start : start + size]]
+        _enqueue("delivery_attempt_task", batch, manual, countdown=countdown)
+
+
+def _succeeded(response: Response) -> bool:
+    return response.status is not None and 200 <= response.status < 300
+
+
+def deliveries_attempt(*, delivery_ids: list, manual: bool = False) -> dict[str, str]:
+    """Make the next attempt of each due delivery of the batch; idempotent, safe to run twice at once.
+
+    The delivery rows stay locked during the requests, so a duplicate task skips them; if the worker dies,
+    the locks die with its connection and the sweeper queues the deliveries again. The requests of a
+    batch go out concurrently; its attempts and outcomes are written in a few statements.
     """
-    follow_up: float | None = None
+    outcome: dict[str, str] = {}
+    follow_ups: list[tuple[float, object]] = []
     with transaction.atomic():
-        delivery = (
+        deliveries = list(
             Delivery.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("endpoint", "event", "endpoint__tenant")
-            .filter(pk=delivery_id)
-            .first()
+            .filter(pk__in=delivery_ids, status=Delivery.Status.PENDING)
         )
-        if delivery is None:
-            return "locked"
-        if delivery.status != Delivery.Status.PENDING:
-            return "done"
         now = timezone.now()
-        if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(milliseconds=500):
-            return "not_due"
-        endpoint = delivery.endpoint
-        if not endpoint.is_active:
-            delivery.status = Delivery.Status.FAILED
-            delivery.finished_at = now
-            delivery.save(update_fields=["status", "finished_at"])
-            return "endpoint_disabled"
+        due = [d for d in deliveries if not d.next_attempt_at or d.next_attempt_at <= now + timedelta(milliseconds=500)]
+        for delivery in due:
+            if not delivery.endpoint.is_active:
+                delivery.status, delivery.finished_at = Delivery.Status.FAILED, now
+        sending = [d for d in due if d.status == Delivery.Status.PENDING]
+        results = _send_all(sending)
+        now = timezone.now()
 
-        response, started_at = _send(delivery)
-        succeeded = response.status is not None and 200 <= response.status < 300
-        delivery.attempt_count += 1
-        Attempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempt_count,
-            started_at=started_at,
-            duration_ms=response.duration_ms,
-            status_code=response.status,
-            succeeded=succeeded,
-            error=response.error or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
-            response_excerpt=response.excerpt,
-            manual=manual,
+        # Endpoint bookkeeping first: an endpoint that is gone or failing too long takes no more retries.
+        succeeded_endpoints = {d.endpoint_id for d, (r, _) in zip(sending, results, strict=True) if _succeeded(r)}
+        failed_endpoints = {d.endpoint_id: started for d, (r, started) in zip(sending, results, strict=True)
+                            if not _succeeded(r)}  # fmt: skip
+        gone_endpoints = {d.endpoint_id for d, (r, _) in zip(sending, results, strict=True) if r.status == 410}
+        if succeeded_endpoints:
+            Endpoint.objects.filter(pk__in=succeeded_endpoints, failing_since__isnull=False).update(failing_since=None)
+        disabled: set = set()
+        for endpoint_id, started_at in failed_endpoints.items():
+            if endpoint_id in succeeded_endpoints:
+                continue
+            Endpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=started_at)
+        disable_before = now - timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER_SECONDS)
+        too_long = set(
+            Endpoint.objects.filter(
+                pk__in=set(failed_endpoints) - succeeded_endpoints - gone_endpoints, failing_since__lte=disable_before
+            ).values_list("pk", flat=True)
         )
-        now = timezone.now()
-        delivery.last_attempt_at = started_at
-        if succeeded:
-            delivery.status = Delivery.Status.SUCCEEDED
-            delivery.finished_at = now
-            delivery.next_attempt_at = None
-            Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(failing_since=None)
-        elif response.status == 410:
-            delivery.status = Delivery.Status.FAILED
-            delivery.finished_at = now
-            delivery.next_attempt_at = None
-            endpoint_disable(endpoint=endpoint, reason="the endpoint answered 410 Gone")
-        else:
-            Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=started_at)
-            failing_since = Endpoint.objects.values_list("failing_since", flat=True).get(pk=endpoint.pk)
-            disable_before = now - timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER_SECONDS)
-            delay = _next_delay(attempts_made=delivery.attempt_count, response=response)
-            if failing_since and failing_since <= disable_before:
-                endpoint_disable(endpoint=endpoint, reason="failing for too long")
-                delay = None
-            if delay is None:
+        by_id = {d.endpoint_id: d.endpoint for d in sending}
+        for endpoint_id in gone_endpoints:
+            endpoint_disable(endpoint=by_id[endpoint_id], reason="the endpoint answered 410 Gone")
+            disabled.add(endpoint_id)
+        for endpoint_id in too_long:
+            endpoint_disable(endpoint=by_id[endpoint_id], reason="failing for too long")
+            disabled.add(endpoint_id)
+
+        attempts = []
+        for delivery, (response, started_at) in zip(sending, results, strict=True):
+            succeeded = _succeeded(response)
+            delivery.attempt_count += 1
+            delivery.last_attempt_at = started_at
+            attempts.append(
+                Attempt(
+                    delivery=delivery,
+                    number=delivery.attempt_count,
+                    started_at=started_at,
+                    duration_ms=response.duration_ms,
+                    status_code=response.status,
+                    succeeded=succeeded,
+                    error=response.error or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
+                    response_excerpt=response.excerpt,
+                    manual=manual,
+                )
+            )
+            delay = None
+            if succeeded:
+                delivery.status = Delivery.Status.SUCCEEDED
+            elif delivery.endpoint_id not in disabled:
+                delay = _next_delay(attempts_made=delivery.attempt_count, response=response)
+                if delay is None:
+                    delivery.status = Delivery.Status.FAILED
+            else:
                 delivery.status = Delivery.Status.FAILED
-                delivery.finished_at = now
-                delivery.next_attempt_at = None
+            if delay is None:
+                delivery.finished_at, delivery.next_attempt_at = now, None
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
                 if delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS:
-                    follow_up = delay
+                    follow_ups.append((delay, delivery.pk))
                     delivery.queued_until = delivery.next_attempt_at + timedelta(
                         seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS
                     )
                 else:
                     delivery.queued_until = None  # the sweeper queues it when due
-        delivery.save()
-        if follow_up is not None:
-            delivery_pk = delivery.pk
-            transaction.on_commit(lambda: _enqueue("delivery_attempt_task", delivery_pk, countdown=follow_up))
-    logger.info(
-        "webhook attempt delivery=%s endpoint=%s status=%s error=%s duration_ms=%s",
-        delivery.pk, endpoint.pk, response.status, response.error or "-", response.duration_ms,
-    )  # fmt: skip
-    return delivery.status
+            logger.info(
+                "webhook attempt delivery=%s endpoint=%s status=%s error=%s duration_ms=%s",
+                delivery.pk, delivery.endpoint_id, response.status, response.error or "-", response.duration_ms,
+            )  # fmt: skip
+        Attempt.objects.bulk_create(attempts)
+        Delivery.objects.bulk_update(
+            due, ["status", "attempt_count", "last_attempt_at", "next_attempt_at", "queued_until", "finished_at"]
+        )
+        if follow_ups:
+            transaction.on_commit(lambda: [_enqueue_deliveries([pk], countdown=delay) for delay, pk in follow_ups])
+    outcome = {str(d.pk): d.status for d in due}
+    return outcome
+
+
+def delivery_attempt(*, delivery_id, manual: bool = False) -> str:
+    """One delivery's next attempt (see deliveries_attempt); returns its status, or why nothing was sent."""
+    return deliveries_attempt(delivery_ids=[delivery_id], manual=manual).get(str(delivery_id), "skipped")
 
 
 @transaction.atomic
@@ -388,7 +437,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     delivery.queued_until = now + timedelta(seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS)
     delivery.save(update_fields=["status", "next_attempt_at", "finished_at", "queued_until"])
     delivery_pk = delivery.pk
-    transaction.on_commit(lambda: _enqueue("delivery_attempt_task", delivery_pk))
+    transaction.on_commit(lambda: _enqueue_deliveries([delivery_pk], manual=True))
     return delivery
 
 
@@ -409,7 +458,7 @@ def deliveries_replay_failed(*, endpoint: Endpoint, since: datetime) -> int:
         finished_at=None,
         queued_until=now + timedelta(seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS),
     )
-    transaction.on_commit(lambda: [_enqueue("delivery_attempt_task", pk) for pk in ids])
+    transaction.on_commit(lambda: _enqueue_deliveries(ids, manual=True))
     logger.info("webhook replay endpoint=%s since=%s count=%s", endpoint.pk, since.isoformat(), len(ids))
     return len(ids)
 
@@ -434,7 +483,7 @@ def webhooks_sweep(*, limit: int = 1000) -> dict:
             .values_list("pk", flat=True)[:limit]
         )
         Delivery.objects.filter(pk__in=delivery_ids).update(queued_until=now + requeue_after)
-        transaction.on_commit(lambda: [_enqueue("delivery_attempt_task", pk) for pk in delivery_ids])
+        transaction.on_commit(lambda: _enqueue_deliveries(delivery_ids))
     if event_ids or delivery_ids:
         logger.info("webhooks sweep queued events=%s deliveries=%s", len(event_ids), len(delivery_ids))
     return {"events": len(event_ids), "deliveries": len(delivery_ids)}

@@ -12,8 +12,8 @@ def event_fan_out_task(event_id: str) -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def delivery_attempt_task(delivery_id: str) -> str:
-    return services.delivery_attempt(delivery_id=delivery_id)
+def delivery_attempt_task(delivery_ids: list[str], manual: bool = False) -> dict:
+    return services.deliveries_attempt(delivery_ids=delivery_ids, manual=manual)
 
 
 @shared_task(acks_late=True, ignore_result=True)

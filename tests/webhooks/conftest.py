@@ -86,6 +86,7 @@ class Receiver:
 def _handler(receiver_ref: list):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
+        disable_nagle_algorithm = True  # else small writes wait ~40 ms for delayed ACKs
 
         def log_message(self, *args):
             pass

@@ -94,7 +94,7 @@ def test_ping_deliveries_redeliver_and_replay(staff_client, receiver):
     assert response.status_code == 202
     wait_for(lambda: Delivery.objects.get(pk=ping["id"]).status == "succeeded")
     detail = staff_client.get(f"/api/v1/webhooks/deliveries/{ping['id']}/").json()
-    assert detail["attempts"][-1] == {**detail["attempts"][-1], "status_code": 200, "manual": False, "number": 5}
+    assert detail["attempts"][-1] == {**detail["attempts"][-1], "status_code": 200, "manual": True, "number": 5}
     assert receiver.received()[-1].headers["webhook-id"] == ping["webhook_id"]
 
     replay = staff_client.post(f"{ENDPOINTS}{endpoint_id}/replay/", {"since": started.isoformat()}, format="json")
