@@ -155,6 +155,7 @@ def main() -> None:
         for index in range(events):
             with transaction.atomic():
                 services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"n": index}})
+        recorded_s = time.perf_counter() - started
         total = events * ENDPOINTS
         deadline = time.monotonic() + 600
         while Delivery.objects.filter(endpoint__tenant=tenant, status="succeeded").count() < total:
@@ -188,6 +189,8 @@ def main() -> None:
         "raw_per_s": round(raw_per_s, 1),
         "ratio_vs_raw": round(deliveries_per_s / raw_per_s, 3),
         "p50_event_to_attempt_ms": round(statistics.median(latencies), 1),
+        "events_recorded_s": round(recorded_s, 2),
+        "elapsed_s": round(elapsed, 2),
         "worker_processes": 2,
         "endpoints": ENDPOINTS,
     }

@@ -2,13 +2,18 @@
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from . import services
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def event_fan_out_task(event_id: str) -> int:
-    return len(services.event_fan_out(event_id=event_id))
+    batch = settings.WEBHOOKS_BATCH_SIZE
+    delivery_ids = services.event_fan_out(event_id=event_id, keep=batch)
+    if delivery_ids:
+        services.deliveries_attempt(delivery_ids=delivery_ids[:batch])
+    return len(delivery_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -24,7 +29,5 @@ def webhooks_sweep() -> dict:
 @worker_ready.connect
 def _sweep_when_a_worker_starts(sender=None, **kwargs):
     """A restarted worker picks up at once what a killed one left (its row locks died with it)."""
-    from django.conf import settings
-
     if settings.WEBHOOKS_QUEUE in {queue.name for queue in sender.app.amqp.queues.consume_from.values()}:
         webhooks_sweep.apply_async(queue=settings.WEBHOOKS_QUEUE)
