@@ -9,7 +9,7 @@ from platform_site.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant
 from tenants.selectors import tenant_list
 
-from . import selectors, services
+from . import catalogue, selectors, services
 from .models import Delivery
 from .serializers import (
     DeliveryOutput,
@@ -17,6 +17,7 @@ from .serializers import (
     EndpointOutput,
     EndpointUpdateInput,
     EndpointWithSecretOutput,
+    EventTypeOutput,
     ReplayInput,
     ReplayOutput,
     RotateSecretInput,
@@ -114,6 +115,16 @@ class EndpointViewSet(viewsets.GenericViewSet):
     def replay(self, request, pk=None):
         count = services.deliveries_replay_failed(endpoint=self.get_object(), **_validated(ReplayInput, request))
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class EventTypeViewSet(viewsets.ViewSet):
+    """The event catalogue (webhooks/catalogue.py): every type, its payload version and an example."""
+
+    required_scopes = REQUIRED_SCOPES
+
+    @extend_schema(responses=EventTypeOutput(many=True))
+    def list(self, request):
+        return Response(EventTypeOutput(catalogue.EVENT_TYPES.values(), many=True).data)
 
 
 class DeliveryViewSet(viewsets.GenericViewSet):

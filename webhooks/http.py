@@ -19,6 +19,7 @@ EXCERPT_BYTES = 1024
 # A body longer than this is not drained: the connection is closed instead of reused.
 DRAIN_LIMIT_BYTES = 64 * 1024
 MAX_POOLS = 256
+MAX_ATTEMPT_SECONDS = 15
 
 
 @dataclass

@@ -78,3 +78,10 @@ class DeliveryOutput(serializers.ModelSerializer):
             "id", "webhook_id", "endpoint", "event_id", "event_type", "status", "attempt_count", "next_attempt_at",
             "last_attempt_at", "created_at", "finished_at", "attempts",
         ]  # fmt: skip
+
+
+class EventTypeOutput(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    description = serializers.CharField()
+    example = serializers.JSONField(help_text="The shape of `data` in the delivered body.")

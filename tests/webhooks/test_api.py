@@ -100,3 +100,13 @@ def test_ping_deliveries_redeliver_and_replay(staff_client, receiver):
     replay = staff_client.post(f"{ENDPOINTS}{endpoint_id}/replay/", {"since": started.isoformat()}, format="json")
     assert replay.status_code == 202 and replay.json() == {"queued": 1}
     wait_for(lambda: not Delivery.objects.filter(endpoint_id=endpoint_id).exclude(status="succeeded").exists())
+
+
+@pytest.mark.django_db
+def test_event_types_lists_the_catalogue(staff_client):
+    response = staff_client.get("/api/v1/webhooks/event-types/")
+    assert response.status_code == 200
+    by_name = {item["name"]: item for item in response.json()}
+    assert by_name["deployment.succeeded"]["version"] == 1
+    assert "deployment" in by_name["deployment.succeeded"]["example"]
+    assert "backup.tenant_export.failed" in by_name and "ping" in by_name

@@ -199,3 +199,30 @@ def test_secrets_never_reach_the_worker_log(tenant, receiver, webhooks_worker):
     assert "webhook attempt delivery=" in log  # the log is the worker's, and attempts are logged
     assert secret not in log and secret.removeprefix("whsec_") not in log
     assert secret not in json.dumps(list(Endpoint.objects.values("secret_encrypted")))
+
+
+def test_event_committed_while_the_broker_is_down_is_delivered_by_the_sweeper(
+    tenant, receiver, test_database_env, settings
+):
+    """A real process with an unreachable broker commits a change: the event row is kept, the enqueue
+    failure is logged, and the sweeper later fans it out through the real broker and worker."""
+    import subprocess
+    import sys
+
+    endpoint, _ = _endpoint(tenant, receiver.url(), ["tenant.*"])
+    env = {**test_database_env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "WEBHOOKS_QUEUE": settings.WEBHOOKS_QUEUE}
+    script = (
+        "import django; django.setup()\n"
+        "from tenants import services; from tenants.models import Tenant\n"
+        f"services.tenant_suspend(tenant=Tenant.objects.get(pk='{tenant.pk}'), reason='broker down')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "the sweeper will retry" in result.stderr
+    event = Event.objects.get(tenant=tenant, type="tenant.suspended")
+    assert event.fanned_out_at is None and not receiver.received()
+
+    settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 0
+    assert services.webhooks_sweep()["events"] >= 1
+    _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    assert receiver.events()[0]["id"] == str(event.pk)
