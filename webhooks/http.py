@@ -36,10 +36,9 @@ class PinnedClient:
         self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
         self._lock = Lock()
         self._pool_maxsize = pool_maxsize
-        self._timeout = urllib3.Timeout(
-            connect=connect_timeout, read=read_timeout, total=connect_timeout + read_timeout
-        )
-        self._deadline_seconds = connect_timeout + read_timeout
+        # Never more than 15 s in all for one attempt, whatever the settings say.
+        self._deadline_seconds = min(connect_timeout + read_timeout, MAX_ATTEMPT_SECONDS)
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout, total=self._deadline_seconds)
 
     def _pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
         key = (destination.scheme, destination.address, destination.port, destination.host)

@@ -56,13 +56,14 @@ class Received:
     headers: dict
     body: bytes
     at: float
+    client_port: int
 
 
 @dataclass
 class Receiver:
     """A real HTTP server on 127.0.0.1. `script` maps a path to a list of behaviours, one per request
     (the last repeats): ("ok",), ("status", 500), ("retry_after", 429, "1"), ("slow", seconds),
-    ("drop",), ("hang",) (blocks until released or the client goes away)."""
+    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away)."""
 
     server: ThreadingHTTPServer
     requests: list = field(default_factory=list)
@@ -95,7 +96,9 @@ def _handler(receiver_ref: list):
             receiver: Receiver = receiver_ref[0]
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             count = len(receiver.received(self.path))
-            receiver.requests.append(Received(self.path, dict(self.headers), body, time.monotonic()))
+            receiver.requests.append(
+                Received(self.path, dict(self.headers), body, time.monotonic(), self.client_address[1])
+            )
             steps = receiver.script.get(self.path, [("ok",)])
             step = steps[min(count, len(steps) - 1)]
             kind = step[0]
@@ -108,6 +111,12 @@ def _handler(receiver_ref: list):
                 step = ("ok",)
             if kind == "slow":
                 time.sleep(step[1])
+            if kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", step[1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status = {"status": lambda: step[1], "retry_after": lambda: step[1]}.get(kind, lambda: 200)()
             payload = b'{"received": true}' if status < 300 else b"x" * 3000  # long bodies get cut to 1 KB
             self.send_response(status)
