@@ -65,15 +65,25 @@ def event_record(*, tenant, type: str, data: dict, target_endpoint: Endpoint | N
             status_code=413,
         )
     with transaction.atomic():
+        # Most tenants subscribe to few events: an event nobody subscribes to is kept for the record but
+        # costs no task. (An endpoint created before this commits but after this check misses it.)
+        wanted = target_endpoint is not None or any(
+            catalogue.subscribed(event_types, type)
+            for event_types in Endpoint.objects.filter(tenant=tenant, is_active=True).values_list(
+                "event_types", flat=True
+            )
+        )
         event = Event.objects.create(
             tenant=tenant,
             type=type,
             version=event_type.version,
             data=json.loads(encoded),
             target_endpoint=target_endpoint,
+            fanned_out_at=None if wanted else timezone.now(),
         )
         event_id = event.pk
-        transaction.on_commit(lambda: _enqueue("event_fan_out_task", event_id))
+        if wanted:
+            transaction.on_commit(lambda: _enqueue("event_fan_out_task", event_id))
     return event
 
 

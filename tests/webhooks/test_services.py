@@ -110,3 +110,13 @@ def test_event_fan_out_skips_inactive_and_unsubscribed_endpoints(tenant):
         event = services.event_record(tenant=tenant, type="website.created", data={"website": {}})
     services.event_fan_out(event_id=event.pk)
     assert list(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True)) == [subscribed.pk]
+
+
+def test_event_nobody_subscribes_to_is_kept_and_queues_nothing(tenant, django_capture_on_commit_callbacks):
+    services.endpoint_create(tenant=tenant, url="https://93.184.216.34/", event_types=["deployment.*"])
+    with django_capture_on_commit_callbacks() as queued:
+        unwanted = services.event_record(tenant=tenant, type="website.created", data={"website": {}})
+    assert unwanted.fanned_out_at is not None and queued == []
+    with django_capture_on_commit_callbacks() as queued:
+        wanted = services.event_record(tenant=tenant, type="deployment.failed", data={"deployment": {}})
+    assert wanted.fanned_out_at is None and len(queued) == 1
