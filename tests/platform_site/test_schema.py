@@ -13,12 +13,7 @@ def test_openapi_schema_is_valid(client):
     schema = yaml.safe_load(response.content)
     validate(schema)
     assert schema["openapi"].startswith("3.")
-    for path in (
-        "/api/v1/tenants/",
-        "/api/v1/websites/",
-        "/api/v1/websites/{id}/deployments/",
-        "/api/v1/deployments/{id}/",
-    ):
+    for path in ("/api/v1/tenants/", "/api/v1/websites/", "/api/v1/websites/{id}/deployments/", "/api/v1/deployments/{id}/"):
         assert path in schema["paths"], path
 
 

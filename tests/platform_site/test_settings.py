@@ -61,10 +61,7 @@ def test_real_mode_switched_on_by_variables(tmp_path):
 
 
 def test_real_mode_missing_secret_stops_with_one_line(tmp_path):
-    for missing, present in (
-        ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"),
-        ("FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY"),
-    ):
+    for missing, present in (("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"), ("FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY")):
         result = _run({"DATABASE_URL": "postgres://u@127.0.0.1:1/x", present: "value"}, tmp_path)
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()

@@ -110,3 +110,20 @@ def test_event_types_lists_the_catalogue(staff_client):
     assert by_name["deployment.succeeded"]["version"] == 1
     assert "deployment" in by_name["deployment.succeeded"]["example"]
     assert "backup.tenant_export.failed" in by_name and "ping" in by_name
+
+
+@pytest.mark.django_db
+def test_openapi_schema_has_the_webhooks_api(client):
+    import yaml
+    from openapi_spec_validator import validate
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    validate(schema)
+    for path in (
+        "/api/v1/webhooks/endpoints/",
+        "/api/v1/webhooks/endpoints/{id}/rotate-secret/",
+        "/api/v1/webhooks/endpoints/{id}/replay/",
+        "/api/v1/webhooks/deliveries/{id}/redeliver/",
+        "/api/v1/webhooks/event-types/",
+    ):
+        assert path in schema["paths"], path
