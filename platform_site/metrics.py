@@ -16,7 +16,7 @@ Label cardinality (series per metric, at most):
 | rate_limit_decisions_total               | tier, outcome               | 5 x 4                               |
 | api_key_auth_failures_total              | reason                      | 7                                   |
 | platform_api_gateway_backend_errors_total| mode                        | 3                                   |
-| webhook_deliveries_total                 | outcome                     | 5                                   |
+| webhook_deliveries_total                 | outcome                     | 4                                   |
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
@@ -62,7 +62,7 @@ RATE_LIMIT_OUTCOMES = frozenset({"allowed", "limited", "unchecked"})
 AUTH_FAILURE_REASONS = frozenset(
     {"malformed", "invalid", "revoked", "expired", "tenant_suspended", "too_many_failures"}
 )
-WEBHOOK_OUTCOMES = frozenset({"delivered", "failed", "retrying", "blocked"})
+WEBHOOK_OUTCOMES = frozenset({"delivered", "retrying", "failed"})
 CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
 
@@ -105,7 +105,8 @@ API_KEY_AUTH_FAILURES = Counter(
 
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries",
-    "Webhook delivery attempts by outcome (delivered|failed|retrying|blocked).",
+    "Webhook delivery attempts by outcome: delivered, retrying (failed, another attempt is scheduled), failed "
+    "(failed, no more attempts).",
     ["outcome"],
 )
 
@@ -218,7 +219,7 @@ def record_gateway_backend_error(*, mode: str) -> None:
 
 
 def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
-    """One webhook delivery attempt finished. outcome: delivered|failed|retrying|blocked (SSRF guard)."""
+    """One webhook delivery attempt finished (webhooks.services.deliveries_attempt). outcome: WEBHOOK_OUTCOMES."""
     outcome = _bounded(outcome, WEBHOOK_OUTCOMES)
     WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
     WEBHOOK_DELIVERY_DURATION.labels(outcome=outcome).observe(seconds)

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from platform_site import metrics
 from platform_site.exceptions import ApplicationError
 
 from . import catalogue, encryption, signing
@@ -409,6 +410,10 @@ def deliveries_attempt(*, delivery_ids: list, manual: bool = False) -> dict[str,
                     delivery.status = Delivery.Status.FAILED
             else:
                 delivery.status = Delivery.Status.FAILED
+            metrics.record_webhook_delivery(
+                outcome="delivered" if succeeded else ("retrying" if delay is not None else "failed"),
+                seconds=response.duration_ms / 1000,
+            )
             if delay is None:
                 delivery.finished_at, delivery.next_attempt_at = now, None
             else:

@@ -2,6 +2,7 @@
 both in multiprocess mode, on the test database. A scripted scenario drives the API; the dashboards'
 seed panels must then return data from Prometheus, and counters of different processes must add up."""
 
+import http.server
 import json
 import os
 import secrets
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,8 +31,8 @@ from tests.observability import promql
 
 TOKEN = "live-metrics-token"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-# Panels and the targets that must return data after the scenario. Left out: webhooks and backups (not
-# merged yet) and failure ratios that need a failure first; test_deploy_config still checks their names.
+# Panels and the targets that must return data after the scenario. Left out: backups (no backup runs in
+# this scenario) and the task-failure ratio; test_deploy_config still checks their names.
 SEED_TARGETS = {
     ("Platform", "Tenants by status"): "A",
     ("Platform", "Tenants by tier"): "A",
@@ -38,7 +40,7 @@ SEED_TARGETS = {
     ("Platform", "Deployment throughput"): "A",
     ("Platform", "API latency percentiles"): "ABC",
     ("Platform", "API requests by status class"): "A",
-    ("Platform", "Error rates"): "A",
+    ("Platform", "Error rates"): "AB",
     ("Platform", "Resource utilisation"): "ABCD",
     ("Platform", "Celery queue depth"): "A",
     ("Platform", "Celery tasks"): "A",
@@ -46,6 +48,7 @@ SEED_TARGETS = {
     ("Platform", "API key authentication failures"): "A",
     ("Platform", "Replica lag"): "ABCDE",
     ("Platform", "CDN invalidations"): "A",
+    ("Platform", "Webhook deliveries"): "AB",
     ("Platform", "WAL archive age"): "AB",
     ("Tenant", "Website traffic"): "A",
     ("Tenant", "Storage usage"): "A",
@@ -235,6 +238,9 @@ def live_platform(test_database_env, tmp_path_factory):
         METRICS_TOKEN=TOKEN,
         METRICS_COLLECTOR_CACHE_SECONDS="0.5",
         CELERY_BROKER_URL=broker_url,
+        # The failing webhook receiver of the scenario listens on 127.0.0.1 over plain HTTP.
+        WEBHOOKS_ALLOW_HTTP="true",
+        WEBHOOKS_ALLOWED_NETWORKS="127.0.0.0/8",
     )
     platform = LivePlatform(tmp, env)
     # Counters a previous server left behind: starting must discard them, not add them.
@@ -252,6 +258,29 @@ def live_platform(test_database_env, tmp_path_factory):
     finally:
         platform.stop()
         redis.Redis.from_url(broker_url).flushdb()
+
+
+class _FailingReceiver(http.server.BaseHTTPRequestHandler):
+    received = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received += 1
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def failing_webhook_receiver():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FailingReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
 
 
 class ApiSession:
@@ -361,7 +390,7 @@ def test_web_workers_add_up_in_one_scrape_and_dead_workers_are_marked(live_platf
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, operator_api):
+def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, operator_api, failing_webhook_receiver):
     from django.conf import settings
 
     from tenants.models import Deployment, Tenant
@@ -383,6 +412,18 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
         status, body = api.call("POST", "/api/v1/websites/", {"tenant": tenant_id, "name": "www"})
         assert status == 201, body
         website_ids.append(body["id"])
+
+    # Tenant A's webhook endpoint answers 500: every deployment event's delivery fails (and is retried).
+    from django.test import override_settings
+
+    from webhooks.services import endpoint_create
+
+    with override_settings(WEBHOOKS_ALLOW_HTTP=True, WEBHOOKS_ALLOWED_NETWORKS=["127.0.0.0/8"]):
+        endpoint_create(
+            tenant=Tenant.objects.get(pk=tenant_ids[0]),
+            url=failing_webhook_receiver,
+            event_types=["deployment.succeeded"],
+        )
 
     def deploy(website_id, files):
         status, body = api.upload(f"/api/v1/websites/{website_id}/deployments/", bundle_build(files))
@@ -445,6 +486,13 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
         'sum(api_request_duration_seconds_count{route="website-list",status_class="4xx"})',
         lambda r: r and r[0]["value"][1] == "4",
     )
+
+    # The failing webhook: attempts by outcome and their latency, from the worker's webhook deliveries.
+    platform.query_until(
+        'sum(webhook_deliveries_total{outcome=~"retrying|failed"})', lambda r: r and float(r[0]["value"][1]) >= 2
+    )
+    assert _FailingReceiver.received >= 2
+    platform.query_until("sum(webhook_delivery_duration_seconds_count)", lambda r: r and float(r[0]["value"][1]) >= 2)
 
     # django-prometheus' database metrics come from the worker's pool processes too.
     platform.query_until(
