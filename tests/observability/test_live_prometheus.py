@@ -328,9 +328,24 @@ class ApiSession:
             return exc.code, json.loads(exc.read() or b"{}")
 
 
+def wait_for_replicas(env: dict, model, pk) -> None:
+    """The servers may read from a streaming replica: wait until each has replayed the row. (In this test
+    process the replica aliases mirror the primary, so the replica is asked over a connection of its own.)"""
+    import psycopg
+
+    table = model._meta.db_table
+    for url in filter(None, env.get("DATABASE_REPLICA_URLS", "").split(",")):
+        with psycopg.connect(url, autocommit=True) as connection:
+
+            def replayed(connection=connection):
+                sql = f"SELECT 1 FROM {table} WHERE {model._meta.pk.column} = %s"  # noqa: S608 - model metadata
+                return connection.execute(sql, [pk]).fetchone() is not None
+
+            wait_for(replayed, timeout=30, interval=0.1)
+
+
 @pytest.fixture
-def operator_api(live_platform, django_user_model):
-    from django.conf import settings
+def operator_api(live_platform, django_user_model, test_database_env):
     from django.contrib.sessions.models import Session
     from django.test import Client
 
@@ -338,9 +353,7 @@ def operator_api(live_platform, django_user_model):
     client = Client()
     client.force_login(user)
     session_key = client.cookies["sessionid"].value
-    # Each server process may read from the streaming replica: wait until it has replayed the session.
-    for alias in settings.DATABASE_REPLICAS:
-        wait_for(lambda alias=alias: Session.objects.using(alias).filter(session_key=session_key).exists(), timeout=30)
+    wait_for_replicas(test_database_env, Session, session_key)
     return ApiSession(live_platform.web_url, session_key)
 
 
@@ -391,8 +404,6 @@ def test_web_workers_add_up_in_one_scrape_and_dead_workers_are_marked(live_platf
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, operator_api, failing_webhook_receiver):
-    from django.conf import settings
-
     from tenants.models import Deployment, Tenant
     from tests.sitebundles import bundle_build, site_v1, site_v2
 
@@ -440,8 +451,7 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     key, raw_key = apikey_create(
         tenant=Tenant.objects.get(pk=tenant_ids[0]), name="ci", scopes=["websites:read"], rate_limit_per_minute=3
     )
-    for alias in settings.DATABASE_REPLICAS:  # the gateway may look the key up on a replica
-        wait_for(lambda alias=alias: type(key).objects.using(alias).filter(pk=key.pk).exists(), timeout=30)
+    wait_for_replicas(live_platform.env, type(key), key.pk)  # the gateway may look the key up on a replica
     statuses = [
         _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": f"Bearer {raw_key}"})[0] for _ in range(6)
     ]
