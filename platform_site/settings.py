@@ -289,3 +289,7 @@ API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
 API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
+
+# --- operator console (console) -----------------------------------------------------------------
+# Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
+INSTALLED_APPS.append("console")
