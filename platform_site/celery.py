@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
@@ -48,6 +49,16 @@ app.conf.beat_schedule = {
     "cdn-invalidation-poll": {
         "task": "cdn.tasks.invalidation_poll",
         "schedule": 30.0,
+    },
+    # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
+    "backup-full-daily": {"task": "backups.tasks.backup_full", "schedule": crontab(hour=2, minute=0)},
+    "backup-incremental-6h": {"task": "backups.tasks.backup_incremental", "schedule": crontab(hour="*/6", minute=30)},
+    "backup-wal-archive-check": {"task": "backups.tasks.wal_archive_check", "schedule": 300.0},
+    "backup-expire-daily": {"task": "backups.tasks.backup_expire", "schedule": crontab(hour=4, minute=0)},
+    "backup-tenant-export-daily": {"task": "backups.tasks.tenant_export", "schedule": crontab(hour=3, minute=0)},
+    "backup-restore-drill-weekly": {
+        "task": "backups.tasks.restore_drill",
+        "schedule": crontab(hour=5, minute=0, day_of_week="sun"),
     },
 }
 

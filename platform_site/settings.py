@@ -7,6 +7,7 @@ dummy CDN). Each real component is switched on by its variable alone; see the RE
 import json
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import environ
@@ -207,6 +208,64 @@ CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
+
+# --- backups (issue 7): engines in the CDN_BACKENDS shape; BACKUP_ENGINE picks the alias ------
+# pgBackRest's repositories: PGBACKREST_REPO<n>_* (n = 1..4), named like pgBackRest's own options.
+# S3 keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and are written only to the
+# configuration file (mode 0640), never to a command line or a log.
+_PGBACKREST_REPOS = []
+for _n in range(1, 5):
+    _type = env.str(f"PGBACKREST_REPO{_n}_TYPE", default="posix" if _n == 1 else "")
+    if not _type:
+        continue
+    _PGBACKREST_REPOS.append(
+        {
+            "key": _n,
+            "type": _type,
+            "path": env.str(
+                f"PGBACKREST_REPO{_n}_PATH",
+                default=str(VAR_DIR / "pgbackrest" / "repo") if _type == "posix" else "/pgbackrest",
+            ),
+            "s3_bucket": env.str(f"PGBACKREST_REPO{_n}_S3_BUCKET", default=S3_BUCKET),
+            "s3_endpoint": env.str(f"PGBACKREST_REPO{_n}_S3_ENDPOINT", default="s3.amazonaws.com"),
+            "s3_region": env.str(f"PGBACKREST_REPO{_n}_S3_REGION", default=AWS_DEFAULT_REGION),
+            "s3_uri_style": env.str(f"PGBACKREST_REPO{_n}_S3_URI_STYLE", default="host"),
+            "storage_port": env.int(f"PGBACKREST_REPO{_n}_STORAGE_PORT", default=443),
+            "storage_verify_tls": env.bool(f"PGBACKREST_REPO{_n}_STORAGE_VERIFY_TLS", default=True),
+            "cipher_pass": env.str(f"PGBACKREST_REPO{_n}_CIPHER_PASS", default=""),
+        }
+    )
+BACKUP_ENGINES = {
+    "pgbackrest": {
+        "BACKEND": "backups.engines.pgbackrest.PgBackRestEngine",
+        "OPTIONS": {
+            "stanza": env.str("PGBACKREST_STANZA", default="platform"),
+            "config_path": env.str("PGBACKREST_CONFIG", default=str(VAR_DIR / "pgbackrest" / "pgbackrest.conf")),
+            "pg_data": env.str("PG_PRIMARY_DATA", default="/var/lib/postgresql/15/main"),
+            "pg_port": env.int("PG_PRIMARY_PORT", default=5432),
+            "pg_socket_dir": env.str("PG_SOCKET_DIR", default="/var/run/postgresql"),
+            "pg_bindir": env.str("PG_BINDIR", default="/usr/lib/postgresql/15/bin"),
+            "os_user": env.str("PGBACKREST_OS_USER", default="postgres"),
+            "repos": _PGBACKREST_REPOS,
+            "backup_repo": env.int("BACKUP_PGBACKREST_REPO", default=1),
+            "retention_full_days": env.int("BACKUP_RETENTION_DAYS", default=30),
+            "compress_type": env.str("BACKUP_PGBACKREST_COMPRESS_TYPE", default="lz4"),
+            "process_max": env.int("BACKUP_PGBACKREST_PROCESS_MAX", default=2),
+        },
+    },
+    "sqlite": {
+        "BACKEND": "backups.engines.sqlite.SQLiteEngine",
+        "OPTIONS": {"directory": str(BACKUP_LOCAL_DIR / "sqlite"), "retention_full_days": 30},
+    },
+}
+# Scratch clusters of restore drills; must be traversable by the database's OS user.
+BACKUP_SCRATCH_DIR = env.str("BACKUP_SCRATCH_DIR", default=tempfile.gettempdir())
+BACKUP_TENANT_EXPORT_PREFIX = "tenant-exports/"
+BACKUP_TENANT_EXPORT_DIR = BACKUP_LOCAL_DIR / "tenant-exports"
+# Models with a path to Tenant that are not tenant data (e.g. audit copies), as "app_label.Model".
+BACKUP_TENANT_EXPORT_EXCLUDE = env.list("BACKUP_TENANT_EXPORT_EXCLUDE", default=[])
+# WAL archiving alert: fail when the newest archived segment is more than this many segments behind.
+BACKUP_WAL_MAX_SEGMENTS_BEHIND = env.int("BACKUP_WAL_MAX_SEGMENTS_BEHIND", default=16)
 
 # --- auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,267 @@
+"""The pgBackRest engine against the stack's real PostgreSQL, posix repository and S3 (moto behind stunnel)."""
+
+import contextlib
+import os
+import socket
+import time
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from django.conf import settings
+from django.db import connection
+from prometheus_client import REGISTRY
+
+from backups import services
+from backups.engines.base import BackupError
+from backups.engines.pgbackrest import free_port, parse_info
+from backups.locking import BACKUP_LOCK_KEY, BackupInProgress
+from backups.models import BackupRun, RestoreVerification
+from tenants import services as tenant_services
+from tests.helpers import wait_for
+
+from .conftest import engine_with
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_config_is_generated_from_settings(engine, scratch_dir):
+    custom = engine_with(
+        config_path=os.path.join(scratch_dir, "pgbackrest.conf"),
+        repos=[
+            {
+                "key": 1,
+                "type": "s3",
+                "path": "/backups",
+                "s3_bucket": "bucket-a",
+                "s3_endpoint": "s3.example.test",
+                "s3_region": "eu-west-1",
+                "s3_key": "AKIAEXAMPLE",
+                "s3_key_secret": "secret-value",
+                "cipher_pass": "cipher-secret",
+            }
+        ],
+        retention_full_days=30,
+    )
+    assert custom.write_config() is True
+    assert custom.write_config() is False  # unchanged: not rewritten
+    text = open(custom.config_path).read()
+    for line in [
+        "repo1-type=s3",
+        "repo1-s3-bucket=bucket-a",
+        "repo1-s3-endpoint=s3.example.test",
+        "repo1-s3-region=eu-west-1",
+        "repo1-retention-full-type=time",
+        "repo1-retention-full=30",
+        "repo1-bundle=y",
+        "repo1-cipher-type=aes-256-cbc",
+        "compress-type=lz4",
+        f"[{engine.stanza}]",
+        f"pg1-path={engine.pg_data}",
+    ]:
+        assert line in text.splitlines(), line
+    assert oct(os.stat(custom.config_path).st_mode & 0o777) == "0o640"
+
+
+def test_parse_info_reads_every_field():
+    text = """[{"name": "platform", "backup": [{"label": "20260101-010101F", "type": "full",
+      "timestamp": {"start": 1767229261, "stop": 1767229265}, "info": {"size": 100, "delta": 100,
+      "repository": {"size": 40, "delta": 40}}, "archive": {"start": "000000010000000000000002",
+      "stop": "000000010000000000000003"}, "lsn": {"start": "0/2000028", "stop": "0/3000100"},
+      "database": {"id": 1, "repo-key": 2}, "error": false, "prior": null, "reference": null}]},
+      {"name": "other", "backup": []}]"""
+    [info] = parse_info(text, stanza="platform")
+    assert (info.label, info.kind, info.size_bytes, info.repo_size_bytes, info.repo) == (
+        "20260101-010101F",
+        "full",
+        100,
+        40,
+        2,
+    )
+    assert info.started_at == datetime.fromtimestamp(1767229261, tz=UTC)
+    assert (info.wal_start, info.wal_stop, info.lsn_start, info.lsn_stop) == (
+        "000000010000000000000002",
+        "000000010000000000000003",
+        "0/2000028",
+        "0/3000100",
+    )
+    with pytest.raises(BackupError, match="invalid JSON"):
+        parse_info("not json", stanza="platform")
+
+
+def _db_now() -> datetime:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def test_full_writes_incremental_then_pitr_between_two_writes(base_full_backup, engine, scratch_dir):
+    tenant_services.tenant_create(name="Before target", slug="pitr-before")
+    time.sleep(0.3)
+    target = _db_now().astimezone(UTC)
+    time.sleep(0.3)
+    tenant_services.tenant_create(name="After target", slug="pitr-after")
+
+    run = services.backup_run(kind="incr", engine=engine)
+    assert run.status == BackupRun.Status.SUCCEEDED
+    assert run.kind == "incr" and run.label.startswith(base_full_backup.label + "_")
+    assert run.size_bytes > 0 and run.repo_size_bytes > 0 and run.wal_start and run.lsn_stop
+    assert run.row_counts["after"]["tenants.tenant"] == run.row_counts["before"]["tenants.tenant"] == 2
+
+    data_dir = os.path.join(scratch_dir, "pitr")
+    port = free_port()
+    target_text = target.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    cluster = services.backup_restore(to=data_dir, port=port, target_time=target_text, engine=engine)
+    try:
+        assert cluster.port == port and cluster.recovered_lsn
+        with contextlib.closing(cluster.connect()) as restored:
+            with restored.cursor() as cursor:
+                cursor.execute("SELECT slug FROM tenants_tenant ORDER BY slug")
+                slugs = [row[0] for row in cursor.fetchall()]
+                cursor.execute("SHOW archive_mode")
+                archive_mode = cursor.fetchone()[0]
+        assert slugs == ["pitr-before"]
+        assert archive_mode == "off"
+        # The primary is untouched and still has both rows.
+        assert sorted(tenant_services.Tenant.objects.values_list("slug", flat=True)) == ["pitr-after", "pitr-before"]
+    finally:
+        engine.stop_cluster(data_dir)
+
+
+def test_restore_refuses_the_primary_a_used_directory_and_a_busy_port(engine, scratch_dir):
+    with pytest.raises(BackupError, match="primary's data directory"):
+        services.backup_restore(to=engine.pg_data, port=free_port(), engine=engine)
+    busy = os.path.join(scratch_dir, "busy")
+    os.makedirs(busy)
+    open(os.path.join(busy, "file"), "w").close()
+    with pytest.raises(BackupError, match="not empty"):
+        services.backup_restore(to=busy, port=free_port(), engine=engine)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with pytest.raises(BackupError, match="in use"):
+            services.backup_restore(to=os.path.join(scratch_dir, "new"), port=listener.getsockname()[1], engine=engine)
+    with pytest.raises(Exception, match="YYYY-MM-DD HH:MM:SS"):
+        services.backup_restore(to=os.path.join(scratch_dir, "new"), port=free_port(), target_time="yesterday")
+
+
+def test_restore_drill_verifies_the_latest_backup(base_full_backup, engine):
+    tenant_services.tenant_create(name="Drill", slug="drill")
+    run = services.backup_run(kind="incr", engine=engine)
+    verification = services.backup_verify(engine=engine)
+    assert verification.status == RestoreVerification.Status.SUCCEEDED, verification.error
+    assert verification.backup_run == run
+    assert verification.tables_checked >= 4
+    assert verification.details["key_tables"]["tenants.tenant"]["restored"] == 1
+
+    # A record that disagrees with what the backup holds fails the drill, with the reason.
+    run.row_counts = {"before": {"tenants.tenant": 5}, "after": {"tenants.tenant": 5}}
+    run.save()
+    failed = services.backup_verify(engine=engine, backup_run=run)
+    assert failed.status == RestoreVerification.Status.FAILED
+    assert "tenants_tenant: 1 rows, expected 5..5" in failed.error
+
+
+def test_second_backup_at_once_is_refused(engine, raw_connection):
+    with raw_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [BACKUP_LOCK_KEY])
+    try:
+        with pytest.raises(BackupInProgress):
+            services.backup_run(kind="full", engine=engine)
+        assert not BackupRun.objects.exists()
+    finally:
+        with raw_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
+
+
+def test_full_backup_into_the_s3_repository(base_full_backup, engine):
+    s3_engine = engine_with(backup_repo=2)
+    run = services.backup_run(kind="full", engine=s3_engine)
+    assert run.status == BackupRun.Status.SUCCEEDED and run.repo == 2 and run.repo_size_bytes > 0
+    s3 = boto3.client("s3", endpoint_url=settings.S3_ENDPOINT_URL, region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.S3_BUCKET, Prefix="pgbackrest/")["Contents"]]
+    assert any(run.label in key for key in keys)
+
+
+def test_s3_unavailable_fails_the_backup_clearly(scratch_dir, caplog):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    broken = engine_with(
+        config_path=os.path.join(scratch_dir, "conf", "pgbackrest.conf"),
+        io_timeout=1,  # pgBackRest retries a refused connection for about 8 x io-timeout
+        repos=[
+            {
+                "key": 1,
+                "type": "s3",
+                "path": "/pgbackrest",
+                "s3_bucket": settings.S3_BUCKET,
+                "s3_endpoint": "localhost",
+                "s3_region": "us-east-1",
+                "s3_uri_style": "path",
+                "storage_port": dead_port,
+                "storage_verify_tls": False,
+                "s3_key": "testing",
+                "s3_key_secret": "not-to-be-logged",
+            }
+        ],
+    )
+    failures_before = REGISTRY.get_sample_value("platform_backup_runs_total", {"kind": "full", "status": "failed"}) or 0
+    with pytest.raises(BackupError) as raised:
+        services.backup_run(kind="full", engine=broken)
+    failures = REGISTRY.get_sample_value("platform_backup_runs_total", {"kind": "full", "status": "failed"})
+    assert failures == failures_before + 1
+    assert "backup failed" in caplog.text and "unable to connect" in caplog.text
+    run = BackupRun.objects.get()
+    assert run.status == BackupRun.Status.FAILED and not run.label
+    assert "pgbackrest backup failed" in run.error
+    assert str(raised.value.message) == run.error
+    assert not BackupRun.objects.filter(status=BackupRun.Status.SUCCEEDED).exists()
+    assert "not-to-be-logged" not in caplog.text
+
+
+def _switch_wal() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS wal_filler (x int); INSERT INTO wal_filler VALUES (1)")
+        cursor.execute("SELECT pg_switch_wal()")
+
+
+def test_wal_archive_check_alerts_when_archiving_fails_and_recovers(engine, settings, caplog):
+    status = services.wal_archive_check(engine=engine)
+    assert status["ok"] and not status["failing"] and status["archived_count"] > 0
+
+    # Break archiving for real: the postgres user can no longer write into repo1's WAL archive.
+    archive_dir = os.path.join(engine.repos[0]["path"], "archive", engine.stanza)
+    mode = os.stat(archive_dir).st_mode & 0o777
+    os.chmod(archive_dir, 0)
+    try:
+        _switch_wal()
+        failing = wait_for(lambda: (s := services.wal_archive_check(engine=engine))["failing"] and s, timeout=60)
+        assert failing["ok"] is False and failing["last_failed_wal"]
+        assert "WAL archiving needs attention: failing=True" in caplog.text
+        assert REGISTRY.get_sample_value("platform_wal_archive_ok") == 0
+    finally:
+        os.chmod(archive_dir, mode)  # noqa: S103 - restores the stack's own mode
+    _switch_wal()  # a new segment wakes the archiver, which retries the failed one first
+    wait_for(lambda: services.wal_archive_check(engine=engine)["ok"], timeout=90)
+    assert REGISTRY.get_sample_value("platform_wal_archive_ok") == 1
+
+    settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND = -1  # falling behind is an alert too
+    assert services.wal_archive_check(engine=engine)["ok"] is False
+
+
+def test_expiry_dry_run_then_real(base_full_backup, engine):
+    services.backup_run(kind="full", engine=engine)
+    labels_before = [b.label for b in engine.list_backups(repo=1)]
+    assert base_full_backup.label in labels_before
+
+    output = services.backup_expire(dry_run=True, keep_full=1, engine=engine)
+    assert "[DRY-RUN]" in output and base_full_backup.label in output
+    assert [b.label for b in engine.list_backups(repo=1)] == labels_before
+
+    services.backup_sync(engine=engine)
+    services.backup_expire(keep_full=1, engine=engine)
+    remaining = [b.label for b in engine.list_backups(repo=1)]
+    assert base_full_backup.label not in remaining and len(remaining) == 1
+    expired = BackupRun.objects.get(label=base_full_backup.label, repo=1)
+    assert expired.status == BackupRun.Status.EXPIRED

@@ -1,0 +1,44 @@
+"""Schedules and task behaviour: every backup schedule on the backups queue; a held lock means retry."""
+
+import pytest
+from celery.exceptions import Retry
+
+from backups import tasks
+from backups.locking import BACKUP_LOCK_KEY
+from backups.models import BackupRun
+from platform_site.celery import app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_every_backup_schedule_is_defined_and_routed_to_the_backups_queue():
+    schedule = app.conf.beat_schedule
+    expected = {
+        "backup-full-daily": "backups.tasks.backup_full",
+        "backup-incremental-6h": "backups.tasks.backup_incremental",
+        "backup-wal-archive-check": "backups.tasks.wal_archive_check",
+        "backup-expire-daily": "backups.tasks.backup_expire",
+        "backup-tenant-export-daily": "backups.tasks.tenant_export",
+        "backup-restore-drill-weekly": "backups.tasks.restore_drill",
+    }
+    for name, task in expected.items():
+        assert schedule[name]["task"] == task
+        assert app.amqp.router.route({}, task)["queue"].name == "backups"
+        assert task in app.tasks
+    full = schedule["backup-full-daily"]["schedule"]
+    assert full.hour == {2} and full.minute == {0}
+    assert schedule["backup-incremental-6h"]["schedule"].hour == {0, 6, 12, 18}
+    assert schedule["backup-restore-drill-weekly"]["schedule"].day_of_week == {0}
+
+
+def test_backup_task_retries_while_another_backup_holds_the_lock(raw_connection):
+    with raw_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [BACKUP_LOCK_KEY])
+    try:
+        # Eager apply propagates (CELERY_TASK_EAGER_PROPAGATES): a worker would re-queue it in 300 s.
+        with pytest.raises(Retry, match="Another backup is running"):
+            tasks.backup_full.apply()
+    finally:
+        with raw_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
+    assert not BackupRun.objects.exists()
