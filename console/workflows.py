@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from platform_site.exceptions import ApplicationError
@@ -90,6 +91,38 @@ def confirmed_action(modeladmin: admin.ModelAdmin, request, queryset, workflow: 
         "form": form,
         "action_name": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "confirm_field": CONFIRM_FIELD,
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/console/confirm_action.html", context)
+
+
+def confirmed_operation(modeladmin: admin.ModelAdmin, request, workflow: Workflow, *, back_url: str):
+    """The same for an operation on no selected object (run a backup now): GET or a plain POST shows the
+    confirmation page, a POST with "apply" runs `workflow.perform(None, cleaned_data)` and audits it."""
+    if not request.user.has_perm(workflow.permission):
+        raise PermissionDenied
+    form = workflow.form_class(request.POST if request.method == "POST" and CONFIRM_FIELD in request.POST else None)
+    if form.is_bound and form.is_valid():
+        reason = form.cleaned_data["reason"]
+        try:
+            with transaction.atomic():
+                detail = workflow.perform(None, form.cleaned_data) or {}
+                audit_record(actor=request.user, action=workflow.audit_action, reason=reason,
+                             detail={**_audit_detail(form.cleaned_data), **detail})  # fmt: skip
+        except ApplicationError as exc:
+            audit_record(actor=request.user, action=workflow.audit_action, reason=reason,
+                         outcome=AuditLogEntry.Outcome.REFUSED, detail={"error": _error_text(exc)})  # fmt: skip
+            modeladmin.message_user(request, _error_text(exc), messages.WARNING)
+        else:
+            modeladmin.message_user(request, workflow.done_message, messages.SUCCESS)
+        return HttpResponseRedirect(back_url)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": workflow.title,
+        "workflow": workflow,
+        "objects": [],
+        "form": form,
         "confirm_field": CONFIRM_FIELD,
         "opts": modeladmin.model._meta,
     }
