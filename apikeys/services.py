@@ -35,6 +35,14 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
+def _event_record(api_key: ApiKey, event_type: str) -> None:
+    """apikey.created|revoked to the tenant's webhooks: the key's id, name, prefix and scopes, never the key."""
+    from webhooks.services import event_record
+
+    data = {"apikey": {"id": str(api_key.pk), "name": api_key.name, "prefix": api_key.prefix, "scopes": api_key.scopes}}
+    event_record(tenant=api_key.tenant, type=event_type, data=data)
+
+
 def _publish_after_commit(api_key: ApiKey) -> None:
     transaction.on_commit(lambda: publish_key(api_key))
 
@@ -75,6 +83,7 @@ def apikey_create(
         rate_limit_per_minute=rate_limit_per_minute,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
+    _event_record(api_key, "apikey.created")
     logger.info("api key created id=%s prefix=%s tenant=%s", api_key.pk, api_key.prefix, tenant.pk)
     return api_key, raw_key
 
@@ -90,6 +99,7 @@ def apikey_revoke(*, api_key: ApiKey, revoked_by: str, reason: str = "") -> ApiK
     api_key.revoked_reason = (reason or "")[:500]
     api_key.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
     _publish_after_commit(api_key)
+    _event_record(api_key, "apikey.revoked")
     logger.info("api key revoked id=%s prefix=%s by=%s", api_key.pk, api_key.prefix, api_key.revoked_by)
     return api_key
 

@@ -249,9 +249,22 @@ def wal_archive_check(*, engine: BackupEngine | None = None) -> dict:
 def record_tenant_export_event(*, export: TenantExport, name: str) -> None:
     """The one place that announces backup.tenant_export.completed|failed.
 
-    The webhooks issue turns this into an outbox row in the same transaction; until then it logs.
+    An export covers every tenant, so every tenant subscribed to it hears of it (in one transaction).
     """
+    from tenants.models import Tenant
+    from webhooks.selectors import tenant_ids_subscribed
+    from webhooks.services import event_record
+
     logger.info("event %s export=%s status=%s", name, export.pk, export.status)
+    data = {
+        "export": {
+            "id": str(export.pk), "object_key": export.location, "size_bytes": export.size_bytes,
+            "error": export.error[:2000],
+        }
+    }  # fmt: skip
+    with transaction.atomic():
+        for tenant_id in tenant_ids_subscribed(event_type=name):
+            event_record(tenant=Tenant(pk=tenant_id), type=name, data=data)
 
 
 def tenant_export_create(*, trigger: str = Trigger.COMMAND, progress: Progress = _noop) -> TenantExport:

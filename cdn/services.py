@@ -8,11 +8,37 @@ from django.db import transaction
 from django.utils import timezone
 
 from platform_site.exceptions import ApplicationError
+from tenants.models import Tenant
 
 from .backends import cdn_backends
 from .backends.base import CdnBackend, CdnConfigurationError, CdnError, CdnThrottled, Site
 from .batching import normalize_path, plan_requests
 from .models import Invalidation
+
+EVENT_TYPES = {
+    Invalidation.Status.COMPLETED: "cdn.invalidation.completed",
+    Invalidation.Status.FAILED: "cdn.invalidation.failed",
+}
+
+
+def invalidation_event_record(*, invalidation: Invalidation) -> None:
+    """Announce a finished invalidation (cdn.invalidation.completed|failed) to the tenant's webhooks,
+    in the caller's transaction. Called once per invalidation, where its status becomes final."""
+    from tenants.models import Website
+    from webhooks.services import event_record
+
+    tenant_id = Website.objects.values_list("tenant_id", flat=True).get(pk=invalidation.website_id)
+    event_record(
+        tenant=Tenant(pk=tenant_id),
+        type=EVENT_TYPES[invalidation.status],
+        data={
+            "invalidation": {
+                "id": str(invalidation.pk), "website_id": str(invalidation.website_id), "backend": invalidation.backend,
+                "paths": invalidation.paths[:100], "error": invalidation.error,
+            }
+        },
+    )  # fmt: skip
+
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +164,15 @@ def invalidation_flush(*, website_id) -> list[Invalidation]:
                 target = backend.target(site_for(website))
             except CdnConfigurationError as exc:
                 # Retrying cannot help until an operator fixes the configuration: fail them visibly.
-                Invalidation.objects.filter(pk__in=[row.pk for row in rows]).update(
-                    status=Invalidation.Status.FAILED, error=str(exc)[:2000], completed_at=timezone.now()
-                )
+                with transaction.atomic():
+                    for row in rows:
+                        row.status, row.error, row.completed_at = (
+                            Invalidation.Status.FAILED,
+                            str(exc)[:2000],
+                            timezone.now(),
+                        )
+                        row.save(update_fields=["status", "error", "completed_at"])
+                        invalidation_event_record(invalidation=row)
                 logger.warning("invalidations for website %s failed: %s", website_id, exc)
                 continue
             paths = list(dict.fromkeys(path for row in rows for path in row.paths))
@@ -212,13 +244,18 @@ def invalidation_submit(*, invalidation: Invalidation, site: Site) -> Invalidati
     except (CdnError, CdnConfigurationError) as exc:
         logger.warning("invalidation failed id=%s: %s", row.pk, exc)
         row.status, row.error, row.completed_at = Invalidation.Status.FAILED, str(exc)[:2000], timezone.now()
-        row.save(update_fields=["status", "error", "completed_at"])
+        with transaction.atomic():
+            row.save(update_fields=["status", "error", "completed_at"])
+            invalidation_event_record(invalidation=row)
         return row
     row.provider_id = result.provider_id[:200]
     row.error = ""
     if result.completed:
         row.status, row.completed_at = Invalidation.Status.COMPLETED, timezone.now()
-    row.save(update_fields=["provider_id", "error", "status", "completed_at"])
+    with transaction.atomic():
+        row.save(update_fields=["provider_id", "error", "status", "completed_at"])
+        if row.status == Invalidation.Status.COMPLETED:
+            invalidation_event_record(invalidation=row)
     invalidation.status, invalidation.provider_id = row.status, row.provider_id
     logger.info("invalidation sent id=%s backend=%s provider_id=%s status=%s", row.pk, row.backend, row.provider_id,
                 row.status)  # fmt: skip
@@ -237,10 +274,14 @@ def invalidation_poll_one(*, invalidation: Invalidation) -> Invalidation:
         return invalidation
     if state.lower() == "completed":
         now = timezone.now()
-        Invalidation.objects.filter(pk=invalidation.pk, status=Invalidation.Status.IN_PROGRESS).update(
-            status=Invalidation.Status.COMPLETED, completed_at=now
-        )
-        invalidation.status, invalidation.completed_at = Invalidation.Status.COMPLETED, now
+        with transaction.atomic():
+            # Only the poller that moves it announces it (two pollers may see "completed" at once).
+            moved = Invalidation.objects.filter(pk=invalidation.pk, status=Invalidation.Status.IN_PROGRESS).update(
+                status=Invalidation.Status.COMPLETED, completed_at=now
+            )
+            invalidation.status, invalidation.completed_at = Invalidation.Status.COMPLETED, now
+            if moved:
+                invalidation_event_record(invalidation=invalidation)
     return invalidation
 
 

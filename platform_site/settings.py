@@ -348,6 +348,40 @@ API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
 API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
+# --- webhooks (webhooks/) -----------------------------------------------------------------------
+# Delays in seconds before each attempt: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h). Each delay gets +/- WEBHOOKS_RETRY_JITTER of random jitter.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(delay)
+    for delay in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE", default=["0", "5", "300", "1800", "7200", "18000", "36000", "36000"]
+    )
+]
+WEBHOOKS_RETRY_JITTER = env.float("WEBHOOKS_RETRY_JITTER", default=0.2)
+# A Retry-After longer than this is capped, so a receiver cannot park a delivery for ever.
+WEBHOOKS_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOKS_RETRY_AFTER_MAX_SECONDS", default=36000)
+# An endpoint whose deliveries have failed (with no success) for this long is disabled.
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600)
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10)
+# Retries due within this many seconds are queued with a countdown; later ones are queued by the sweeper.
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=60)
+# How long a queued task may take to start before the sweeper queues it again (broker down, worker killed).
+WEBHOOKS_REQUEUE_AFTER_SECONDS = env.float("WEBHOOKS_REQUEUE_AFTER_SECONDS", default=120)
+WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="webhooks")
+# SSRF guard: http:// only when allowed (development); networks that may be called although private
+# (tests, self-hosting), e.g. "127.0.0.0/8,::1/128".
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
+WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
+WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
+WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", default=24 * 3600)
+# Deliveries per task, sent concurrently by this many threads of a worker process (keep-alive
+# connections per destination: WEBHOOKS_POOL_MAXSIZE).
+WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=20)
+WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
+WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
 
 # --- operator console (console) -----------------------------------------------------------------
 # Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.

@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("tenants.urls")),
     path("", include("apikeys.urls")),
     path("", include("cdn.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

@@ -11,6 +11,7 @@ from django.utils import timezone
 from cdn.policy import ContentClass, classify
 from platform_site.exceptions import ApplicationError, ConflictError, ServiceUnavailable
 from platform_site.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
+from webhooks.services import event_record
 
 from .access import publish_tenant_access
 from .bundles import BundleError, bundle_publish, bundle_read
@@ -18,6 +19,35 @@ from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
 
 logger = logging.getLogger(__name__)
+
+
+def _tenant_data(tenant: Tenant) -> dict:
+    return {
+        "tenant": {
+            "id": str(tenant.pk), "slug": tenant.slug, "status": tenant.status,
+            "suspended_at": tenant.suspended_at, "reason": tenant.suspension_reason,
+        }
+    }  # fmt: skip
+
+
+def _website_data(website: Website) -> dict:
+    hostnames = sorted(website.hostnames.values_list("hostname", flat=True))
+    return {"website": {"id": str(website.pk), "name": website.name, "status": website.status, "hostnames": hostnames}}
+
+
+def _deployment_data(deployment: Deployment) -> dict:
+    return {
+        "deployment": {
+            "id": str(deployment.pk), "website_id": str(deployment.website_id), "number": deployment.number,
+            "status": deployment.status, "trigger": deployment.trigger, "started_at": deployment.started_at,
+            "finished_at": deployment.finished_at, "error": deployment.error,
+        }
+    }  # fmt: skip
+
+
+def _deployment_event(deployment: Deployment, type_: str) -> None:
+    tenant_id = Website.objects.values_list("tenant_id", flat=True).get(pk=deployment.website_id)
+    event_record(tenant=Tenant(pk=tenant_id), type=type_, data=_deployment_data(deployment))
 
 
 def _invalid(field: str, error: ValidationError) -> ApplicationError:
@@ -68,6 +98,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str) -> Tenant:
     tenant.suspension_reason = reason[:500]
     tenant.save(update_fields=["status", "suspended_at", "suspension_reason", "updated_at"])
     transaction.on_commit(lambda: publish_tenant_access(tenant))
+    event_record(tenant=tenant, type="tenant.suspended", data=_tenant_data(tenant))
     logger.info("tenant suspended id=%s", tenant.pk)
     return tenant
 
@@ -82,6 +113,7 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
     tenant.suspension_reason = ""
     tenant.save(update_fields=["status", "suspended_at", "suspension_reason", "updated_at"])
     transaction.on_commit(lambda: publish_tenant_access(tenant))
+    event_record(tenant=tenant, type="tenant.reactivated", data=_tenant_data(tenant))
     logger.info("tenant reactivated id=%s", tenant.pk)
     return tenant
 
@@ -126,6 +158,7 @@ def website_create(*, tenant: Tenant, name: str, hostnames: list[str] | None = N
     _check_website_name(website)
     website.save()
     _set_hostnames(website, hostnames or [])
+    event_record(tenant=tenant, type="website.created", data=_website_data(website))
     logger.info("website created id=%s tenant=%s", website.pk, tenant.pk)
     return website
 
@@ -144,6 +177,7 @@ def website_update(
     website.save(update_fields=["name", "status", "updated_at"])
     if hostnames is not None:
         _set_hostnames(website, hostnames)
+    event_record(tenant=website.tenant, type="website.updated", data=_website_data(website))
     logger.info("website updated id=%s", website.pk)
     return website
 
@@ -151,6 +185,9 @@ def website_update(
 @transaction.atomic
 def website_delete(*, website: Website) -> None:
     website_id = website.pk
+    event_record(
+        tenant=website.tenant, type="website.deleted", data={"website": {"id": str(website_id), "name": website.name}}
+    )
     Website.objects.filter(pk=website_id).update(active_deployment=None)
     website.delete()
     logger.info("website deleted id=%s", website_id)
@@ -162,12 +199,23 @@ def website_delete(*, website: Website) -> None:
 def deployment_event_record(*, deployment: Deployment, event_type: str) -> None:
     """Record a `deployment.*` domain event in the caller's transaction.
 
-    The webhooks outbox (when it lands) writes its outbox row here; until then the event is logged.
-    Types: deployment.created, deployment.started, deployment.succeeded, deployment.failed,
-    deployment.rolled_back.
+    Types: deployment.created (logged only), deployment.started, deployment.succeeded,
+    deployment.failed, deployment.rolled_back (a rollback's deployment went live: sent to webhooks as
+    deployment.succeeded, its payload's trigger "rollback"). Webhook types go to the outbox.
     """
     logger.info("event %s deployment=%s website=%s number=%s", event_type, deployment.pk, deployment.website_id,
                 deployment.number)  # fmt: skip
+    webhook_type = WEBHOOK_DEPLOYMENT_EVENTS.get(event_type)
+    if webhook_type:
+        _deployment_event(deployment, webhook_type)
+
+
+WEBHOOK_DEPLOYMENT_EVENTS = {
+    "deployment.started": "deployment.started",
+    "deployment.succeeded": "deployment.succeeded",
+    "deployment.failed": "deployment.failed",
+    "deployment.rolled_back": "deployment.succeeded",
+}
 
 
 def _bundle_extension(data: bytes) -> str:

@@ -1,0 +1,201 @@
+"""Webhook fan-out throughput and latency, side by side with a raw keep-alive HTTP client.
+
+    eval "$(deploy/local/stack env)"; python -m benchmarks.webhooks_fanout [--deliveries 5000]
+
+Our side: events recorded through webhooks.services.event_record, fanned out by a real Celery worker
+(2 processes) into deliveries to 20 endpoints on a local receiver, each delivery signed, SSRF-checked,
+pinned and logged. The peer: a raw keep-alive client (2 processes, urllib3) posting the same signed
+payloads to the same receiver, i.e. the limit of this machine. Then, on an idle worker, the latency
+from an event's recording to its first attempt. The last line is one JSON object.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+QUEUE = f"webhooks-bench-{os.getpid()}"
+ENDPOINTS = 20
+BENCH_ENV = {
+    "WEBHOOKS_QUEUE": QUEUE,
+    "WEBHOOKS_ALLOW_HTTP": "true",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "WEBHOOKS_MAX_ENDPOINTS_PER_TENANT": str(ENDPOINTS),
+    "LOG_LEVEL": "WARNING",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else small writes wait ~40 ms for delayed ACKs
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def _serve(port_queue):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    port_queue.put(server.server_address[1])
+    server.serve_forever()
+
+
+def _raw_post(port: int, payloads: list[tuple[str, bytes, dict]], result_queue) -> None:
+    import urllib3
+
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, retries=False)
+    ok = 0
+    for path, body, headers in payloads:
+        response = pool.urlopen("POST", path, body=body, headers=headers, redirect=False)
+        ok += 200 <= response.status < 300
+    result_queue.put(ok)
+
+
+def _signed_payloads(secret: str, count: int) -> list[tuple[str, bytes, dict]]:
+    from webhooks import signing
+
+    payloads = []
+    for index in range(count):
+        body = json.dumps({"id": str(index), "type": "tenant.suspended", "version": 1, "data": {"n": index}}).encode()
+        headers = signing.headers(secrets_=[secret], msg_id=f"msg_{index}", timestamp=int(time.time()), body=body)
+        headers["Content-Type"] = "application/json"
+        payloads.append((f"/hook/{index % ENDPOINTS}", body, headers))
+    return payloads
+
+
+def raw_rate(port: int, secret: str, count: int, processes: int = 2) -> float:
+    payloads = _signed_payloads(secret, count)
+    results = multiprocessing.Queue()
+    chunks = [payloads[i::processes] for i in range(processes)]
+    workers = [multiprocessing.Process(target=_raw_post, args=(port, chunk, results)) for chunk in chunks]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    delivered = sum(results.get() for _ in workers)
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    assert delivered == count, f"raw client delivered {delivered}/{count}"
+    return count / elapsed
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    from platform_site.celery import app
+
+    hostname = f"bench-{os.getpid()}@localhost"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", QUEUE, "-c", "2", "-P", os.environ.get("BENCH_POOL", "prefork"), "-n", hostname,
+         "--without-gossip", "--without-mingle", "-l", os.environ.get("BENCH_LOG", "WARNING")],  # fmt: skip
+        cwd=REPO_ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("benchmark: the Celery worker exited")
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            return process
+    os.killpg(process.pid, signal.SIGKILL)
+    raise SystemExit("benchmark: the Celery worker did not start in 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument("--latency-samples", type=int, default=50)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("CELERY_BROKER_URL"):
+        raise SystemExit('benchmark: run against the stack: eval "$(deploy/local/stack env)" first')
+    os.environ.update(BENCH_ENV)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from tenants import services as tenant_services
+    from tenants.models import Tenant
+    from webhooks import services
+    from webhooks.models import Attempt, Delivery
+
+    call_command("migrate", verbosity=0)
+    port_queue = multiprocessing.Queue()
+    receiver = multiprocessing.Process(target=_serve, args=(port_queue,), daemon=True)
+    receiver.start()
+    port = port_queue.get(timeout=10)
+
+    slug = f"bench-{os.getpid()}"
+    tenant = tenant_services.tenant_create(name="Benchmark", slug=slug)
+    secret = None
+    for index in range(ENDPOINTS):
+        _, secret = services.endpoint_create(
+            tenant=tenant, url=f"http://127.0.0.1:{port}/hook/{index}", event_types=["tenant.*"]
+        )
+    events = args.deliveries // ENDPOINTS
+    worker = start_worker(dict(os.environ))
+    try:
+        raw_per_s = raw_rate(port, secret, events * ENDPOINTS)
+
+        started = time.perf_counter()
+        for index in range(events):
+            with transaction.atomic():
+                services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"n": index}})
+        recorded_s = time.perf_counter() - started
+        total = events * ENDPOINTS
+        deadline = time.monotonic() + 600
+        while Delivery.objects.filter(endpoint__tenant=tenant, status="succeeded").count() < total:
+            if time.monotonic() > deadline:
+                raise SystemExit("benchmark: deliveries did not finish in 600 s")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        deliveries_per_s = total / elapsed
+        failed = Delivery.objects.filter(endpoint__tenant=tenant).exclude(status="succeeded").count()
+
+        # Latency on an idle worker: one event at a time to one endpoint.
+        endpoint = tenant.webhook_endpoints.first()
+        latencies = []
+        for _ in range(args.latency_samples):
+            event = services.endpoint_ping(endpoint=endpoint)
+            attempt = None
+            while attempt is None:
+                attempt = Attempt.objects.filter(delivery__event=event).first()
+                time.sleep(0.002)
+            latencies.append((attempt.started_at - event.created_at).total_seconds() * 1000)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        receiver.terminate()
+        Tenant.objects.filter(slug=slug).delete()
+
+    result = {
+        "deliveries": total,
+        "failed": failed,
+        "deliveries_per_s": round(deliveries_per_s, 1),
+        "raw_per_s": round(raw_per_s, 1),
+        "ratio_vs_raw": round(deliveries_per_s / raw_per_s, 3),
+        "p50_event_to_attempt_ms": round(statistics.median(latencies), 1),
+        "events_recorded_s": round(recorded_s, 2),
+        "elapsed_s": round(elapsed, 2),
+        "worker_processes": 2,
+        "endpoints": ENDPOINTS,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Real HTTP receivers on 127.0.0.1 and a real Celery worker on a webhooks queue of its own.
+
+The worker consumes a queue named for this test run, so a worker started by another app's tests (which
+consumes the default `webhooks` queue with default settings) never takes these deliveries.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+QUEUE = f"webhooks-test-{os.getpid()}"
+
+# Compressed schedule (4 attempts within ~1 s), short timeouts, receivers on loopback allowed.
+WEBHOOKS_TEST_ENV = {
+    "WEBHOOKS_QUEUE": QUEUE,
+    "WEBHOOKS_ALLOW_HTTP": "true",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "WEBHOOKS_RETRY_SCHEDULE": "0,0.2,0.3,0.4",
+    "WEBHOOKS_RETRY_JITTER": "0.1",
+    "WEBHOOKS_CONNECT_TIMEOUT": "1",
+    "WEBHOOKS_READ_TIMEOUT": "3",
+    "WEBHOOKS_REQUEUE_AFTER_SECONDS": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def webhooks_settings(settings):
+    """The same configuration in the test process as in the worker."""
+    settings.WEBHOOKS_QUEUE = QUEUE
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    settings.WEBHOOKS_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.WEBHOOKS_RETRY_SCHEDULE = [0, 0.2, 0.3, 0.4]
+    settings.WEBHOOKS_RETRY_JITTER = 0.1
+    settings.WEBHOOKS_CONNECT_TIMEOUT = 1
+    settings.WEBHOOKS_READ_TIMEOUT = 3
+    settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 1
+    return settings
+
+
+# --- receivers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict
+    body: bytes
+    at: float
+    client_port: int
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1. `script` maps a path to a list of behaviours, one per request
+    (the last repeats): ("ok",), ("status", 500), ("retry_after", 429, "1"), ("slow", seconds),
+    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away)."""
+
+    server: ThreadingHTTPServer
+    requests: list = field(default_factory=list)
+    script: dict = field(default_factory=dict)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def received(self, path: str | None = None) -> list[Received]:
+        return [r for r in list(self.requests) if path is None or r.path == path]
+
+    def events(self, path: str | None = None) -> list[dict]:
+        return [json.loads(r.body) for r in self.received(path)]
+
+
+def _handler(receiver_ref: list):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
+        disable_nagle_algorithm = True  # else small writes wait ~40 ms for delayed ACKs
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            receiver: Receiver = receiver_ref[0]
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            count = len(receiver.received(self.path))
+            receiver.requests.append(
+                Received(self.path, dict(self.headers), body, time.monotonic(), self.client_address[1])
+            )
+            steps = receiver.script.get(self.path, [("ok",)])
+            step = steps[min(count, len(steps) - 1)]
+            kind = step[0]
+            if kind == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if kind == "hang":
+                receiver.release.wait(10)
+                step = ("ok",)
+            if kind == "slow":
+                time.sleep(step[1])
+            if kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", step[1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = {"status": lambda: step[1], "retry_after": lambda: step[1]}.get(kind, lambda: 200)()
+            payload = b'{"received": true}' if status < 300 else b"x" * 3000  # long bodies get cut to 1 KB
+            self.send_response(status)
+            if kind == "retry_after":
+                self.send_header("Retry-After", step[2])
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+@pytest.fixture
+def receiver():
+    ref: list = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    server.daemon_threads = True
+    ref.append(Receiver(server=server))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ref[0]
+    ref[0].release.set()
+    server.shutdown()
+    server.server_close()
+
+
+# --- a real worker on the test queue ----------------------------------------------------------------
+
+
+class WorkerHandle:
+    def __init__(self, env: dict, log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.hostname = f"webhooks-test-{os.getpid()}@localhost"
+
+    def start(self) -> None:
+        from platform_site.celery import app
+
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "platform_site",
+                    "worker",
+                    "-Q",
+                    QUEUE,
+                    "-c",
+                    "2",
+                    "-n",
+                    self.hostname,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-l",
+                    "INFO",
+                ],  # fmt: skip
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"webhooks worker exited: {self.log_path.read_text()[-2000:]}")
+            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                return
+        self.kill()
+        raise RuntimeError(f"webhooks worker not ready in 30 s: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash or OOM kill would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def webhooks_worker(test_database_env, tmp_path_factory):
+    env = {**test_database_env, **WEBHOOKS_TEST_ENV}
+    worker = WorkerHandle(env, tmp_path_factory.mktemp("webhooks-worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()

@@ -1,0 +1,55 @@
+import pytest
+
+from webhooks import services
+from webhooks.models import Delivery, Endpoint
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_logged_in(client, django_user_model):
+    user = django_user_model.objects.create_superuser(username="hook-op", password="pw-long-enough-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def delivery(tenant):
+    endpoint, secret = services.endpoint_create(tenant=tenant, url="https://93.184.216.34/in", event_types=["*"])
+    event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {}})
+    services.event_fan_out(event_id=event.pk)
+    delivery = Delivery.objects.get(event=event)
+    Delivery.objects.filter(pk=delivery.pk).update(status="failed")
+    delivery.secret = secret
+    return delivery
+
+
+def test_admin_pages_render_without_secrets(admin_client_logged_in, delivery):
+    for url in (
+        "/admin/webhooks/endpoint/?is_active__exact=1",
+        f"/admin/webhooks/endpoint/{delivery.endpoint_id}/change/",
+        "/admin/webhooks/delivery/?status__exact=failed&event__type=tenant.suspended",
+        f"/admin/webhooks/delivery/{delivery.pk}/change/",
+        "/admin/webhooks/event/",
+    ):
+        response = admin_client_logged_in.get(url)
+        assert response.status_code == 200, url
+        assert delivery.secret.encode() not in response.content
+        assert delivery.endpoint.secret_encrypted.encode() not in response.content
+
+
+def test_admin_actions_disable_enable_redeliver(admin_client_logged_in, delivery, django_capture_on_commit_callbacks):
+    endpoint_id = str(delivery.endpoint_id)
+    admin_client_logged_in.post(
+        "/admin/webhooks/endpoint/", {"action": "disable_selected", "_selected_action": [endpoint_id]}
+    )
+    assert not Endpoint.objects.get(pk=endpoint_id).is_active
+    admin_client_logged_in.post(
+        "/admin/webhooks/endpoint/", {"action": "enable_selected", "_selected_action": [endpoint_id]}
+    )
+    assert Endpoint.objects.get(pk=endpoint_id).is_active
+    with django_capture_on_commit_callbacks() as queued:
+        admin_client_logged_in.post(
+            "/admin/webhooks/delivery/", {"action": "redeliver_selected", "_selected_action": [str(delivery.pk)]}
+        )
+    assert Delivery.objects.get(pk=delivery.pk).status == "pending" and len(queued) == 1

@@ -1,0 +1,228 @@
+"""End to end: services -> outbox -> real Redis -> real Celery worker -> real receivers on 127.0.0.1."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from tenants import services as tenant_services
+from tests.helpers import wait_for
+from webhooks import services
+from webhooks.models import Delivery, Endpoint, Event
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhooks_worker")]
+
+
+@pytest.fixture
+def tenant(db):
+    return tenant_services.tenant_create(name="Hooks Co", slug="hooks-co")
+
+
+def _endpoint(tenant, url, event_types=("*",)):
+    return services.endpoint_create(tenant=tenant, url=url, event_types=list(event_types))
+
+
+def _delivery(endpoint, status=None, timeout=15):
+    def finished():
+        queryset = Delivery.objects.filter(endpoint=endpoint)
+        queryset = queryset.filter(status=status) if status else queryset.exclude(status=Delivery.Status.PENDING)
+        return queryset.first()
+
+    return wait_for(finished, timeout=timeout)
+
+
+def test_event_is_delivered_signed_and_verifies_with_standardwebhooks(tenant, receiver):
+    endpoint, secret = _endpoint(tenant, receiver.url(), ["website.*"])
+    website = tenant_services.website_create(tenant=tenant, name="Shop", hostnames=["shop.example.test"])
+
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    (request,) = receiver.received()
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["type"] == "website.created" and payload["version"] == 1
+    assert payload["data"]["website"] == {
+        "id": str(website.pk), "name": "Shop", "status": "active", "hostnames": ["shop.example.test"],
+    }  # fmt: skip
+    assert request.headers["webhook-id"] == delivery.msg_id
+    (attempt,) = delivery.attempts.all()
+    assert attempt.status_code == 200 and attempt.succeeded and attempt.response_excerpt == '{"received": true}'
+    # A wrong secret does not verify: the check above is real.
+    with pytest.raises(Exception, match="signature"):
+        Webhook("whsec_" + "A" * 44).verify(request.body, request.headers)
+
+
+def test_rolled_back_change_sends_nothing(tenant, receiver):
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    with pytest.raises(RuntimeError), transaction.atomic():
+        tenant_services.website_create(tenant=tenant, name="Never")
+        raise RuntimeError("the change fails after the event was recorded")
+    tenant_services.website_create(tenant=tenant, name="Kept")
+
+    _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    assert [e["data"]["website"]["name"] for e in receiver.events()] == ["Kept"]
+    assert not Event.objects.filter(data__website__name="Never").exists()
+
+
+def test_retries_follow_the_schedule_then_fail_with_every_attempt_logged(tenant, receiver, settings):
+    receiver.script["/hook"] = [("status", 500)]
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="unpaid")
+
+    delivery = _delivery(endpoint, Delivery.Status.FAILED)
+    attempts = list(delivery.attempts.all())
+    assert len(attempts) == len(settings.WEBHOOKS_RETRY_SCHEDULE) == len(receiver.received())
+    assert all(a.status_code == 500 and a.error == "HTTP 500" and len(a.response_excerpt) == 1024 for a in attempts)
+    # Same webhook-id on every retry; gaps at least the scheduled delay minus jitter.
+    assert {r.headers["webhook-id"] for r in receiver.received()} == {delivery.msg_id}
+    times = [r.at for r in receiver.received()]
+    for index, (earlier, later) in enumerate(zip(times, times[1:], strict=False), start=1):
+        assert later - earlier >= settings.WEBHOOKS_RETRY_SCHEDULE[index] * 0.9 - 0.05
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.failing_since is not None
+
+
+def test_429_retry_after_is_honoured(tenant, receiver):
+    receiver.script["/hook"] = [("retry_after", 429, "2"), ("ok",)]
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    first, second = receiver.received()
+    assert second.at - first.at >= 1.9  # the schedule alone would retry after 0.2 s
+    assert [a.status_code for a in delivery.attempts.all()] == [429, 200]
+
+
+def test_410_gone_disables_the_endpoint_and_emits_endpoint_disabled(tenant, receiver):
+    receiver.script["/gone"] = [("status", 410)]
+    gone, _ = _endpoint(tenant, receiver.url("/gone"), ["website.*"])
+    watcher, _ = _endpoint(tenant, receiver.url("/watch"), ["webhook.*"])
+    tenant_services.website_create(tenant=tenant, name="Site")
+
+    assert _delivery(gone).status == Delivery.Status.FAILED
+    gone.refresh_from_db()
+    assert not gone.is_active and "410" in gone.disabled_reason
+    _delivery(watcher, Delivery.Status.SUCCEEDED)
+    (event,) = receiver.events("/watch")
+    assert event["type"] == "webhook.endpoint.disabled" and event["data"]["endpoint"]["id"] == str(gone.pk)
+    assert len(receiver.received("/gone")) == 1  # no retry after 410
+
+
+def test_endpoint_failing_for_days_is_disabled(tenant, receiver):
+    receiver.script["/hook"] = [("status", 500)]
+    endpoint, _ = _endpoint(tenant, receiver.url(), ["tenant.*"])
+    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=6))
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+
+    delivery = _delivery(endpoint)
+    assert delivery.status == Delivery.Status.FAILED and delivery.attempt_count == 1
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and endpoint.disabled_reason == "failing for too long"
+    assert Event.objects.filter(type="webhook.endpoint.disabled", tenant=tenant).exists()
+
+
+def test_dropped_connection_and_slow_receiver_are_retried(tenant, receiver):
+    receiver.script["/drop"] = [("drop",), ("ok",)]
+    receiver.script["/slow"] = [("slow", 4), ("ok",)]
+    drop, _ = _endpoint(tenant, receiver.url("/drop"))
+    slow, _ = _endpoint(tenant, receiver.url("/slow"))
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+
+    for endpoint in (drop, slow):
+        delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+        first, second = delivery.attempts.all()
+        assert first.status_code is None and first.error and not first.succeeded
+        assert second.status_code == 200
+    assert "Timeout" in slow.deliveries.get().attempts.first().error
+
+
+def test_worker_killed_mid_delivery_delivers_after_restart(tenant, receiver, webhooks_worker):
+    receiver.script["/hook"] = [("hang",), ("ok",)]
+    endpoint, secret = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+
+    wait_for(lambda: receiver.received(), timeout=15)
+    webhooks_worker.kill()  # mid-request: the receiver has not answered
+    receiver.release.set()
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    assert delivery.status == Delivery.Status.PENDING and delivery.attempt_count == 0
+    wait_for(lambda: Delivery.objects.get(pk=delivery.pk).queued_until < timezone.now(), timeout=5)
+    webhooks_worker.start()
+
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    first, second = receiver.received()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.msg_id
+    Webhook(secret).verify(second.body, second.headers)
+
+
+def test_secret_rotation_signs_with_both_secrets_during_grace(tenant, receiver):
+    endpoint, old_secret = _endpoint(tenant, receiver.url(), ["tenant.*"])
+    new_secret = services.endpoint_rotate_secret(endpoint=endpoint, grace_seconds=3600)
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+    _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    (request,) = receiver.received()
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    Webhook(old_secret).verify(request.body, request.headers)
+    Webhook(new_secret).verify(request.body, request.headers)
+
+    newest = services.endpoint_rotate_secret(endpoint=endpoint, grace_seconds=0)
+    tenant_services.tenant_reactivate(tenant=tenant)
+    wait_for(lambda: len(receiver.received()) == 2)
+    latest = receiver.received()[1]
+    assert len(latest.headers["webhook-signature"].split(" ")) == 1
+    Webhook(newest).verify(latest.body, latest.headers)
+    with pytest.raises(Exception, match="signature"):
+        Webhook(new_secret).verify(latest.body, latest.headers)
+
+
+def test_deployment_lifecycle_events_follow_wildcard_subscriptions(tenant, receiver):
+    deployments, _ = _endpoint(tenant, receiver.url("/deploy"), ["deployment.*"])
+    websites, _ = _endpoint(tenant, receiver.url("/site"), ["website.created"])
+    website = tenant_services.website_create(tenant=tenant, name="Blog")
+    deployment = tenant_services.deployment_create(website=website, run=False)
+    tenant_services.deployment_execute(deployment=deployment)
+
+    wait_for(lambda: len(receiver.received("/deploy")) == 2 and len(receiver.received("/site")) == 1)
+    types = sorted(e["type"] for e in receiver.events("/deploy"))
+    assert types == ["deployment.started", "deployment.succeeded"]
+    succeeded = next(e for e in receiver.events("/deploy") if e["type"] == "deployment.succeeded")
+    assert succeeded["data"]["deployment"]["number"] == 1 and succeeded["tenant"] == str(tenant.pk)
+    assert [e["type"] for e in receiver.events("/site")] == ["website.created"]
+
+
+def test_secrets_never_reach_the_worker_log(tenant, receiver, webhooks_worker):
+    endpoint, secret = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+    _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    log = webhooks_worker.log_path.read_text()
+    assert "webhook attempt delivery=" in log  # the log is the worker's, and attempts are logged
+    assert secret not in log and secret.removeprefix("whsec_") not in log
+    assert secret not in json.dumps(list(Endpoint.objects.values("secret_encrypted")))
+
+
+def test_event_committed_while_the_broker_is_down_is_delivered_by_the_sweeper(
+    tenant, receiver, test_database_env, settings
+):
+    """A real process with an unreachable broker commits a change: the event row is kept, the enqueue
+    failure is logged, and the sweeper later fans it out through the real broker and worker."""
+    import subprocess
+    import sys
+
+    endpoint, _ = _endpoint(tenant, receiver.url(), ["tenant.*"])
+    env = {**test_database_env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "WEBHOOKS_QUEUE": settings.WEBHOOKS_QUEUE}
+    script = (
+        "import django; django.setup()\n"
+        "from tenants import services; from tenants.models import Tenant\n"
+        f"services.tenant_suspend(tenant=Tenant.objects.get(pk='{tenant.pk}'), reason='broker down')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "the sweeper will retry" in result.stderr
+    event = Event.objects.get(tenant=tenant, type="tenant.suspended")
+    assert event.fanned_out_at is None and not receiver.received()
+
+    settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 0
+    assert services.webhooks_sweep()["events"] >= 1
+    _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    assert receiver.events()[0]["id"] == str(event.pk)

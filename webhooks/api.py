@@ -1,0 +1,153 @@
+"""Webhooks API (tenant-scoped; scope `webhooks:manage`): validate, call one service, render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apikeys.permissions import HasScope
+from platform_site.exceptions import ApplicationError
+from tenants.api import UUID_PATTERN, acting_tenant
+from tenants.selectors import tenant_list
+
+from . import catalogue, selectors, services
+from .models import Delivery
+from .serializers import (
+    DeliveryOutput,
+    EndpointCreateInput,
+    EndpointOutput,
+    EndpointUpdateInput,
+    EndpointWithSecretOutput,
+    EventTypeOutput,
+    ReplayInput,
+    ReplayOutput,
+    RotateSecretInput,
+)
+
+# The API-key permission (apikeys) checks this; until it is merged, the default staff permission applies.
+# Operators (staff sessions), or an API key holding webhooks:manage.
+WEBHOOK_PERMISSIONS = [HasScope("webhooks:manage")]
+
+
+def _validated(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _with_secret(endpoint, secret: str) -> dict:
+    endpoint.secret = secret
+    return EndpointWithSecretOutput(endpoint).data
+
+
+class EndpointViewSet(viewsets.GenericViewSet):
+    permission_classes = WEBHOOK_PERMISSIONS
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = EndpointOutput
+    filterset_fields = ["is_active"]
+    ordering_fields = ["created_at", "url"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.endpoint_list(tenant=acting_tenant(self.request))
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(EndpointOutput(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(EndpointOutput(self.get_object()).data)
+
+    @extend_schema(request=EndpointCreateInput, responses={201: EndpointWithSecretOutput})
+    def create(self, request):
+        data = _validated(EndpointCreateInput, request)
+        tenant = acting_tenant(request)
+        tenant_id = data.pop("tenant", None)
+        if tenant is None:
+            if tenant_id is None:
+                raise ApplicationError(
+                    "invalid", "The request is invalid.", fields={"tenant": ["This field is required."]}
+                )
+            tenant = tenant_list().filter(pk=tenant_id).first()
+            if tenant is None:
+                raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+        endpoint, secret = services.endpoint_create(tenant=tenant, **data)
+        return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EndpointUpdateInput, responses=EndpointOutput)
+    def partial_update(self, request, pk=None):
+        endpoint = services.endpoint_update(endpoint=self.get_object(), **_validated(EndpointUpdateInput, request))
+        return Response(EndpointOutput(endpoint).data)
+
+    def destroy(self, request, pk=None):
+        services.endpoint_delete(endpoint=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=RotateSecretInput, responses=EndpointWithSecretOutput)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        endpoint = self.get_object()
+        secret = services.endpoint_rotate_secret(endpoint=endpoint, **_validated(RotateSecretInput, request))
+        endpoint.refresh_from_db()
+        return Response(_with_secret(endpoint, secret))
+
+    @extend_schema(request=None, responses={202: DeliveryOutput})
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None):
+        event = services.endpoint_ping(endpoint=self.get_object())
+        return Response({"event_id": str(event.pk)}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses=DeliveryOutput(many=True),
+        parameters=[OpenApiParameter("status", enum=Delivery.Status.values), OpenApiParameter("page", int)],
+    )
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        queryset = selectors.delivery_list(endpoint=self.get_object())
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Delivery.Status.values:
+                raise ApplicationError("invalid", "The request is invalid.", fields={"status": ["Unknown status."]})
+            queryset = queryset.filter(status=wanted)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(DeliveryOutput(page, many=True).data)
+
+    @extend_schema(request=ReplayInput, responses={202: ReplayOutput})
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        count = services.deliveries_replay_failed(endpoint=self.get_object(), **_validated(ReplayInput, request))
+        return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class EventTypeViewSet(viewsets.ViewSet):
+    """The event catalogue (webhooks/catalogue.py): every type, its payload version and an example."""
+
+    permission_classes = WEBHOOK_PERMISSIONS
+
+    @extend_schema(responses=EventTypeOutput(many=True))
+    def list(self, request):
+        return Response(EventTypeOutput(catalogue.EVENT_TYPES.values(), many=True).data)
+
+
+class DeliveryViewSet(viewsets.GenericViewSet):
+    permission_classes = WEBHOOK_PERMISSIONS
+    lookup_value_regex = UUID_PATTERN
+    serializer_class = DeliveryOutput
+    filterset_fields = ["status", "endpoint"]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.delivery_list(tenant=acting_tenant(self.request))
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(DeliveryOutput(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(DeliveryOutput(self.get_object()).data)
+
+    @extend_schema(request=None, responses={202: DeliveryOutput})
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        delivery = services.delivery_redeliver(delivery=self.get_object())
+        return Response(DeliveryOutput(selectors.delivery_list().get(pk=delivery.pk)).data, status=202)

@@ -1,0 +1,89 @@
+"""The catalogue of events a tenant can subscribe to, each with a versioned payload.
+
+Every delivery's body is one JSON object:
+
+    {"id": "<event uuid>", "type": "deployment.succeeded", "version": 1,
+     "timestamp": "2026-01-01T00:00:00+00:00", "tenant": "<tenant uuid>", "data": {...}}
+
+`data` has the shape documented below for (type, version). A breaking change to a payload adds a new
+version; additive fields do not. Services record events with `webhooks.services.event_record(tenant=...,
+type=..., data=...)` inside the transaction of the change that caused them.
+
+Subscriptions name types exactly (`website.created`), by prefix wildcard (`deployment.*`, `cdn.*`) or
+everything (`*`). `ping` is never matched by a wildcard: it is only sent by the "send test ping" action.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    description: str
+    example: dict
+
+
+_TENANT = {"id": "uuid", "slug": "acme", "status": "suspended", "suspended_at": "iso-8601|null", "reason": "str"}
+_WEBSITE = {"id": "uuid", "name": "Site", "status": "active", "hostnames": ["www.example.com"]}
+_DEPLOYMENT = {
+    "id": "uuid", "website_id": "uuid", "number": 3, "status": "succeeded", "trigger": "api",
+    "started_at": "iso-8601|null", "finished_at": "iso-8601|null", "error": "str",
+}  # fmt: skip
+_APIKEY = {"id": "uuid", "name": "ci", "prefix": "pk_live_abcd", "scopes": ["webhooks:manage"]}
+_INVALIDATION = {"id": "uuid", "website_id": "uuid", "backend": "cloudfront", "paths": ["/index.html"], "error": "str"}
+_EXPORT = {"id": "uuid", "object_key": "exports/…", "size_bytes": 1234, "error": "str"}
+
+EVENT_TYPES: dict[str, EventType] = {
+    event.name: event
+    for event in (
+        EventType("tenant.suspended", 1, "The tenant was suspended; its API access stopped.", {"tenant": _TENANT}),
+        EventType("tenant.reactivated", 1, "The tenant was reactivated.", {"tenant": _TENANT}),
+        EventType("website.created", 1, "A website was created.", {"website": _WEBSITE}),
+        EventType("website.updated", 1, "A website's name, status or hostnames changed.", {"website": _WEBSITE}),
+        EventType("website.deleted", 1, "A website was deleted.", {"website": {"id": "uuid", "name": "Site"}}),
+        EventType("deployment.started", 1, "A deployment started running.", {"deployment": _DEPLOYMENT}),
+        EventType("deployment.succeeded", 1, "A deployment succeeded and is now served.", {"deployment": _DEPLOYMENT}),
+        EventType(
+            "deployment.failed",
+            1,
+            "A deployment failed; the previous one is still served.",
+            {"deployment": _DEPLOYMENT},
+        ),
+        EventType("apikey.created", 1, "An API key was created (the key itself is never sent).", {"apikey": _APIKEY}),
+        EventType("apikey.revoked", 1, "An API key was revoked.", {"apikey": _APIKEY}),
+        EventType("cdn.invalidation.completed", 1, "A CDN invalidation completed.", {"invalidation": _INVALIDATION}),
+        EventType("cdn.invalidation.failed", 1, "A CDN invalidation failed.", {"invalidation": _INVALIDATION}),
+        EventType("backup.tenant_export.completed", 1, "A tenant export is ready.", {"export": _EXPORT}),
+        EventType("backup.tenant_export.failed", 1, "A tenant export failed.", {"export": _EXPORT}),
+        EventType(
+            "webhook.endpoint.disabled",
+            1,
+            "An endpoint was disabled (410 Gone, or failing for too long).",
+            {"endpoint": {"id": "uuid", "url": "https://…", "reason": "str"}},
+        ),
+        EventType("ping", 1, "A test event sent on request to one endpoint.", {"message": "ping"}),
+    )
+}
+
+# Types only sent explicitly, never through a subscription.
+UNSUBSCRIBABLE = {"ping"}
+
+
+def pattern_matches(pattern: str, event_type: str) -> bool:
+    if event_type in UNSUBSCRIBABLE:
+        return False
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+def subscribed(patterns: list[str], event_type: str) -> bool:
+    return any(pattern_matches(pattern, event_type) for pattern in patterns)
+
+
+def invalid_patterns(patterns: list[str]) -> list[str]:
+    """Patterns that match no type of the catalogue (typos are refused, not silently ignored)."""
+    return [p for p in patterns if not any(pattern_matches(p, name) for name in EVENT_TYPES)]
