@@ -8,8 +8,10 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from apikeys.models import ApiUsageMinute
+from backups.models import BackupRun, RestoreVerification, TenantExport
 from cdn.models import Invalidation
 from tenants.models import Deployment, Tenant, TenantStatus, Tier
+from webhooks.models import Attempt, Delivery
 
 from .models import AuditLogEntry
 
@@ -62,6 +64,75 @@ def api_traffic_last_day() -> dict:
         "total_rate_limited": limited,
         "rate_limited_share": round(limited / total, 4) if total else 0.0,
     }
+
+
+def webhook_attempts_last_day() -> dict:
+    """Delivery attempts per hour, succeeded and failed, the last 24 hours; the failure rate over them."""
+    hours = _last_day_hours()
+    rows = (
+        Attempt.objects.filter(started_at__gte=hours[0])
+        .annotate(hour=TruncHour("started_at"))
+        .values("hour", "succeeded")
+        .annotate(n=Count("pk"))
+    )
+    counts = {(row["hour"], row["succeeded"]): row["n"] for row in rows}
+    succeeded = [counts.get((hour, True), 0) for hour in hours]
+    failed = [counts.get((hour, False), 0) for hour in hours]
+    total = sum(succeeded) + sum(failed)
+    return {
+        "labels": [f"{hour:%H}:00" for hour in hours],
+        "succeeded": succeeded,
+        "failed": failed,
+        "total_attempts": total,
+        "total_failed": sum(failed),
+        "failure_rate": round(sum(failed) / total, 4) if total else 0.0,
+        "failed_deliveries": Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
+    }
+
+
+def freshness(finished_at, *, amber_after_hours: float, red_after_hours: float) -> str:
+    """green / amber / red by age; red when there is nothing."""
+    if finished_at is None:
+        return "red"
+    age_hours = (timezone.now() - finished_at).total_seconds() / 3600
+    if age_hours < amber_after_hours:
+        return "green"
+    return "amber" if age_hours < red_after_hours else "red"
+
+
+def _latest_row(title: str, latest, latest_ok, *, finished_field: str, amber: float, red: float) -> dict:
+    finished = getattr(latest_ok, finished_field) if latest_ok else None
+    state = freshness(finished, amber_after_hours=amber, red_after_hours=red)
+    # A failure after the last success needs a look even while the success is recent.
+    if state == "green" and latest is not None and latest.status == "failed":
+        state = "amber"
+    return {
+        "title": title,
+        "latest": latest,
+        "latest_ok": latest_ok,
+        "finished_at": finished,
+        "age": timezone.now() - finished if finished else None,
+        "state": state,
+    }
+
+
+def latest_backups() -> list[dict]:
+    """The latest backup, tenant export and restore drill, each with its age and a green/amber/red state."""
+    finished = BackupRun.objects.exclude(status=BackupRun.Status.RUNNING)
+    exports = TenantExport.objects.exclude(status=TenantExport.Status.RUNNING)
+    drills = RestoreVerification.objects.exclude(status=RestoreVerification.Status.RUNNING)
+    ok = BackupRun.Status.SUCCEEDED
+    return [
+        _latest_row("Database backup (pgBackRest)", finished.order_by("-started_at").first(),
+                    finished.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_BACKUP_AMBER_AFTER_HOURS, red=settings.CONSOLE_BACKUP_RED_AFTER_HOURS),
+        _latest_row("Tenant export", exports.order_by("-started_at").first(),
+                    exports.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_EXPORT_AMBER_AFTER_HOURS, red=settings.CONSOLE_EXPORT_RED_AFTER_HOURS),
+        _latest_row("Restore drill (verification)", drills.order_by("-started_at").first(),
+                    drills.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_VERIFY_AMBER_AFTER_HOURS, red=settings.CONSOLE_VERIFY_RED_AFTER_HOURS),
+    ]  # fmt: skip
 
 
 def replica_lag() -> list[dict]:

@@ -12,6 +12,8 @@ def dashboard(request):
         "title": "Operator console",
         "tenants": selectors.tenants_by_tier_and_status(),
         "traffic": selectors.api_traffic_last_day(),
+        "webhooks": selectors.webhook_attempts_last_day(),
+        "backups": selectors.latest_backups(),
         "replicas": selectors.replica_lag(),
         "deployments": selectors.recent_deployments(),
         "invalidations": selectors.recent_invalidations(),
