@@ -82,8 +82,14 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error", "response_excerpt", "manual"]
+    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error", "excerpt", "manual"]
     readonly_fields = fields
+
+    @admin.display(description="Response excerpt")
+    def excerpt(self, attempt):
+        # A receiver's body may be one unbroken 1 KB line: cut it so the page keeps its width.
+        text = attempt.response_excerpt
+        return text if len(text) <= 120 else f"{text[:120]}… ({len(text)} characters)"
 
     def has_add_permission(self, request, obj=None):
         return False

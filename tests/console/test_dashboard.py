@@ -62,3 +62,21 @@ def test_dashboard_requires_staff(client, django_user_model):
     assert client.get("/admin/console/").status_code == 302
     client.force_login(django_user_model.objects.create_user(username="customer", password="x-pass-long-1"))
     assert client.get("/admin/console/").status_code == 302
+
+
+def test_backup_freshness_states(settings):
+    from backups.models import BackupRun, TenantExport
+
+    assert [row["state"] for row in selectors.latest_backups()] == ["red", "red", "red"]  # nothing yet
+    now = timezone.now()
+    run = BackupRun.objects.create(engine="pgbackrest", kind="incr", status="succeeded", label="L1I")
+    BackupRun.objects.filter(pk=run.pk).update(finished_at=now - timedelta(hours=1))
+    TenantExport.objects.create(status="succeeded", finished_at=now - timedelta(hours=30))
+    states = [row["state"] for row in selectors.latest_backups()]
+    assert states == ["green", "amber", "red"]
+    BackupRun.objects.create(engine="pgbackrest", kind="incr", status="failed", label="L2I", finished_at=now)
+    assert selectors.latest_backups()[0]["state"] == "amber"  # a failure after the last success
+    BackupRun.objects.filter(pk=run.pk).update(
+        finished_at=now - timedelta(hours=settings.CONSOLE_BACKUP_RED_AFTER_HOURS + 1)
+    )
+    assert selectors.latest_backups()[0]["state"] == "red"
