@@ -2,8 +2,8 @@
 server on the real stack (PostgreSQL, Redis, Celery workers). One server and one browser per session;
 a fresh browser context (cookies) per test. Screenshots go to test-artifacts/console/."""
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,9 +63,11 @@ def console_server(django_db_setup, django_db_blocker):
         thread.terminate()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """One headless Chromium for the session, with HOME/TMPDIR/XDG_* in a temp dir (hermetic)."""
+    """One headless Chromium for the browser tests (they are one module), hermetic: the driver and the
+    browser get HOME/TMPDIR/XDG_* in a temp dir. Module-scoped so that the rest of the suite runs with
+    its own environment and without Playwright's event loop in this thread."""
     from playwright.sync_api import sync_playwright
 
     home = tmp_path_factory.mktemp("chromium-home")
@@ -76,25 +78,34 @@ def browser(tmp_path_factory):
         "XDG_CACHE_HOME": str(home / "cache"),
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_RUNTIME_DIR": str(home / "runtime"),
-        # Sync Playwright runs an event loop in this thread; Django would refuse ORM calls from it.
-        "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
     }
-    saved = {name: os.environ.get(name) for name in hermetic}
-    os.environ.update(hermetic)
-    tempfile.tempdir = None  # re-read TMPDIR
-    playwright = sync_playwright().start()
+    # The driver process copies this process's environment when it starts; Chromium inherits it.
+    with _environment(hermetic):
+        playwright = sync_playwright().start()
+    # Sync Playwright runs an event loop in this thread; Django would refuse ORM calls from it.
+    with _environment({"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}):
+        try:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, env={**os.environ, **hermetic}
+            )
+            yield chromium
+            chromium.close()
+        finally:
+            playwright.stop()
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        yield
     finally:
-        playwright.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        tempfile.tempdir = None
 
 
 @pytest.fixture
