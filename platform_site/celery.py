@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
@@ -38,8 +39,19 @@ app.conf.update(
 
 # Celery's Django fix-up closes the database connection around every task unless told to reuse it; a
 # new PostgreSQL connection per task cost ~50 ms and capped webhook delivery at ~40/s on 2 cores.
-# Django's CONN_MAX_AGE and CONN_HEALTH_CHECKS still retire stale or broken connections.
+# Reused connections are then retired the way Django's request cycle does it (below).
 app.conf.CELERY_DB_REUSE_MAX = 1000
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _retire_unusable_connections(**kwargs) -> None:
+    """Around every task, as around every request: drop connections past CONN_MAX_AGE or broken (e.g. by a
+    primary restart), and re-arm CONN_HEALTH_CHECKS, so a reused connection is checked before its next use."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 # Every periodic schedule of the platform. Times are UTC.
 app.conf.beat_schedule = {

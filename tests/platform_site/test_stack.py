@@ -59,3 +59,26 @@ def test_celery_worker_runs_a_deployment(celery_worker):
     website.refresh_from_db()
     assert website.active_deployment_id == deployment.pk
     assert deployment.started_at <= deployment.finished_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_worker_survives_a_primary_restart(celery_worker):
+    """Workers reuse database connections across tasks; after the primary restarts, the next task must
+    get a fresh connection (as a request would), not fail on the dead one."""
+    from django.db import connections
+
+    from tests.platform_site.conftest import stack
+
+    tenant = Tenant.objects.create(name="Restart", slug="restart")
+    website = services.website_create(tenant=tenant, name="Site")
+
+    def deploy_and_wait():
+        deployment = services.deployment_create(website=website, bundle=bundle_build({"index.html": "x"}))
+        wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status == Deployment.Status.SUCCEEDED, timeout=30)
+
+    deploy_and_wait()  # the worker now holds open connections
+    stack("stop", "primary")
+    stack("start", "primary")
+    for alias in connections:
+        connections[alias].close()
+    deploy_and_wait()

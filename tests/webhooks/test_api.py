@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from tenants import services as tenant_services
 from tests.helpers import wait_for
-from webhooks.api import DeliveryViewSet, EndpointViewSet
 from webhooks.models import Delivery, Endpoint
 
 ENDPOINTS = "/api/v1/webhooks/endpoints/"
@@ -20,8 +19,35 @@ def _create(client, tenant, url, event_types=("*",)):
 
 
 @pytest.mark.django_db
-def test_views_declare_the_scope_they_need():
-    assert EndpointViewSet.required_scopes == DeliveryViewSet.required_scopes == ["webhooks:manage"]
+def test_api_keys_need_webhooks_manage_and_stay_in_their_tenant(tenant, receiver):
+    from rest_framework.test import APIClient
+
+    from apikeys import services as apikey_services
+    from webhooks import services as webhook_services
+
+    _, without = apikey_services.apikey_create(tenant=tenant, name="reader", scopes=["websites:read"])
+    _, with_scope = apikey_services.apikey_create(tenant=tenant, name="hooks", scopes=["webhooks:manage"])
+    refused = APIClient(HTTP_AUTHORIZATION=f"Bearer {without}").get(ENDPOINTS)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
+
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {with_scope}")
+    response = client.post(ENDPOINTS, {"url": receiver.url(), "event_types": ["deployment.*"]}, format="json")
+    assert response.status_code == 201, response.content
+    assert Endpoint.objects.get(pk=response.json()["id"]).tenant_id == tenant.pk
+
+    other = tenant_services.tenant_create(name="Other", slug="other-hooks")
+    theirs, _ = webhook_services.endpoint_create(tenant=other, url=receiver.url(), event_types=["*"])
+    for method, url in (
+        ("get", f"{ENDPOINTS}{theirs.pk}/"),
+        ("patch", f"{ENDPOINTS}{theirs.pk}/"),
+        ("delete", f"{ENDPOINTS}{theirs.pk}/"),
+        ("post", f"{ENDPOINTS}{theirs.pk}/ping/"),
+        ("post", f"{ENDPOINTS}{theirs.pk}/rotate-secret/"),
+    ):
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+    mine = str(Endpoint.objects.get(tenant=tenant).pk)
+    assert [item["id"] for item in client.get(ENDPOINTS).json()["results"]] == [mine]
 
 
 @pytest.mark.django_db

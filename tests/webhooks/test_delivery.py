@@ -180,7 +180,10 @@ def test_deployment_lifecycle_events_follow_wildcard_subscriptions(tenant, recei
     deployments, _ = _endpoint(tenant, receiver.url("/deploy"), ["deployment.*"])
     websites, _ = _endpoint(tenant, receiver.url("/site"), ["website.created"])
     website = tenant_services.website_create(tenant=tenant, name="Blog")
-    deployment = tenant_services.deployment_create(website=website, run=False)
+    from tenants.bundles import bundle_build
+
+    bundle = bundle_build({"index.html": "<h1>v1</h1>"})
+    deployment = tenant_services.deployment_create(website=website, bundle=bundle, run=False)
     tenant_services.deployment_execute(deployment=deployment)
 
     wait_for(lambda: len(receiver.received("/deploy")) == 2 and len(receiver.received("/site")) == 1)
