@@ -1,11 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Q
-from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from console.services import audit_record
+from console.workflows import OperatorAdminMixin, Workflow, confirmed_action
 from platform_site.exceptions import ApplicationError
 from tenants.models import Tenant
 
@@ -40,12 +42,8 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ["tenant", "name", "scopes", "expires_at", "rate_limit_per_minute"]
 
 
-class RevokeReasonForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
-
-
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["name", "tenant", "display", "scope_list", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = [StateFilter, "environment", "tenant", "created_at", "last_used_at"]
     search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
@@ -96,14 +94,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         data = form.cleaned_data
         try:
-            api_key, raw_key = services.apikey_create(
-                tenant=data["tenant"],
-                name=data["name"],
-                scopes=data["scopes"],
-                expires_at=data.get("expires_at"),
-                rate_limit_per_minute=data.get("rate_limit_per_minute"),
-                created_by=request.user,
-            )
+            with transaction.atomic():
+                api_key, raw_key = services.apikey_create(
+                    tenant=data["tenant"],
+                    name=data["name"],
+                    scopes=data["scopes"],
+                    expires_at=data.get("expires_at"),
+                    rate_limit_per_minute=data.get("rate_limit_per_minute"),
+                    created_by=request.user,
+                )
+                audit_record(actor=request.user, action="apikey.create", target=api_key,
+                             detail={"key": api_key.display, "scopes": api_key.scopes})  # fmt: skip
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
@@ -112,26 +113,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Shown exactly once, on the page the operator lands on next.
         self.message_user(request, f"New API key (copy it now, it is not shown again): {raw_key}", messages.WARNING)
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["revoke_apikey"])
     def revoke_selected(self, request, queryset):
-        form = RevokeReasonForm(request.POST if "reason" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            count = services.apikey_revoke_many(
-                api_key_ids=list(queryset.values_list("pk", flat=True)),
-                revoked_by=f"user:{request.user.get_username()}",
-                reason=form.cleaned_data["reason"],
+        def revoke(api_key, data):
+            services.apikey_revoke(
+                api_key=api_key, revoked_by=f"user:{request.user.get_username()}", reason=data["reason"]
             )
-            self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Revoke API keys",
-            "keys": queryset,
-            "form": form,
-            "opts": self.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return render(request, "admin/apikeys/revoke_confirmation.html", context)
+            return {"key": api_key.display, "tenant": str(api_key.tenant_id)}
+
+        return confirmed_action(self, request, queryset.select_related("tenant"), Workflow(
+            audit_action="apikey.revoke", permission="console.revoke_apikey", title="Revoke API keys",
+            question="Revoke these API keys? Every request with them is refused from the next request on.",
+            submit_label="Revoke selected keys", done_message="{count} key(s) revoked.", danger=True, perform=revoke,
+            describe=lambda api_key: f"{api_key.name} — {api_key.display} ({api_key.tenant})",
+        ))  # fmt: skip
 
 
 @admin.register(ApiUsageMinute)

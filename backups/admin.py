@@ -1,9 +1,11 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
-from django.shortcuts import redirect
-from django.urls import path
+from django.urls import path, reverse
+
+from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation
 
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
+from .restore_admin import tenant_restore_workflow
 
 
 def _size(value):
@@ -13,7 +15,7 @@ def _size(value):
 
 
 @admin.register(BackupRun)
-class BackupRunAdmin(admin.ModelAdmin):
+class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["started_at", "kind", "status", "label", "engine", "repo", "size", "repo_size", "duration"]
     list_filter = ["status", "kind", "engine", "repo", "trigger", "started_at"]
     search_fields = ["label", "error", "wal_start", "wal_stop"]
@@ -44,30 +46,46 @@ class BackupRunAdmin(admin.ModelAdmin):
         ]
         return views + super().get_urls()
 
-    def _enqueue(self, request, task, *args, description):
-        if request.method != "POST":
-            return redirect("admin:backups_backuprun_changelist")
-        if not request.user.has_perm("backups.change_backuprun"):
-            self.message_user(request, "You may not start backups.", messages.ERROR)
-            return redirect("admin:backups_backuprun_changelist")
-        transaction.on_commit(lambda: task.delay(*args))
-        self.message_user(request, f"{description} queued on the backups queue.", messages.SUCCESS)
-        return redirect("admin:backups_backuprun_changelist")
+    def _enqueue(self, request, task, *args, audit_action, permission, title, question, done_message):
+        """Confirm with a reason, then queue the task after commit; audited by the console."""
+
+        def enqueue(_nothing, data):
+            transaction.on_commit(lambda: task.delay(*args))
+            return {"task": task.name, "args": list(args)}
+
+        workflow = Workflow(
+            audit_action=audit_action, permission=permission, title=title, question=question,
+            submit_label="Yes, " + title[0].lower() + title[1:], done_message=done_message, perform=enqueue,
+        )  # fmt: skip
+        return confirmed_operation(self, request, workflow, back_url=reverse("admin:backups_backuprun_changelist"))
 
     def run_full(self, request):
         from .tasks import backup_on_demand
 
-        return self._enqueue(request, backup_on_demand, "full", Trigger.ADMIN, description="Full backup")
+        return self._enqueue(
+            request, backup_on_demand, "full", Trigger.ADMIN, audit_action="backup.run", permission="console.run_backup",
+            title="Run a full backup now", question="Start a full pgBackRest backup of the primary now?",
+            done_message="Full backup queued on the backups queue.",
+        )  # fmt: skip
 
     def run_incr(self, request):
         from .tasks import backup_on_demand
 
-        return self._enqueue(request, backup_on_demand, "incr", Trigger.ADMIN, description="Incremental backup")
+        return self._enqueue(
+            request, backup_on_demand, "incr", Trigger.ADMIN, audit_action="backup.run", permission="console.run_backup",
+            title="Run an incremental backup now", question="Start an incremental backup of the primary now?",
+            done_message="Incremental backup queued on the backups queue.",
+        )  # fmt: skip
 
     def verify_latest(self, request):
         from .tasks import restore_drill
 
-        return self._enqueue(request, restore_drill, description="Verification of the latest backup")
+        return self._enqueue(
+            request, restore_drill, audit_action="backup.verify", permission="console.verify_backup",
+            title="Verify the latest backup",
+            question="Restore the latest successful backup into a scratch cluster and check every table?",
+            done_message="Verification of the latest backup queued on the backups queue.",
+        )  # fmt: skip
 
 
 @admin.register(RestoreVerification)
@@ -81,12 +99,13 @@ class RestoreVerificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantExport)
-class TenantExportAdmin(admin.ModelAdmin):
+class TenantExportAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["started_at", "status", "tenant_count", "row_count", "size", "duration", "location"]
     list_filter = ["status", "trigger", "started_at"]
     search_fields = ["id", "location", "error"]
     readonly_fields = [f.name for f in TenantExport._meta.fields]
     change_list_template = "admin/backups/tenantexport/change_list.html"
+    actions = ["restore_tenant"]
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.export_now)
@@ -95,10 +114,20 @@ class TenantExportAdmin(admin.ModelAdmin):
     def export_now(self, request):
         from .tasks import tenant_export
 
-        if request.method == "POST" and request.user.has_perm("backups.change_tenantexport"):
+        def enqueue(_nothing, data):
             transaction.on_commit(lambda: tenant_export.delay(Trigger.ADMIN))
-            self.message_user(request, "Export of every tenant queued on the backups queue.", messages.SUCCESS)
-        return redirect("admin:backups_tenantexport_changelist")
+            return {"task": tenant_export.name}
+
+        workflow = Workflow(
+            audit_action="backup.export", permission="console.run_backup", title="Export all tenants now",
+            question="Export every tenant's rows from one snapshot now?", submit_label="Yes, export now",
+            done_message="Export of every tenant queued on the backups queue.", perform=enqueue,
+        )  # fmt: skip
+        return confirmed_operation(self, request, workflow, back_url=reverse("admin:backups_tenantexport_changelist"))
+
+    @admin.action(description="Restore one tenant from this export (dry run first)", permissions=["restore_tenant"])
+    def restore_tenant(self, request, queryset):
+        return tenant_restore_workflow(self, request, queryset)
 
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, export):

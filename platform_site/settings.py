@@ -415,3 +415,16 @@ WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", def
 WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=20)
 WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
 WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
+
+# --- operator console (console) -----------------------------------------------------------------
+# Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
+INSTALLED_APPS.append("console")
+# Dashboard backup state: green while the latest successful backup is younger than AMBER (the 6-hourly
+# incremental plus slack), amber until RED (a daily full missed), red after it or when none exists.
+CONSOLE_BACKUP_AMBER_AFTER_HOURS = env.float("CONSOLE_BACKUP_AMBER_AFTER_HOURS", default=7)
+CONSOLE_BACKUP_RED_AFTER_HOURS = env.float("CONSOLE_BACKUP_RED_AFTER_HOURS", default=26)
+# Tenant exports and restore drills run daily and weekly: their own bounds.
+CONSOLE_EXPORT_AMBER_AFTER_HOURS = env.float("CONSOLE_EXPORT_AMBER_AFTER_HOURS", default=26)
+CONSOLE_EXPORT_RED_AFTER_HOURS = env.float("CONSOLE_EXPORT_RED_AFTER_HOURS", default=50)
+CONSOLE_VERIFY_AMBER_AFTER_HOURS = env.float("CONSOLE_VERIFY_AMBER_AFTER_HOURS", default=8 * 24)
+CONSOLE_VERIFY_RED_AFTER_HOURS = env.float("CONSOLE_VERIFY_RED_AFTER_HOURS", default=15 * 24)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/replicas/", replicas_admin.replica_status_view, name="admin-replicas"),
+    path("admin/console/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("sites/", include("tenants.origin")),

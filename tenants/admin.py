@@ -1,16 +1,18 @@
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
+from django.contrib import admin
 
-from platform_site.exceptions import ApplicationError
+from console.workflows import OperatorAdminMixin, ReasonForm, Workflow, confirmed_action
 
 from . import services
 from .models import Deployment, Hostname, Tenant, Website
 
 
+def _done(tenant: Tenant) -> dict:
+    return {"status": tenant.status}
+
+
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "tier", "status", "website_count", "created_at"]
     list_filter = ["tier", "status", "created_at"]
     search_fields = ["name", "slug", "id"]
@@ -22,25 +24,23 @@ class TenantAdmin(admin.ModelAdmin):
     def website_count(self, tenant):
         return tenant.websites.count()
 
-    @admin.action(description="Suspend selected tenants (API access stops at once)")
+    @admin.action(description="Suspend selected tenants (API access stops at once)", permissions=["suspend_tenant"])
     def suspend_selected(self, request, queryset):
-        for tenant in queryset:
-            try:
-                services.tenant_suspend(tenant=tenant, reason=f"suspended by {request.user} in the admin")
-            except ApplicationError as exc:
-                self.message_user(request, f"{tenant}: {exc.message}", messages.WARNING)
-            else:
-                self.message_user(request, f"{tenant} suspended.", messages.SUCCESS)
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="tenant.suspend", permission="console.suspend_tenant", title="Suspend tenants",
+            question="Suspend these tenants? Their API keys are refused from the next request on.",
+            submit_label="Yes, suspend", done_message="{count} tenant(s) suspended.", danger=True,
+            perform=lambda tenant, data: _done(services.tenant_suspend(tenant=tenant, reason=data["reason"])),
+        ))  # fmt: skip
 
-    @admin.action(description="Reactivate selected tenants")
+    @admin.action(description="Reactivate selected tenants", permissions=["suspend_tenant"])
     def reactivate_selected(self, request, queryset):
-        for tenant in queryset:
-            try:
-                services.tenant_reactivate(tenant=tenant)
-            except ApplicationError as exc:
-                self.message_user(request, f"{tenant}: {exc.message}", messages.WARNING)
-            else:
-                self.message_user(request, f"{tenant} reactivated.", messages.SUCCESS)
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="tenant.reactivate", permission="console.suspend_tenant", title="Reactivate tenants",
+            question="Reactivate these tenants? Their API keys work again from the next request on.",
+            submit_label="Yes, reactivate", done_message="{count} tenant(s) reactivated.",
+            perform=lambda tenant, data: _done(services.tenant_reactivate(tenant=tenant)),
+        ))  # fmt: skip
 
 
 class HostnameInline(admin.TabularInline):
@@ -63,7 +63,7 @@ class DeploymentInline(admin.TabularInline):
 
 
 @admin.register(Website)
-class WebsiteAdmin(admin.ModelAdmin):
+class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["name", "tenant", "status", "hostname_list", "active_deployment", "updated_at"]
     list_filter = ["status", "tenant__tier", "created_at"]
     search_fields = ["name", "hostnames__hostname", "tenant__name", "tenant__slug", "id"]
@@ -73,50 +73,34 @@ class WebsiteAdmin(admin.ModelAdmin):
     inlines = [HostnameInline, DeploymentInline]
     actions = ["invalidate_cdn_cache", "rollback_selected"]
 
-    @admin.action(description="Invalidate CDN cache")
+    @admin.action(description="Invalidate CDN cache", permissions=["invalidate_cdn"])
     def invalidate_cdn_cache(self, request, queryset):
         """Whole site, or the paths typed in the form (one per line)."""
         from cdn.services import invalidation_request
 
-        form = InvalidateCacheForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            paths = form.cleaned_data["paths"]
-            for website in queryset:
-                try:
-                    invalidation = invalidation_request(website=website, paths=paths, reason=f"admin by {request.user}")
-                except ApplicationError as exc:
-                    detail = "; ".join(m for ms in exc.fields.values() for m in ms) or exc.message
-                    self.message_user(request, f"{website}: {detail}", messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        f"{website}: invalidation of {len(invalidation.paths)} path(s) queued.",
-                        messages.SUCCESS,
-                    )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Invalidate CDN cache",
-            "websites": queryset,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/tenants/website/invalidate_cdn_cache.html", context)
+        def invalidate(website, data):
+            invalidation = invalidation_request(website=website, paths=data["paths"], reason=data["reason"])
+            return {"invalidation": str(invalidation.pk), "paths": invalidation.paths}
 
-    @admin.action(description="Roll back to the previous deployment")
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="website.invalidate_cdn", permission="console.invalidate_cdn", title="Invalidate CDN cache",
+            question="Purge the CDN cache of these websites (the whole site, or only the paths below)?",
+            submit_label="Invalidate", done_message="{count} invalidation(s) queued.",
+            form_class=InvalidateCacheForm, perform=invalidate,
+            describe=lambda website: f"{website} ({website.cdn_backend})",
+        ))  # fmt: skip
+
+    @admin.action(description="Roll back to the previous deployment", permissions=["change"])
     def rollback_selected(self, request, queryset):
-        for website in queryset:
-            try:
-                deployment = services.deployment_rollback(website=website)
-            except ApplicationError as exc:
-                self.message_user(request, f"{website}: {exc.message}", messages.WARNING)
-            else:
-                self.message_user(
-                    request,
-                    f"{website}: serving deployment #{deployment.source_deployment.number} again (#{deployment.number}).",
-                    messages.SUCCESS,
-                )
+        def rollback(website, data):
+            deployment = services.deployment_rollback(website=website)
+            return {"deployment": deployment.number, "serving": deployment.source_deployment.number}
+
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="website.rollback", permission="tenants.change_website", title="Roll back websites",
+            question="Serve the previous deployment of these websites again?",
+            submit_label="Yes, roll back", done_message="{count} website(s) rolled back.", perform=rollback,
+        ))  # fmt: skip
 
     @admin.display(description="Hostnames")
     def hostname_list(self, website):
@@ -126,7 +110,7 @@ class WebsiteAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("hostnames")
 
 
-class InvalidateCacheForm(forms.Form):
+class InvalidateCacheForm(ReasonForm):
     paths = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
         required=False,

@@ -1,13 +1,17 @@
-from django.contrib import admin, messages
+from datetime import timedelta
 
-from platform_site.exceptions import ApplicationError
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+
+from console.workflows import OperatorAdminMixin, ReasonForm, Workflow, confirmed_action
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["url", "tenant", "is_active", "disabled_reason", "failing_since", "created_at"]
     list_filter = ["is_active", "created_at", "tenant__tier"]
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
@@ -17,39 +21,82 @@ class EndpointAdmin(admin.ModelAdmin):
     # The URL changes only through the API, which runs the SSRF guard.
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
                        "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
-    actions = ["disable_selected", "enable_selected"]
+    actions = ["disable_selected", "enable_selected", "replay_failed"]
 
     def has_add_permission(self, request):
         return False  # created through the API, which returns the secret once
 
-    @admin.action(description="Disable selected endpoints")
+    @admin.action(description="Disable selected endpoints", permissions=["toggle_endpoint"])
     def disable_selected(self, request, queryset):
-        for endpoint in queryset:
-            services.endpoint_disable(
-                endpoint=endpoint, reason=f"disabled by {request.user} in the admin", notify=False
-            )
-        self.message_user(request, f"{queryset.count()} endpoint(s) disabled.", messages.SUCCESS)
+        def disable(endpoint, data):
+            endpoint = services.endpoint_disable(endpoint=endpoint, reason=data["reason"], notify=False)
+            return {"is_active": endpoint.is_active}
 
-    @admin.action(description="Enable selected endpoints")
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="endpoint.disable", permission="console.toggle_endpoint", title="Disable webhook endpoints",
+            question="Disable these endpoints? No delivery is attempted to them until they are enabled again.",
+            submit_label="Yes, disable", done_message="{count} endpoint(s) disabled.", danger=True, perform=disable,
+            describe=_describe_endpoint,
+        ))  # fmt: skip
+
+    @admin.action(description="Enable selected endpoints", permissions=["toggle_endpoint"])
     def enable_selected(self, request, queryset):
-        for endpoint in queryset:
-            services.endpoint_enable(endpoint=endpoint)
-        self.message_user(request, f"{queryset.count()} endpoint(s) enabled.", messages.SUCCESS)
+        def enable(endpoint, data):
+            return {"is_active": services.endpoint_enable(endpoint=endpoint).is_active}
+
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="endpoint.enable", permission="console.toggle_endpoint", title="Enable webhook endpoints",
+            question="Enable these endpoints? Deliveries to them are attempted again.",
+            submit_label="Yes, enable", done_message="{count} endpoint(s) enabled.", perform=enable,
+            describe=_describe_endpoint,
+        ))  # fmt: skip
+
+    @admin.action(description="Replay failed deliveries of selected endpoints", permissions=["redeliver_webhook"])
+    def replay_failed(self, request, queryset):
+        def replay(endpoint, data):
+            since = data["since"]
+            return {"replayed": services.deliveries_replay_failed(endpoint=endpoint, since=since),
+                    "since": since.isoformat()}  # fmt: skip
+
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="endpoint.replay_failed", permission="console.redeliver_webhook",
+            title="Replay failed webhook deliveries",
+            question="Send every failed delivery of these endpoints created since the time below once more?",
+            submit_label="Replay", done_message="Failed deliveries of {count} endpoint(s) queued again.",
+            form_class=ReplayForm, perform=replay, describe=_describe_endpoint,
+        ))  # fmt: skip
+
+
+def _describe_endpoint(endpoint) -> str:
+    return f"{endpoint.url} ({endpoint.tenant}){'' if endpoint.is_active else ' — disabled'}"
+
+
+class ReplayForm(ReasonForm):
+    since = forms.DateTimeField(
+        initial=lambda: (timezone.now() - timedelta(days=1)).replace(microsecond=0),
+        help_text="UTC, e.g. 2026-01-31 14:00. Failed deliveries created since then are sent again.",
+    )
 
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error", "response_excerpt", "manual"]
+    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error", "excerpt", "manual"]
     readonly_fields = fields
+
+    @admin.display(description="Response excerpt")
+    def excerpt(self, attempt):
+        # A receiver's body may be one unbroken 1 KB line: cut it so the page keeps its width.
+        text = attempt.response_excerpt
+        return text if len(text) <= 120 else f"{text[:120]}… ({len(text)} characters)"
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at", "created_at"]
     list_filter = ["status", "event__type", "created_at", "endpoint__is_active"]
     search_fields = ["id", "endpoint__url", "event__id", "endpoint__tenant__slug"]
@@ -66,15 +113,19 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Redeliver selected deliveries")
+    @admin.action(description="Redeliver selected deliveries", permissions=["redeliver_webhook"])
     def redeliver_selected(self, request, queryset):
-        for delivery in queryset:
-            try:
-                services.delivery_redeliver(delivery=delivery)
-            except ApplicationError as exc:
-                self.message_user(request, f"{delivery}: {exc.message}", messages.WARNING)
-            else:
-                self.message_user(request, f"{delivery} queued.", messages.SUCCESS)
+        def redeliver(delivery, data):
+            delivery = services.delivery_redeliver(delivery=delivery)
+            return {"endpoint": str(delivery.endpoint_id), "attempts_before": delivery.attempt_count}
+
+        return confirmed_action(self, request, queryset.select_related("event", "endpoint"), Workflow(
+            audit_action="delivery.redeliver", permission="console.redeliver_webhook",
+            title="Redeliver webhook deliveries",
+            question="Send these deliveries once more now (same webhook-id, so receivers can de-duplicate)?",
+            submit_label="Redeliver", done_message="{count} delivery(ies) queued.", perform=redeliver,
+            describe=lambda delivery: f"{delivery} — {delivery.event.type} to {delivery.endpoint.url} ({delivery.status})",
+        ))  # fmt: skip
 
 
 @admin.register(Event)

@@ -42,7 +42,9 @@ def test_bulk_revoke_asks_for_a_reason_then_revokes(
     assert confirm.status_code == 200 and b"reason" in confirm.content
     assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 0
     with django_capture_on_commit_callbacks(execute=True):
-        done = admin_client.post("/admin/apikeys/apikey/", {**data, "reason": "laptop stolen"}, follow=True)
+        done = admin_client.post(
+            "/admin/apikeys/apikey/", {**data, "apply": "1", "reason": "laptop stolen"}, follow=True
+        )
     assert b"2 key(s) revoked" in done.content
     assert set(ApiKey.objects.filter(revoked_reason="laptop stolen").values_list("pk", flat=True)) == {
         first.pk,

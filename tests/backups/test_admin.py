@@ -33,8 +33,15 @@ def test_lists_render_with_filters(admin_client_logged_in):
 
 
 def test_run_full_backup_now_goes_through_a_worker(admin_client_logged_in, celery_worker):
-    response = admin_client_logged_in.post(reverse("admin:backups_backuprun_run_full"), follow=True)
+    url = reverse("admin:backups_backuprun_run_full")
+    confirm = admin_client_logged_in.post(url)
+    assert confirm.status_code == 200 and "Yes, run a full backup now" in confirm.content.decode()
+    response = admin_client_logged_in.post(url, {"apply": "1", "reason": "before a migration"}, follow=True)
     assert "Full backup queued" in response.content.decode()
+    from console.models import AuditLogEntry
+
+    entry = AuditLogEntry.objects.get(action="backup.run")
+    assert entry.actor_username == "root-op" and entry.reason == "before a migration"
     run = wait_for(lambda: BackupRun.objects.filter(status="succeeded", trigger="admin").first(), timeout=120)
     assert run.kind == "full" and run.label.endswith("F")
 
@@ -42,7 +49,9 @@ def test_run_full_backup_now_goes_through_a_worker(admin_client_logged_in, celer
 def test_export_all_tenants_now_goes_through_a_worker(admin_client_logged_in, celery_worker, tenant):
     page = admin_client_logged_in.get(reverse("admin:backups_tenantexport_changelist"))
     assert "Export all tenants now" in page.content.decode()
-    response = admin_client_logged_in.post(reverse("admin:backups_tenantexport_export_now"), follow=True)
+    response = admin_client_logged_in.post(
+        reverse("admin:backups_tenantexport_export_now"), {"apply": "1", "reason": "before a migration"}, follow=True
+    )
     assert "Export of every tenant queued" in response.content.decode()
     export = wait_for(lambda: TenantExport.objects.filter(status="succeeded", trigger="admin").first(), timeout=60)
     assert export.tenant_count == 1 and export.location.startswith("s3://")

@@ -81,14 +81,15 @@ def test_admin_action_with_paths_form(website, client, django_user_model, settin
     form = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk]})
     assert form.status_code == 200 and b"Invalidate CDN cache" in form.content
     bad = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk],
-                                   "apply": "1", "paths": "relative"})  # fmt: skip
+                                   "apply": "1", "paths": "relative", "reason": "stale page"})  # fmt: skip
     assert bad.status_code == 200 and b"must start with" in bad.content and not Invalidation.objects.exists()
     done = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk],
-                                    "apply": "1", "paths": "/a.html\n/b/*\n"})  # fmt: skip
+                                    "apply": "1", "paths": "/a.html\n/b/*\n", "reason": "stale page"})  # fmt: skip
     assert done.status_code == 302
     assert Invalidation.objects.get().paths == ["/a.html", "/b/*"]
     assert client.get("/admin/cdn/invalidation/").status_code == 200
-    rollback = client.post(changelist, {"action": "rollback_selected", "_selected_action": [website.pk]}, follow=True)
+    rollback = client.post(changelist, {"action": "rollback_selected", "_selected_action": [website.pk],
+                                        "apply": "1", "reason": "bad deploy"}, follow=True)  # fmt: skip
     assert b"no active deployment" in rollback.content
 
 

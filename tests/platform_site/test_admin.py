@@ -33,13 +33,18 @@ def test_admin_pages_render(admin_client_logged_in, website):
     assert b"www.a.test" in admin_client_logged_in.get("/admin/tenants/website/").content
 
 
-def test_admin_suspend_action(admin_client_logged_in, tenant):
-    response = admin_client_logged_in.post(
-        "/admin/tenants/tenant/", {"action": "suspend_selected", "_selected_action": [str(tenant.pk)]}, follow=True
-    )
-    assert response.status_code == 200
+def test_admin_suspend_action_confirms_then_suspends(admin_client_logged_in, tenant):
+    data = {"action": "suspend_selected", "_selected_action": [str(tenant.pk)]}
+    confirm = admin_client_logged_in.post("/admin/tenants/tenant/", data)
+    assert confirm.status_code == 200 and b"Yes, suspend" in confirm.content
     tenant.refresh_from_db()
-    assert tenant.status == Tenant.Status.SUSPENDED
+    assert tenant.status == Tenant.Status.ACTIVE
+    response = admin_client_logged_in.post(
+        "/admin/tenants/tenant/", {**data, "apply": "1", "reason": "unpaid invoices"}, follow=True
+    )
+    assert response.status_code == 200 and b"1 tenant(s) suspended." in response.content
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.SUSPENDED and tenant.suspension_reason == "unpaid invoices"
 
 
 def test_admin_refuses_duplicate_hostname_with_a_form_error(admin_client_logged_in, website):

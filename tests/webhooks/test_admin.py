@@ -41,15 +41,18 @@ def test_admin_pages_render_without_secrets(admin_client_logged_in, delivery):
 def test_admin_actions_disable_enable_redeliver(admin_client_logged_in, delivery, django_capture_on_commit_callbacks):
     endpoint_id = str(delivery.endpoint_id)
     admin_client_logged_in.post(
-        "/admin/webhooks/endpoint/", {"action": "disable_selected", "_selected_action": [endpoint_id]}
+        "/admin/webhooks/endpoint/",
+        {"action": "disable_selected", "_selected_action": [endpoint_id], "apply": "1", "reason": "r"},
     )
     assert not Endpoint.objects.get(pk=endpoint_id).is_active
     admin_client_logged_in.post(
-        "/admin/webhooks/endpoint/", {"action": "enable_selected", "_selected_action": [endpoint_id]}
+        "/admin/webhooks/endpoint/",
+        {"action": "enable_selected", "_selected_action": [endpoint_id], "apply": "1", "reason": "r"},
     )
     assert Endpoint.objects.get(pk=endpoint_id).is_active
     with django_capture_on_commit_callbacks() as queued:
         admin_client_logged_in.post(
-            "/admin/webhooks/delivery/", {"action": "redeliver_selected", "_selected_action": [str(delivery.pk)]}
+            "/admin/webhooks/delivery/",
+            {"action": "redeliver_selected", "_selected_action": [str(delivery.pk)], "apply": "1", "reason": "r"},
         )
     assert Delivery.objects.get(pk=delivery.pk).status == "pending" and len(queued) == 1

@@ -1,0 +1,108 @@
+"""The console's "restore a tenant export" workflow: a dry run first, then a confirmed restore.
+
+The dry run shows, per table, the tenant's rows now and in the export, and hands the page a signed
+token for exactly this export, tenant and operator; the restore is refused on the server without it,
+so nobody restores without having seen what it will do. Both steps are in the audit log.
+"""
+
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.template.response import TemplateResponse
+
+from console.models import AuditLogEntry
+from console.services import audit_record
+from console.workflows import ReasonForm
+from platform_site.exceptions import ApplicationError
+from tenants.models import Tenant
+
+from . import services
+from .models import TenantExport
+
+DRY_RUN_SIGNING_SALT = "backups.restore-tenant.dry-run"
+TOKEN_MAX_AGE_SECONDS = 30 * 60
+
+
+class RestoreTenantForm(ReasonForm):
+    tenant = forms.CharField(max_length=100, help_text="The tenant's slug, or its id when it has been deleted since.")
+
+    def clean_tenant(self) -> str:
+        value = self.cleaned_data["tenant"].strip()
+        tenant = Tenant.objects.filter(slug=value).first()
+        if tenant is not None:
+            return str(tenant.pk)
+        try:
+            return str(uuid.UUID(value))
+        except ValueError as exc:
+            raise forms.ValidationError("No tenant has this slug; give a tenant's slug or id.") from exc
+
+
+def _token_payload(export: TenantExport, tenant_id: str, user) -> dict:
+    return {"export": str(export.pk), "tenant": tenant_id, "user": user.pk}
+
+
+def _audit_target(export: TenantExport, tenant_id: str):
+    return Tenant.objects.filter(pk=tenant_id).first() or export
+
+
+def tenant_restore_workflow(modeladmin, request, queryset):
+    if not request.user.has_perm("console.restore_tenant"):
+        raise PermissionDenied
+    exports = list(queryset[:2])
+    if len(exports) != 1 or exports[0].status != TenantExport.Status.SUCCEEDED:
+        modeladmin.message_user(request, "Select exactly one successful export.", messages.ERROR)
+        return None
+    export = exports[0]
+    step = "apply" if "apply" in request.POST else "dry_run" if "dry_run" in request.POST else None
+    form = RestoreTenantForm(request.POST if step else None)
+    plan, token = None, ""
+    if step and form.is_valid():
+        tenant_id, reason = form.cleaned_data["tenant"], form.cleaned_data["reason"]
+        target = _audit_target(export, tenant_id)
+        if step == "apply":
+            try:
+                proven = signing.loads(request.POST.get("dry_run_token", ""), salt=DRY_RUN_SIGNING_SALT,
+                                       max_age=TOKEN_MAX_AGE_SECONDS)  # fmt: skip
+            except signing.BadSignature:
+                proven = None
+            if proven != _token_payload(export, tenant_id, request.user):
+                form.add_error(None, "Run the dry run for this tenant first (or again: it is valid for 30 minutes).")
+            else:
+                try:
+                    with transaction.atomic():
+                        plan = services.tenant_export_restore(location=export.location, tenant_id=tenant_id)
+                        audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
+                                     detail={"export": str(export.pk), "tenant": tenant_id, "plan": plan})  # fmt: skip
+                except ApplicationError as exc:
+                    audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
+                                 outcome=AuditLogEntry.Outcome.REFUSED, detail={"error": exc.message})  # fmt: skip
+                    modeladmin.message_user(request, f"Restore refused: {exc.message}", messages.ERROR)
+                else:
+                    modeladmin.message_user(request, f"Tenant {tenant_id} restored from {export}.", messages.SUCCESS)
+                return None
+        else:
+            try:
+                plan = services.tenant_export_restore(location=export.location, tenant_id=tenant_id, dry_run=True)
+            except ApplicationError as exc:
+                form.add_error("tenant", exc.message)
+            else:
+                audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
+                             outcome=AuditLogEntry.Outcome.DRY_RUN,
+                             detail={"export": str(export.pk), "tenant": tenant_id, "plan": plan})  # fmt: skip
+                token = signing.dumps(_token_payload(export, tenant_id, request.user), salt=DRY_RUN_SIGNING_SALT)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Restore a tenant from an export",
+        "export": export,
+        "form": form,
+        "plan": plan,
+        "dry_run_token": token,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/backups/tenantexport/restore_tenant.html", context)

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from .models import AuditLogEntry
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_username", "action", "target_repr", "outcome", "reason"]
+    list_filter = ["action", "outcome", "created_at"]
+    search_fields = ["actor_username", "action", "target_id", "target_repr", "reason"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "created_at", "actor", "actor_username", "action", "target_type", "target_id", "target_repr", "reason",
+        "outcome", "detail",
+    ]  # fmt: skip
+
+    # Append-only: entries are written by the workflows, never by hand, changed or deleted.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

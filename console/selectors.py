@@ -1,0 +1,156 @@
+"""Reads for the operator dashboard: each section is one function over the apps' own records."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from apikeys.models import ApiUsageMinute
+from backups.models import BackupRun, RestoreVerification, TenantExport
+from cdn.models import Invalidation
+from tenants.models import Deployment, Tenant, TenantStatus, Tier
+from webhooks.models import Attempt, Delivery
+
+from .models import AuditLogEntry
+
+
+def tenants_by_tier_and_status() -> dict:
+    """A row per tier with a count per status, and the totals; tiers and statuses with no tenant show 0."""
+    counts = {
+        (row["tier"], row["status"]): row["n"]
+        for row in Tenant.objects.values("tier", "status").annotate(n=Count("pk"))
+    }
+    rows = [
+        {
+            "tier": tier.label,
+            "counts": [counts.get((tier.value, status.value), 0) for status in TenantStatus],
+            "total": sum(counts.get((tier.value, status.value), 0) for status in TenantStatus),
+        }
+        for tier in Tier
+    ]
+    return {
+        "statuses": [status.label for status in TenantStatus],
+        "rows": rows,
+        "totals": [sum(row["counts"][i] for row in rows) for i in range(len(TenantStatus))],
+        "total": sum(row["total"] for row in rows),
+    }
+
+
+def _last_day_hours() -> list:
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    return [end - timedelta(hours=23 - index) for index in range(24)]
+
+
+def api_traffic_last_day() -> dict:
+    """Requests and rate-limited requests per hour, all tenants, the last 24 hours (oldest first)."""
+    hours = _last_day_hours()
+    rows = (
+        ApiUsageMinute.objects.filter(minute__gte=hours[0])
+        .annotate(hour=TruncHour("minute"))
+        .values("hour")
+        .annotate(requests=Sum("requests"), rate_limited=Sum("rate_limited"))
+    )
+    by_hour = {row["hour"]: row for row in rows}
+    requests = [by_hour.get(hour, {}).get("requests") or 0 for hour in hours]
+    rate_limited = [by_hour.get(hour, {}).get("rate_limited") or 0 for hour in hours]
+    total, limited = sum(requests), sum(rate_limited)
+    return {
+        "labels": [f"{hour:%H}:00" for hour in hours],
+        "requests": requests,
+        "rate_limited": rate_limited,
+        "total_requests": total,
+        "total_rate_limited": limited,
+        "rate_limited_share": round(limited / total, 4) if total else 0.0,
+    }
+
+
+def webhook_attempts_last_day() -> dict:
+    """Delivery attempts per hour, succeeded and failed, the last 24 hours; the failure rate over them."""
+    hours = _last_day_hours()
+    rows = (
+        Attempt.objects.filter(started_at__gte=hours[0])
+        .annotate(hour=TruncHour("started_at"))
+        .values("hour", "succeeded")
+        .annotate(n=Count("pk"))
+    )
+    counts = {(row["hour"], row["succeeded"]): row["n"] for row in rows}
+    succeeded = [counts.get((hour, True), 0) for hour in hours]
+    failed = [counts.get((hour, False), 0) for hour in hours]
+    total = sum(succeeded) + sum(failed)
+    return {
+        "labels": [f"{hour:%H}:00" for hour in hours],
+        "succeeded": succeeded,
+        "failed": failed,
+        "total_attempts": total,
+        "total_failed": sum(failed),
+        "failure_rate": round(sum(failed) / total, 4) if total else 0.0,
+        "failed_deliveries": Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
+    }
+
+
+def freshness(finished_at, *, amber_after_hours: float, red_after_hours: float) -> str:
+    """green / amber / red by age; red when there is nothing."""
+    if finished_at is None:
+        return "red"
+    age_hours = (timezone.now() - finished_at).total_seconds() / 3600
+    if age_hours < amber_after_hours:
+        return "green"
+    return "amber" if age_hours < red_after_hours else "red"
+
+
+def _latest_row(title: str, latest, latest_ok, *, finished_field: str, amber: float, red: float) -> dict:
+    finished = getattr(latest_ok, finished_field) if latest_ok else None
+    state = freshness(finished, amber_after_hours=amber, red_after_hours=red)
+    # A failure after the last success needs a look even while the success is recent.
+    if state == "green" and latest is not None and latest.status == "failed":
+        state = "amber"
+    return {
+        "title": title,
+        "latest": latest,
+        "latest_ok": latest_ok,
+        "finished_at": finished,
+        "age": timezone.now() - finished if finished else None,
+        "state": state,
+    }
+
+
+def latest_backups() -> list[dict]:
+    """The latest backup, tenant export and restore drill, each with its age and a green/amber/red state."""
+    finished = BackupRun.objects.exclude(status=BackupRun.Status.RUNNING)
+    exports = TenantExport.objects.exclude(status=TenantExport.Status.RUNNING)
+    drills = RestoreVerification.objects.exclude(status=RestoreVerification.Status.RUNNING)
+    ok = BackupRun.Status.SUCCEEDED
+    return [
+        _latest_row("Database backup (pgBackRest)", finished.order_by("-started_at").first(),
+                    finished.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_BACKUP_AMBER_AFTER_HOURS, red=settings.CONSOLE_BACKUP_RED_AFTER_HOURS),
+        _latest_row("Tenant export", exports.order_by("-started_at").first(),
+                    exports.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_EXPORT_AMBER_AFTER_HOURS, red=settings.CONSOLE_EXPORT_RED_AFTER_HOURS),
+        _latest_row("Restore drill (verification)", drills.order_by("-started_at").first(),
+                    drills.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+                    amber=settings.CONSOLE_VERIFY_AMBER_AFTER_HOURS, red=settings.CONSOLE_VERIFY_RED_AFTER_HOURS),
+    ]  # fmt: skip
+
+
+def replica_lag() -> list[dict]:
+    """Each replica's lag as the replica monitor sees it; empty without replicas."""
+    if not settings.DATABASE_REPLICAS:
+        return []
+    from platform_site.replica_monitor import replica_status
+
+    return [{"alias": alias, **status} for alias, status in replica_status()["replicas"].items()]
+
+
+def recent_deployments(*, limit: int = 8):
+    return Deployment.objects.select_related("website", "website__tenant").order_by("-created_at")[:limit]
+
+
+def recent_invalidations(*, limit: int = 8):
+    return Invalidation.objects.select_related("website").order_by("-requested_at")[:limit]
+
+
+def recent_audit_entries(*, limit: int = 10):
+    return AuditLogEntry.objects.order_by("-created_at", "-id")[:limit]

@@ -1,0 +1,46 @@
+import pytest
+
+
+def _member(django_user_model, username: str, group: str):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password=f"{username}-pass-123", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def support_user(django_user_model):
+    from console.roles import SUPPORT
+
+    return _member(django_user_model, "sam-support", SUPPORT)
+
+
+@pytest.fixture
+def platform_admin(django_user_model):
+    from console.roles import PLATFORM_ADMINS
+
+    return _member(django_user_model, "pat-admin", PLATFORM_ADMINS)
+
+
+@pytest.fixture
+def client_for():
+    from django.test import Client
+
+    def login(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def make_key(django_capture_on_commit_callbacks):
+    from apikeys import services
+
+    def make(tenant, *, name="ci", scopes=("websites:read",), **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.apikey_create(tenant=tenant, name=name, scopes=list(scopes), **kwargs)
+
+    return make

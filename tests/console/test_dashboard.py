@@ -1,0 +1,82 @@
+"""The dashboard's numbers come from the apps' records; no secret reaches any console page."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apikeys.models import ApiKey, ApiUsageMinute
+from console import selectors
+from tenants import services as tenant_services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_traffic_sums_per_hour_over_the_last_day(tenant, make_key):
+    api_key, _ = make_key(tenant)
+    now = timezone.now()
+    rows = [
+        (now, 10, 2),
+        (now - timedelta(minutes=1), 5, 0),
+        (now - timedelta(hours=3), 7, 7),
+        (now - timedelta(hours=30), 99, 99),
+    ]
+    for minute, requests, limited in rows:
+        ApiUsageMinute.objects.create(tenant=tenant, api_key=api_key, minute=minute.replace(second=0, microsecond=0),
+                                      requests=requests, rate_limited=limited)  # fmt: skip
+    traffic = selectors.api_traffic_last_day()
+    assert len(traffic["labels"]) == 24 and traffic["total_requests"] == 22 and traffic["total_rate_limited"] == 9
+    assert traffic["requests"][-4] == 7 and traffic["rate_limited"][-4] == 7
+    assert traffic["rate_limited_share"] == round(9 / 22, 4)
+
+
+def test_tenants_by_tier_and_status(db):
+    tenant_services.tenant_create(name="A", slug="a", tier="free")
+    suspended = tenant_services.tenant_create(name="B", slug="b", tier="free")
+    tenant_services.tenant_suspend(tenant=suspended, reason="x")
+    tenant_services.tenant_create(name="C", slug="c", tier="enterprise")
+    table = selectors.tenants_by_tier_and_status()
+    rows = {row["tier"]: row["counts"] for row in table["rows"]}
+    assert table["statuses"] == ["Active", "Suspended"]
+    assert rows["Free"] == [1, 1] and rows["Enterprise"] == [1, 0] and rows["Starter"] == [0, 0]
+    assert table["totals"] == [2, 1] and table["total"] == 3
+
+
+def test_dashboard_renders_for_support_and_shows_no_secret(support_user, client_for, tenant, make_key):
+    api_key, raw_key = make_key(tenant)
+    client = client_for(support_user)
+    pages = ["/admin/console/", "/admin/", "/admin/apikeys/apikey/", f"/admin/apikeys/apikey/{api_key.pk}/change/",
+             "/admin/console/auditlogentry/"]  # fmt: skip
+    stored_hash = ApiKey.objects.get().secret_hash
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert raw_key not in html and stored_hash not in html and raw_key[-30:] not in html, url
+    dashboard = client.get("/admin/console/").content.decode()
+    assert "console/vendor/chartjs-4.5.1/chart.umd.min" in dashboard and 'id="api-traffic-chart"' in dashboard
+    assert "https://" not in dashboard.split('id="content-main"')[1]  # charts and scripts are served locally
+
+
+def test_dashboard_requires_staff(client, django_user_model):
+    assert client.get("/admin/console/").status_code == 302
+    client.force_login(django_user_model.objects.create_user(username="customer", password="x-pass-long-1"))
+    assert client.get("/admin/console/").status_code == 302
+
+
+def test_backup_freshness_states(settings):
+    from backups.models import BackupRun, TenantExport
+
+    assert [row["state"] for row in selectors.latest_backups()] == ["red", "red", "red"]  # nothing yet
+    now = timezone.now()
+    run = BackupRun.objects.create(engine="pgbackrest", kind="incr", status="succeeded", label="L1I")
+    BackupRun.objects.filter(pk=run.pk).update(finished_at=now - timedelta(hours=1))
+    TenantExport.objects.create(status="succeeded", finished_at=now - timedelta(hours=30))
+    states = [row["state"] for row in selectors.latest_backups()]
+    assert states == ["green", "amber", "red"]
+    BackupRun.objects.create(engine="pgbackrest", kind="incr", status="failed", label="L2I", finished_at=now)
+    assert selectors.latest_backups()[0]["state"] == "amber"  # a failure after the last success
+    BackupRun.objects.filter(pk=run.pk).update(
+        finished_at=now - timedelta(hours=settings.CONSOLE_BACKUP_RED_AFTER_HOURS + 1)
+    )
+    assert selectors.latest_backups()[0]["state"] == "red"
