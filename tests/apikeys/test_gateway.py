@@ -262,7 +262,7 @@ def test_operator_creates_key_for_a_named_tenant(tenant, staff_client):
 
 
 def test_failed_authentications_are_limited_per_ip(tenant, key_client, settings):
-    settings.API_KEY_AUTH_FAILURE_RATE = "5/m"
+    settings.API_KEY_AUTH_FAILURE_RATE = "5/h"  # hour windows: no roll-over mid-test
     client = key_client("plk_test_" + "B" * 50)
     codes = [client.get("/api/v1/websites/").status_code for _ in range(7)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
@@ -270,7 +270,9 @@ def test_failed_authentications_are_limited_per_ip(tenant, key_client, settings)
 
 
 def test_admin_login_is_rate_limited(client, settings, db, plain_static):
-    settings.ADMIN_LOGIN_RATE = "3/m"
+    # django-ratelimit counts in fixed windows: an hour-long one cannot roll over between these posts
+    # (a minute-long one sometimes did, under load)
+    settings.ADMIN_LOGIN_RATE = "3/h"
     codes = [
         client.post("/admin/login/", {"username": "nobody", "password": "wrong-password"}).status_code for _ in range(5)
     ]
@@ -278,7 +280,7 @@ def test_admin_login_is_rate_limited(client, settings, db, plain_static):
 
 
 def test_key_creation_is_rate_limited(tenant, make_key, key_client, settings):
-    settings.API_KEY_CREATE_RATE = "2/m"
+    settings.API_KEY_CREATE_RATE = "2/h"  # hour windows: no roll-over mid-test
     _, raw_key = make_key(tenant, ["keys:manage"])
     client = key_client(raw_key)
     codes = [
