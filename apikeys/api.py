@@ -11,8 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from platform_site.exceptions import ApplicationError
-from tenants import selectors as tenant_selectors
-from tenants.api import UUID_PATTERN, acting_tenant
+from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import selectors, services
 from .middleware import guard_anonymous
@@ -31,19 +30,6 @@ def _validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def _target_tenant(request, tenant_id):
-    """A key acts for its own tenant; an operator names one."""
-    tenant = acting_tenant(request)
-    if tenant is not None:
-        return tenant
-    if tenant_id is None:
-        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["This field is required."]})
-    found = tenant_selectors.tenant_list().filter(pk=tenant_id).first()
-    if found is None:
-        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
-    return found
 
 
 def _actor(request) -> str:
@@ -73,7 +59,7 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
         if guard_anonymous(request, group="apikey-create", rate=settings.API_KEY_CREATE_RATE, increment=True):
             raise ApplicationError("rate_limited", "Too many keys created; try again later.", status_code=429)
         data = _validated(ApiKeyCreateInput, request.data)
-        tenant = _target_tenant(request, data.pop("tenant", None))
+        tenant = target_tenant(request, data.pop("tenant", None))
         caller = api_key_of(request)
         if caller is not None and not set(data["scopes"]) <= caller.scopes:
             # A key cannot mint a key more powerful than itself.
@@ -117,6 +103,6 @@ class UsageView(APIView):
     @extend_schema(parameters=[UsageQueryInput], responses=dict)
     def get(self, request):
         data = _validated(UsageQueryInput, request.query_params)
-        tenant = _target_tenant(request, data.get("tenant"))
+        tenant = target_tenant(request, data.get("tenant"))
         since = timezone.now() - timedelta(minutes=data["minutes"])
         return Response(selectors.usage_summary(tenant=tenant, since=since))

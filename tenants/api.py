@@ -34,6 +34,20 @@ def acting_tenant(request):
     return getattr(request, "tenant", None)
 
 
+def target_tenant(request, tenant_id):
+    """The tenant a create acts for: an API key's own (a `tenant` it names is ignored), or the one an
+    operator names (required)."""
+    tenant = acting_tenant(request)
+    if tenant is not None:
+        return tenant
+    if tenant_id is None:
+        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["This field is required."]})
+    found = selectors.tenant_list().filter(pk=tenant_id).first()
+    if found is None:
+        raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+    return found
+
+
 def _validated(serializer_class, request, **kwargs) -> dict:
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
@@ -118,16 +132,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     @extend_schema(request=WebsiteCreateInput, responses={201: WebsiteOutput})
     def create(self, request):
         data = _validated(WebsiteCreateInput, request)
-        tenant = acting_tenant(request)
-        tenant_id = data.pop("tenant", None)
-        if tenant is None:
-            if tenant_id is None:
-                raise ApplicationError(
-                    "invalid", "The request is invalid.", fields={"tenant": ["This field is required."]}
-                )
-            tenant = selectors.tenant_list().filter(pk=tenant_id).first()
-            if tenant is None:
-                raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+        tenant = target_tenant(request, data.pop("tenant", None))
         website = services.website_create(tenant=tenant, **data)
         return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data, status=201)
 

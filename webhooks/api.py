@@ -7,8 +7,7 @@ from rest_framework.response import Response
 
 from apikeys.permissions import HasScope
 from platform_site.exceptions import ApplicationError
-from tenants.api import UUID_PATTERN, acting_tenant
-from tenants.selectors import tenant_list
+from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import catalogue, selectors, services
 from .models import Delivery
@@ -61,16 +60,7 @@ class EndpointViewSet(viewsets.GenericViewSet):
     @extend_schema(request=EndpointCreateInput, responses={201: EndpointWithSecretOutput})
     def create(self, request):
         data = _validated(EndpointCreateInput, request)
-        tenant = acting_tenant(request)
-        tenant_id = data.pop("tenant", None)
-        if tenant is None:
-            if tenant_id is None:
-                raise ApplicationError(
-                    "invalid", "The request is invalid.", fields={"tenant": ["This field is required."]}
-                )
-            tenant = tenant_list().filter(pk=tenant_id).first()
-            if tenant is None:
-                raise ApplicationError("invalid", "The request is invalid.", fields={"tenant": ["No such tenant."]})
+        tenant = target_tenant(request, data.pop("tenant", None))
         endpoint, secret = services.endpoint_create(tenant=tenant, **data)
         return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
 
