@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 
 from platform_site.celery import QUEUES
 from tests.conftest import REPO_ROOT
+from tests.deploy.commands import manage_py_parses
 from tests.deploy.settings_env import required_in_real_mode, settings_variables
 
 COMPOSE_DIR = REPO_ROOT / "deploy" / "compose"
@@ -298,15 +299,6 @@ def test_the_backups_worker_configures_pgbackrest_like_the_primary_archives(serv
 
 
 # --- commands -------------------------------------------------------------------------------------------
-def _manage_py_parses(args: list[str]) -> None:
-    from django.core.management import get_commands, load_command_class
-
-    name, *rest = args
-    app = get_commands().get(name)
-    assert app, f"manage.py {name}: no such command"
-    load_command_class(app, name).create_parser("manage.py", name).parse_args(rest)
-
-
 def test_service_commands_name_what_exists(services):
     import importlib
 
@@ -327,7 +319,7 @@ def test_service_commands_name_what_exists(services):
                 assert command[3] == "beat", name
         else:
             assert command[:2] == ["python", "manage.py"], name
-            _manage_py_parses(command[2:])
+            manage_py_parses(command[2:])
     # One worker service per queue, every queue served.
     assert sorted(queues_served) == sorted(QUEUES)
     beats = [name for name in DJANGO_SERVICES if services[name]["command"][3:4] == ["beat"]]
@@ -336,11 +328,11 @@ def test_service_commands_name_what_exists(services):
 
 def test_a_command_check_catches_a_missing_command():
     with pytest.raises(AssertionError, match="no such command"):
-        _manage_py_parses(["backups", "setup"])
+        manage_py_parses(["backups", "setup"])
     from django.core.management import CommandError
 
     with pytest.raises(CommandError):
-        _manage_py_parses(["backup", "set-up"])
+        manage_py_parses(["backup", "set-up"])
 
 
 def test_the_platform_starts_after_migrations_and_its_dependencies(services):
