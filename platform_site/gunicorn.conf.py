@@ -19,10 +19,14 @@ wsgi_app = "platform_site.wsgi:application"
 
 
 def on_starting(server):
-    # Stale counters of a previous master would be summed into this one's.
-    if MULTIPROC_DIR.exists():
-        shutil.rmtree(MULTIPROC_DIR)
-    MULTIPROC_DIR.mkdir(parents=True)
+    # Stale counters of a previous master would be summed into this one's. The folder is emptied, not
+    # removed: it may be a mount point (a tmpfs in compose, an emptyDir in Kubernetes).
+    MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+    for entry in MULTIPROC_DIR.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     server.log.info("metrics: multiprocess dir %s emptied", MULTIPROC_DIR)
 
 

@@ -48,6 +48,8 @@ def _new_secret(name: str) -> str:
 
 
 SECRET_KEY = _required_secret("DJANGO_SECRET_KEY", ".secret_key")
+# Previous keys, still accepted for signatures (sessions, password resets) while a new one takes over.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 # Fernet key(s) for secrets stored encrypted at rest (webhook signing secrets). Comma-separated: the
 # first encrypts, all decrypt, so keys can be rotated.
 FIELD_ENCRYPTION_KEYS = _required_secret("FIELD_ENCRYPTION_KEY", ".field_encryption_key").split(",")

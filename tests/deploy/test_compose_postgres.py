@@ -35,8 +35,14 @@ def _compose() -> dict:
 def test_compose_defines_an_official_postgres16_primary_and_streaming_replica():
     services = _compose()["services"]
     primary, replica = services["postgres-primary"], services["postgres-replica"]
+    dockerfile = (REPO_ROOT / "deploy" / "docker" / "Dockerfile").read_text()
     for service in (primary, replica):
-        assert service["image"].split(":") == ["postgres", "16"]
+        # The database host image: the official postgres:16 plus pgBackRest and the platform.
+        assert service["build"]["target"] == "postgres"
+        assert (COMPOSE.parent / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == (
+            REPO_ROOT / "deploy" / "docker" / "Dockerfile"
+        )
+        assert "FROM postgres:16-bookworm AS postgres" in dockerfile
         # Variables only Bitnami's image understands would silently do nothing here.
         assert not any("REPLICATION_MODE" in name for name in service.get("environment", {}))
 
@@ -90,9 +96,12 @@ def test_scripts_really_replicate(tmp_path):
         "REPLICATION_USER": role,
         "REPLICATION_PASSWORD": "replication-secret",
         "REPLICATION_SLOTS": slot,
+        "ARCHIVE_CONFIG": "/etc/postgresql/archive.conf",
     }
     subprocess.run(["bash", str(SCRIPTS / "primary-init.sh")], env=env, check=True, capture_output=True)
     assert f"host replication {role} all scram-sha-256" in (hba_dir / "pg_hba.conf").read_text()
+    # WAL archiving into pgBackRest is switched on by including archive.conf.
+    assert "include_if_exists = '/etc/postgresql/archive.conf'" in (hba_dir / "postgresql.conf").read_text()
 
     # The replica's data must be reachable by the postgres OS user (not under a private tmp_path).
     state = Path(tempfile.mkdtemp(prefix="compose-replica-", dir="/var/tmp"))

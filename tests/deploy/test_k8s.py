@@ -125,3 +125,32 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_what_exists():
         for path in source.split():
             assert (REPO_ROOT / path).exists(), path
     assert "collectstatic" in dockerfile and "gunicorn" in dockerfile
+
+
+def test_production_patches_reach_every_database_client(base):
+    """The overlay's patches target resources of the base by name pattern and container name; each
+    Deployment and Job that talks to PostgreSQL gets PGPASSWORD from CloudNativePG's app secret."""
+    overlay = yaml.safe_load((K8S / "overlays" / "production" / "kustomization.yaml").read_text())
+    cluster = _by_kind(_documents(K8S / "overlays" / "production" / "postgres-cluster.yaml"), "Cluster")
+    (cluster_name,) = cluster
+    workloads = {**_by_kind(base, "Deployment"), **_by_kind(base, "Job")}
+    patched = set()
+    for entry in overlay["patches"]:
+        patch = yaml.safe_load(entry["patch"])
+        matched = [
+            name
+            for name, resource in workloads.items()
+            if resource["kind"] == entry["target"]["kind"] and re.fullmatch(entry["target"]["name"], name)
+        ]
+        assert matched, f"patch target {entry['target']} matches nothing in the base"
+        if not isinstance(patch, dict):
+            continue  # a JSON6902 list of operations
+        for container in patch["spec"]["template"]["spec"]["containers"]:
+            for name in matched:
+                names = [c["name"] for c in workloads[name]["spec"]["template"]["spec"]["containers"]]
+                assert container["name"] in names, f"{name} has no container {container['name']}"
+            password = {e["name"]: e for e in container.get("env", [])}.get("PGPASSWORD")
+            if password:
+                assert password["valueFrom"]["secretKeyRef"] == {"name": f"{cluster_name}-app", "key": "password"}
+                patched.update(matched)
+    assert patched == set(workloads)
