@@ -103,20 +103,54 @@ def event_body(event: Event) -> bytes:
     ).encode()
 
 
-# What a delivery reads of its endpoint (the attempt path loads no more: fewer columns to decode).
-_ENDPOINT_SENDING_FIELDS = ("id", "tenant_id", "url", "event_types", "is_active", "secret_encrypted",
+# What a delivery reads of its endpoint (the fan-out loads no more: fewer columns to decode).
+_ENDPOINT_SENDING_FIELDS = ("id", "tenant", "url", "event_types", "is_active", "secret_encrypted",
                             "previous_secret_encrypted", "previous_secret_expires_at")  # fmt: skip
 
 
-def _subscribed_endpoints(event: Event) -> list[Endpoint]:
-    endpoints = Endpoint.objects.only(*_ENDPOINT_SENDING_FIELDS).order_by()
-    if event.target_endpoint_id:
-        return list(endpoints.filter(pk=event.target_endpoint_id))
-    return [
-        endpoint
-        for endpoint in endpoints.filter(tenant_id=event.tenant_id, is_active=True)
-        if catalogue.subscribed(endpoint.event_types, event.type)
-    ]
+def _from_row(model, fields, values):
+    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+              for field, value in zip(fields, values, strict=True)]  # fmt: skip
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def _event_claim(event_id) -> tuple[Event, list[Endpoint]] | None:
+    """Lock the event, mark it fanned out and read its subscribed endpoints, in one statement; None if the
+    event is done or another task has it.
+
+    SKIP LOCKED keeps a duplicate task from waiting for the one at work; the row stays locked (so the
+    event is fanned out once) until the caller's transaction ends, and its mark rolls back with it.
+    The endpoints are its target (a ping) or the tenant's active ones, filtered here by subscription."""
+    quote = connection.ops.quote_name
+    event_fields = Event._meta.concrete_fields
+    # In the model's order, as Model.from_db expects of a subset.
+    endpoint_fields = [field for field in Endpoint._meta.concrete_fields if field.name in _ENDPOINT_SENDING_FIELDS]
+    events, endpoints = quote(Event._meta.db_table), quote(Endpoint._meta.db_table)
+    event_columns = ", ".join(quote(field.column) for field in event_fields)
+    endpoint_columns = ", ".join(f"e.{quote(field.column)}" for field in endpoint_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH claimed AS (UPDATE {events} SET fanned_out_at = %s WHERE id = (SELECT id FROM {events}"  # noqa: S608
+            f" WHERE id = %s AND fanned_out_at IS NULL FOR UPDATE SKIP LOCKED) RETURNING {event_columns})"
+            f" SELECT claimed.*, {endpoint_columns} FROM claimed LEFT JOIN LATERAL ("
+            f"SELECT * FROM {endpoints} WHERE id = claimed.target_endpoint_id UNION ALL"
+            f" SELECT * FROM {endpoints} WHERE claimed.target_endpoint_id IS NULL"
+            " AND tenant_id = claimed.tenant_id AND is_active) AS e ON true",
+            [timezone.now(), event_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    count = len(event_fields)
+    event = _from_row(Event, event_fields, rows[0][:count])
+    subscribed = []
+    for row in rows:
+        if row[count] is None:  # no endpoint at all (LEFT JOIN)
+            continue
+        endpoint = _from_row(Endpoint, endpoint_fields, row[count:])
+        if event.target_endpoint_id or catalogue.subscribed(endpoint.event_types, event.type):
+            subscribed.append(endpoint)
+    return event, subscribed
 
 
 def _new_delivery(event: Event, endpoint: Endpoint, now: datetime) -> Delivery:
@@ -132,28 +166,6 @@ def _new_delivery(event: Event, endpoint: Endpoint, now: datetime) -> Delivery:
     )
 
 
-def _event_claim(event_id) -> Event | None:
-    """Lock the event and mark it fanned out in one statement; None if it is done or another task has it.
-
-    SKIP LOCKED keeps a duplicate task from waiting for the one at work; the row stays locked (so the
-    event is fanned out once) until the caller's transaction ends, and its mark rolls back with it."""
-    fields = Event._meta.concrete_fields
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET fanned_out_at = %s WHERE id = (SELECT id FROM {table} WHERE id = %s"  # noqa: S608
-            f" AND fanned_out_at IS NULL FOR UPDATE SKIP LOCKED) RETURNING {columns}",
-            [timezone.now(), event_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-              for field, value in zip(fields, row, strict=True)]  # fmt: skip
-    return Event.from_db(connection.alias, [field.attname for field in fields], values)
-
-
 def event_fan_out(*, event_id, keep: int = 0) -> list:
     """One delivery per active subscribed endpoint; idempotent (an event is fanned out once).
 
@@ -161,11 +173,12 @@ def event_fan_out(*, event_id, keep: int = 0) -> list:
     (the fan-out task does, saving a queue hop); if it dies first, the sweeper queues them.
     """
     with transaction.atomic():
-        event = _event_claim(event_id)
-        if event is None:
+        claimed = _event_claim(event_id)
+        if claimed is None:
             return []
+        event, endpoints = claimed
         deliveries = Delivery.objects.bulk_create(
-            [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in _subscribed_endpoints(event)],
+            [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints],
             ignore_conflicts=True,
         )
         delivery_ids = [delivery.pk for delivery in deliveries]
@@ -184,10 +197,11 @@ def event_deliver(*, event_id) -> int:
     """
     batch = settings.WEBHOOKS_BATCH_SIZE
     with transaction.atomic():
-        event = _event_claim(event_id)
-        if event is None:
+        claimed = _event_claim(event_id)
+        if claimed is None:
             return 0
-        deliveries = [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in _subscribed_endpoints(event)]
+        event, endpoints = claimed
+        deliveries = [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints]
         if len(deliveries) <= batch:
             _attempt_locked(deliveries, manual=False, created=True)
             return len(deliveries)
