@@ -231,3 +231,18 @@ def test_event_committed_while_the_broker_is_down_is_delivered_by_the_sweeper(
     assert services.webhooks_sweep()["events"] >= 1
     _delivery(endpoint, Delivery.Status.SUCCEEDED)
     assert receiver.events()[0]["id"] == str(event.pk)
+
+
+def test_fan_out_larger_than_a_batch_commits_and_queues_the_rest(tenant, receiver, settings):
+    """More subscribers than a batch: the deliveries are committed and the rest queued before the first
+    batch is attempted (by this process here; the rest by the worker), each sent exactly once."""
+    settings.WEBHOOKS_BATCH_SIZE = 2
+    endpoints = [_endpoint(tenant, receiver.url(f"/hook/{index}"))[0] for index in range(3)]
+    event = Event.objects.create(tenant=tenant, type="tenant.suspended", data={"n": 1})
+
+    assert services.event_deliver(event_id=event.pk) == 3
+    assert services.event_deliver(event_id=event.pk) == 0  # fanned out once
+    for endpoint in endpoints:
+        _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    assert sorted(request.path for request in receiver.received()) == ["/hook/0", "/hook/1", "/hook/2"]
+    assert len({request.headers["webhook-id"] for request in receiver.received()}) == 3
