@@ -10,6 +10,7 @@ import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from threading import Lock
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -399,7 +400,23 @@ def _send_all(deliveries: list[Delivery]) -> list[tuple[Response, datetime]]:
         return [_send(*job) for job in jobs]
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=settings.WEBHOOKS_SEND_CONCURRENCY, thread_name_prefix="webhook")
-    return list(_executor.map(lambda job: _send(*job), jobs))
+    # A few threads each take the next request until none is left (one future per thread, not per request:
+    # the per-request hand-offs cost more than the requests' own Python work).
+    results: list = [None] * len(jobs)
+    pending = iter(enumerate(jobs))
+    lock = Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index, job = next(pending, (None, None))
+            if job is None:
+                return
+            results[index] = _send(*job)
+
+    for future in [_executor.submit(work) for _ in range(min(settings.WEBHOOKS_SEND_CONCURRENCY, len(jobs)))]:
+        future.result()
+    return results
 
 
 def _enqueue_deliveries(delivery_ids: list, *, countdown: float | None = None, manual: bool = False) -> None:
