@@ -494,17 +494,17 @@ def _attempt_locked(due: list[Delivery], *, manual: bool, created: bool) -> None
         delivery.attempt_count += 1
         delivery.last_attempt_at = sent_at
         attempts.append(
-            Attempt(
-                delivery=delivery,
-                number=delivery.attempt_count,
-                started_at=started_at,
-                duration_ms=response.duration_ms,
-                status_code=response.status,
-                succeeded=succeeded,
-                error=response.error or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
-                response_excerpt=response.excerpt,
-                manual=manual,
-            )
+            {  # a row, not a model instance: it only feeds _outcome_write
+                "delivery_id": delivery.pk,
+                "number": delivery.attempt_count,
+                "started_at": started_at,
+                "duration_ms": response.duration_ms,
+                "status_code": response.status,
+                "succeeded": succeeded,
+                "error": response.error or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
+                "response_excerpt": response.excerpt,
+                "manual": manual,
+            }
         )
         delay = None
         if succeeded:
@@ -545,16 +545,24 @@ _ATTEMPT_COLUMNS = ["delivery", "number", "started_at", "duration_ms", "status_c
 
 
 def _json_value(value):
+    if isinstance(value, str):
+        # PostgreSQL text cannot hold NUL; a receiver's body may. Refusing it would fail the whole batch.
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _records(model, names: list[str], objects: list) -> tuple[list[str], str, str]:
-    """The quoted columns, `jsonb_to_recordset(%s::jsonb) AS v(column type, ...)` and its JSON parameter."""
+    """The quoted columns, `jsonb_to_recordset(%s::jsonb) AS v(column type, ...)` and its JSON parameter;
+    objects are instances of the model or dicts keyed by attribute name."""
     fields = [model._meta.get_field(name) for name in names]
     columns = [connection.ops.quote_name(field.column) for field in fields]
-    rows = [{field.column: _json_value(getattr(obj, field.attname)) for field in fields} for obj in objects]
+    rows = [
+        {field.column: _json_value(obj[field.attname] if isinstance(obj, dict) else getattr(obj, field.attname))
+         for field in fields}
+        for obj in objects
+    ]  # fmt: skip
     definition = ", ".join(
         f"{column} {field.db_type(connection)}" for column, field in zip(columns, fields, strict=True)
     )
@@ -562,7 +570,7 @@ def _records(model, names: list[str], objects: list) -> tuple[list[str], str, st
 
 
 def _outcome_write(
-    deliveries: list[Delivery], attempts: list[Attempt], *, created: bool, recovered_endpoints: set
+    deliveries: list[Delivery], attempts: list[dict], *, created: bool, recovered_endpoints: set
 ) -> None:
     """Insert (created) or update the deliveries, insert their attempts and clear `failing_since` of the
     endpoints that answered, in one statement (data-modifying WITH queries). Every identifier in the SQL

@@ -246,3 +246,15 @@ def test_fan_out_larger_than_a_batch_commits_and_queues_the_rest(tenant, receive
         _delivery(endpoint, Delivery.Status.SUCCEEDED)
     assert sorted(request.path for request in receiver.received()) == ["/hook/0", "/hook/1", "/hook/2"]
     assert len({request.headers["webhook-id"] for request in receiver.received()}) == 3
+
+
+def test_response_body_with_nul_bytes_is_recorded(tenant, receiver):
+    """PostgreSQL text cannot hold NUL: the excerpt keeps a replacement character instead of failing the
+    batch (which would roll back and resend every delivery of it)."""
+    receiver.script["/hook"] = [("body", b"ok\x00done")]
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    (attempt,) = delivery.attempts.all()
+    assert attempt.response_excerpt == "ok\ufffddone"
+    assert len(receiver.received()) == 1
