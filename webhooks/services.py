@@ -194,9 +194,10 @@ def event_deliver(*, event_id) -> int:
 
     When the deliveries fit in one batch (nearly always), one transaction does it all: the locked event
     row keeps a duplicate task out while the requests go out, and the deliveries are inserted after them
-    together with their outcome, five statements for the whole event. If the worker dies, it all rolls
-    back and the event is fanned out again (same webhook-ids). Larger fan-outs commit and queue their
-    deliveries first, so the rest need not wait for the first batch's requests.
+    with their outcome, two statements for the whole event (_event_claim, _outcome_write). If the worker
+    dies, it all rolls back and the event is fanned out again (same webhook-ids), so no delivery row is
+    visible until its first attempt is over. Larger fan-outs commit and queue their deliveries first, so
+    the rest need not wait for the first batch's requests.
     """
     batch = settings.WEBHOOKS_BATCH_SIZE
     with transaction.atomic():
@@ -453,7 +454,9 @@ def deliveries_attempt(*, delivery_ids: list, manual: bool = False) -> dict[str,
 
 def _attempt_locked(due: list[Delivery], *, manual: bool, created: bool) -> None:
     """Attempt deliveries this transaction holds (locked rows, or, with created, rows it inserts after the
-    requests) and write the outcome: attempts in one INSERT, deliveries in one statement per outcome."""
+    requests) and write the outcome in one statement (_outcome_write)."""
+    if not due:
+        return
     now = timezone.now()
     for delivery in due:
         if not delivery.endpoint.is_active:
