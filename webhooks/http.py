@@ -106,6 +106,9 @@ class PinnedClient:
 
 def _drain(response, *, deadline: float) -> None:
     """Read the rest of a short body so the connection goes back to the pool; close it otherwise."""
+    if response.length_remaining == 0:  # the excerpt was the whole (Content-Length) body: nothing to read
+        response.release_conn()
+        return
     drained = 0
     while drained <= DRAIN_LIMIT_BYTES and time.monotonic() < deadline:
         chunk = response.read(8192)

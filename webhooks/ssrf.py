@@ -9,6 +9,7 @@ and connect (DNS rebinding) cannot redirect the request.
 import ipaddress
 import socket
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -59,7 +60,13 @@ class Destination:
 
 
 def _allowed_networks():
-    return [ipaddress.ip_network(net.strip(), strict=False) for net in settings.WEBHOOKS_ALLOWED_NETWORKS if net]
+    return _networks(tuple(settings.WEBHOOKS_ALLOWED_NETWORKS))
+
+
+@lru_cache(maxsize=8)
+def _networks(nets: tuple[str, ...]) -> list:
+    # Parsed once per setting value, not once per delivery.
+    return [ipaddress.ip_network(net.strip(), strict=False) for net in nets if net]
 
 
 def address_refusal(address: IPAddress) -> str | None:

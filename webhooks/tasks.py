@@ -9,11 +9,7 @@ from . import services
 
 @shared_task(acks_late=True, ignore_result=True)
 def event_fan_out_task(event_id: str) -> int:
-    batch = settings.WEBHOOKS_BATCH_SIZE
-    delivery_ids = services.event_fan_out(event_id=event_id, keep=batch)
-    if delivery_ids:
-        services.deliveries_attempt(delivery_ids=delivery_ids[:batch])
-    return len(delivery_ids)
+    return services.event_deliver(event_id=event_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)

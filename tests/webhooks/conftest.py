@@ -63,7 +63,8 @@ class Received:
 class Receiver:
     """A real HTTP server on 127.0.0.1. `script` maps a path to a list of behaviours, one per request
     (the last repeats): ("ok",), ("status", 500), ("retry_after", 429, "1"), ("slow", seconds),
-    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away)."""
+    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away),
+    ("body", bytes) (200 with that body)."""
 
     server: ThreadingHTTPServer
     requests: list = field(default_factory=list)
@@ -119,6 +120,8 @@ def _handler(receiver_ref: list):
                 return
             status = {"status": lambda: step[1], "retry_after": lambda: step[1]}.get(kind, lambda: 200)()
             payload = b'{"received": true}' if status < 300 else b"x" * 3000  # long bodies get cut to 1 KB
+            if kind == "body":
+                status, payload = 200, step[1]
             self.send_response(status)
             if kind == "retry_after":
                 self.send_header("Retry-After", step[2])

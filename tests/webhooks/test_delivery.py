@@ -145,9 +145,11 @@ def test_worker_killed_mid_delivery_delivers_after_restart(tenant, receiver, web
     wait_for(lambda: receiver.received(), timeout=15)
     webhooks_worker.kill()  # mid-request: the receiver has not answered
     receiver.release.set()
-    delivery = Delivery.objects.get(endpoint=endpoint)
-    assert delivery.status == Delivery.Status.PENDING and delivery.attempt_count == 0
-    wait_for(lambda: Delivery.objects.get(pk=delivery.pk).queued_until < timezone.now(), timeout=5)
+    # The fan-out and its first attempt are one transaction, rolled back by the kill: the event waits
+    # to be fanned out again (the sweeper run by the restarted worker queues it once it is overdue).
+    event = Event.objects.get(tenant=tenant, type="tenant.suspended")
+    assert event.fanned_out_at is None and not Delivery.objects.filter(endpoint=endpoint).exists()
+    wait_for(lambda: event.created_at < timezone.now() - timedelta(seconds=1.5), timeout=5)
     webhooks_worker.start()
 
     delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
@@ -229,3 +231,30 @@ def test_event_committed_while_the_broker_is_down_is_delivered_by_the_sweeper(
     assert services.webhooks_sweep()["events"] >= 1
     _delivery(endpoint, Delivery.Status.SUCCEEDED)
     assert receiver.events()[0]["id"] == str(event.pk)
+
+
+def test_fan_out_larger_than_a_batch_commits_and_queues_the_rest(tenant, receiver, settings):
+    """More subscribers than a batch: the deliveries are committed and the rest queued before the first
+    batch is attempted (by this process here; the rest by the worker), each sent exactly once."""
+    settings.WEBHOOKS_BATCH_SIZE = 2
+    endpoints = [_endpoint(tenant, receiver.url(f"/hook/{index}"))[0] for index in range(3)]
+    event = Event.objects.create(tenant=tenant, type="tenant.suspended", data={"n": 1})
+
+    assert services.event_deliver(event_id=event.pk) == 3
+    assert services.event_deliver(event_id=event.pk) == 0  # fanned out once
+    for endpoint in endpoints:
+        _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    assert sorted(request.path for request in receiver.received()) == ["/hook/0", "/hook/1", "/hook/2"]
+    assert len({request.headers["webhook-id"] for request in receiver.received()}) == 3
+
+
+def test_response_body_with_nul_bytes_is_recorded(tenant, receiver):
+    """PostgreSQL text cannot hold NUL: the excerpt keeps a replacement character instead of failing the
+    batch (which would roll back and resend every delivery of it)."""
+    receiver.script["/hook"] = [("body", b"ok\x00done")]
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    (attempt,) = delivery.attempts.all()
+    assert attempt.response_excerpt == "ok\ufffddone"
+    assert len(receiver.received()) == 1
