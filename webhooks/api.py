@@ -11,6 +11,7 @@ from tenants.api import UUID_PATTERN, acting_tenant
 from tenants.selectors import tenant_list
 
 from . import catalogue, selectors, services
+from .filters import DeliveryFilter
 from .models import Delivery
 from .serializers import (
     DeliveryOutput,
@@ -133,7 +134,7 @@ class DeliveryViewSet(viewsets.GenericViewSet):
     permission_classes = WEBHOOK_PERMISSIONS
     lookup_value_regex = UUID_PATTERN
     serializer_class = DeliveryOutput
-    filterset_fields = ["status", "endpoint"]
+    filterset_class = DeliveryFilter
     http_method_names = ["get", "post", "head", "options"]
 
     def get_queryset(self):
