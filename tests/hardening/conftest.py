@@ -1,5 +1,7 @@
 """Two tenants with one of everything each, and a key of tenant A holding every scope."""
 
+import os
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -81,3 +83,55 @@ def two_tenants(db, hardening_webhooks, fresh_cache, django_capture_on_commit_ca
             tenant=Tenant.objects.get(pk=a.tenant), name="matrix", scopes=list(SCOPES)
         )
     return a, b, raw_key
+
+
+# --- secrets in the run's output (tests/hardening/test_secrets_scan.py) -----------------------------
+SECRET_PATTERNS = {
+    "API key": re.compile(r"plk_(?:live|test)_[0-9A-Za-z]{50}"),
+    "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{24,}"),
+}
+SCAN_LAST = "test_no_secret_in_the_output_of_the_whole_run"
+
+
+def configured_secrets() -> dict[str, str]:
+    """The secrets of this run's environment (values too short to be told from ordinary text are skipped:
+    the local stack's S3 keys are moto's `testing`)."""
+    found = {}
+    for name in ("DJANGO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "FIELD_ENCRYPTION_KEY"):
+        for index, value in enumerate(os.environ.get(name, "").split(",")):
+            if len(value.strip()) >= 16:
+                found[f"{name}[{index}]"] = value.strip()
+    return found
+
+
+def secrets_in(text: str, known: dict[str, str]) -> list[str]:
+    names = [name for name, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+    return names + [name for name, value in known.items() if value in text]
+
+
+class RunOutput:
+    """What every test wrote to its logs and stderr, scanned as the run goes (only findings are kept)."""
+
+    findings: list = []
+    scanned_bytes = 0
+    known: dict = {}
+
+    @classmethod
+    def scan(cls, where: str, text: str) -> None:
+        cls.scanned_bytes += len(text)
+        for name in secrets_in(text, cls.known):
+            cls.findings.append((where, name))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The scan of the whole run's output runs after every other test."""
+    RunOutput.known = configured_secrets()
+    last = [item for item in items if item.name == SCAN_LAST]
+    items[:] = [item for item in items if item.name != SCAN_LAST] + last
+
+
+def pytest_runtest_logreport(report):
+    for title, content in report.sections:
+        # Logs and stderr; captured stdout may hold what a command shows an operator once (a new key).
+        if "log" in title.lower() or "stderr" in title.lower():
+            RunOutput.scan(f"{report.nodeid} ({title})", content)
