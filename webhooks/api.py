@@ -20,6 +20,7 @@ from .serializers import (
     EndpointUpdateInput,
     EndpointWithSecretOutput,
     EventTypeOutput,
+    PingOutput,
     ReplayInput,
     ReplayOutput,
     RotateSecretInput,
@@ -92,7 +93,8 @@ class EndpointViewSet(viewsets.GenericViewSet):
         endpoint.refresh_from_db()
         return Response(_with_secret(endpoint, secret))
 
-    @extend_schema(request=None, responses={202: DeliveryOutput})
+    # Documented as a delivery until the schema was fuzzed (tests/hardening/test_fuzzing.py): it is an event id.
+    @extend_schema(request=None, responses={202: PingOutput})
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
         event = services.endpoint_ping(endpoint=self.get_object())
