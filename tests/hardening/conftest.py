@@ -2,9 +2,14 @@
 
 import os
 import re
+import subprocess
+import sys
+import uuid
 from dataclasses import dataclass
 
 import pytest
+
+from tests.conftest import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ SECRET_PATTERNS = {
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{24,}"),
 }
 SCAN_LAST = "test_no_secret_in_the_output_of_the_whole_run"
+RUN_FIRST = "test_broker_down_while_events_are_produced_then_the_outbox_catches_up"
 
 
 def configured_secrets() -> dict[str, str]:
@@ -124,10 +130,12 @@ class RunOutput:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The scan of the whole run's output runs after every other test."""
+    """The broker fault runs before any test starts the shared Celery worker (see test_broker_fault.py);
+    the scan of the whole run's output runs after every other test."""
     RunOutput.known = configured_secrets()
+    first = [item for item in items if item.name == RUN_FIRST]
     last = [item for item in items if item.name == SCAN_LAST]
-    items[:] = [item for item in items if item.name != SCAN_LAST] + last
+    items[:] = first + [item for item in items if item.name not in (SCAN_LAST, RUN_FIRST)] + last
 
 
 def pytest_runtest_logreport(report):
@@ -135,3 +143,44 @@ def pytest_runtest_logreport(report):
         # Logs and stderr; captured stdout may hold what a command shows an operator once (a new key).
         if "log" in title.lower() or "stderr" in title.lower():
             RunOutput.scan(f"{report.nodeid} ({title})", content)
+
+
+# --- fault injection on the local stack (test_faults.py, test_broker_fault.py) -----------------------
+def stack(action: str, service: str) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, service],
+        check=True, capture_output=True, timeout=120, env=os.environ,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def stopped():
+    """stopped("moto") stops a service of the local stack; it is started again afterwards."""
+    names = []
+
+    def stop(name: str):
+        names.append(name)
+        stack("stop", name)
+
+    yield stop
+    for name in names:
+        stack("start", name)
+    if "moto" in names:
+        # moto keeps objects in memory: re-create the S3 repository's stanza for the backup tests.
+        from backups.engines import get_engine, reset_engines
+
+        reset_engines()
+        get_engine("pgbackrest").setup()
+
+
+@pytest.fixture
+def key_client():
+    from rest_framework.test import APIClient
+
+    from apikeys import services as apikey_services
+    from apikeys.scopes import SCOPES
+    from tenants import services as tenant_services
+
+    tenant = tenant_services.tenant_create(name="Faults", slug=f"faults-{uuid.uuid4().hex[:8]}", tier="professional")
+    _, raw_key = apikey_services.apikey_create(tenant=tenant, name="faults", scopes=list(SCOPES))
+    return tenant, APIClient(HTTP_AUTHORIZATION=f"Bearer {raw_key}")

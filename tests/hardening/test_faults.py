@@ -3,94 +3,14 @@ lost once it is back. The faults already tested next to their capability are lis
 in tests/hardening/README.md; these are the ones that were not.
 """
 
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.hardening.conftest import stack
 from tests.sitebundles import bundle_build, site_v1, site_v2, upload_file
-from tests.webhooks import conftest as webhooks_fixtures
-
-# The webhooks tests' own fixtures: HTTP receivers on 127.0.0.1 and a webhooks worker on a queue of its
-# own (with its settings, autouse).
-receiver, webhooks_worker = webhooks_fixtures.receiver, webhooks_fixtures.webhooks_worker
-webhooks_settings = webhooks_fixtures.webhooks_settings
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
-
-
-def stack(action: str, service: str) -> None:
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, service],
-        check=True, capture_output=True, timeout=120, env=os.environ,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def stopped():
-    """stopped("moto") stops a service of the local stack; it is started again afterwards."""
-    names = []
-
-    def stop(name: str):
-        names.append(name)
-        stack("stop", name)
-
-    yield stop
-    for name in names:
-        stack("start", name)
-    if "moto" in names:
-        # moto keeps objects in memory: re-create the S3 repository's stanza for the backup tests.
-        from backups.engines import get_engine, reset_engines
-
-        reset_engines()
-        get_engine("pgbackrest").setup()
-
-
-@pytest.fixture
-def key_client():
-    from rest_framework.test import APIClient
-
-    from apikeys import services as apikey_services
-    from apikeys.scopes import SCOPES
-    from tenants import services as tenant_services
-
-    tenant = tenant_services.tenant_create(name="Faults", slug=f"faults-{uuid.uuid4().hex[:8]}", tier="professional")
-    _, raw_key = apikey_services.apikey_create(tenant=tenant, name="faults", scopes=list(SCOPES))
-    return tenant, APIClient(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-
-
-def test_broker_down_while_events_are_produced_then_the_outbox_catches_up(
-    key_client, receiver, webhooks_worker, stopped, settings
-):
-    """Redis (cache, rate limits and the broker) stopped: the API keeps answering (gateway fails open),
-    the write commits with its event in the outbox; when Redis is back the sweeper delivers it."""
-    from webhooks import services as webhook_services
-    from webhooks.models import Delivery, Event
-
-    tenant, client = key_client
-    created = client.post(
-        "/api/v1/webhooks/endpoints/", {"url": receiver.url(), "event_types": ["website.*"]}, format="json"
-    )
-    assert created.status_code == 201, created.content
-
-    stopped("redis")
-    response = client.post("/api/v1/websites/", {"name": "Made while the broker is down"}, format="json")
-    assert response.status_code == 201, response.content  # what the user sees: success
-    website_id = response.json()["id"]
-    event = Event.objects.get(tenant=tenant, type="website.created")
-    assert event.fanned_out_at is None and not receiver.received()  # kept, not sent
-
-    stack("start", "redis")
-    settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 0
-    # The restarted Redis is empty: whatever was queued before is gone; the outbox is the record.
-    wait_for(lambda: webhook_services.webhooks_sweep()["events"] >= 0 and receiver.received(), timeout=60, interval=1)
-    (body,) = receiver.events()
-    assert body["type"] == "website.created" and body["data"]["website"]["id"] == website_id
-    assert Delivery.objects.get(event=event).status == Delivery.Status.SUCCEEDED
 
 
 @pytest.fixture
