@@ -77,9 +77,10 @@ def production_server(test_database_env, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("production-server")
     env = production_environment(tmp_path)
     env.update({name: test_database_env[name] for name in SERVICE_VARIABLES if name in test_database_env})
+    # moto accepts any credentials: distinctive ones (unlike the stack's `testing`) can be looked for.
     env.update(
-        AWS_ACCESS_KEY_ID=test_database_env["AWS_ACCESS_KEY_ID"],
-        AWS_SECRET_ACCESS_KEY=test_database_env["AWS_SECRET_ACCESS_KEY"],
+        AWS_ACCESS_KEY_ID="AKIA" + secrets.token_hex(8).upper(),
+        AWS_SECRET_ACCESS_KEY=secrets.token_urlsafe(30),
         DJANGO_SETTINGS_MODULE="platform_site.settings",
     )
     subprocess.run(
@@ -217,3 +218,35 @@ def test_admin_requires_login_and_csrf_and_shows_no_secret(
             assert response.status_code == 200, (page, response.status_code)
             shown = [name for name, value in secrets_shown.items() if value in response.text]
             assert not shown, f"{page} shows {shown}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_deploy_in_production_mode_logs_no_secret(production_server, fresh_cache):
+    """A deployment uploaded with a key through the production server stores its bundle in S3 with the
+    server's S3 keys; neither they, the API key nor the Django secret reach the server's log."""
+    from apikeys import services as apikey_services
+    from tenants import services as tenant_services
+    from tenants.models import Deployment
+    from tests.sitebundles import bundle_build
+
+    url, env, log_path = production_server
+    tenant = tenant_services.tenant_create(name="Deployer", slug="deployer-prod", tier="starter")
+    website = tenant_services.website_create(tenant=tenant, name="Prod site")
+    _, raw_key = apikey_services.apikey_create(tenant=tenant, name="ci", scopes=["deployments:write"])
+    with httpx.Client(base_url=url, timeout=30) as client:
+        response = wait_for(
+            lambda: (r := _https(
+                client, "POST", f"/api/v1/websites/{website.pk}/deployments/",
+                headers={"Authorization": f"Bearer {raw_key}"},
+                files={"bundle": ("site.tar.gz", bundle_build({"index.html": "prod"}), "application/gzip")},
+                data={"description": "from production mode"},
+            )).status_code not in (401, 404) and r,  # until the replica has the key and the website
+            timeout=10,
+        )  # fmt: skip
+    assert response.status_code == 201, response.text
+    assert Deployment.objects.get(pk=response.json()["id"]).bundle_key  # stored in S3 with the server's keys
+    log = log_path.read_text()
+    assert f"/api/v1/websites/{website.pk}/deployments/" in log  # the request is in the log
+    for name in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+        assert env[name] not in log, f"{name} in the server's log"
+    assert raw_key not in log
