@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class ApikeysConfig(AppConfig):
     name = "apikeys"
+
+    def ready(self):
+        from . import schema  # noqa: F401 - registers the OpenAPI security scheme

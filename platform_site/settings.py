@@ -430,3 +430,30 @@ CONSOLE_EXPORT_AMBER_AFTER_HOURS = env.float("CONSOLE_EXPORT_AMBER_AFTER_HOURS",
 CONSOLE_EXPORT_RED_AFTER_HOURS = env.float("CONSOLE_EXPORT_RED_AFTER_HOURS", default=50)
 CONSOLE_VERIFY_AMBER_AFTER_HOURS = env.float("CONSOLE_VERIFY_AMBER_AFTER_HOURS", default=8 * 24)
 CONSOLE_VERIFY_RED_AFTER_HOURS = env.float("CONSOLE_VERIFY_RED_AFTER_HOURS", default=15 * 24)
+# --- HTTPS, cookies and security headers (issue 11: hardening) ---------------------------------
+# Production defaults in real mode; embedded mode (and the local stack, whose `env` opts out) serves
+# plain HTTP on 127.0.0.1. TLS usually ends at the CDN or ingress: name the header it sets
+# (DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto) so Django knows the request was HTTPS.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=REAL_MODE)
+# Probes and scrapes reach the pods over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if REAL_MODE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=REAL_MODE)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=REAL_MODE)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=REAL_MODE)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=REAL_MODE)
+SESSION_COOKIE_HTTPONLY = True
+_proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+# One name per choice set in the OpenAPI schema (several models have a `status`).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "TenantStatusEnum": "tenants.models.TenantStatus",
+    "WebsiteStatusEnum": "tenants.models.WebsiteStatus",
+    "DeploymentStatusEnum": "tenants.models.DeploymentStatus",
+    "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+    "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
+}

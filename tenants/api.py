@@ -122,6 +122,11 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.website_list(tenant=acting_tenant(self.request))
 
+    def filter_queryset(self, queryset):
+        # The list's filters are the list's: DRF's get_object() would also apply them to a detail route,
+        # so `/websites/{id}/deployments/?status=pending` was refused as an invalid *website* status.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).distinct())
         return self.get_paginated_response(WebsiteOutput(page, many=True).data)

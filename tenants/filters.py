@@ -12,7 +12,15 @@ class TenantFilter(django_filters.FilterSet):
         fields = ["tier", "status"]
 
 
+def _visible_tenants(request):
+    """The tenants a filter may name: an API key's own only, so naming another tenant is answered
+    exactly as naming one that does not exist (no existence leak); every tenant for operators."""
+    tenant = getattr(request, "tenant", None)
+    return Tenant.objects.filter(pk=tenant.pk) if tenant is not None else Tenant.objects.all()
+
+
 class WebsiteFilter(django_filters.FilterSet):
+    tenant = django_filters.ModelChoiceFilter(queryset=_visible_tenants)
     status = django_filters.ChoiceFilter(choices=Website.Status.choices)
     hostname = django_filters.CharFilter(field_name="hostnames__hostname", lookup_expr="iexact")
 

@@ -46,6 +46,10 @@ class ReplayInput(serializers.Serializer):
     since = serializers.DateTimeField()
 
 
+class PingOutput(serializers.Serializer):
+    event_id = serializers.UUIDField(help_text="The webhook.ping event queued for this endpoint.")
+
+
 class ReplayOutput(serializers.Serializer):
     queued = serializers.IntegerField()
 

@@ -107,3 +107,34 @@ def test_api_responses_pass_through_uncached(varnish_url, origin_server):
 def test_ban_without_header_is_refused(varnish_url):
     status, _, _ = fetch(varnish_url, "/", "x.test", method="BAN")
     assert status == 400
+
+
+def test_varnish_down_the_origin_still_serves(cached_site, varnish_url, origin_server):
+    """Fault injection (tests/hardening/README.md): Varnish stopped. The origin serves, new deployments
+    too; the purge is recorded failed with its reason, not lost; nothing stale once Varnish is back."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    def stack(action):
+        command = [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, "varnish"]
+        subprocess.run(command, check=True, capture_output=True, timeout=60, env=os.environ)
+
+    website, host = cached_site
+    deploy(website, site_v1())
+    assert fetch(varnish_url, "/", host)[2] == b"<h1>home v1</h1>"
+    cdn_services.invalidation_flush(website_id=website.pk)
+    stack("stop")
+    try:
+        with pytest.raises(OSError):
+            fetch(varnish_url, "/", host)
+        assert fetch(origin_server, "/", host)[:3:2] == (200, b"<h1>home v1</h1>")
+        assert deploy(website, site_v2()).status == "succeeded"
+        assert fetch(origin_server, "/", host)[2] == b"<h1>home v2</h1>"
+        (row,) = cdn_services.invalidation_flush(website_id=website.pk)
+        assert row.status == Invalidation.Status.FAILED and row.error
+    finally:
+        stack("start")
+    assert fetch(varnish_url, "/", host)[2] == b"<h1>home v2</h1>"
