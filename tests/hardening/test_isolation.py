@@ -64,6 +64,8 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("tenant-list", "GET"): operators(f"{V1}/tenants/?search={{b.tenant}}"),
     ("tenant-list", "POST"): operators(f"{V1}/tenants/", {"name": "x", "slug": "x-from-a"}),
     ("tenant-detail", "GET"): operators(f"{V1}/tenants/{{b.tenant}}/"),
+    ("tenant-usage-cost", "GET"): operators(f"{V1}/tenants/{{b.tenant}}/usage-cost"),
+    ("usage-cost-list", "GET"): operators(f"{V1}/usage/costs"),
     ("tenant-detail", "PATCH"): operators(f"{V1}/tenants/{{b.tenant}}/", {"tier": "free"}),
     ("tenant-suspend", "POST"): operators(f"{V1}/tenants/{{b.tenant}}/suspend/", {"reason": "x"}),
     ("tenant-reactivate", "POST"): operators(f"{V1}/tenants/{{b.tenant}}/reactivate/"),
