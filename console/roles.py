@@ -33,18 +33,22 @@ ROLE_PERMISSIONS = {
 }
 
 
-@transaction.atomic
-def roles_sync() -> None:
+def roles_sync(*, using: str = "default") -> None:
     """Create the groups and set exactly the permissions of ROLE_PERMISSIONS (idempotent)."""
     from django.contrib.auth.models import Group, Permission
 
+    with transaction.atomic(using=using):
+        _roles_sync(Group.objects.db_manager(using), Permission.objects.db_manager(using))
+
+
+def _roles_sync(groups, permissions) -> None:
     for name, spec in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        operator = Permission.objects.filter(content_type__app_label="console", codename__in=spec["operator"])
+        group, _ = groups.get_or_create(name=name)
+        operator = permissions.filter(content_type__app_label="console", codename__in=spec["operator"])
         prefixes = Q()
         for model_action in spec["model_actions"]:
             prefixes |= Q(codename__startswith=f"{model_action}_")
-        model_level = Permission.objects.filter(prefixes, content_type__app_label__in=CONSOLE_APPS)
+        model_level = permissions.filter(prefixes, content_type__app_label__in=CONSOLE_APPS)
         group.permissions.set([*operator, *model_level])
 
 
@@ -52,4 +56,4 @@ def roles_sync_after_migrate(sender, app_config=None, using="default", **kwargs)
     # post_migrate fires once per app; the last one (ours or later) sees every permission.
     if app_config is None or app_config.label != "console":
         return
-    roles_sync()
+    roles_sync(using=using)

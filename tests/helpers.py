@@ -10,3 +10,34 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def serving_in_request_thread(app):
+    """A live server's WSGI wrapper: each request reads the primary (like the test code that set up its
+    data) and is finished, body and close() included, in the thread that serves it, whose database
+    connections are then closed (so the test database can be flushed and dropped).
+
+    Not a generator on purpose: a response generator the server never finished is finalised by the
+    garbage collector in whatever thread runs it, often the test's own; its close() then sent
+    request_finished there, and Django's close_old_connections closed the test thread's connection in
+    the middle of a transaction (the teardown flush failed: "the connection is closed").
+    """
+
+    def wrapped(environ, start_response):
+        from django.db import connections
+
+        from platform_site.db_routing import use_primary
+
+        try:
+            with use_primary():
+                response = app(environ, start_response)
+                try:
+                    body = b"".join(response)
+                finally:
+                    if hasattr(response, "close"):
+                        response.close()
+        finally:
+            connections.close_all()
+        return [body]
+
+    return wrapped

@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from tests.helpers import serving_in_request_thread
+
 
 @pytest.fixture(autouse=True)
 def _dummy_cdn_calls():
@@ -12,24 +14,6 @@ def _dummy_cdn_calls():
     DummyBackend.calls.clear()
     yield
     DummyBackend.calls.clear()
-
-
-def _closing_db_connections(app):
-    """Varnish keeps backend connections alive, so request threads outlive requests: close their
-    database connections after every request, or the test database cannot be dropped at the end.
-    Requests read the primary, like the test code that set up their data (tests/conftest.py)."""
-    from django.db import connections
-
-    from platform_site.db_routing import use_primary
-
-    def wrapped(environ, start_response):
-        try:
-            with use_primary():
-                yield from app(environ, start_response)
-        finally:
-            connections.close_all()
-
-    return wrapped
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +33,7 @@ def origin_server(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         deadline = time.monotonic() + 20
         while True:
-            thread = OriginThread("127.0.0.1", static_handler=_closing_db_connections, port=port)
+            thread = OriginThread("127.0.0.1", static_handler=serving_in_request_thread, port=port)
             thread.daemon = True
             thread.start()
             thread.is_ready.wait()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import serving_in_request_thread
 from tests.webhooks.conftest import (
     WEBHOOKS_TEST_ENV,
     WorkerHandle,
@@ -30,30 +31,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.stack)
 
 
-def _serving_from_primary(app):
-    """Requests read the primary, like the test code that set up their data, and close their database
-    connections when done, so the test database can be flushed and dropped."""
-    from django.db import connections
-
-    from platform_site.db_routing import use_primary
-
-    def wrapped(environ, start_response):
-        try:
-            with use_primary():
-                yield from app(environ, start_response)
-        finally:
-            connections.close_all()
-
-    return wrapped
-
-
 @pytest.fixture(scope="session")
 def console_server(django_db_setup, django_db_blocker):
     """The whole Django app (admin, API) on a free port on 127.0.0.1, in a thread of this process."""
     from django.test.testcases import LiveServerThread
 
     with django_db_blocker.unblock():
-        thread = LiveServerThread("127.0.0.1", static_handler=_serving_from_primary, port=0)
+        thread = LiveServerThread("127.0.0.1", static_handler=serving_in_request_thread, port=0)
         thread.daemon = True
         thread.start()
         thread.is_ready.wait()
