@@ -221,7 +221,7 @@ def test_admin_requires_login_and_csrf_and_shows_no_secret(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_api_deploy_in_production_mode_logs_no_secret(production_server, fresh_cache):
+def test_an_api_deploy_in_production_mode_logs_no_secret(production_server, fresh_cache, celery_worker):
     """A deployment uploaded with a key through the production server stores its bundle in S3 with the
     server's S3 keys; neither they, the API key nor the Django secret reach the server's log."""
     from apikeys import services as apikey_services
@@ -245,6 +245,15 @@ def test_an_api_deploy_in_production_mode_logs_no_secret(production_server, fres
         )  # fmt: skip
     assert response.status_code == 201, response.text
     assert Deployment.objects.get(pk=response.json()["id"]).bundle_key  # stored in S3 with the server's keys
+    # The worker runs the deployment now; let it finish, or its row locks meet the teardown's TRUNCATE
+    # (a deadlock that failed the flush and the tests after it).
+    wait_for(
+        lambda: (
+            Deployment.objects.get(pk=response.json()["id"]).status
+            in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED)
+        ),
+        timeout=30,
+    )
     log = log_path.read_text()
     assert f"/api/v1/websites/{website.pk}/deployments/" in log  # the request is in the log
     for name in ("DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
