@@ -149,3 +149,32 @@ def collected_static():
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def stopped():
+    """stopped("replica") stops a service of the local stack; every stopped service is started again,
+    and what its restart invalidates is reset: database connections (a PostgreSQL node), the pgBackRest
+    S3 stanza (moto keeps objects in memory)."""
+    from tests.helpers import stack
+
+    names = []
+
+    def stop(name: str):
+        names.append(name)
+        stack("stop", name)
+
+    yield stop
+    for name in names:
+        stack("start", name)
+    if {"primary", "replica"} & set(names):
+        from django.db import connections
+
+        for alias in connections:
+            # Their server restarted: the open connections are dead (a request would health-check them).
+            connections[alias].close()
+    if "moto" in names:
+        from backups.engines import get_engine, reset_engines
+
+        reset_engines()
+        get_engine("pgbackrest").setup()

@@ -41,3 +41,16 @@ def serving_in_request_thread(app):
         return [body]
 
     return wrapped
+
+
+def stack(action: str, service: str) -> None:
+    """`deploy/local/stack <action> <service>`: fault injection on the local stack (stop, start)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "stack"
+    subprocess.run(
+        [sys.executable, str(script), action, service], check=True, capture_output=True, timeout=120, env=os.environ
+    )

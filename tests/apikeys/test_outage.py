@@ -1,27 +1,16 @@
 """Redis stopped mid-test: the chosen failure mode, never a 500, then recovery when it returns."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 from prometheus_client import REGISTRY
 
 from tests.apikeys.conftest import error_of
-from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import stack, wait_for
 
 pytestmark = pytest.mark.django_db
 
 
 def _stack(action):
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, "redis"],
-        check=True,
-        capture_output=True,
-        env=os.environ,
-        timeout=60,
-    )
+    stack(action, "redis")
 
 
 def _errors(mode):

@@ -112,21 +112,13 @@ def test_ban_without_header_is_refused(varnish_url):
 def test_varnish_down_the_origin_still_serves(cached_site, varnish_url, origin_server):
     """Fault injection (tests/hardening/README.md): Varnish stopped. The origin serves, new deployments
     too; the purge is recorded failed with its reason, not lost; nothing stale once Varnish is back."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO_ROOT
-
-    def stack(action):
-        command = [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, "varnish"]
-        subprocess.run(command, check=True, capture_output=True, timeout=60, env=os.environ)
+    from tests.helpers import stack
 
     website, host = cached_site
     deploy(website, site_v1())
     assert fetch(varnish_url, "/", host)[2] == b"<h1>home v1</h1>"
     cdn_services.invalidation_flush(website_id=website.pk)
-    stack("stop")
+    stack("stop", "varnish")
     try:
         with pytest.raises(OSError):
             fetch(varnish_url, "/", host)
@@ -136,5 +128,5 @@ def test_varnish_down_the_origin_still_serves(cached_site, varnish_url, origin_s
         (row,) = cdn_services.invalidation_flush(website_id=website.pk)
         assert row.status == Invalidation.Status.FAILED and row.error
     finally:
-        stack("start")
+        stack("start", "varnish")
     assert fetch(varnish_url, "/", host)[2] == b"<h1>home v2</h1>"

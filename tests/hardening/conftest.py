@@ -2,14 +2,10 @@
 
 import os
 import re
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 
 import pytest
-
-from tests.conftest import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -143,34 +139,6 @@ def pytest_runtest_logreport(report):
         # Logs and stderr; captured stdout may hold what a command shows an operator once (a new key).
         if "log" in title.lower() or "stderr" in title.lower():
             RunOutput.scan(f"{report.nodeid} ({title})", content)
-
-
-# --- fault injection on the local stack (test_faults.py, test_broker_fault.py) -----------------------
-def stack(action: str, service: str) -> None:
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "deploy/local/stack"), action, service],
-        check=True, capture_output=True, timeout=120, env=os.environ,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def stopped():
-    """stopped("moto") stops a service of the local stack; it is started again afterwards."""
-    names = []
-
-    def stop(name: str):
-        names.append(name)
-        stack("stop", name)
-
-    yield stop
-    for name in names:
-        stack("start", name)
-    if "moto" in names:
-        # moto keeps objects in memory: re-create the S3 repository's stanza for the backup tests.
-        from backups.engines import get_engine, reset_engines
-
-        reset_engines()
-        get_engine("pgbackrest").setup()
 
 
 @pytest.fixture

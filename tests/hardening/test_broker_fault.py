@@ -12,8 +12,7 @@ import os
 
 import pytest
 
-from tests.hardening.conftest import stack
-from tests.helpers import wait_for
+from tests.helpers import stack, wait_for
 from tests.webhooks import conftest as webhooks_fixtures
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.hardening.conftest import stack
+from tests.helpers import stack
 from tests.sitebundles import bundle_build, site_v1, site_v2, upload_file
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]

@@ -1,18 +1,10 @@
 """Fault injection on the real primary/replica pair of deploy/local (lag, stop, start)."""
 
-import os
-import subprocess
-import sys
-
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections
 
-from tests.conftest import REPO_ROOT
 from tests.helpers import wait_for
-
-STACK = [sys.executable, str(REPO_ROOT / "deploy" / "local" / "stack")]
 
 
 def server_sql(alias: str, sql: str, params: tuple = ()):
@@ -34,10 +26,6 @@ def ran_on(alias: str, marker: str) -> bool:
         ("platform-primary" if alias == "default" else f"platform-{alias}", f"%{marker}%"),
     )
     return rows[0][0] > 0
-
-
-def stack(*args: str) -> None:
-    subprocess.run([*STACK, *args], check=True, capture_output=True, timeout=120, env=os.environ)
 
 
 @pytest.fixture
@@ -76,20 +64,3 @@ def replica_delay(caught_up):
     server_sql("replica_1", "ALTER SYSTEM RESET recovery_min_apply_delay")
     server_sql("replica_1", "SELECT pg_reload_conf()")
     caught_up()
-
-
-@pytest.fixture
-def stopped():
-    """stopped("replica") stops a node of the local stack; every stopped node is started again."""
-    names = []
-
-    def stop(name: str):
-        names.append(name)
-        stack("stop", name)
-
-    yield stop
-    for name in names:
-        stack("start", name)
-    for alias in connections:
-        # Their server restarted: the open connections are dead (a request would health-check them).
-        connections[alias].close()

@@ -67,7 +67,7 @@ def test_celery_worker_survives_a_primary_restart(celery_worker):
     get a fresh connection (as a request would), not fail on the dead one."""
     from django.db import connections
 
-    from tests.platform_site.conftest import stack
+    from tests.helpers import stack
 
     tenant = Tenant.objects.create(name="Restart", slug="restart")
     website = services.website_create(tenant=tenant, name="Site")
