@@ -42,34 +42,61 @@ class ApiKeyContext:
 ACCESS_DB = DEFAULT_DB_ALIAS
 
 
-def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
-    store = ratelimit.gateway_store()
-    pending = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
-    try:
-        decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=pending)
-    except RedisError as exc:
-        ratelimit.outcomes.put_back(pending)
-        raise BackendUnavailable(str(exc)) from exc
-    # At most two fills: the key record, then its tenant's state.
-    for _ in range(2):
-        if decision.code == ratelimit.MISS:
-            if before_lookup is not None:  # e.g. refuse a client IP with many failures before the query
-                before_lookup()
-            api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
-            if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
-                return ratelimit.Decision(ratelimit.INVALID)
-            _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
-        elif decision.code == ratelimit.TENANT_MISS:
-            from tenants.models import Tenant
+class PendingDecision:
+    """The gateway's decision for one key, asked of Redis at once and read when it is needed.
 
-            tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
-            if tenant is None:
-                return ratelimit.Decision(ratelimit.INVALID)
-            _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
-        else:
-            return decision
-        decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
-    return decision
+    The script call is sent when the request arrives and its reply read just before the view runs, so
+    the round trip overlaps the rest of the middleware chain and URL resolution instead of adding to
+    them. A miss (first use, or after a record's TTL) is completed synchronously from the database.
+    """
+
+    def __init__(self, parsed: ParsedKey):
+        self.parsed = parsed
+        self._store = ratelimit.gateway_store()
+        self._outcomes = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
+        self._error: RedisError | None = None
+        try:
+            self._reply = self._store.send_evaluate(
+                lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=self._outcomes
+            )
+        except RedisError as exc:
+            self._error = exc
+
+    def result(self, *, before_lookup=None) -> ratelimit.Decision:
+        """Read the reply (once); raises BackendUnavailable when Redis did not answer."""
+        parsed = self.parsed
+        try:
+            if self._error is not None:
+                raise self._error
+            decision = self._reply()
+        except RedisError as exc:
+            ratelimit.outcomes.put_back(self._outcomes)
+            raise BackendUnavailable(str(exc)) from exc
+        store = self._store
+        # At most two fills: the key record, then its tenant's state.
+        for _ in range(2):
+            if decision.code == ratelimit.MISS:
+                if before_lookup is not None:  # e.g. refuse a client IP with many failures before the query
+                    before_lookup()
+                api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
+                if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
+                    return ratelimit.Decision(ratelimit.INVALID)
+                _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
+            elif decision.code == ratelimit.TENANT_MISS:
+                from tenants.models import Tenant
+
+                tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
+                if tenant is None:
+                    return ratelimit.Decision(ratelimit.INVALID)
+                _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
+            else:
+                return decision
+            decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
+        return decision
+
+
+def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
+    return PendingDecision(parsed).result(before_lookup=before_lookup)
 
 
 def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:

@@ -18,7 +18,7 @@ from platform_site import metrics
 from platform_site.exceptions import error_response
 
 from . import ratelimit
-from .gateway import ApiKeyContext, BackendUnavailable, decide, decide_from_database
+from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
 from .keyformat import KEY_PREFIX, MalformedKey, parse_key
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,13 @@ def _limit_headers(response, decision: ratelimit.Decision) -> None:
 
 
 class ApiGatewayMiddleware:
+    """Sends the key's script call as the request arrives and applies the decision in `process_view`.
+
+    The Redis round trip runs while the rest of the middleware chain and URL resolution do their work;
+    no view runs before the decision is read. A request that never reaches a view (an unknown path, a
+    redirect) is decided on the way out, and refused there the same way.
+    """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -97,13 +104,33 @@ class ApiGatewayMiddleware:
         raw_key = presented_key(request)
         if raw_key is None:
             return self.get_response(request)
-        started = time.perf_counter()
+        gate = request._api_gateway = _Gate(raw_key)
         try:
-            parsed = parse_key(raw_key)
-        except MalformedKey as exc:
-            prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
-            logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
-            return self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
+            response = self.get_response(request)
+        finally:
+            refusal = gate.settle(request, self)  # reads the reply if no view asked for it
+        if refusal is not None:
+            return refusal
+        decision = gate.decision
+        if decision is None or decision.code != ratelimit.OK:
+            return response  # refused in process_view: the response is that refusal
+        _limit_headers(response, decision)
+        latency_ms = int((time.perf_counter() - gate.started) * 1000)
+        ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
+        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
+            ratelimit.flush_pending_outcomes()
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        gate = getattr(request, "_api_gateway", None)
+        if gate is None:
+            return None
+        return gate.settle(request, self)
+
+    def admit(self, request, parsed, pending):
+        """Auth -> rate limit -> tenant context: None to let the view run, or the refusal."""
+        if parsed is None:
+            return None, self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
 
         def before_lookup():
             if guard_anonymous(
@@ -112,26 +139,28 @@ class ApiGatewayMiddleware:
                 raise AuthFailuresExceeded
 
         try:
-            decision = decide(parsed, before_lookup=before_lookup)
+            decision = pending.result(before_lookup=before_lookup)
         except AuthFailuresExceeded:
-            return self._too_many_failures()
+            return None, self._too_many_failures()
         except BackendUnavailable:
             _report_outage("gateway script")
             if settings.API_GATEWAY_FAIL_MODE == "closed":
                 response = error_response("gateway_unavailable", "The API gateway is unavailable; try again.", 503)
                 response["Retry-After"] = "1"
-                return response
+                return None, response
             try:
                 decision = decide_from_database(parsed)
             except DatabaseError:
                 logger.error("API gateway: database unavailable during a Redis outage")
-                return error_response("service_unavailable", "The service is unavailable; try again shortly.", 503)
+                return None, error_response(
+                    "service_unavailable", "The service is unavailable; try again shortly.", 503
+                )
         if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
-            return self._failed_authentication(request, decision)
+            return decision, self._failed_authentication(request, decision)
         if decision.code == ratelimit.SUSPENDED:
             metrics.record_api_key_auth_failure(reason=_FAILURE_REASONS[decision.code])
             status, code, message = _REFUSALS[decision.code]
-            return error_response(code, message, status)
+            return decision, error_response(code, message, status)
         if decision.code == ratelimit.RATE_LIMITED:
             metrics.record_rate_limit_decision(tier=decision.tier, outcome="limited")
             response = error_response(
@@ -139,7 +168,7 @@ class ApiGatewayMiddleware:
             )
             response["Retry-After"] = str(decision.reset_seconds)
             _limit_headers(response, decision)
-            return response
+            return decision, response
 
         # remaining < 0: served from the database during a Redis outage, no limit applied.
         metrics.record_rate_limit_decision(
@@ -154,13 +183,7 @@ class ApiGatewayMiddleware:
             limit=decision.limit,
         )
         request.tenant = _tenant_without_query(decision)
-        response = self.get_response(request)
-        _limit_headers(response, decision)
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
-        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
-            ratelimit.flush_pending_outcomes()
-        return response
+        return decision, None
 
     def _failed_authentication(self, request, decision, reason: str | None = None):
         metrics.record_api_key_auth_failure(reason=reason or _FAILURE_REASONS[decision.code])
@@ -181,6 +204,33 @@ class ApiGatewayMiddleware:
         response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
         response["Retry-After"] = "60"
         return response
+
+
+class _Gate:
+    """One request's key: parsed and its script call sent on arrival, decided once."""
+
+    __slots__ = ("started", "parsed", "pending", "decision", "refusal", "settled")
+
+    def __init__(self, raw_key: str):
+        self.started = time.perf_counter()
+        self.decision = self.refusal = self.pending = None
+        self.settled = False
+        try:
+            self.parsed = parse_key(raw_key)
+        except MalformedKey as exc:
+            self.parsed = None
+            prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
+            logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
+            return
+        self.pending = PendingDecision(self.parsed)
+
+    def settle(self, request, gateway: ApiGatewayMiddleware):
+        """The refusal (a response) or None, deciding on the first call only."""
+        if self.settled:
+            return None
+        self.settled = True
+        self.decision, self.refusal = gateway.admit(request, self.parsed, self.pending)
+        return self.refusal
 
 
 def _tenant_without_query(decision):

@@ -14,11 +14,15 @@ cluster they would need a common hash tag. One Redis or Sentinel, as deployed, i
 """
 
 import json
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 WINDOW_SECONDS = 60
 PIGGYBACK_SECONDS = 0.5
@@ -236,6 +240,16 @@ class OutcomeBuffer:
             return bool(self._pending) and time.monotonic() - self._since > seconds
 
 
+def _pack(*parts) -> bytes:
+    """One Redis command in RESP (arguments: bytes or str)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        if isinstance(part, str):
+            part = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
 class RedisGatewayStore:
     def __init__(self, client):
         self.client = client
@@ -243,11 +257,55 @@ class RedisGatewayStore:
         self._fill = client.register_script(FILL_SCRIPT)
         self._put = client.register_script(PUT_SCRIPT)
         self._forget_last_used = client.register_script(FORGET_LAST_USED_SCRIPT)
+        self._gateway_sha = self._gateway.sha.encode()
+        self._local = threading.local()
+
+    def _script_input(self, lookup_id: str, secret_hash: str, outcomes: list) -> tuple[list, list]:
+        keys = [REC + secret_hash, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
+        return keys, [secret_hash, json.dumps(outcomes) if outcomes else ""]
 
     def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
-        keys = [REC + secret_hash, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
-        reply = self._gateway(keys=keys, args=[secret_hash, json.dumps(outcomes) if outcomes else ""])
-        return Decision.from_reply(reply)
+        keys, args = self._script_input(lookup_id, secret_hash, outcomes)
+        return Decision.from_reply(self._gateway(keys=keys, args=args))
+
+    def send_evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Callable[[], Decision]:
+        """Send the script call now; the returned function reads its reply (call it exactly once).
+
+        Sent on this thread's own connection (no pool checkout, no command packer on the hot path), so
+        nothing else reads the reply in between. Errors fall back to the pooled client's usual path.
+        """
+        keys, args = self._script_input(lookup_id, secret_hash, outcomes)
+        connection = self._own_connection()
+        try:
+            connection.send_packed_command([_pack(b"EVALSHA", self._gateway_sha, b"4", *keys, *args)])
+        except BaseException:
+            connection.disconnect()
+            # Not sent (e.g. Redis closed an idle connection): the pooled client reconnects and decides.
+            return lambda: self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+
+        def receive() -> Decision:
+            try:
+                reply = connection.read_response()
+            except NoScriptError:  # Redis restarted or flushed its scripts; nothing ran
+                return self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+            except RedisConnectionError:
+                # Typically Redis closed this idle connection (a restart): the pooled client reconnects
+                # and retries under its own policy, as it would have for a pooled connection.
+                connection.disconnect()
+                return self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+            except BaseException:
+                connection.disconnect()  # the reply may still be on its way: never reuse this stream
+                raise
+            return Decision.from_reply(reply)
+
+        return receive
+
+    def _own_connection(self):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked worker: never share a socket
+            pool = self.client.connection_pool
+            local.connection, local.pid = pool.connection_class(**pool.connection_kwargs), os.getpid()
+        return local.connection
 
     def flush_outcomes(self, outcomes: list) -> None:
         self._gateway(keys=[REC, LIMIT, LAST_USED, USAGE_MINUTES], args=["", json.dumps(outcomes)])
@@ -344,6 +402,10 @@ class MemoryGatewayStore:
                 return Decision(RATE_LIMITED, remaining=0, reset_seconds=reset, **common)
             buckets[now_s] = buckets.get(now_s, 0) + 1
             return Decision(OK, remaining=limit - used - 1, reset_seconds=reset if used else 61, **common)
+
+    def send_evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Callable[[], Decision]:
+        decision = self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+        return lambda: decision
 
     def _apply(self, outcomes: list) -> None:
         for minute, key_id, c4, c5, latency_sum, latency_max in outcomes:

@@ -360,9 +360,11 @@ LOGGING = {
 }
 
 # --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
-# Auth -> rate limit -> tenant context -> view -> usage, right after the session user is known.
+# Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host
+# middleware, which never serves /api/): the key's Redis call is sent on arrival and read in process_view,
+# so the round trip overlaps the rest of the chain and URL resolution.
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware") + 1,
     "apikeys.middleware.ApiGatewayMiddleware",
 )
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [

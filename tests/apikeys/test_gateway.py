@@ -230,7 +230,10 @@ def test_steady_state_is_one_redis_round_trip_and_no_query(tenant, make_key, dja
         seen["tenant"], seen["key"] = request.tenant, request.api_key
         return HttpResponse("ok")
 
-    gateway = ApiGatewayMiddleware(view)
+    def handler(request):  # as Django's handler: process_view, then the view
+        return gateway.process_view(request, view, (), {}) or view(request)
+
+    gateway = ApiGatewayMiddleware(handler)
     request = RequestFactory().get("/api/v1/websites/", HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     assert gateway(request).status_code == 200  # first use fills the cache from the database
     for _ in range(5):
@@ -288,3 +291,15 @@ def test_key_creation_is_rate_limited(tenant, make_key, key_client, settings):
         for _ in range(3)
     ]
     assert codes == [201, 201, 429]
+
+
+def test_refusals_pass_the_whole_chain_and_unknown_paths_still_need_a_valid_key(tenant, make_key, key_client):
+    """The decision is applied before the view (process_view) or, when no view is reached, on the way
+    out: an invalid key gets 401 on an unknown path too, and refusals carry the API's no-store header."""
+    _, raw_key = make_key(tenant, ["websites:read"])
+    response = key_client("plk_test_" + "A" * 50).get("/api/v1/websites/")
+    error_of(response, 401, "invalid_api_key")
+    assert response["Cache-Control"] == "no-store"
+    error_of(key_client("plk_test_" + "A" * 50).get("/api/v1/no-such-endpoint/"), 401, "invalid_api_key")
+    response = key_client(raw_key).get("/api/v1/no-such-endpoint/")
+    assert response.status_code == 404 and response["RateLimit-Policy"] == '"starter";q=1000;w=60'

@@ -80,3 +80,17 @@ def test_outage_is_logged_once_per_interval_and_malformed_keys_still_401(
     error_of(key_client("plk_test_" + "C" * 50).get("/api/v1/websites/"), 401, "invalid_api_key")
     lines = [r.getMessage() for r in caplog.records if "gateway store unavailable" in r.getMessage()]
     assert lines == ["API gateway store unavailable (gateway script); failing open"]
+
+
+def test_a_redis_restart_between_requests_costs_no_request(tenant, make_key, key_client):
+    """Each thread's gateway connection outlives a Redis restart: its next request reconnects and is
+    decided by Redis (limit headers, no outage counted), not served in the failure mode."""
+    _, raw_key = make_key(tenant, ["websites:read"])
+    client = key_client(raw_key)
+    assert "RateLimit" in client.get("/api/v1/websites/")
+    _stack("stop")
+    _stack("start")  # returns once Redis answers; the restarted Redis is empty (no scripts, no records)
+    before = _errors("open") + _errors("closed")
+    response = client.get("/api/v1/websites/")
+    assert response.status_code == 200 and response["RateLimit"].startswith('"starter";r=999;')
+    assert _errors("open") + _errors("closed") == before
