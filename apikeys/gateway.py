@@ -5,7 +5,7 @@ loads the key and its tenant from the database, fills the cache only where still
 """
 
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
@@ -22,8 +22,7 @@ class BackendUnavailable(Exception):
     """The shared store (Redis) did not answer."""
 
 
-@dataclass(frozen=True)
-class ApiKeyContext:
+class ApiKeyContext(NamedTuple):
     """What a view learns about the key that authenticated the request (never the key itself)."""
 
     id: str

@@ -12,7 +12,7 @@ import re
 import secrets
 import string
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 KEY_PREFIX = "plk"
@@ -30,8 +30,7 @@ class MalformedKey(ValueError):
     """Not one of our keys (wrong prefix, length, alphabet or checksum)."""
 
 
-@dataclass(frozen=True)
-class ParsedKey:
+class ParsedKey(NamedTuple):
     environment: str
     lookup_id: str
     secret_hash: str

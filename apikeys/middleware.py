@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils.functional import SimpleLazyObject
 from django_ratelimit.core import is_ratelimited
 
 from platform_site import metrics
@@ -234,8 +235,12 @@ class _Gate:
 
 
 def _tenant_without_query(decision):
-    """The key's tenant as a model instance whose other fields load only if a view reads them."""
+    """The key's tenant as a model instance, built on first use (many views only need the key's scopes;
+    Django's request.user is lazy the same way); its other fields load only if a view reads them."""
     from tenants.models import Tenant
 
-    tenant_id = uuid.UUID(decision.tenant_id)
-    return Tenant.from_db("default", ["id", "tier", "status"], [tenant_id, decision.tier, "active"])
+    return SimpleLazyObject(
+        lambda: Tenant.from_db(
+            "default", ["id", "tier", "status"], [uuid.UUID(decision.tenant_id), decision.tier, "active"]
+        )
+    )

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -147,8 +147,7 @@ return 1
 """
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: built once per request, cheaply
     code: int
     key_id: str = ""
     tenant_id: str = ""
@@ -160,22 +159,11 @@ class Decision:
 
     @classmethod
     def from_reply(cls, reply: list) -> "Decision":
-        values = [item.decode() if isinstance(item, bytes) else item for item in reply]
-        code = int(values[0])
-        if len(values) < 8:
-            return cls(
-                code=code, key_id=values[1] if len(values) > 1 else "", tenant_id=values[2] if len(values) > 2 else ""
-            )
-        return cls(
-            code=code,
-            key_id=values[1],
-            tenant_id=values[2],
-            scopes=tuple(values[3].split()),
-            tier=values[4],
-            limit=int(values[5]),
-            remaining=int(values[6]),
-            reset_seconds=int(values[7]),
-        )
+        code = int(reply[0])
+        if len(reply) < 8:
+            return cls(code, *(item.decode() if isinstance(item, bytes) else str(item) for item in reply[1:3]))
+        key_id, tenant_id, scopes, tier = (item.decode() for item in reply[1:5])
+        return cls(code, key_id, tenant_id, tuple(scopes.split()), tier, int(reply[5]), int(reply[6]), int(reply[7]))
 
 
 def record_fields(api_key) -> dict:

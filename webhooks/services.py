@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from platform_site import metrics
 from platform_site.exceptions import ApplicationError
+from tenants.models import Tenant
 
 from . import catalogue, encryption, signing
 from .http import Response, client
@@ -241,7 +242,7 @@ def endpoint_create(*, tenant, url: str, event_types: list[str], description: st
     _check_url(url)
     _check_event_types(event_types)
     # Serialise creations per tenant so the limit holds under concurrency.
-    type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
     if Endpoint.objects.filter(tenant=tenant).count() >= settings.WEBHOOKS_MAX_ENDPOINTS_PER_TENANT:
         raise ApplicationError(
             "limit_reached",
