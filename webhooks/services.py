@@ -4,6 +4,7 @@
 that caused the event; the fan-out is queued only once that transaction commits.
 """
 
+import functools
 import json
 import logging
 import random
@@ -372,13 +373,18 @@ def _next_delay(*, attempts_made: int, response: Response) -> float | None:
     return delay
 
 
-def _send(delivery: Delivery, body: bytes, secrets_: list[str]) -> tuple[Response, datetime]:
-    endpoint = delivery.endpoint
-    started_at = timezone.now()
+def _destination(url: str):
+    """The checked, pinned destination of a URL, or the SSRF guard's refusal (checked at delivery time)."""
     try:
-        destination = destination_check(endpoint.url)
+        return destination_check(url)
     except BlockedDestination as exc:
-        return Response(None, "", f"refused by the SSRF guard: {exc}"[:500], 0, None), started_at
+        return exc
+
+
+def _send(delivery: Delivery, body: bytes, secrets_: list[str], destination) -> tuple[Response, datetime]:
+    started_at = timezone.now()
+    if isinstance(destination, BlockedDestination):
+        return Response(None, "", f"refused by the SSRF guard: {destination}"[:500], 0, None), started_at
     headers = signing.headers(
         secrets_=secrets_, msg_id=delivery.msg_id, timestamp=int(started_at.timestamp()), body=body
     )
@@ -391,16 +397,21 @@ _executor: ThreadPoolExecutor | None = None
 def _send_all(deliveries: list[Delivery]) -> list[tuple[Response, datetime]]:
     """Send a batch concurrently (threads of this worker process); no database access happens here.
 
-    Each event's body is encoded, and each endpoint's secrets decrypted, once per batch."""
+    Each event's body is encoded, and each endpoint's secrets decrypted and its URL resolved and checked
+    (the connection is pinned to the checked address), once per batch."""
     global _executor
     now = timezone.now()
-    bodies, secrets_ = {}, {}
+    bodies, secrets_, destinations = {}, {}, {}
     for delivery in deliveries:
         if delivery.event_id not in bodies:
             bodies[delivery.event_id] = event_body(delivery.event)
         if delivery.endpoint_id not in secrets_:
             secrets_[delivery.endpoint_id] = endpoint_signing_secrets(delivery.endpoint, now=now)
-    jobs = [(delivery, bodies[delivery.event_id], secrets_[delivery.endpoint_id]) for delivery in deliveries]
+            destinations[delivery.endpoint_id] = _destination(delivery.endpoint.url)
+    jobs = [
+        (delivery, bodies[delivery.event_id], secrets_[delivery.endpoint_id], destinations[delivery.endpoint_id])
+        for delivery in deliveries
+    ]
     if len(deliveries) <= 1:
         return [_send(*job) for job in jobs]
     if _executor is None:
@@ -479,10 +490,11 @@ def _attempt_locked(due: list[Delivery], *, manual: bool, created: bool) -> None
             continue
         Endpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=started_at)
     disable_before = now - timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER_SECONDS)
+    still_failing = set(failed_endpoints) - succeeded_endpoints - gone_endpoints
     too_long = set(
-        Endpoint.objects.filter(
-            pk__in=set(failed_endpoints) - succeeded_endpoints - gone_endpoints, failing_since__lte=disable_before
-        ).values_list("pk", flat=True)
+        Endpoint.objects.filter(pk__in=still_failing, failing_since__lte=disable_before).values_list("pk", flat=True)
+        if still_failing  # the usual batch: everything answered, and no query is built at all
+        else ()
     )
     by_id = {d.endpoint_id: d.endpoint for d in sending}
     for endpoint_id in gone_endpoints:
@@ -506,8 +518,9 @@ def _attempt_locked(due: list[Delivery], *, manual: bool, created: bool) -> None
                 "duration_ms": response.duration_ms,
                 "status_code": response.status,
                 "succeeded": succeeded,
-                "error": response.error or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
-                "response_excerpt": response.excerpt,
+                "error": _text(response.error)
+                or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
+                "response_excerpt": _text(response.excerpt),
                 "manual": manual,
             }
         )
@@ -553,29 +566,41 @@ _ATTEMPT_COLUMNS = ["delivery", "number", "started_at", "duration_ms", "status_c
                     "response_excerpt", "manual"]  # fmt: skip
 
 
-def _json_value(value):
-    if isinstance(value, str):
-        # PostgreSQL text cannot hold NUL; a receiver's body may. Refusing it would fail the whole batch.
-        return value.replace("\x00", "\ufffd")
+def _text(value: str) -> str:
+    # PostgreSQL text (and jsonb) cannot hold NUL; a receiver's body may. Refusing it would fail the batch.
+    return value.replace("\x00", "\ufffd")
+
+
+def _json_default(value):
+    """What json cannot encode by itself (called from its C encoder for these values only)."""
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value) if isinstance(value, uuid.UUID) else value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@functools.cache
+def _recordset(model, names: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[str], str]:
+    """(column, attribute) pairs, quoted columns and the `jsonb_to_recordset(...)` source of a model's columns."""
+    fields = [model._meta.get_field(name) for name in names]
+    columns = [connection.ops.quote_name(field.column) for field in fields]
+    definition = ", ".join(
+        f"{column} {field.db_type(connection)}" for column, field in zip(columns, fields, strict=True)
+    )
+    pairs = [(field.column, field.attname) for field in fields]
+    return pairs, columns, f"jsonb_to_recordset(%s::jsonb) AS v({definition})"
 
 
 def _records(model, names: list[str], objects: list) -> tuple[list[str], str, str]:
     """The quoted columns, `jsonb_to_recordset(%s::jsonb) AS v(column type, ...)` and its JSON parameter;
     objects are instances of the model or dicts keyed by attribute name."""
-    fields = [model._meta.get_field(name) for name in names]
-    columns = [connection.ops.quote_name(field.column) for field in fields]
-    rows = [
-        {field.column: _json_value(obj[field.attname] if isinstance(obj, dict) else getattr(obj, field.attname))
-         for field in fields}
-        for obj in objects
-    ]  # fmt: skip
-    definition = ", ".join(
-        f"{column} {field.db_type(connection)}" for column, field in zip(columns, fields, strict=True)
-    )
-    return columns, f"jsonb_to_recordset(%s::jsonb) AS v({definition})", json.dumps(rows)
+    pairs, columns, source = _recordset(model, tuple(names))
+    if objects and isinstance(objects[0], dict):
+        rows = [{column: obj[attname] for column, attname in pairs} for obj in objects]
+    else:
+        rows = [{column: getattr(obj, attname) for column, attname in pairs} for obj in objects]
+    return columns, source, json.dumps(rows, default=_json_default)
 
 
 def _outcome_write(
