@@ -129,7 +129,8 @@ class ApiGatewayMiddleware:
         return gate.settle(request, self)
 
     def admit(self, request, parsed, pending):
-        """Auth -> rate limit -> tenant context: None to let the view run, or the refusal."""
+        """Auth -> rate limit -> tenant context: (decision, None) to let the view run, or (decision or
+        None, the refusal)."""
         if parsed is None:
             return None, self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
 
