@@ -211,11 +211,11 @@ class ApiGatewayMiddleware:
 class _Gate:
     """One request's key: parsed and its script call sent on arrival, decided once."""
 
-    __slots__ = ("started", "parsed", "pending", "decision", "refusal", "settled")
+    __slots__ = ("started", "parsed", "pending", "decision", "settled")
 
     def __init__(self, raw_key: str):
         self.started = time.perf_counter()
-        self.decision = self.refusal = self.pending = None
+        self.decision = self.pending = None
         self.settled = False
         try:
             self.parsed = parse_key(raw_key)
@@ -231,8 +231,8 @@ class _Gate:
         if self.settled:
             return None
         self.settled = True
-        self.decision, self.refusal = gateway.admit(request, self.parsed, self.pending)
-        return self.refusal
+        self.decision, refusal = gateway.admit(request, self.parsed, self.pending)
+        return refusal
 
 
 def _tenant_without_query(decision):

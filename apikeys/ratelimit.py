@@ -13,6 +13,7 @@ Redis Cluster note: the script touches keys derived from the record (tenant, usa
 cluster they would need a common hash tag. One Redis or Sentinel, as deployed, is fine.
 """
 
+import functools
 import json
 import os
 import threading
@@ -263,24 +264,23 @@ class RedisGatewayStore:
         nothing else reads the reply in between. Errors fall back to the pooled client's usual path.
         """
         keys, args = self._script_input(lookup_id, secret_hash, outcomes)
+        # The pooled client's usual path: it reconnects, loads the script and retries under its own policy.
+        pooled = functools.partial(self.evaluate, lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
         connection = self._own_connection()
         try:
             connection.send_packed_command([_pack(b"EVALSHA", self._gateway_sha, b"4", *keys, *args)])
         except BaseException:
             connection.disconnect()
-            # Not sent (e.g. Redis closed an idle connection): the pooled client reconnects and decides.
-            return lambda: self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+            return pooled  # not sent (e.g. Redis closed an idle connection)
 
         def receive() -> Decision:
             try:
                 reply = connection.read_response()
             except NoScriptError:  # Redis restarted or flushed its scripts; nothing ran
-                return self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
-            except RedisConnectionError:
-                # Typically Redis closed this idle connection (a restart): the pooled client reconnects
-                # and retries under its own policy, as it would have for a pooled connection.
+                return pooled()
+            except RedisConnectionError:  # typically Redis closed this idle connection (a restart)
                 connection.disconnect()
-                return self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+                return pooled()
             except BaseException:
                 connection.disconnect()  # the reply may still be on its way: never reuse this stream
                 raise

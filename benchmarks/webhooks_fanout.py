@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 QUEUE = f"webhooks-bench-{os.getpid()}"
+WORKER = f"bench-{os.getpid()}@localhost"  # the worker's Celery hostname
 ENDPOINTS = 20
 BENCH_ENV = {
     "WEBHOOKS_QUEUE": QUEUE,
@@ -104,9 +105,8 @@ def raw_rate(port: int, secret: str, count: int, processes: int = 2) -> float:
 def start_worker(env: dict) -> subprocess.Popen:
     from platform_site.celery import app
 
-    hostname = f"bench-{os.getpid()}@localhost"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", QUEUE, "-c", "2", "-P", os.environ.get("BENCH_POOL", "prefork"), "-n", hostname,
+        [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", QUEUE, "-c", "2", "-P", os.environ.get("BENCH_POOL", "prefork"), "-n", WORKER,
          "--without-gossip", "--without-mingle", "-l", os.environ.get("BENCH_LOG", "WARNING")],  # fmt: skip
         cwd=REPO_ROOT, env=env, start_new_session=True,
     )  # fmt: skip
@@ -114,7 +114,7 @@ def start_worker(env: dict) -> subprocess.Popen:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit("benchmark: the Celery worker exited")
-        if app.control.ping(destination=[hostname], timeout=0.5):
+        if app.control.ping(destination=[WORKER], timeout=0.5):
             return process
     os.killpg(process.pid, signal.SIGKILL)
     raise SystemExit("benchmark: the Celery worker did not start in 60 s")
@@ -158,13 +158,12 @@ def main() -> None:
         )
     events = args.deliveries // ENDPOINTS
     worker = start_worker(dict(os.environ))
-    hostname = f"bench-{os.getpid()}@localhost"
     from platform_site.celery import app
 
     def fan_out_round() -> tuple[float, float, float]:
         """(backlog rate, end-to-end rate, recording seconds) of one round of `events` events."""
         # The backlog: events recorded (and their tasks queued) while the worker does not consume.
-        app.control.cancel_consumer(QUEUE, destination=[hostname], reply=True)
+        app.control.cancel_consumer(QUEUE, destination=[WORKER], reply=True)
         recording_started = time.perf_counter()
         recorded_at = timezone.now()
         for index in range(events):
@@ -172,7 +171,7 @@ def main() -> None:
                 services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"n": index}})
         recorded_s = time.perf_counter() - recording_started
         started_at = timezone.now()
-        app.control.add_consumer(QUEUE, destination=[hostname], reply=True)
+        app.control.add_consumer(QUEUE, destination=[WORKER], reply=True)
         mine = Delivery.objects.filter(endpoint__tenant=tenant, created_at__gte=recorded_at)
         deadline = time.monotonic() + 600
         while mine.filter(status="succeeded").count() < total:

@@ -581,18 +581,18 @@ def _json_default(value):
 
 
 @functools.cache
-def _recordset(model, names: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[str], str]:
+def _recordset(model, names: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], str]:
     """(column, attribute) pairs, quoted columns and the `jsonb_to_recordset(...)` source of a model's columns."""
     fields = [model._meta.get_field(name) for name in names]
     columns = [connection.ops.quote_name(field.column) for field in fields]
     definition = ", ".join(
         f"{column} {field.db_type(connection)}" for column, field in zip(columns, fields, strict=True)
     )
-    pairs = [(field.column, field.attname) for field in fields]
-    return pairs, columns, f"jsonb_to_recordset(%s::jsonb) AS v({definition})"
+    pairs = tuple((field.column, field.attname) for field in fields)
+    return pairs, tuple(columns), f"jsonb_to_recordset(%s::jsonb) AS v({definition})"  # cached: immutable
 
 
-def _records(model, names: list[str], objects: list) -> tuple[list[str], str, str]:
+def _records(model, names: list[str], objects: list) -> tuple[tuple[str, ...], str, str]:
     """The quoted columns, `jsonb_to_recordset(%s::jsonb) AS v(column type, ...)` and its JSON parameter;
     objects are instances of the model or dicts keyed by attribute name."""
     pairs, columns, source = _recordset(model, tuple(names))
