@@ -59,10 +59,6 @@ class Destination:
     address: str  # the checked address the connection is pinned to
 
 
-def _allowed_networks():
-    return _networks(tuple(settings.WEBHOOKS_ALLOWED_NETWORKS))
-
-
 @lru_cache(maxsize=8)
 def _networks(nets: tuple[str, ...]) -> list:
     # Parsed once per setting value, not once per delivery.
@@ -71,13 +67,17 @@ def _networks(nets: tuple[str, ...]) -> list:
 
 def address_refusal(address: IPAddress) -> str | None:
     """Why this address may not be called, or None if it may."""
-    if any(address in network for network in _allowed_networks()):
+    return _address_refusal(address, tuple(settings.WEBHOOKS_ALLOWED_NETWORKS))
+
+
+def _address_refusal(address: IPAddress, allowed: tuple[str, ...]) -> str | None:
+    if any(address in network for network in _networks(allowed)):
         return None
     if isinstance(address, ipaddress.IPv6Address):
         # IPv4 hidden in IPv6 (::ffff:127.0.0.1, 6to4, Teredo) is judged as the IPv4 address it reaches.
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
         if embedded is not None:
-            reason = address_refusal(embedded)
+            reason = _address_refusal(embedded, allowed)
             return f"IPv6 form of a {reason} address" if reason else None
     for network, why in _BLOCKED:
         if address.version == network.version and address in network:
@@ -85,6 +85,12 @@ def address_refusal(address: IPAddress) -> str | None:
     if not address.is_global:
         return "not publicly routable"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _resolved_address_refusal(address: str, allowed: tuple[str, ...]) -> str | None:
+    # A pure function of its arguments, memoised: judging an address costs more than the request's own Python.
+    return _address_refusal(ipaddress.ip_address(address.split("%", 1)[0]), allowed)
 
 
 def _numeric_host_refusal(host: str) -> str | None:
@@ -109,14 +115,20 @@ def resolve(host: str, port: int) -> list[str]:
 
 def url_parse(url: str) -> tuple[str, str, int, str]:
     """Check the URL's form (not its addresses); returns (scheme, host, port, target)."""
-    if len(url) > settings.WEBHOOKS_MAX_URL_LENGTH:
-        raise BlockedDestination(f"The URL is longer than {settings.WEBHOOKS_MAX_URL_LENGTH} characters.")
+    return _url_parse(url, settings.WEBHOOKS_MAX_URL_LENGTH, settings.WEBHOOKS_ALLOW_HTTP)[:4]
+
+
+@lru_cache(maxsize=4096)
+def _url_parse(url: str, max_length: int, allow_http: bool) -> tuple[str, str, int, str, str | None]:
+    """url_parse, and the host's canonical form if it is an IP address; memoised (refusals are not)."""
+    if len(url) > max_length:
+        raise BlockedDestination(f"The URL is longer than {max_length} characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise BlockedDestination(f"The URL is malformed ({exc}).") from exc
-    allowed_schemes = {"https", "http"} if settings.WEBHOOKS_ALLOW_HTTP else {"https"}
+    allowed_schemes = {"https", "http"} if allow_http else {"https"}
     if parts.scheme not in allowed_schemes:
         raise BlockedDestination("The URL must use https.")
     if parts.username is not None or parts.password is not None:
@@ -132,18 +144,23 @@ def url_parse(url: str) -> tuple[str, str, int, str]:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), target
+    try:
+        literal = str(ipaddress.ip_address(host))
+    except ValueError:
+        literal = None
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), target, literal
 
 
 def destination_check(url: str) -> Destination:
-    """Parse, resolve and check every address; the first checked address is the one to connect to."""
-    scheme, host, port, target = url_parse(url)
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    """Parse, resolve and check every address; the first checked address is the one to connect to.
+
+    The host is resolved at every call (no DNS cache of ours); only the pure parts, parsing the URL and
+    judging an address, are memoised."""
+    scheme, host, port, target, literal = _url_parse(
+        url, settings.WEBHOOKS_MAX_URL_LENGTH, settings.WEBHOOKS_ALLOW_HTTP
+    )
     if literal is not None:
-        addresses = [str(literal)]
+        addresses = [literal]
     else:
         try:
             host.encode("idna")
@@ -152,8 +169,9 @@ def destination_check(url: str) -> Destination:
             raise BlockedDestination(f"The host {host!r} does not resolve.") from exc
         if not addresses:
             raise BlockedDestination(f"The host {host!r} does not resolve.")
+    allowed = tuple(settings.WEBHOOKS_ALLOWED_NETWORKS)
     for address in addresses:
-        refusal = address_refusal(ipaddress.ip_address(address.split("%", 1)[0]))
+        refusal = _resolved_address_refusal(address, allowed)
         if refusal:
             raise BlockedDestination(f"The host {host!r} resolves to a {refusal} address, which is refused.")
     return Destination(scheme=scheme, host=host, port=port, target=target, address=addresses[0])
