@@ -414,11 +414,13 @@ WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 *
 WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
 WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
 WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", default=24 * 3600)
-# Deliveries per task, sent concurrently by this many threads of a worker process (keep-alive
-# connections per destination: WEBHOOKS_POOL_MAXSIZE).
+# Deliveries per task, at most WEBHOOKS_SEND_CONCURRENCY requests at a time per worker process, at most
+# WEBHOOKS_POOL_MAXSIZE connections to one destination.
 WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=20)
 WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
 WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
+# CA certificates that receivers' TLS certificates must chain to (default: the system's, as Python's ssl).
+WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 
 # --- operator console (console) -----------------------------------------------------------------
 # Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.

@@ -1,123 +1,204 @@
-"""The delivery HTTP client: one per worker process, keep-alive pools pinned to checked addresses.
+"""The delivery HTTP client: libcurl (pycurl), keep-alive connections pinned to checked addresses.
 
-urllib3 does the HTTP. A pool is keyed by (scheme, address, port, host): it connects to the address
-the SSRF guard checked, while the Host header, TLS SNI and certificate check use the hostname. Never
-follows redirects (a 3xx is a failed attempt) and never retries by itself (the retry schedule does).
+One libcurl multi handle per thread sends a batch's requests concurrently (no Python threads, and
+libcurl parses the HTTP in C) and keeps its connections alive between batches. Each request connects
+to the address the SSRF guard checked (CURLOPT_CONNECT_TO) while the URL keeps the hostname, so the
+Host header, TLS SNI and the certificate check use the name. Never follows redirects, never uses a
+proxy from the environment, never retries by itself (the retry schedule does).
 """
 
+import os
+import ssl
+import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
-from threading import Lock
 
-import urllib3
+import pycurl
 from django.conf import settings
 
 from .ssrf import Destination
 
 EXCERPT_BYTES = 1024
-# A body longer than this is not drained: the connection is closed instead of reused.
+# A body longer than this is not read to its end: the connection is closed instead of reused.
 DRAIN_LIMIT_BYTES = 64 * 1024
-MAX_POOLS = 256
+MAX_CONNECTIONS = 256  # kept alive per thread, least recently used closed first
 MAX_ATTEMPT_SECONDS = 15
 
+# libcurl's error codes, named for the attempt log (the rest are "CurlError").
+_ERROR_NAMES = {
+    pycurl.E_OPERATION_TIMEOUTED: "Timeout",
+    pycurl.E_COULDNT_CONNECT: "ConnectError",
+    pycurl.E_GOT_NOTHING: "EmptyReply",
+    pycurl.E_SEND_ERROR: "SendError",
+    pycurl.E_RECV_ERROR: "ReceiveError",
+    pycurl.E_SSL_CONNECT_ERROR: "TLSError",
+    pycurl.E_PEER_FAILED_VERIFICATION: "TLSCertificateError",
+    pycurl.E_FTP_WEIRD_SERVER_REPLY: "ProtocolError",  # CURLE_WEIRD_SERVER_REPLY (8): its old name
+    pycurl.E_URL_MALFORMAT: "InvalidURL",
+}
 
-@dataclass
+
+@dataclass(slots=True)
 class Response:
     status: int | None
     excerpt: str
     error: str
     duration_ms: int
     retry_after: float | None
+    started: float = 0.0  # time.time() when the request was started
+
+
+@dataclass(slots=True)
+class Request:
+    destination: Destination
+    body: bytes
+    headers: dict[str, str]
+
+
+class _Transfer:
+    """One easy handle and what its callbacks collect of the response."""
+
+    __slots__ = ("curl", "excerpt", "received", "retry_after", "cut", "started", "index")
+
+    def __init__(self, options: dict):
+        self.curl = pycurl.Curl()
+        for option, value in options.items():
+            self.curl.setopt(option, value)
+        self.curl.setopt(pycurl.WRITEFUNCTION, self._write)
+        self.curl.setopt(pycurl.HEADERFUNCTION, self._header)
+        self.curl.transfer = self  # found again from the handles info_read returns
+
+    def start(self, request: Request, index: int) -> None:
+        destination = request.destination
+        host = _bracketed(destination.host.encode("idna").decode("ascii"))
+        self.excerpt, self.received, self.retry_after, self.cut, self.index = b"", 0, None, False, index
+        curl = self.curl
+        curl.setopt(pycurl.URL, f"{destination.scheme}://{host}:{destination.port}{destination.target}")
+        curl.setopt(
+            pycurl.CONNECT_TO, [f"{host}:{destination.port}:{_bracketed(destination.address)}:{destination.port}"]
+        )
+        curl.setopt(pycurl.POSTFIELDS, request.body)
+        curl.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in request.headers.items()] + _HEADERS)
+        self.started = time.time()
+
+    def _write(self, chunk: bytes):
+        if len(self.excerpt) < EXCERPT_BYTES:
+            self.excerpt += chunk[: EXCERPT_BYTES - len(self.excerpt)]
+        self.received += len(chunk)
+        if self.received > DRAIN_LIMIT_BYTES:
+            self.cut = True
+            return 0  # stops the transfer; libcurl closes the connection
+        return None
+
+    def _header(self, line: bytes) -> None:
+        if line[:5] == b"HTTP/":  # a new response (after a 1xx): forget the last one's headers
+            self.retry_after = None
+        elif line[:12].lower() == b"retry-after:":
+            self.retry_after = _retry_after(line[12:].decode("latin-1").strip())
+
+    def response(self, error: tuple[int, str] | None) -> Response:
+        curl = self.curl
+        status = curl.getinfo(pycurl.RESPONSE_CODE) or None
+        duration_ms = int(curl.getinfo(pycurl.TOTAL_TIME) * 1000)
+        if error is not None and not (self.cut and error[0] == pycurl.E_WRITE_ERROR):
+            code, message = error
+            text = f"{_ERROR_NAMES.get(code, 'CurlError')}: {message or code}"[:500]
+            return Response(None, "", text, duration_ms, None, self.started)
+        excerpt = self.excerpt.decode("utf-8", errors="replace")
+        return Response(status, excerpt, "", duration_ms, self.retry_after, self.started)
+
+
+_HEADERS = [
+    "Content-Type: application/json",
+    "User-Agent: platform-webhooks/1",
+    "Expect:",  # no "100-continue" round trip before larger bodies
+    "Accept:",
+]
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class PinnedClient:
-    def __init__(self, *, pool_maxsize: int, connect_timeout: float, read_timeout: float):
-        self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
-        self._lock = Lock()
+    def __init__(self, *, pool_maxsize: int, connect_timeout: float, read_timeout: float, concurrency: int = 8):
+        # The connect timeout, then a deadline for the whole attempt: connect + read, and never more than
+        # 15 s in all, whatever the settings say.
+        self.total_timeout = min(connect_timeout + read_timeout, MAX_ATTEMPT_SECONDS)
+        self._concurrency = max(1, concurrency)
         self._pool_maxsize = pool_maxsize
-        # Never more than 15 s in all for one attempt, whatever the settings say.
-        self._deadline_seconds = min(connect_timeout + read_timeout, MAX_ATTEMPT_SECONDS)
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout, total=self._deadline_seconds)
+        self._options = {
+            pycurl.NOSIGNAL: 1,
+            pycurl.FOLLOWLOCATION: 0,
+            pycurl.PROXY: "",  # never a proxy from http_proxy / https_proxy
+            pycurl.CONNECTTIMEOUT_MS: int(min(connect_timeout, self.total_timeout) * 1000),
+            pycurl.TIMEOUT_MS: int(self.total_timeout * 1000),
+            pycurl.PROTOCOLS: pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS,
+            **_ca_options(),
+        }
+        self._local = threading.local()
 
-    def _pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
-        key = (destination.scheme, destination.address, destination.port, destination.host)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is not None:
-                self._pools.move_to_end(key)
-                return pool
-            options = {"port": destination.port, "maxsize": self._pool_maxsize, "block": False, "retries": False}
-            if destination.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(
-                    destination.address,
-                    server_hostname=destination.host,
-                    assert_hostname=destination.host,
-                    cert_reqs="CERT_REQUIRED",
-                    **options,
-                )
-            else:
-                pool = urllib3.HTTPConnectionPool(destination.address, **options)
-            self._pools[key] = pool
-            while len(self._pools) > MAX_POOLS:
-                self._pools.popitem(last=False)[1].close()
-            return pool
+    def _state(self) -> tuple[pycurl.CurlMulti, list[_Transfer]]:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # first use in this thread, or after a fork
+            multi = pycurl.CurlMulti()
+            multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._pool_maxsize)
+            multi.setopt(pycurl.M_MAXCONNECTS, MAX_CONNECTIONS)
+            local.multi, local.idle, local.pid = multi, [], os.getpid()
+        return local.multi, local.idle
 
     def post(self, destination: Destination, *, body: bytes, headers: dict[str, str]) -> Response:
-        host_header = destination.host if ":" not in destination.host else f"[{destination.host}]"
-        default_port = 443 if destination.scheme == "https" else 80
-        if destination.port != default_port:
-            host_header += f":{destination.port}"
-        headers = {
-            **headers,
-            "Host": host_header,
-            "Content-Type": "application/json",
-            "User-Agent": "platform-webhooks/1",
-        }
-        started = time.monotonic()
-        try:
-            response = self._pool(destination).urlopen(
-                "POST",
-                destination.target,
-                body=body,
-                headers=headers,
-                redirect=False,
-                retries=False,
-                timeout=self._timeout,
-                preload_content=False,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            return Response(None, "", _describe(exc), _ms_since(started), None)
-        try:
-            excerpt = response.read(EXCERPT_BYTES)
-            _drain(response, deadline=started + self._deadline_seconds)
-        except urllib3.exceptions.HTTPError as exc:
-            response.release_conn()
-            return Response(response.status, "", _describe(exc), _ms_since(started), None)
-        return Response(
-            response.status,
-            excerpt.decode("utf-8", errors="replace"),
-            "",
-            _ms_since(started),
-            _retry_after(response.headers.get("Retry-After")),
-        )
+        return self.post_many([Request(destination, body, headers)])[0]
+
+    def post_many(self, requests: list[Request]) -> list[Response]:
+        """Send the requests, at most `concurrency` at a time; one Response each, in their order."""
+        multi, idle = self._state()
+        responses: list[Response | None] = [None] * len(requests)
+        waiting = deque(enumerate(requests))
+        running = 0
+
+        def start_next() -> None:
+            nonlocal running
+            index, request = waiting.popleft()
+            transfer = idle.pop() if idle else _Transfer(self._options)
+            transfer.start(request, index)
+            multi.add_handle(transfer.curl)
+            running += 1
+
+        while waiting and running < self._concurrency:
+            start_next()
+        while running:
+            _, active = multi.perform()
+            if active == running:  # nothing finished: wait for the sockets (or libcurl's next timeout)
+                timeout_ms = multi.timeout()
+                multi.select(timeout_ms / 1000 if 0 <= timeout_ms < 1000 else 1.0)
+                continue
+            while True:
+                queued, succeeded, failed = multi.info_read()
+                finished = [(curl, None) for curl in succeeded] + [(curl, (code, msg)) for curl, code, msg in failed]
+                for curl, error in finished:
+                    transfer = curl.transfer
+                    multi.remove_handle(curl)
+                    running -= 1
+                    responses[transfer.index] = transfer.response(error)
+                    idle.append(transfer)
+                    if waiting:
+                        start_next()
+                if not queued:
+                    break
+        return responses  # type: ignore[return-value]
 
 
-def _drain(response, *, deadline: float) -> None:
-    """Read the rest of a short body so the connection goes back to the pool; close it otherwise."""
-    if response.length_remaining == 0:  # the excerpt was the whole (Content-Length) body: nothing to read
-        response.release_conn()
-        return
-    drained = 0
-    while drained <= DRAIN_LIMIT_BYTES and time.monotonic() < deadline:
-        chunk = response.read(8192)
-        if not chunk:
-            response.release_conn()
-            return
-        drained += len(chunk)
-    response.close()
-    response.release_conn()
+def _ca_options() -> dict:
+    """Trust what Python's ssl trusts (the system's CA bundle) unless WEBHOOKS_CA_BUNDLE names a file."""
+    bundle = settings.WEBHOOKS_CA_BUNDLE
+    if bundle:
+        return {pycurl.CAINFO: bundle}
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile:
+        return {pycurl.CAINFO: paths.cafile}
+    return {pycurl.CAPATH: paths.capath} if paths.capath else {}
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -134,22 +215,12 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
-def _describe(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    name = type(exc).__name__
-    return f"{name}: {reason or exc}"[:500]
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
 _client: PinnedClient | None = None
-_client_lock = Lock()
+_client_lock = threading.Lock()
 
 
 def client() -> PinnedClient:
-    """The process's client, created on first use (so after a worker's fork, never shared across it)."""
+    """The process's client (its connections are per thread, created on first use after a fork)."""
     global _client
     with _client_lock:
         if _client is None:
@@ -157,5 +228,6 @@ def client() -> PinnedClient:
                 pool_maxsize=settings.WEBHOOKS_POOL_MAXSIZE,
                 connect_timeout=settings.WEBHOOKS_CONNECT_TIMEOUT,
                 read_timeout=settings.WEBHOOKS_READ_TIMEOUT,
+                concurrency=settings.WEBHOOKS_SEND_CONCURRENCY,
             )
         return _client

@@ -9,9 +9,8 @@ import json
 import logging
 import random
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from threading import Lock
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -24,7 +23,7 @@ from platform_site.exceptions import ApplicationError
 from tenants.models import Tenant
 
 from . import catalogue, encryption, signing
-from .http import Response, client
+from .http import Request, Response, client
 from .models import Attempt, Delivery, Endpoint, Event
 from .ssrf import BlockedDestination, destination_check
 
@@ -109,67 +108,91 @@ def event_body(event: Event) -> bytes:
     ).encode()
 
 
-# What a delivery reads of its endpoint (the fan-out loads no more: fewer columns to decode).
-_ENDPOINT_SENDING_FIELDS = ("id", "tenant", "url", "event_types", "is_active", "secret_encrypted",
-                            "previous_secret_encrypted", "previous_secret_expires_at")  # fmt: skip
+class _EndpointRow(NamedTuple):
+    """What a delivery reads of its endpoint. The fan-out loads no more, and builds no model instances:
+    Model.__init__ for the endpoints and deliveries was the largest part of the fan-out's own Python."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    url: str
+    event_types: list
+    is_active: bool
+    secret_encrypted: str
+    previous_secret_encrypted: str
+    previous_secret_expires_at: datetime | None
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
 
 
-def _from_row(model, fields, values):
-    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-              for field, value in zip(fields, values, strict=True)]  # fmt: skip
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
+class _NewDelivery:
+    """A delivery the fan-out creates: Delivery's columns as plain attributes (see _EndpointRow)."""
+
+    __slots__ = ("id", "event", "endpoint", "status", "attempt_count", "next_attempt_at", "queued_until",
+                 "last_attempt_at", "created_at", "finished_at")  # fmt: skip
+    msg_id = Delivery.msg_id  # the same property: it reads only `id`
+
+    def __init__(self, event: Event, endpoint: _EndpointRow, now: datetime):
+        # The id (the webhook-id receivers deduplicate on) follows from event and endpoint, so a fan-out
+        # rolled back after its requests went out (a worker killed mid-batch) sends the same id again.
+        self.id = uuid.uuid5(event.pk, str(endpoint.id))
+        self.event, self.endpoint = event, endpoint
+        self.status, self.attempt_count = Delivery.Status.PENDING, 0
+        self.next_attempt_at = self.created_at = now
+        self.queued_until = now + timedelta(seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS)
+        self.last_attempt_at = self.finished_at = None
+
+    pk = property(lambda self: self.id)
+    event_id = property(lambda self: self.event.pk)
+    endpoint_id = property(lambda self: self.endpoint.id)
+
+    def as_model(self) -> Delivery:
+        return Delivery(
+            id=self.id, event_id=self.event_id, endpoint_id=self.endpoint_id, status=self.status,
+            next_attempt_at=self.next_attempt_at, queued_until=self.queued_until, created_at=self.created_at,
+        )  # fmt: skip
 
 
-def _event_claim(event_id) -> tuple[Event, list[Endpoint]] | None:
-    """Lock the event, mark it fanned out and read its subscribed endpoints, in one statement; None if the
-    event is done or another task has it.
+def _event_claim(event_id) -> tuple[Event, list[_EndpointRow]] | None:
+    """Lock the event, mark it fanned out and read its subscribed endpoints; None if the event is done or
+    another task has it.
 
     SKIP LOCKED keeps a duplicate task from waiting for the one at work; the row stays locked (so the
     event is fanned out once) until the caller's transaction ends, and its mark rolls back with it.
-    The endpoints are its target (a ping) or the tenant's active ones, filtered here by subscription."""
+    The endpoints are its target (a ping) or the tenant's active ones, filtered here by subscription.
+    Two statements, so that the event's columns are decoded once, not once per endpoint."""
     quote = connection.ops.quote_name
     event_fields = Event._meta.concrete_fields
-    # In the model's order, as Model.from_db expects of a subset.
-    endpoint_fields = [field for field in Endpoint._meta.concrete_fields if field.name in _ENDPOINT_SENDING_FIELDS]
     events, endpoints = quote(Event._meta.db_table), quote(Endpoint._meta.db_table)
-    event_columns = ", ".join(quote(field.column) for field in event_fields)
-    endpoint_columns = ", ".join(f"e.{quote(field.column)}" for field in endpoint_fields)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH claimed AS (UPDATE {events} SET fanned_out_at = %s WHERE id = (SELECT id FROM {events}"  # noqa: S608
-            f" WHERE id = %s AND fanned_out_at IS NULL FOR UPDATE SKIP LOCKED) RETURNING {event_columns})"
-            f" SELECT claimed.*, {endpoint_columns} FROM claimed LEFT JOIN LATERAL ("
-            f"SELECT * FROM {endpoints} WHERE id = claimed.target_endpoint_id UNION ALL"
-            f" SELECT * FROM {endpoints} WHERE claimed.target_endpoint_id IS NULL"
-            " AND tenant_id = claimed.tenant_id AND is_active) AS e ON true",
+            f"UPDATE {events} SET fanned_out_at = %s WHERE id = (SELECT id FROM {events} WHERE id = %s"  # noqa: S608
+            f" AND fanned_out_at IS NULL FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {', '.join(quote(field.column) for field in event_fields)}",
             [timezone.now(), event_id],
         )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+                  for field, value in zip(event_fields, row, strict=True)]  # fmt: skip
+        event = Event.from_db(connection.alias, [field.attname for field in event_fields], values)
+        columns = ", ".join(quote(name) for name in _EndpointRow._fields)
+        if event.target_endpoint_id:
+            cursor.execute(f"SELECT {columns} FROM {endpoints} WHERE id = %s", [event.target_endpoint_id])  # noqa: S608
+        else:
+            cursor.execute(
+                f"SELECT {columns} FROM {endpoints} WHERE tenant_id = %s AND is_active",  # noqa: S608
+                [event.tenant_id],
+            )
         rows = cursor.fetchall()
-    if not rows:
-        return None
-    count = len(event_fields)
-    event = _from_row(Event, event_fields, rows[0][:count])
     subscribed = []
     for row in rows:
-        if row[count] is None:  # no endpoint at all (LEFT JOIN)
-            continue
-        endpoint = _from_row(Endpoint, endpoint_fields, row[count:])
+        endpoint = _EndpointRow(*row[:3], json.loads(row[3]), *row[4:])
         if event.target_endpoint_id or catalogue.subscribed(endpoint.event_types, event.type):
             subscribed.append(endpoint)
     return event, subscribed
-
-
-def _new_delivery(event: Event, endpoint: Endpoint, now: datetime) -> Delivery:
-    # The id (the webhook-id receivers deduplicate on) follows from event and endpoint, so a fan-out
-    # rolled back after its requests went out (a worker killed mid-batch) sends the same id again.
-    return Delivery(
-        id=uuid.uuid5(event.pk, str(endpoint.pk)),
-        event=event,
-        endpoint=endpoint,
-        next_attempt_at=now,
-        queued_until=now + timedelta(seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS),
-        created_at=now,
-    )
 
 
 def event_fan_out(*, event_id, keep: int = 0) -> list:
@@ -184,7 +207,7 @@ def event_fan_out(*, event_id, keep: int = 0) -> list:
             return []
         event, endpoints = claimed
         deliveries = Delivery.objects.bulk_create(
-            [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints],
+            [_NewDelivery(event, endpoint, event.fanned_out_at).as_model() for endpoint in endpoints],
             ignore_conflicts=True,
         )
         delivery_ids = [delivery.pk for delivery in deliveries]
@@ -208,11 +231,11 @@ def event_deliver(*, event_id) -> int:
         if claimed is None:
             return 0
         event, endpoints = claimed
-        deliveries = [_new_delivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints]
+        deliveries = [_NewDelivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints]
         if len(deliveries) <= batch:
             _attempt_locked(deliveries, manual=False, created=True)
             return len(deliveries)
-        Delivery.objects.bulk_create(deliveries)
+        Delivery.objects.bulk_create([delivery.as_model() for delivery in deliveries])
         delivery_ids = [delivery.pk for delivery in deliveries]
         transaction.on_commit(lambda: _enqueue_deliveries(delivery_ids[batch:]))
     deliveries_attempt(delivery_ids=delivery_ids[:batch])
@@ -381,26 +404,13 @@ def _destination(url: str):
         return exc
 
 
-def _send(delivery: Delivery, body: bytes, secrets_: list[str], destination) -> tuple[Response, datetime]:
-    started_at = timezone.now()
-    if isinstance(destination, BlockedDestination):
-        return Response(None, "", f"refused by the SSRF guard: {destination}"[:500], 0, None), started_at
-    headers = signing.headers(
-        secrets_=secrets_, msg_id=delivery.msg_id, timestamp=int(started_at.timestamp()), body=body
-    )
-    return client().post(destination, body=body, headers=headers), started_at
-
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _send_all(deliveries: list[Delivery]) -> list[tuple[Response, datetime]]:
-    """Send a batch concurrently (threads of this worker process); no database access happens here.
+def _send_all(deliveries: list[Delivery | _NewDelivery]) -> list[tuple[Response, datetime]]:
+    """Send a batch concurrently (webhooks/http.py); no database access happens here.
 
     Each event's body is encoded, and each endpoint's secrets decrypted and its URL resolved and checked
     (the connection is pinned to the checked address), once per batch."""
-    global _executor
     now = timezone.now()
+    timestamp = int(now.timestamp())
     bodies, secrets_, destinations = {}, {}, {}
     for delivery in deliveries:
         if delivery.event_id not in bodies:
@@ -408,30 +418,21 @@ def _send_all(deliveries: list[Delivery]) -> list[tuple[Response, datetime]]:
         if delivery.endpoint_id not in secrets_:
             secrets_[delivery.endpoint_id] = endpoint_signing_secrets(delivery.endpoint, now=now)
             destinations[delivery.endpoint_id] = _destination(delivery.endpoint.url)
-    jobs = [
-        (delivery, bodies[delivery.event_id], secrets_[delivery.endpoint_id], destinations[delivery.endpoint_id])
-        for delivery in deliveries
-    ]
-    if len(deliveries) <= 1:
-        return [_send(*job) for job in jobs]
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.WEBHOOKS_SEND_CONCURRENCY, thread_name_prefix="webhook")
-    # A few threads each take the next request until none is left (one future per thread, not per request:
-    # the per-request hand-offs cost more than the requests' own Python work).
-    results: list = [None] * len(jobs)
-    pending = iter(enumerate(jobs))
-    lock = Lock()
-
-    def work() -> None:
-        while True:
-            with lock:
-                index, job = next(pending, (None, None))
-            if job is None:
-                return
-            results[index] = _send(*job)
-
-    for future in [_executor.submit(work) for _ in range(min(settings.WEBHOOKS_SEND_CONCURRENCY, len(jobs)))]:
-        future.result()
+    results: list = [None] * len(deliveries)
+    requests, sending = [], []
+    for index, delivery in enumerate(deliveries):
+        destination = destinations[delivery.endpoint_id]
+        if isinstance(destination, BlockedDestination):
+            results[index] = Response(None, "", f"refused by the SSRF guard: {destination}"[:500], 0, None), now
+            continue
+        body = bodies[delivery.event_id]
+        headers = signing.headers(
+            secrets_=secrets_[delivery.endpoint_id], msg_id=delivery.msg_id, timestamp=timestamp, body=body
+        )
+        requests.append(Request(destination, body, headers))
+        sending.append(index)
+    for index, response in zip(sending, client().post_many(requests), strict=True):
+        results[index] = response, datetime.fromtimestamp(response.started, tz=UTC)
     return results
 
 
@@ -465,7 +466,7 @@ def deliveries_attempt(*, delivery_ids: list, manual: bool = False) -> dict[str,
     return {str(d.pk): d.status for d in due}
 
 
-def _attempt_locked(due: list[Delivery], *, manual: bool, created: bool) -> None:
+def _attempt_locked(due: list[Delivery | _NewDelivery], *, manual: bool, created: bool) -> None:
     """Attempt deliveries this transaction holds (locked rows, or, with created, rows it inserts after the
     requests) and write the outcome in one statement (_outcome_write)."""
     if not due:
@@ -604,7 +605,7 @@ def _records(model, names: list[str], objects: list) -> tuple[tuple[str, ...], s
 
 
 def _outcome_write(
-    deliveries: list[Delivery], attempts: list[dict], *, created: bool, recovered_endpoints: set
+    deliveries: list[Delivery | _NewDelivery], attempts: list[dict], *, created: bool, recovered_endpoints: set
 ) -> None:
     """Insert (created) or update the deliveries, insert their attempts and clear `failing_since` of the
     endpoints that answered, in one statement (data-modifying WITH queries). Every identifier in the SQL
