@@ -46,8 +46,10 @@ def _enqueue(task_name: str, argument, *extra, countdown: float | None = None) -
             countdown=countdown,
             retry=False,
         )
-    except Exception:  # the row is in the database: webhooks_sweep re-queues it, nothing is lost
-        logger.warning("could not queue %s for %s; the sweeper will retry", task_name, argument)
+    except Exception as exc:  # the row is in the database: webhooks_sweep re-queues it, nothing is lost
+        logger.warning(
+            "could not queue %s for %s (%s); the sweeper will retry", task_name, argument, type(exc).__name__
+        )
         return False
     return True
 
@@ -161,7 +163,10 @@ def _event_claim(event_id) -> tuple[Event, list[_EndpointRow]] | None:
     SKIP LOCKED keeps a duplicate task from waiting for the one at work; the row stays locked (so the
     event is fanned out once) until the caller's transaction ends, and its mark rolls back with it.
     The endpoints are its target (a ping) or the tenant's active ones, filtered here by subscription.
-    Two statements, so that the event's columns are decoded once, not once per endpoint."""
+    Two statements, so that the event's columns are decoded once, not once per endpoint. The SQL and the
+    decoding of its rows are PostgreSQL's; other databases (SQLite, embedded mode) take the ORM's way."""
+    if connection.vendor != "postgresql":
+        return _event_claim_portable(event_id)
     quote = connection.ops.quote_name
     event_fields = Event._meta.concrete_fields
     events, endpoints = quote(Event._meta.db_table), quote(Endpoint._meta.db_table)
@@ -187,12 +192,27 @@ def _event_claim(event_id) -> tuple[Event, list[_EndpointRow]] | None:
                 [event.tenant_id],
             )
         rows = cursor.fetchall()
-    subscribed = []
-    for row in rows:
-        endpoint = _EndpointRow(*row[:3], json.loads(row[3]), *row[4:])
-        if event.target_endpoint_id or catalogue.subscribed(endpoint.event_types, event.type):
-            subscribed.append(endpoint)
-    return event, subscribed
+    endpoints = [_EndpointRow._make(row) for row in rows]
+    return event, _subscribed(event, [endpoint._replace(event_types=json.loads(endpoint.event_types))
+                                      for endpoint in endpoints])  # fmt: skip
+
+
+def _event_claim_portable(event_id) -> tuple[Event, list[_EndpointRow]] | None:
+    event = Event.objects.select_for_update(skip_locked=True).filter(pk=event_id, fanned_out_at__isnull=True).first()
+    if event is None:
+        return None
+    event.fanned_out_at = timezone.now()
+    event.save(update_fields=["fanned_out_at"])
+    endpoints = Endpoint.objects.filter(
+        Q(pk=event.target_endpoint_id) if event.target_endpoint_id else Q(tenant_id=event.tenant_id, is_active=True)
+    )
+    return event, _subscribed(event, [_EndpointRow._make(row) for row in endpoints.values_list(*_EndpointRow._fields)])
+
+
+def _subscribed(event: Event, endpoints: list[_EndpointRow]) -> list[_EndpointRow]:
+    if event.target_endpoint_id:
+        return endpoints
+    return [endpoint for endpoint in endpoints if catalogue.subscribed(endpoint.event_types, event.type)]
 
 
 def event_fan_out(*, event_id, keep: int = 0) -> list:
@@ -609,7 +629,10 @@ def _outcome_write(
 ) -> None:
     """Insert (created) or update the deliveries, insert their attempts and clear `failing_since` of the
     endpoints that answered, in one statement (data-modifying WITH queries). Every identifier in the SQL
-    comes from the models' metadata and every value is a parameter (hence the S608 waivers)."""
+    comes from the models' metadata and every value is a parameter (hence the S608 waivers).
+    Other databases than PostgreSQL (SQLite, embedded mode) take the ORM's way, a few statements."""
+    if connection.vendor != "postgresql":
+        return _outcome_write_portable(deliveries, attempts, created=created, recovered_endpoints=recovered_endpoints)
     quote = connection.ops.quote_name
     columns, source, rows = _records(Delivery, _DELIVERY_COLUMNS, deliveries)
     params = [rows]
@@ -629,6 +652,19 @@ def _outcome_write(
     insert = f"INSERT INTO {quote(Attempt._meta.db_table)} ({', '.join(columns)}) SELECT * FROM {source}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(ctes)} {insert}", [*params, rows])
+
+
+def _outcome_write_portable(
+    deliveries: list[Delivery | _NewDelivery], attempts: list[dict], *, created: bool, recovered_endpoints: set
+) -> None:
+    names = [Delivery._meta.get_field(name).attname for name in _DELIVERY_COLUMNS]
+    rows = [Delivery(**{name: getattr(delivery, name) for name in names}) for delivery in deliveries]
+    if created:
+        Delivery.objects.bulk_create(rows)
+    else:
+        Delivery.objects.bulk_update(rows, [name for name in names[3:] if name != "created_at"])
+    Attempt.objects.bulk_create([Attempt(**attempt) for attempt in attempts])
+    Endpoint.objects.filter(pk__in=recovered_endpoints, failing_since__isnull=False).update(failing_since=None)
 
 
 def delivery_attempt(*, delivery_id, manual: bool = False) -> str:
