@@ -7,6 +7,7 @@ Host header, TLS SNI and the certificate check use the name. Never follows redir
 proxy from the environment, never retries by itself (the retry schedule does).
 """
 
+import functools
 import os
 import ssl
 import threading
@@ -70,14 +71,11 @@ class _Transfer:
         self.curl.transfer = self  # found again from the handles info_read returns
 
     def start(self, request: Request, index: int) -> None:
-        destination = request.destination
-        host = _bracketed(destination.host.encode("idna").decode("ascii"))
         self.excerpt, self.received, self.retry_after, self.cut, self.index = b"", 0, None, False, index
         curl = self.curl
-        curl.setopt(pycurl.URL, f"{destination.scheme}://{host}:{destination.port}{destination.target}")
-        curl.setopt(
-            pycurl.CONNECT_TO, [f"{host}:{destination.port}:{_bracketed(destination.address)}:{destination.port}"]
-        )
+        url, connect_to = _target(request.destination)
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.CONNECT_TO, connect_to)
         curl.setopt(pycurl.POSTFIELDS, request.body)
         curl.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in request.headers.items()] + _HEADERS)
         self.started = time.time()
@@ -119,6 +117,14 @@ _HEADERS = [
 
 def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+@functools.lru_cache(maxsize=1024)
+def _target(destination: Destination) -> tuple[str, list[str]]:
+    """The URL (with the host name) and the CONNECT_TO entry that pins its connection to the checked address."""
+    host, port = _bracketed(destination.host.encode("idna").decode("ascii")), destination.port
+    url = f"{destination.scheme}://{host}:{port}{destination.target}"
+    return url, [f"{host}:{port}:{_bracketed(destination.address)}:{port}"]
 
 
 class PinnedClient:
