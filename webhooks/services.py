@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Q
@@ -35,21 +36,15 @@ def _invalid(field: str, message: str, *, code: str = "invalid", status_code: in
                             fields={field: [message]}, status_code=status_code)  # fmt: skip
 
 
-def _enqueue(task_name: str, argument, *extra, countdown: float | None = None) -> bool:
+def _enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     """Queue a webhooks task; if the broker is down, log it and let the sweeper queue it later."""
     from . import tasks
 
     try:
-        getattr(tasks, task_name).apply_async(
-            (argument if isinstance(argument, list) else str(argument), *extra),
-            queue=settings.WEBHOOKS_QUEUE,
-            countdown=countdown,
-            retry=False,
-        )
-    except Exception as exc:  # the row is in the database: webhooks_sweep re-queues it, nothing is lost
-        logger.warning(
-            "could not queue %s for %s (%s); the sweeper will retry", task_name, argument, type(exc).__name__
-        )
+        getattr(tasks, task_name).apply_async(args, queue=settings.WEBHOOKS_QUEUE, countdown=countdown, retry=False)
+    except Exception as exc:  # the rows are in the database: webhooks_sweep re-queues them, nothing is lost
+        about = args[0] if args else "pending events"
+        logger.warning("could not queue %s for %s (%s); the sweeper will retry", task_name, about, type(exc).__name__)
         return False
     return True
 
@@ -89,10 +84,34 @@ def event_record(*, tenant, type: str, data: dict, target_endpoint: Endpoint | N
             target_endpoint=target_endpoint,
             fanned_out_at=None if wanted else timezone.now(),
         )
-        event_id = event.pk
         if wanted:
-            transaction.on_commit(lambda: _enqueue("event_fan_out_task", event_id))
+            transaction.on_commit(_fan_out_wake)
     return event
+
+
+def _fan_out_queued_key() -> str:
+    return f"webhooks:fan-out-queued:{settings.WEBHOOKS_QUEUE}"
+
+
+def _fan_out_wake() -> None:
+    """Queue the fan-out task, unless one is queued and has not started: that one will find this event.
+
+    The task clears the mark before it claims events, so an event committed after the mark was cleared
+    queues another task. Without the cache (or the broker) an event is queued on its own, or swept."""
+    try:
+        queued = not cache.add(_fan_out_queued_key(), 1, timeout=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS)
+    except Exception as exc:
+        logger.warning("webhooks: the cache is unavailable (%s); queueing a fan-out for this event", type(exc).__name__)
+        queued = False
+    if not queued and not _enqueue("events_fan_out_task"):
+        _cache_delete(_fan_out_queued_key())  # the next event tries again
+
+
+def _cache_delete(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception as exc:  # the mark expires by itself
+        logger.warning("webhooks: could not clear %s (%s)", key, type(exc).__name__)
 
 
 def event_body(event: Event) -> bytes:
@@ -156,102 +175,126 @@ class _NewDelivery:
         )  # fmt: skip
 
 
-def _event_claim(event_id) -> tuple[Event, list[_EndpointRow]] | None:
-    """Lock the event, mark it fanned out and read its subscribed endpoints; None if the event is done or
-    another task has it.
+def _events_claim(*, event_id=None, limit: int = 1) -> list[tuple[Event, list[_EndpointRow]]]:
+    """Lock events not fanned out yet (the one given, or up to `limit` of the oldest), mark them fanned
+    out and read each one's subscribed endpoints, oldest event first; [] if none is left to claim.
 
-    SKIP LOCKED keeps a duplicate task from waiting for the one at work; the row stays locked (so the
-    event is fanned out once) until the caller's transaction ends, and its mark rolls back with it.
-    The endpoints are its target (a ping) or the tenant's active ones, filtered here by subscription.
-    Two statements, so that the event's columns are decoded once, not once per endpoint. The SQL and the
-    decoding of its rows are PostgreSQL's; other databases (SQLite, embedded mode) take the ORM's way."""
+    SKIP LOCKED keeps a duplicate task from waiting for the one at work; the rows stay locked (so an
+    event is fanned out once) until the caller's transaction ends, and their marks roll back with it.
+    An event's endpoints are its target (a ping) or its tenant's active ones, filtered by subscription.
+    Two statements for all the events; the SQL and the decoding of its rows are PostgreSQL's, other
+    databases (SQLite, embedded mode) take the ORM's way."""
     if connection.vendor != "postgresql":
-        return _event_claim_portable(event_id)
+        return _events_claim_portable(event_id=event_id, limit=limit)
     quote = connection.ops.quote_name
     event_fields = Event._meta.concrete_fields
-    events, endpoints = quote(Event._meta.db_table), quote(Endpoint._meta.db_table)
+    events_table, endpoints_table = quote(Event._meta.db_table), quote(Endpoint._meta.db_table)
+    which = "fanned_out_at IS NULL AND id = %s" if event_id is not None else "fanned_out_at IS NULL"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {events} SET fanned_out_at = %s WHERE id = (SELECT id FROM {events} WHERE id = %s"  # noqa: S608
-            f" AND fanned_out_at IS NULL FOR UPDATE SKIP LOCKED)"
+            f"UPDATE {events_table} SET fanned_out_at = %s WHERE id IN (SELECT id FROM {events_table}"  # noqa: S608
+            f" WHERE {which} ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
             f" RETURNING {', '.join(quote(field.column) for field in event_fields)}",
-            [timezone.now(), event_id],
+            [timezone.now(), *([event_id] if event_id is not None else []), limit],
         )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-                  for field, value in zip(event_fields, row, strict=True)]  # fmt: skip
-        event = Event.from_db(connection.alias, [field.attname for field in event_fields], values)
-        columns = ", ".join(quote(name) for name in _EndpointRow._fields)
-        if event.target_endpoint_id:
-            cursor.execute(f"SELECT {columns} FROM {endpoints} WHERE id = %s", [event.target_endpoint_id])  # noqa: S608
-        else:
-            cursor.execute(
-                f"SELECT {columns} FROM {endpoints} WHERE tenant_id = %s AND is_active",  # noqa: S608
-                [event.tenant_id],
-            )
-        rows = cursor.fetchall()
-    endpoints = [_EndpointRow._make(row) for row in rows]
-    return event, _subscribed(event, [endpoint._replace(event_types=json.loads(endpoint.event_types))
-                                      for endpoint in endpoints])  # fmt: skip
-
-
-def _event_claim_portable(event_id) -> tuple[Event, list[_EndpointRow]] | None:
-    event = Event.objects.select_for_update(skip_locked=True).filter(pk=event_id, fanned_out_at__isnull=True).first()
-    if event is None:
-        return None
-    event.fanned_out_at = timezone.now()
-    event.save(update_fields=["fanned_out_at"])
-    endpoints = Endpoint.objects.filter(
-        Q(pk=event.target_endpoint_id) if event.target_endpoint_id else Q(tenant_id=event.tenant_id, is_active=True)
-    )
-    return event, _subscribed(event, [_EndpointRow._make(row) for row in endpoints.values_list(*_EndpointRow._fields)])
-
-
-def _subscribed(event: Event, endpoints: list[_EndpointRow]) -> list[_EndpointRow]:
-    if event.target_endpoint_id:
-        return endpoints
-    return [endpoint for endpoint in endpoints if catalogue.subscribed(endpoint.event_types, event.type)]
-
-
-def event_fan_out(*, event_id, keep: int = 0) -> list:
-    """One delivery per active subscribed endpoint; idempotent (an event is fanned out once).
-
-    All deliveries are queued after commit except the first `keep`, which the caller attempts at once
-    (the fan-out task does, saving a queue hop); if it dies first, the sweeper queues them.
-    """
-    with transaction.atomic():
-        claimed = _event_claim(event_id)
-        if claimed is None:
+        attnames = [field.attname for field in event_fields]
+        events = [
+            Event.from_db(connection.alias, attnames, [
+                field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+                for field, value in zip(event_fields, row, strict=True)
+            ])
+            for row in cursor.fetchall()
+        ]  # fmt: skip
+        if not events:
             return []
-        event, endpoints = claimed
+        cursor.execute(
+            f"SELECT {', '.join(quote(name) for name in _EndpointRow._fields)} FROM {endpoints_table}"  # noqa: S608
+            " WHERE (tenant_id = ANY(%s::uuid[]) AND is_active) OR id = ANY(%s::uuid[])",
+            [[event.tenant_id for event in events if not event.target_endpoint_id],
+             [event.target_endpoint_id for event in events if event.target_endpoint_id]],
+        )  # fmt: skip
+        endpoints = [_EndpointRow._make(row) for row in cursor.fetchall()]
+    endpoints = [endpoint._replace(event_types=json.loads(endpoint.event_types)) for endpoint in endpoints]
+    return _subscribed(sorted(events, key=lambda event: event.created_at), endpoints)
+
+
+def _events_claim_portable(*, event_id, limit: int) -> list[tuple[Event, list[_EndpointRow]]]:
+    pending = Event.objects.select_for_update(skip_locked=True).filter(fanned_out_at__isnull=True)
+    events = list((pending.filter(pk=event_id) if event_id is not None else pending).order_by("created_at")[:limit])
+    if not events:
+        return []
+    now = timezone.now()
+    Event.objects.filter(pk__in=[event.pk for event in events]).update(fanned_out_at=now)
+    for event in events:
+        event.fanned_out_at = now
+    endpoints = Endpoint.objects.filter(
+        Q(tenant_id__in=[event.tenant_id for event in events if not event.target_endpoint_id], is_active=True)
+        | Q(pk__in=[event.target_endpoint_id for event in events if event.target_endpoint_id])
+    )
+    return _subscribed(events, [_EndpointRow._make(row) for row in endpoints.values_list(*_EndpointRow._fields)])
+
+
+def _subscribed(events: list[Event], endpoints: list[_EndpointRow]) -> list[tuple[Event, list[_EndpointRow]]]:
+    """Each event with the endpoints it goes to: its target, or its tenant's active subscribed ones."""
+    by_id = {endpoint.id: endpoint for endpoint in endpoints}
+    by_tenant: dict = {}
+    for endpoint in endpoints:
+        if endpoint.is_active:
+            by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
+    return [
+        (event, [by_id[event.target_endpoint_id]] if event.target_endpoint_id in by_id else [])
+        if event.target_endpoint_id
+        else (event, [e for e in by_tenant.get(event.tenant_id, ()) if catalogue.subscribed(e.event_types, event.type)])
+        for event in events
+    ]
+
+
+def event_fan_out(*, event_id) -> list:
+    """One delivery per active subscribed endpoint, each queued after commit; idempotent (an event is
+    fanned out once). The fan-out task does more (event_deliver); this is for operators and tests."""
+    with transaction.atomic():
+        claimed = _events_claim(event_id=event_id)
         deliveries = Delivery.objects.bulk_create(
-            [_NewDelivery(event, endpoint, event.fanned_out_at).as_model() for endpoint in endpoints],
+            [_NewDelivery(event, endpoint, event.fanned_out_at).as_model()
+             for event, endpoints in claimed for endpoint in endpoints],
             ignore_conflicts=True,
-        )
+        )  # fmt: skip
         delivery_ids = [delivery.pk for delivery in deliveries]
-        transaction.on_commit(lambda: _enqueue_deliveries(delivery_ids[keep:]))
+        transaction.on_commit(lambda: _enqueue_deliveries(delivery_ids))
     return delivery_ids
 
 
 def event_deliver(*, event_id) -> int:
-    """Fan an event out and make the first attempt of its deliveries (the fan-out task); idempotent.
+    """Fan one event out and make the first attempt of its deliveries (the sweeper's task); idempotent."""
+    return _fan_out_and_deliver(event_id=event_id, limit=1)
+
+
+def events_deliver_pending() -> int:
+    """The fan-out task: fan out the oldest events waiting (up to WEBHOOKS_FAN_OUT_EVENTS) and make the
+    first attempt of their deliveries; if that many were waiting, queue the next task at once, so the
+    other worker processes take the next events while this one sends."""
+    _cache_delete(_fan_out_queued_key())  # before the claim: an event committed from now on queues a task
+    limit = settings.WEBHOOKS_FAN_OUT_EVENTS
+    return _fan_out_and_deliver(event_id=None, limit=limit, more=lambda: _enqueue("events_fan_out_task"))
+
+
+def _fan_out_and_deliver(*, event_id, limit: int, more=None) -> int:
+    """Claim events and attempt their deliveries; returns how many deliveries were made.
 
     When the deliveries fit in one batch (nearly always), one transaction does it all: the locked event
-    row keeps a duplicate task out while the requests go out, and the deliveries are inserted after them
-    with their outcome, two statements for the whole event (_event_claim, _outcome_write). If the worker
-    dies, it all rolls back and the event is fanned out again (same webhook-ids), so no delivery row is
-    visible until its first attempt is over. Larger fan-outs commit and queue their deliveries first, so
-    the rest need not wait for the first batch's requests.
+    rows keep a duplicate task out while the requests go out, and the deliveries are inserted after them
+    with their outcome, a few statements for the whole batch (_events_claim, _outcome_write). If the
+    worker dies, it all rolls back and the events are fanned out again (same webhook-ids), so no delivery
+    row is visible until its first attempt is over. Larger fan-outs commit and queue their deliveries
+    first, so the rest need not wait for the first batch's requests.
     """
     batch = settings.WEBHOOKS_BATCH_SIZE
     with transaction.atomic():
-        claimed = _event_claim(event_id)
-        if claimed is None:
-            return 0
-        event, endpoints = claimed
-        deliveries = [_NewDelivery(event, endpoint, event.fanned_out_at) for endpoint in endpoints]
+        claimed = _events_claim(event_id=event_id, limit=limit)
+        if more is not None and len(claimed) == limit:
+            more()
+        deliveries = [_NewDelivery(event, endpoint, event.fanned_out_at)
+                      for event, endpoints in claimed for endpoint in endpoints]  # fmt: skip
         if len(deliveries) <= batch:
             _attempt_locked(deliveries, manual=False, created=True)
             return len(deliveries)
@@ -721,7 +764,7 @@ def webhooks_sweep(*, limit: int = 1000) -> dict:
         .values_list("pk", flat=True)[:limit]
     )
     for event_id in event_ids:
-        _enqueue("event_fan_out_task", event_id)
+        _enqueue("event_fan_out_task", str(event_id))
     with transaction.atomic():
         delivery_ids = list(
             Delivery.objects.select_for_update(skip_locked=True)

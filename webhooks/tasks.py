@@ -8,6 +8,11 @@ from . import services
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def events_fan_out_task() -> int:
+    return services.events_deliver_pending()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def event_fan_out_task(event_id: str) -> int:
     return services.event_deliver(event_id=event_id)
 

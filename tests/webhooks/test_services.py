@@ -1,6 +1,9 @@
 """Catalogue, outbox and sweeper, limits, and the tenant services' events (in-process)."""
 
+import json
+
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 
 from platform_site.exceptions import ApplicationError
@@ -120,3 +123,45 @@ def test_event_nobody_subscribes_to_is_kept_and_queues_nothing(tenant, django_ca
     with django_capture_on_commit_callbacks() as queued:
         wanted = services.event_record(tenant=tenant, type="deployment.failed", data={"deployment": {}})
     assert wanted.fanned_out_at is None and len(queued) == 1
+
+
+def test_events_recorded_before_the_fan_out_task_starts_share_it(
+    tenant, receiver, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One queued fan-out task serves every event committed before it starts; it claims the oldest few
+    (WEBHOOKS_FAN_OUT_EVENTS) and, when that many were waiting, queues the next task at once."""
+    settings.WEBHOOKS_FAN_OUT_EVENTS = 2
+    cache.delete(services._fan_out_queued_key())
+    queued = []
+    monkeypatch.setattr(services, "_enqueue", lambda name, *args, **kwargs: queued.append(name) or True)
+    services.endpoint_create(tenant=tenant, url=receiver.url(), event_types=["tenant.*"])
+
+    def record(n: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.event_record(tenant=tenant, type="tenant.suspended", data={"n": n})
+
+    for n in range(3):
+        record(n)
+    assert queued == ["events_fan_out_task"]
+    assert services.events_deliver_pending() == 2
+    assert queued == ["events_fan_out_task"] * 2  # two were waiting: maybe more, so the next task is queued
+    assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received()) == [0, 1]
+    record(3)  # committed after the task cleared the mark: queues a task of its own
+    assert queued == ["events_fan_out_task"] * 3
+    assert services.events_deliver_pending() == 2
+    assert services.events_deliver_pending() == 0
+    assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received()) == [0, 1, 2, 3]
+    assert Delivery.objects.filter(endpoint__tenant=tenant, status="succeeded").count() == 4
+
+
+def test_without_the_cache_every_event_queues_its_fan_out(
+    tenant, receiver, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(services, "_enqueue", lambda name, *args, **kwargs: queued.append(name) or True)
+    monkeypatch.setattr(services.cache, "add", lambda *args, **kwargs: (_ for _ in ()).throw(ConnectionError()))
+    services.endpoint_create(tenant=tenant, url=receiver.url(), event_types=["tenant.*"])
+    for n in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.event_record(tenant=tenant, type="tenant.suspended", data={"n": n})
+    assert queued == ["events_fan_out_task"] * 2
