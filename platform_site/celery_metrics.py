@@ -91,6 +91,20 @@ def _child_alive(**kwargs):
     set_celery_process_alive()
 
 
+# Pools whose processes send worker_process_init themselves (the prefork children, and solo's one process).
+_POOLS_SIGNALLING_PROCESS_INIT = {"celery.concurrency.prefork", "celery.concurrency.solo"}
+
+
+@signals.worker_ready.connect
+def _worker_alive(sender=None, **kwargs):
+    """A threads pool (the webhooks workers) runs tasks in the worker's own process: count it when ready."""
+    pool = getattr(sender, "pool", None)
+    if pool is not None and type(pool).__module__ not in _POOLS_SIGNALLING_PROCESS_INIT:
+        from .metrics import set_celery_process_alive
+
+        set_celery_process_alive()
+
+
 @signals.worker_process_shutdown.connect
 def _mark_child_dead(pid=None, **kwargs):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

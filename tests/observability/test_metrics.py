@@ -329,3 +329,19 @@ def test_bad_unit_price_stops_the_process_with_one_line(tmp_path):
 
 def test_queue_names_are_the_celery_queues():
     assert set(QUEUES) == {"default", "webhooks", "cdn", "backups"}
+
+
+@pytest.mark.parametrize(("pool", "counted"), [("threads", True), ("prefork", False)])
+def test_a_threads_worker_counts_its_own_process(pool, counted, monkeypatch):
+    """celery_worker_processes: prefork children count themselves (worker_process_init); a threads worker
+    (the webhooks workers) runs tasks in its own process, so it counts itself when ready."""
+    from types import SimpleNamespace
+
+    from celery.concurrency import get_implementation
+
+    from platform_site import celery_metrics
+
+    marked = []
+    monkeypatch.setattr(metrics, "set_celery_process_alive", lambda: marked.append(True))
+    celery_metrics._worker_alive(sender=SimpleNamespace(pool=get_implementation(pool)(limit=1)))
+    assert marked == ([True] if counted else [])

@@ -170,8 +170,11 @@ class WorkerHandle:
                     "worker",
                     "-Q",
                     QUEUE,
+                    # The pool the deployment runs webhooks workers with (deploy/compose, deploy/k8s).
+                    "-P",
+                    "threads",
                     "-c",
-                    "2",
+                    "4",
                     "-n",
                     self.hostname,
                     "--without-gossip",
