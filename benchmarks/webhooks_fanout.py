@@ -2,9 +2,10 @@
 
     eval "$(deploy/local/stack env)"; python -m benchmarks.webhooks_fanout [--deliveries 5000]
 
-Our side: events recorded through webhooks.services.event_record, fanned out by a real Celery worker
-(2 processes) into deliveries to 20 endpoints on a local receiver, each delivery signed, SSRF-checked,
-pinned and logged. The peer: raw keep-alive clients (2 processes, one connection each) posting the same
+Our side: events recorded through webhooks.services.event_record, fanned out by real Celery workers
+(2 processes, each with a pool of 8 threads as deploy/ runs them; --pool prefork or solo to compare)
+into deliveries to 20 endpoints on a local receiver, each delivery signed, SSRF-checked, pinned and
+logged. The peer: raw keep-alive clients (2 processes, one connection each) posting the same
 signed payloads to the same receiver, with libcurl (the library our deliveries use) and with urllib3.
 raw_per_s, the limit of this machine, is the faster of the two (libcurl here); the urllib3 figures are
 reported too (the peer of earlier runs, when deliveries used urllib3). Rounds alternate all three, so
@@ -32,7 +33,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 QUEUE = f"webhooks-bench-{os.getpid()}"
-WORKER = f"bench-{os.getpid()}@localhost"  # the worker's Celery hostname
+WORKER = f"bench-{os.getpid()}"  # the workers' Celery hostnames start with it
 ENDPOINTS = 20
 BENCH_ENV = {
     "WEBHOOKS_QUEUE": QUEUE,
@@ -119,22 +120,34 @@ def raw_rate(port: int, secret: str, count: int, processes: int = 2, client=_raw
     return count / elapsed
 
 
-def start_worker(env: dict) -> subprocess.Popen:
+def start_workers(env: dict, pool: str, threads: int) -> tuple[list[subprocess.Popen], list[str]]:
+    """2 worker processes: two with a pool of threads each (as deploy/ runs the webhooks workers), two
+    solo workers, or one prefork worker with 2 child processes (and the parent that feeds them)."""
     from platform_site.celery import app
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", QUEUE, "-c", "2", "-P", os.environ.get("BENCH_POOL", "prefork"), "-n", WORKER,
-         "--without-gossip", "--without-mingle", "-l", os.environ.get("BENCH_LOG", "WARNING")],  # fmt: skip
-        cwd=REPO_ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
+    if pool == "prefork":
+        layout = [("prefork", "2", f"{WORKER}@localhost")]
+    else:
+        concurrency = str(threads) if pool == "threads" else "1"
+        layout = [(pool, concurrency, f"{WORKER}-{index}@localhost") for index in range(2)]
+    processes, names = [], []
+    for kind, concurrency, name in layout:
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", QUEUE, "-P", kind, "-c", concurrency,
+             "-n", name, "--without-gossip", "--without-mingle", "-l", os.environ.get("BENCH_LOG", "WARNING")],
+            cwd=REPO_ROOT, env=env, start_new_session=True,
+        ))  # fmt: skip
+        names.append(name)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("benchmark: the Celery worker exited")
-        if app.control.ping(destination=[WORKER], timeout=0.5):
-            return process
-    os.killpg(process.pid, signal.SIGKILL)
-    raise SystemExit("benchmark: the Celery worker did not start in 60 s")
+        if any(process.poll() is not None for process in processes):
+            break
+        if len(app.control.ping(destination=names, timeout=0.5)) == len(names):
+            return processes, names
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    raise SystemExit("benchmark: the Celery workers did not start in 60 s")
 
 
 def main() -> None:
@@ -142,6 +155,9 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=5000)
     parser.add_argument("--latency-samples", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pool", choices=["threads", "prefork", "solo"], default="threads")
+    # The deployment's default (WEBHOOKS_WORKER_CONCURRENCY in deploy/compose, --concurrency in deploy/k8s).
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("CELERY_BROKER_URL"):
         raise SystemExit('benchmark: run against the stack: eval "$(deploy/local/stack env)" first')
@@ -175,13 +191,13 @@ def main() -> None:
         )
     events = args.deliveries // ENDPOINTS
     endpoint_ids = list(tenant.webhook_endpoints.values_list("pk", flat=True))
-    worker = start_worker(dict(os.environ))
+    workers, names = start_workers(dict(os.environ), args.pool, args.threads)
     from platform_site.celery import app
 
     def fan_out_round() -> tuple[float, float, float]:
         """(backlog rate, end-to-end rate, recording seconds) of one round of `events` events."""
         # The backlog: events recorded (and their tasks queued) while the worker does not consume.
-        app.control.cancel_consumer(QUEUE, destination=[WORKER], reply=True)
+        app.control.cancel_consumer(QUEUE, destination=names, reply=True)
         recording_started = time.perf_counter()
         recorded_at = timezone.now()
         for index in range(events):
@@ -189,7 +205,7 @@ def main() -> None:
                 services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"n": index}})
         recorded_s = time.perf_counter() - recording_started
         started_at = timezone.now()
-        app.control.add_consumer(QUEUE, destination=[WORKER], reply=True)
+        app.control.add_consumer(QUEUE, destination=names, reply=True)
         # Polled by endpoint (the delivery index leads with it), a few times a second: the poll competes
         # with the workers for CPU, and the clock does not depend on it (see below).
         mine = Delivery.objects.filter(endpoint_id__in=endpoint_ids, created_at__gte=recorded_at)
@@ -226,8 +242,10 @@ def main() -> None:
                 time.sleep(0.002)
             latencies.append((attempt.started_at - event.created_at).total_seconds() * 1000)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=30)
         receiver.terminate()
         Tenant.objects.filter(slug=slug).delete()
 
@@ -252,6 +270,8 @@ def main() -> None:
         "ratio_vs_raw_urllib3": round(deliveries_per_s / urllib3_per_s, 3),
         "rounds_raw_urllib3_per_s": [round(rate, 1) for rate in urllib3_rates],
         "worker_processes": 2,
+        "worker_pool": args.pool,
+        "worker_threads": args.threads if args.pool == "threads" else None,
         "endpoints": ENDPOINTS,
     }
     print(json.dumps(result))
