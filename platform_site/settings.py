@@ -416,9 +416,11 @@ WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
 WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", default=24 * 3600)
 # Deliveries per task, at most WEBHOOKS_SEND_CONCURRENCY requests at a time per worker process, at most
 # WEBHOOKS_POOL_MAXSIZE connections to one destination.
-WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=100)
-# Events one fan-out task claims at most (their first attempts go out as one batch).
-WEBHOOKS_FAN_OUT_EVENTS = env.int("WEBHOOKS_FAN_OUT_EVENTS", default=5)
+WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=200)
+# Events one fan-out task claims at most, when that many are waiting (their first attempts go out as one
+# batch, in one transaction, if they fit in WEBHOOKS_BATCH_SIZE). Larger: fewer tasks and statements per
+# delivery under a backlog; smaller: less resent if a worker dies mid-batch.
+WEBHOOKS_FAN_OUT_EVENTS = env.int("WEBHOOKS_FAN_OUT_EVENTS", default=10)
 WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
 WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
 # CA certificates that receivers' TLS certificates must chain to (default: the system's, as Python's ssl).
