@@ -162,37 +162,43 @@ class PinnedClient:
         multi, idle = self._state()
         responses: list[Response | None] = [None] * len(requests)
         waiting = deque(enumerate(requests))
-        running = 0
+        running: set[_Transfer] = set()
 
         def start_next() -> None:
-            nonlocal running
             index, request = waiting.popleft()
             transfer = idle.pop() if idle else _Transfer(self._options)
             transfer.start(request, index)
             multi.add_handle(transfer.curl)
-            running += 1
+            running.add(transfer)
 
-        while waiting and running < self._concurrency:
-            start_next()
-        while running:
-            _, active = multi.perform()
-            if active == running:  # nothing finished: wait for the sockets (or libcurl's next timeout)
-                timeout_ms = multi.timeout()
-                multi.select(timeout_ms / 1000 if 0 <= timeout_ms < 1000 else 1.0)
-                continue
-            while True:
-                queued, succeeded, failed = multi.info_read()
-                finished = [(curl, None) for curl in succeeded] + [(curl, (code, msg)) for curl, code, msg in failed]
-                for curl, error in finished:
-                    transfer = curl.transfer
-                    multi.remove_handle(curl)
-                    running -= 1
-                    responses[transfer.index] = transfer.response(error)
-                    idle.append(transfer)
-                    if waiting:
-                        start_next()
-                if not queued:
-                    break
+        try:
+            while waiting and len(running) < self._concurrency:
+                start_next()
+            while running:
+                _, active = multi.perform()
+                if active == len(running):  # nothing finished: wait for the sockets (or libcurl's next timeout)
+                    timeout_ms = multi.timeout()
+                    multi.select(timeout_ms / 1000 if 0 <= timeout_ms < 1000 else 1.0)
+                    continue
+                while True:
+                    queued, succeeded, failed = multi.info_read()
+                    finished = [(curl, None) for curl in succeeded] + [(c, (code, msg)) for c, code, msg in failed]
+                    for curl, error in finished:
+                        transfer = curl.transfer
+                        multi.remove_handle(curl)
+                        running.discard(transfer)
+                        responses[transfer.index] = transfer.response(error)
+                        idle.append(transfer)
+                        if waiting:
+                            start_next()
+                    if not queued:
+                        break
+        finally:
+            # Interrupted (an exception, a worker's shutdown): no transfer may stay in the multi handle,
+            # where the next batch would read its outcome as one of its own.
+            for transfer in running:
+                multi.remove_handle(transfer.curl)
+                transfer.curl.close()
         return responses  # type: ignore[return-value]
 
 

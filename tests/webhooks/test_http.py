@@ -161,3 +161,16 @@ def test_an_untrusted_certificate_is_refused(tls_receiver):
     client = PinnedClient(pool_maxsize=1, connect_timeout=2, read_timeout=2)
     response = client.post(Destination("https", "hooks.example.test", port, "/", "127.0.0.1"), body=b"{}", headers={})
     assert response.status is None and response.error.startswith("TLS")
+
+
+def test_a_batch_interrupted_midway_leaves_nothing_behind(receiver):
+    """An exception mid-batch (here a bad body) must not leave a request in the client, where the next
+    batch would take its answer for one of its own."""
+    client = PinnedClient(pool_maxsize=2, connect_timeout=1, read_timeout=2, concurrency=2)
+    receiver.script["/fail"] = [("status", 500)]
+    with pytest.raises(TypeError):
+        client.post_many([Request(destination_check(receiver.url("/fail")), b"{}", {}),
+                          Request(destination_check(receiver.url()), None, {})])  # fmt: skip
+    time.sleep(0.2)  # had it stayed, the /fail request would have its answer by now
+    responses = client.post_many([Request(destination_check(receiver.url()), b"{}", {}) for _ in range(2)])
+    assert [response.status for response in responses] == [200, 200]
