@@ -169,9 +169,11 @@ class _NewDelivery:
     endpoint_id = property(lambda self: self.endpoint.id)
 
     def as_model(self) -> Delivery:
+        """The Delivery with every column as it stands now (before or after its first attempt)."""
         return Delivery(
             id=self.id, event_id=self.event_id, endpoint_id=self.endpoint_id, status=self.status,
-            next_attempt_at=self.next_attempt_at, queued_until=self.queued_until, created_at=self.created_at,
+            attempt_count=self.attempt_count, next_attempt_at=self.next_attempt_at, queued_until=self.queued_until,
+            last_attempt_at=self.last_attempt_at, created_at=self.created_at, finished_at=self.finished_at,
         )  # fmt: skip
 
 
@@ -700,12 +702,11 @@ def _outcome_write(
 def _outcome_write_portable(
     deliveries: list[Delivery | _NewDelivery], attempts: list[dict], *, created: bool, recovered_endpoints: set
 ) -> None:
-    names = [Delivery._meta.get_field(name).attname for name in _DELIVERY_COLUMNS]
-    rows = [Delivery(**{name: getattr(delivery, name) for name in names}) for delivery in deliveries]
-    if created:
-        Delivery.objects.bulk_create(rows)
-    else:
-        Delivery.objects.bulk_update(rows, [name for name in names[3:] if name != "created_at"])
+    if created:  # new deliveries (_NewDelivery) after their first attempt
+        Delivery.objects.bulk_create([delivery.as_model() for delivery in deliveries])
+    else:  # locked Delivery rows
+        names = [Delivery._meta.get_field(name).attname for name in _DELIVERY_COLUMNS]
+        Delivery.objects.bulk_update(deliveries, [name for name in names[3:] if name != "created_at"])
     Attempt.objects.bulk_create([Attempt(**attempt) for attempt in attempts])
     Endpoint.objects.filter(pk__in=recovered_endpoints, failing_since__isnull=False).update(failing_since=None)
 

@@ -65,12 +65,8 @@ def _networks(nets: tuple[str, ...]) -> list:
     return [ipaddress.ip_network(net.strip(), strict=False) for net in nets if net]
 
 
-def address_refusal(address: IPAddress) -> str | None:
-    """Why this address may not be called, or None if it may."""
-    return _address_refusal(address, tuple(settings.WEBHOOKS_ALLOWED_NETWORKS))
-
-
 def _address_refusal(address: IPAddress, allowed: tuple[str, ...]) -> str | None:
+    """Why this address may not be called, or None if it may (allowed: WEBHOOKS_ALLOWED_NETWORKS)."""
     if any(address in network for network in _networks(allowed)):
         return None
     if isinstance(address, ipaddress.IPv6Address):
