@@ -45,9 +45,40 @@ def tenant(db):
 
 @pytest.fixture
 def website(tenant):
+    """A website with one custom hostname, www.a.test, verified (served by Host)."""
     from tenants import services
+    from tests.helpers import hostnames_verified
 
-    return services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
+    website = services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
+    hostnames_verified("www.a.test")
+    return website
+
+
+# --- DNS: hostname verification asks a DNS server of the suite's own (tests/dnsserver.py) -----------
+@pytest.fixture(scope="session", autouse=True)
+def dns_server():
+    """Every DNS lookup of the run (this process, and the workers and servers it starts later) goes to a
+    real DNS server on 127.0.0.1 that the tests control, never to the machine's resolver."""
+    from django.conf import settings
+
+    from tests.dnsserver import ChallengeDNSServer
+
+    server = ChallengeDNSServer().start()
+    os.environ["HOSTNAME_DNS_RESOLVERS"] = server.address
+    settings.HOSTNAME_DNS_RESOLVERS = [server.address]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_zone(dns_server):
+    """The suite's DNS zone, empty at the start of the test: publish TXT records, make names fail."""
+    zone = dns_server.zone
+    for records in (zone.txt, zone.failing, zone.silent):
+        records.clear()
+    yield zone
+    for records in (zone.txt, zone.failing, zone.silent):
+        records.clear()
 
 
 # --- read replicas (platform_site/db_router.py) ------------------------------------------------
