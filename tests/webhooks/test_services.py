@@ -20,6 +20,7 @@ def test_catalogue_documents_every_event_of_the_issue():
         "deployment.started", "deployment.succeeded", "deployment.failed", "apikey.created", "apikey.revoked",
         "cdn.invalidation.completed", "cdn.invalidation.failed", "backup.tenant_export.completed",
         "backup.tenant_export.failed", "webhook.endpoint.disabled", "ping",
+        "hostname.verified", "hostname.verification_failed", "hostname.record_missing", "hostname.unverified",
     }  # fmt: skip
     assert set(catalogue.EVENT_TYPES) == expected
     assert all(e.version >= 1 and e.example and e.description for e in catalogue.EVENT_TYPES.values())
