@@ -58,6 +58,9 @@ class HostnameForm(forms.ModelForm):
             check_claimable(hostname)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+        if self.instance.pk and hostname != self.instance.hostname:
+            # Its verification proved control of the old name only.
+            raise forms.ValidationError("A hostname cannot be renamed: delete it and add the new name.")
         if hostnames_verified_elsewhere(hostnames=[hostname], website_id=self.instance.website_id):
             raise forms.ValidationError(f"{hostname!r} is already in use on the platform.")
         return hostname
