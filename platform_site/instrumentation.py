@@ -48,6 +48,8 @@ class ApiMetricsMiddleware:
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
+        if getattr(request, "website_host", False):  # a tenant's site with an /api/ path of its own
+            return response
         record_api_request(
             method=request.method,
             route=_route(request),

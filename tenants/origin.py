@@ -191,6 +191,7 @@ class WebsiteHostMiddleware:
         hostname = hostname.rstrip(".")
         website_id = website_id_from_preview_host(hostname) if hostname else None
         if website_id is not None:
+            request.website_host = True
             _forget_cookies(request)
             website = Website.objects.filter(pk=website_id).values(*_WEBSITE_FIELDS).first()
             if website is None:  # a well-formed preview host of no website
@@ -201,6 +202,7 @@ class WebsiteHostMiddleware:
             _forget_cookies(request)
             website = website_for_host(hostname)
             if website is not None:
+                request.website_host = True
                 return serve_website(request, website, request.path_info)
         return self.get_response(request)
 

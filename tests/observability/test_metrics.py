@@ -81,6 +81,12 @@ def test_unknown_http_methods_never_create_new_series(client, website):
             client.generic(method, path, HTTP_HOST=host)
     labels = method_labels()
     assert "other" in labels and not labels - (metrics.HTTP_METHODS | {"other"}), labels
+    # A tenant's site is not the API, whatever its paths: its requests are not timed as API requests.
+    before = sample("api_request_duration_seconds_count", method="GET", route="website-list", status_class="4xx")
+    client.get("/api/v1/websites/", HTTP_HOST=preview_host(website.pk))
+    assert (
+        sample("api_request_duration_seconds_count", method="GET", route="website-list", status_class="4xx") == before
+    )
     before = sample("api_request_duration_seconds_count", method="other", route="website-list", status_class="4xx")
     client.generic("XYZZY", "/api/v1/websites/")
     assert sample("api_request_duration_seconds_count", method="other", route="website-list", status_class="4xx") == (
