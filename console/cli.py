@@ -11,7 +11,8 @@ from django.core.management.base import CommandError
 
 from platform_site.exceptions import ApplicationError
 
-from .services import CommandActor, OperatorForbidden, operator_action
+from .models import AuditLogEntry
+from .services import AuditDraft, CommandActor, OperatorForbidden, audit_record, authorize, operator_action
 
 
 def add_reason_argument(parser, *, required: bool = True) -> None:
@@ -46,3 +47,23 @@ def command_error_line(exc: ApplicationError) -> str:
     """One line: the message and each field's errors."""
     details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
     return f"{exc.message} {details}".strip()
+
+
+@contextmanager
+def command_job(*, permissions, action: str, reason: str, detail: dict | None = None):
+    """For long jobs that must not run inside one transaction (a backup writes its progress as it goes):
+    the role is checked first, the outcome recorded when the job ends, failed or not."""
+    actor = CommandActor.current()
+    try:
+        authorize(actor, *((permissions,) if isinstance(permissions, str) else permissions))
+    except OperatorForbidden as exc:
+        raise CommandError(f"refused: OS user {actor.os_user!r} may not do this ({exc.permission})") from exc
+    draft = AuditDraft(detail=dict(detail or {}))
+    common = {"actor": actor, "action": action, "reason": (reason or "").strip(), "source": "cli"}
+    try:
+        yield draft
+    except BaseException as exc:
+        error = exc.message if isinstance(exc, ApplicationError) else f"{exc.__class__.__name__}: {exc}"
+        audit_record(outcome=AuditLogEntry.Outcome.REFUSED, detail={**draft.detail, "error": error[:500]}, **common)
+        raise
+    audit_record(detail=draft.detail, **common)
