@@ -121,9 +121,21 @@ class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 class HostnameInline(admin.TabularInline):
+    """A website's hostnames: saved as one list by website_update (WebsiteAdmin.save_related), so adding,
+    changing and removing them is changing the website."""
+
     model = Hostname
     extra = 1
     readonly_fields = ["created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
+
+    def has_change_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
+
+    def has_delete_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
 
 
 class DeploymentInline(admin.TabularInline):

@@ -110,3 +110,27 @@ def test_tenant_delete_refuses_its_keys_at_once(tenant, as_role, django_capture_
     response = api.get("/api/v1/websites/")
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
     assert AuditLogEntry.objects.get(action="tenant.delete").reason == "closed account"
+
+
+def test_hostnames_are_changed_through_the_website_service(website, as_role, django_capture_on_commit_callbacks):
+    from tenants.models import Hostname
+    from webhooks.models import Event
+
+    admin = as_role(PLATFORM_ADMINS, "pat")
+    existing = Hostname.objects.get(website=website)
+    data = {
+        "name": website.name, "status": "active", "cdn_backend": "default", "cdn_config": "{}",
+        "cache_overrides": "{}", "audit_reason": "customer moved domains",
+        "hostnames-TOTAL_FORMS": "2", "hostnames-INITIAL_FORMS": "1",
+        "hostnames-0-id": str(existing.pk), "hostnames-0-website": str(website.pk),
+        "hostnames-0-hostname": existing.hostname, "hostnames-0-DELETE": "on",
+        "hostnames-1-website": str(website.pk), "hostnames-1-hostname": "  WWW.New-Name.TEST ",
+        "deployments-TOTAL_FORMS": "0", "deployments-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/admin/tenants/website/{website.pk}/change/", data)
+    assert response.status_code == 302, response.content[:2000]
+    assert list(Hostname.objects.filter(website=website).values_list("hostname", flat=True)) == ["www.new-name.test"]
+    entry = AuditLogEntry.objects.get(action="website.update")
+    assert entry.detail == {"hostnames": ["www.new-name.test"]} and entry.reason == "customer moved domains"
+    assert Event.objects.filter(type="website.updated").exists()
