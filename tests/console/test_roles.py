@@ -81,3 +81,12 @@ def test_actions_are_offered_and_performed_only_as_the_map_allows(role, django_u
     assert not AuditLogEntry.objects.exists()
     tenant.refresh_from_db()
     assert tenant.is_active
+
+
+@pytest.mark.parametrize(("role", "status"), [(SUPPORT, 200), (PLATFORM_ADMINS, 200), (None, 403)])
+def test_the_dashboard_is_for_roles_only(role, status, django_user_model, db):
+    client = Client()
+    client.force_login(_user(django_user_model, role))
+    response = client.get("/admin/console/")
+    assert response.status_code == status
+    assert (b"Tenants by tier" in response.content) == (status == 200)
