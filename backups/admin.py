@@ -16,6 +16,7 @@ def _size(value):
 
 @admin.register(BackupRun)
 class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["started_at", "kind", "status", "label", "engine", "repo", "size", "repo_size", "duration"]
     list_filter = ["status", "kind", "engine", "repo", "trigger", "started_at"]
     search_fields = ["label", "error", "wal_start", "wal_stop"]
@@ -89,7 +90,8 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RestoreVerification)
-class RestoreVerificationAdmin(admin.ModelAdmin):
+class RestoreVerificationAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["started_at", "status", "backup_run", "tables_checked", "finished_at", "trigger"]
     list_filter = ["status", "trigger", "started_at"]
     readonly_fields = [f.name for f in RestoreVerification._meta.fields]
@@ -100,6 +102,7 @@ class RestoreVerificationAdmin(admin.ModelAdmin):
 
 @admin.register(TenantExport)
 class TenantExportAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["started_at", "status", "tenant_count", "row_count", "size", "duration", "location"]
     list_filter = ["status", "trigger", "started_at"]
     search_fields = ["id", "location", "error"]

@@ -451,9 +451,12 @@ def tenant_export_restore(*, location: str, tenant_id: str, dry_run: bool = Fals
         plan[item.label] = {"current": current, "in_export": counts.get(item.label, 0)}
     if dry_run:
         return plan
+    from apikeys.services import apikeys_reconcile_after_restore, apikeys_state
+
     try:
         with transaction.atomic():
             Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+            keys_before = apikeys_state(tenant_id=tenant_id)
             # Foreign keys are deferred to commit, so the order of deletes and inserts is free.
             for item in reversed(owned):
                 item.model._base_manager.using("default").filter(**{item.tenant_path: tenant_id})._raw_delete("default")
@@ -461,6 +464,9 @@ def tenant_export_restore(*, location: str, tenant_id: str, dry_run: bool = Fals
                 if item.label in bodies:
                     columns = manifest["tables"][item.label]["columns"]
                     _load_rows(item, columns, bodies[item.label], manifest["encoding"])
+            # An export is older than the keys' state: a restore never revives a revoked key, and the
+            # gateway's cached records follow the restore as soon as it commits.
+            apikeys_reconcile_after_restore(tenant_id=tenant_id, before=keys_before)
             tenant = Tenant.objects.filter(pk=tenant_id).first()
             if tenant is not None:
                 transaction.on_commit(lambda: publish_tenant_access(tenant))

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from console.workflows import OperatorAdminMixin
+
 from .models import Invalidation
 
 
 @admin.register(Invalidation)
-class InvalidationAdmin(admin.ModelAdmin):
+class InvalidationAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["website", "backend", "status", "path_count", "provider_id", "requested_at", "completed_at"]
     list_filter = ["status", "backend", "requested_at"]
     search_fields = ["website__name", "provider_id", "id"]

@@ -5,6 +5,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from apikeys.permissions import operator_write
 from tenants import selectors
 from tenants.api import acting_tenant
 
@@ -15,6 +16,7 @@ from .serializers import InvalidationCreateInput, InvalidationOutput, WebsiteCdn
 
 class WebsiteInvalidationsView(GenericAPIView):
     required_scopes = {"GET": "websites:read", "HEAD": "websites:read", "POST": "cdn:invalidate"}
+    operator_permissions = {"GET": "cdn.view_invalidation", "POST": "console.invalidate_cdn"}
     serializer_class = InvalidationOutput
 
     def get_queryset(self):
@@ -33,9 +35,12 @@ class WebsiteInvalidationsView(GenericAPIView):
     def post(self, request, website_id):
         serializer = InvalidationCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invalidation = services.invalidation_request(
-            website=self._website(), paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
-        )
+        website = self._website()
+        with operator_write(self, action="website.invalidate_cdn", target=website) as audit:
+            invalidation = services.invalidation_request(
+                website=website, paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
+            )
+            audit.detail.update({"invalidation": str(invalidation.pk), "paths": invalidation.paths})
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -47,6 +52,7 @@ class WebsiteCdnView(GenericAPIView):
     """
 
     required_scopes = {"GET": "websites:read", "HEAD": "websites:read"}
+    operator_permissions = {"GET": "tenants.view_website", "PATCH": "console.configure_cdn"}
 
     serializer_class = WebsiteCdnOutput
 
@@ -63,5 +69,7 @@ class WebsiteCdnView(GenericAPIView):
     def patch(self, request, website_id):
         serializer = WebsiteCdnInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        website = services.website_cdn_update(website=self._website(), **serializer.validated_data)
+        website = self._website()
+        with operator_write(self, action="website.configure_cdn", target=website, detail=serializer.validated_data):
+            website = services.website_cdn_update(website=website, **serializer.validated_data)
         return Response(WebsiteCdnOutput(website).data)

@@ -4,6 +4,7 @@ With nothing set, the platform runs embedded (SQLite, local-memory cache, eager 
 dummy CDN). Each real component is switched on by its variable alone; see the README's table.
 """
 
+import ipaddress
 import json
 import secrets
 import sys
@@ -393,6 +394,25 @@ API_GATEWAY_OUTAGE_LOG_INTERVAL = env.int("API_GATEWAY_OUTAGE_LOG_INTERVAL", def
 # django-ratelimit on the anonymous surfaces, per client IP.
 API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
 API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
+# Keys cannot be multiplied: active keys a tenant may hold (a rotated key counts until its grace ends),
+# and how long a rotated key may keep working.
+API_KEY_MAX_ACTIVE_PER_TENANT = env.int("API_KEY_MAX_ACTIVE_PER_TENANT", default=100)
+API_KEY_ROTATION_MAX_GRACE_SECONDS = env.int("API_KEY_ROTATION_MAX_GRACE_SECONDS", default=7 * 86_400)
+# The client address behind proxies (platform_site/client_ip.py): the networks of the proxies whose
+# X-Forwarded-For is believed (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32"), or how many proxies there are in
+# front of the app (TRUSTED_PROXY_COUNT). Neither set: the connection's address (REMOTE_ADDR).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+for _cidr in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr.strip(), strict=False)
+    except ValueError:
+        sys.stderr.write(f"error: TRUSTED_PROXIES: {_cidr!r} is not an address or a network (CIDR)\n")
+        raise SystemExit(2) from None
+if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
+    sys.stderr.write("error: set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both\n")
+    raise SystemExit(2)
+RATELIMIT_IP_META_KEY = "platform_site.client_ip.client_ip"
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
 # --- webhooks (webhooks/) -----------------------------------------------------------------------
@@ -439,6 +459,10 @@ WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 # --- operator console (console) -----------------------------------------------------------------
 # Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
 INSTALLED_APPS.append("console")
+# The role of a shell user who runs a management command and has no operator account of the same name
+# ("platform admins", "support", or "" to refuse operator actions to such users). Commands record the
+# OS user and their --reason in the audit log either way.
+CLI_OPERATOR_ROLE = env.str("CLI_OPERATOR_ROLE", default="platform admins")
 # Dashboard backup state: green while the latest successful backup is younger than AMBER (the 6-hourly
 # incremental plus slack), amber until RED (a daily full missed), red after it or when none exists.
 CONSOLE_BACKUP_AMBER_AFTER_HOURS = env.float("CONSOLE_BACKUP_AMBER_AFTER_HOURS", default=7)

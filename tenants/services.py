@@ -23,6 +23,9 @@ from .verification import hostnames_cache_purge
 
 logger = logging.getLogger(__name__)
 
+# Upper bound of an operator's override of a tenant's API limit (requests a minute over all its keys).
+MAX_REQUESTS_PER_MINUTE = 10_000_000
+
 
 def _tenant_data(tenant: Tenant) -> dict:
     return {
@@ -88,6 +91,40 @@ def tenant_update(*, tenant: Tenant, name: str | None = None, tier: str | None =
     transaction.on_commit(lambda: publish_tenant_access(tenant))
     logger.info("tenant updated id=%s tier=%s", tenant.pk, tenant.tier)
     return tenant
+
+
+@transaction.atomic
+def tenant_limit_override(*, tenant: Tenant, requests_per_minute: int | None) -> Tenant:
+    """Set (or clear, with None) the tenant's API limit over all its keys instead of its tier's.
+
+    For operators only (audited by the caller); the gateway applies it from the next request.
+    """
+    if requests_per_minute is not None and not 1 <= requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
+        raise ApplicationError(
+            "invalid", "The request is invalid.",
+            fields={"rate_limit_override": [f"Between 1 and {MAX_REQUESTS_PER_MINUTE}, or null for the tier's."]},
+        )  # fmt: skip
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant.rate_limit_override = requests_per_minute
+    tenant.save(update_fields=["rate_limit_override", "updated_at"])
+    transaction.on_commit(lambda: publish_tenant_access(tenant))
+    logger.info("tenant limit override id=%s requests_per_minute=%s", tenant.pk, requests_per_minute)
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant and everything it owns; its keys are refused from the next request on."""
+    from apikeys.services import apikeys_forget_after_commit
+
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant_id = tenant.pk
+    apikeys_forget_after_commit(tenant_id=tenant_id, keep=set())
+    tenant.delete()
+    # Gone, not suspended: the gateway's cached state of the tenant is replaced too.
+    gone = Tenant(pk=tenant_id, tier=tenant.tier, status=Tenant.Status.SUSPENDED)
+    transaction.on_commit(lambda: publish_tenant_access(gone))
+    logger.info("tenant deleted id=%s slug=%s", tenant_id, tenant.slug)
 
 
 @transaction.atomic

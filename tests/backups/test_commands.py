@@ -47,3 +47,22 @@ def test_unknown_engine_is_a_configuration_error(settings):
     settings.BACKUP_ENGINE = "tape"
     with pytest.raises(InvalidBackupEngineError, match="'tape' is not one of"):
         get_engine()
+
+
+def test_backup_commands_are_operator_actions_checked_and_audited(tenant, settings, capsys):
+    import getpass
+
+    from backups.models import TenantExport
+    from console.models import AuditLogEntry
+
+    settings.CLI_OPERATOR_ROLE = "support"  # a shell user without an account, acting as support
+    with pytest.raises(CommandError, match=r"refused: .* \(console.run_backup\)"):
+        call_command("backup", "tenant-export", "--reason", "before the migration")
+    assert not TenantExport.objects.exists() and not AuditLogEntry.objects.exists()
+    settings.CLI_OPERATOR_ROLE = "platform admins"
+    call_command("backup", "tenant-export", "--reason", "before the migration")
+    entry = AuditLogEntry.objects.get()
+    assert (entry.action, entry.source, entry.actor_username, entry.reason, entry.outcome) == (
+        "backup.export", "cli", getpass.getuser(), "before the migration", "done",
+    )  # fmt: skip
+    assert TenantExport.objects.get().status == TenantExport.Status.SUCCEEDED

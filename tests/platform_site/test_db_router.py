@@ -36,7 +36,12 @@ LAG_SECONDS = 10  # longer than any test step; the fixture resets it, and the re
 @pytest.fixture
 def make_client(django_user_model):
     def make(name: str) -> APIClient:
+        from django.contrib.auth.models import Group
+
+        from console.roles import PLATFORM_ADMINS
+
         user = django_user_model.objects.create_user(username=name, password="x-pass-12345", is_staff=True)
+        user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))  # the API checks the operator's role
         client = APIClient()
         client.force_login(user)
         return client

@@ -91,10 +91,18 @@ def test_deploy_and_rollback_commands(website, tmp_path, capsys):
     call_command("deploy", str(website.pk), str(bundle), "--description", "second")
     assert "is live" in capsys.readouterr().out
     assert _home(website) == b"<h1>home v2</h1>"
-    call_command("rollback", "Site A")
+    call_command("rollback", "Site A", "--reason", "v2 broke the checkout")
     assert _home(website) == b"<h1>home v1</h1>"
-    call_command("rollback", "Site A", "--to", "2")
+    call_command("rollback", "Site A", "--to", "2", "--reason", "fixed upstream")
     assert _home(website) == b"<h1>home v2</h1>"
+    from console.models import AuditLogEntry
+
+    entries = AuditLogEntry.objects.filter(source="cli").order_by("id").values_list("action", "reason")
+    assert [entry for entry in entries if entry[0] == "website.rollback"] == [
+        ("website.rollback", "v2 broke the checkout"), ("website.rollback", "fixed upstream"),
+    ]  # fmt: skip
+    with pytest.raises(CommandError, match="--reason"):
+        call_command("rollback", "Site A")
 
     bundle.write_bytes(b"garbage")
     with pytest.raises(CommandError, match="not a valid tar.gz or zip archive"):
@@ -104,5 +112,5 @@ def test_deploy_and_rollback_commands(website, tmp_path, capsys):
     with pytest.raises(CommandError, match="no such file"):
         call_command("deploy", "www.a.test", str(tmp_path / "missing.tgz"))
     with pytest.raises(CommandError, match="no deployment #99"):
-        call_command("rollback", "www.a.test", "--to", "99")
+        call_command("rollback", "www.a.test", "--to", "99", "--reason", "x")
     assert _home(website) == b"<h1>home v2</h1>"

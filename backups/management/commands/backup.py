@@ -5,6 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.cli import add_reason_argument, command_job
 from platform_site.exceptions import ApplicationError
 
 from ... import services
@@ -22,19 +23,33 @@ def _size(value: int | None) -> str:
     return str(value)
 
 
+# Subcommands that are operator actions: (permission, audit action). restore-tenant is audited on its own.
+AUDITED = {
+    "full": ("console.run_backup", "backup.run"),
+    "incr": ("console.run_backup", "backup.run"),
+    "tenant-export": ("console.run_backup", "backup.export"),
+    "expire": ("console.run_backup", "backup.expire"),
+    "verify": ("console.verify_backup", "backup.verify"),
+}
+
+
 class Command(BaseCommand):
     help = "Backups: physical (pgBackRest or SQLite), restore drills, WAL checks and per-tenant exports."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         sub.add_parser("setup", help="write the engine's configuration; pgBackRest: stanza-create and check")
-        sub.add_parser("full", help="take a full backup now")
-        sub.add_parser("incr", help="take an incremental backup now (PostgreSQL only)")
-        sub.add_parser("tenant-export", help="export every tenant's rows from one snapshot")
+        for name, text in (
+            ("full", "take a full backup now"),
+            ("incr", "take an incremental backup now (PostgreSQL only)"),
+            ("tenant-export", "export every tenant's rows from one snapshot"),
+            ("verify", "restore the latest backup into a scratch cluster and check it"),
+        ):
+            add_reason_argument(sub.add_parser(name, help=text), required=False)
         sub.add_parser("list", help="list backups (synchronised with the repository) and exports")
-        sub.add_parser("verify", help="restore the latest backup into a scratch cluster and check it")
         sub.add_parser("wal-check", help="is WAL archiving working and keeping up?")
         expire = sub.add_parser("expire", help="apply retention")
+        add_reason_argument(expire, required=False)
         expire.add_argument("--dry-run", action="store_true")
         expire.add_argument("--keep-full", type=int, help="keep this many full backups instead of 30 days")
         restore = sub.add_parser("restore-tenant", help="replace one tenant's rows from an export")
@@ -45,7 +60,14 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))
         try:
-            handler(**options)
+            if action in AUDITED:
+                permission, audit_action = AUDITED[action]
+                # Checked against the operator roles and recorded with the OS user when the job ends.
+                with command_job(permissions=permission, action=audit_action, reason=options.get("reason", ""),
+                                 detail={"command": f"backup {action}"}):  # fmt: skip
+                    handler(**options)
+            else:
+                handler(**options)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
 
