@@ -209,6 +209,12 @@ DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
 CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 # A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
 CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
+# A provider request that fails is retried (delay CDN_RETRY_BACKOFF_SECONDS, doubled each time) until it
+# has been tried this many times; then it and the invalidations it carries are failed with the error.
+CDN_INVALIDATION_MAX_ATTEMPTS = env.int("CDN_INVALIDATION_MAX_ATTEMPTS", default=5)
+CDN_RETRY_BACKOFF_SECONDS = env.float("CDN_RETRY_BACKOFF_SECONDS", default=30.0)
+# A worker sending a provider request holds it this long; if it dies, the beat poll retries the request.
+CDN_SEND_LEASE_SECONDS = env.float("CDN_SEND_LEASE_SECONDS", default=120.0)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 

@@ -350,11 +350,34 @@ def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
 
 
 def _url_paths(file_path: str) -> list[str]:
-    """The URLs a file is served under: about/index.html is also /about/, index.html also /."""
-    paths = [f"/{file_path}"]
-    if file_path == "index.html" or file_path.endswith("/index.html"):
-        paths.insert(0, "/" + file_path[: -len("index.html")])
-    return paths
+    """The canonical URLs a file is served under (cdn.paths): about/index.html is also /about/ and /about
+    (which redirects to /about/, and may be a cached 404 from before), index.html also /.
+
+    A name that cannot be an exact purge path (a literal '*', too long once encoded) is covered by its
+    directory's wildcard instead, so it never drops the other paths.
+    """
+    from cdn.paths import InvalidPath, file_url_path
+
+    directory = file_path.rsplit("/", 1)[0] + "/" if "/" in file_path else ""
+    try:
+        if "*" in file_path:
+            raise InvalidPath("a literal '*'")
+        url = file_url_path(file_path)
+        if file_path == "index.html":
+            return ["/", url]
+        if file_path.endswith("/index.html"):
+            folder = url[: -len("index.html")]
+            return [folder, folder.rstrip("/"), url]
+        return [url]
+    except InvalidPath:
+        logger.info("file %r is purged through its directory's wildcard", file_path[:200])
+    parts = directory.split("/")[:-1]
+    while parts:
+        try:
+            return [file_url_path("/".join(parts) + "/") + "*"]
+        except InvalidPath:
+            parts.pop()
+    return ["/*"]
 
 
 def deployment_changed_paths(*, previous: dict | None, current: dict) -> list[str]:
@@ -391,7 +414,12 @@ def _activate(deployment: Deployment, *, event_type: str) -> bool:
     if previous is not None:  # a first deployment has nothing cached to purge
         changed = deployment_changed_paths(previous=previous.manifest, current=deployment.manifest)
         if changed:
-            from cdn.services import invalidation_request
+            from cdn.batching import collapse_paths
+            from cdn.services import MAX_PATHS_PER_CALL, invalidation_request
+
+            if len(changed) > MAX_PATHS_PER_CALL:  # a huge deploy: purge crowded directories as wildcards
+                changed = collapse_paths(changed, threshold=100)
+                changed = changed if len(changed) <= MAX_PATHS_PER_CALL else ["/*"]
 
             try:
                 invalidation_request(website=website, paths=changed, reason=f"deployment #{deployment.number}")

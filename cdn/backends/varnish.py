@@ -1,7 +1,10 @@
 """Varnish, or any HTTP cache speaking PURGE/BAN (deploy/varnish/default.vcl): one or more nodes.
 
-An exact path is a PURGE of that URL for each hostname of the website; a wildcard `/a/*` is a BAN
-of the URL regex `^/a/` for those hostnames. Every node must acknowledge with 200.
+An exact path is a PURGE of that URL and of its slash/no-slash pair (`/new/` and `/new`: one is a
+redirect to the other, or a cached 404 from before) for each hostname of the website; the VCL keys
+objects by normalised Host and the path without its query string, so the PURGE also drops every
+`?query` variant. A wildcard `/a/*` is a BAN of the URL regex `^/a/` for those hostnames. Every node
+must acknowledge with 200. Paths arrive canonical (cdn.paths): ASCII, percent-encoded once.
 """
 
 import http.client
@@ -9,7 +12,7 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
-from .base import CdnBackend, CdnConfigurationError, CdnError, InvalidationResult, Site
+from .base import CdnBackend, CdnConfigurationError, CdnError, CdnRejected, InvalidationResult, Site
 
 
 class VarnishBackend(CdnBackend):
@@ -28,8 +31,17 @@ class VarnishBackend(CdnBackend):
     def target(self, site: Site) -> str:
         return ",".join(node.netloc for node in self.nodes)
 
-    def _requests(self, site: Site, paths: list[str]):
+    @staticmethod
+    def _with_pairs(paths: list[str]) -> list[str]:
+        expanded = []
         for path in paths:
+            expanded.append(path)
+            if not path.endswith("*") and path != "/":
+                expanded.append(path[:-1] if path.endswith("/") else path + "/")
+        return list(dict.fromkeys(expanded))
+
+    def _requests(self, site: Site, paths: list[str]):
+        for path in self._with_pairs(paths):
             scoped = [(host, path) for host in site.hostnames]
             scoped += [(host, f"/sites/{site.website_id}{path}") for host in self.platform_hosts]
             for host, url in scoped:
@@ -50,6 +62,8 @@ class VarnishBackend(CdnBackend):
                         response.read()
                     except OSError as exc:
                         raise CdnError(f"Varnish node {node.netloc} unreachable: {exc}") from exc
+                    if 400 <= response.status < 500:
+                        raise CdnRejected(f"Varnish node {node.netloc} refused {method} {url}: {response.status}")
                     if response.status != 200:
                         raise CdnError(f"Varnish node {node.netloc} answered {response.status} to {method} {url}")
             finally:
