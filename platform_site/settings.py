@@ -333,7 +333,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_site.request_limits.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "platform_site.pagination.DefaultPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -364,6 +364,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- request bodies (platform_site/request_limits.py) --------------------------------------------
+# An API body larger than this gets a 413 before it is read (the bundle upload has its own limit,
+# DEPLOY_BUNDLE_MAX_BYTES); deeper JSON or a NUL character gets a 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "platform_site.request_limits.RequestBodyLimitMiddleware"
+)
 
 # --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
 # Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host

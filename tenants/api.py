@@ -5,11 +5,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apikeys.permissions import OperatorsOnly
 from platform_site.exceptions import ApplicationError
+from platform_site.request_limits import JSONParser
 
 from . import selectors, services
 from .bundles import BundleError

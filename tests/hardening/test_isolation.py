@@ -94,6 +94,7 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("usage", "GET"): same(f"{V1}/usage?tenant={{b.tenant}}", 200, volatile=("from", "to")),
     ("website-invalidations", "GET"): hidden(f"{V1}/websites/{{b.website}}/invalidations"),
     ("website-invalidations", "POST"): hidden(f"{V1}/websites/{{b.website}}/invalidations/", {"paths": ["/", "/a"]}),
+    ("website-invalidation", "GET"): hidden(f"{V1}/websites/{{b.website}}/invalidations/{{b.invalidation}}"),
     ("website-cdn", "GET"): hidden(f"{V1}/websites/{{b.website}}/cdn/"),
     ("website-cdn", "PATCH"): operators(f"{V1}/websites/{{b.website}}/cdn/", {"cdn_config": {}}),
     ("webhook-endpoint-list", "GET"): same(f"{V1}/webhooks/endpoints/?is_active=true", 200),
