@@ -204,7 +204,14 @@ CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
 # --- deployments and CDN (issue 6) -------------------------------------------------------------
 DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
 DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
+# Every entry of an archive counts: files, directories and links.
 DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
+# A running deployment's worker renews its lease every third of this; the beat sweep retries a deployment
+# whose lease ran out (the worker died or hangs) until it was tried DEPLOY_MAX_ATTEMPTS times, then fails it.
+DEPLOY_LEASE_SECONDS = env.float("DEPLOY_LEASE_SECONDS", default=300.0)
+DEPLOY_MAX_ATTEMPTS = env.int("DEPLOY_MAX_ATTEMPTS", default=3)
+# A pending deployment not started after this long lost its task (broker down at commit): queued again.
+DEPLOY_REQUEUE_AFTER_SECONDS = env.float("DEPLOY_REQUEUE_AFTER_SECONDS", default=300.0)
 # Invalidation requests for one website within this window are sent as one provider request.
 CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 # A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).

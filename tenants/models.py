@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.db.models.functions import Lower
 
+from platform_site.leases import LeasedJob
+
 
 class Tier(models.TextChoices):
     FREE = "free", "Free"
@@ -153,7 +155,9 @@ class Hostname(models.Model):
         self.hostname = normalize_hostname(self.hostname)
 
 
-class Deployment(models.Model):
+class Deployment(LeasedJob):
+    """A version of a website. While it runs, its worker holds a lease (platform_site/leases.py)."""
+
     Status = DeploymentStatus
     Trigger = DeploymentTrigger
 
