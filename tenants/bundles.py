@@ -20,10 +20,8 @@ import posixpath
 import stat
 import tarfile
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -31,7 +29,7 @@ from django.conf import settings
 
 from cdn.policy import cache_control_for, content_type_for
 from platform_site.exceptions import ApplicationError
-from platform_site.objectstore import UPLOAD_CONCURRENCY, ObjectPut, ObjectStore
+from platform_site.objectstore import ObjectPut, ObjectStore
 
 # S3 keys are at most 1,024 bytes; a deployment's prefix takes about 100 of them.
 MAX_PATH_BYTES = 900
@@ -331,32 +329,30 @@ def _members(fileobj: BinaryIO, index: BundleIndex) -> Iterator[tuple[str, Binar
 
 
 class _Uploads:
-    """At most UPLOAD_CONCURRENCY stores in flight: memory stays bounded by their bodies."""
+    """Small files are read into batches of up to BATCH_BYTES, each stored by put_many (UPLOAD_CONCURRENCY at a time):
+    memory stays bounded by one batch, and reading (decompression) does not compete with the upload
+    threads for the interpreter (a whole typical site is one batch)."""
+
+    BATCH_BYTES = 16 * 1024 * 1024
 
     def __init__(self, store: ObjectStore, progress: Progress):
         self.store = store
         self.progress = progress
-        self.pool = ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY, thread_name_prefix="bundle-publish")
-        self.pending: set[Future] = set()
-        self.lock = threading.Lock()
+        self.batch: list[ObjectPut] = []
+        self.batch_bytes = 0
 
-    def submit(self, function, *args) -> None:
-        if len(self.pending) >= UPLOAD_CONCURRENCY:
-            self._wait(FIRST_COMPLETED)
-        self.pending.add(self.pool.submit(function, *args))
-
-    def _wait(self, how) -> None:
-        done, self.pending = wait(self.pending, return_when=how)
-        for future in done:
-            future.result()  # the first failure is raised
-        self.progress()
+    def submit(self, item: ObjectPut) -> None:
+        if self.batch and self.batch_bytes + len(item.body) > self.BATCH_BYTES:
+            self.finish()
+        self.batch.append(item)
+        self.batch_bytes += len(item.body)
 
     def finish(self) -> None:
-        try:
-            if self.pending:
-                self._wait("ALL_COMPLETED")
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        if batch:
+            self.progress()
+            self.store.put_many(batch)
+            self.progress()
 
 
 def _headers(path: str, digest: str, cache_overrides: dict | None) -> tuple[str, str, dict]:
@@ -379,37 +375,34 @@ def bundle_publish(
     progress = progress or (lambda: None)
     manifest: dict[str, dict] = {}
     uploads = _Uploads(store, progress)
-    try:
-        for name, handle in _members(fileobj, index):
-            path = index.published_path(name)
-            digest = hashlib.sha256()
-            if index.files[name] <= SMALL_FILE_BYTES:
-                body = handle.read(SMALL_FILE_BYTES + 1)
-                digest.update(body)
-                if len(body) != index.files[name]:
+    for name, handle in _members(fileobj, index):
+        path = index.published_path(name)
+        digest = hashlib.sha256()
+        if index.files[name] <= SMALL_FILE_BYTES:
+            body = handle.read(SMALL_FILE_BYTES + 1)
+            digest.update(body)
+            if len(body) != index.files[name]:
+                raise BundleError(f"{name!r}: the archive is corrupt (size mismatch)")
+            content_type, cache_control, metadata = _headers(path, digest.hexdigest(), cache_overrides)
+            uploads.submit(ObjectPut(key=prefix + path, body=body, content_type=content_type,
+                                     cache_control=cache_control, metadata=metadata))  # fmt: skip
+        else:
+            with tempfile.SpooledTemporaryFile(max_size=SMALL_FILE_BYTES) as spool:
+                size = 0
+                while chunk := handle.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    spool.write(chunk)
+                    size += len(chunk)
+                    progress()
+                if size != index.files[name]:
                     raise BundleError(f"{name!r}: the archive is corrupt (size mismatch)")
+                spool.seek(0)
                 content_type, cache_control, metadata = _headers(path, digest.hexdigest(), cache_overrides)
-                uploads.submit(store.put, ObjectPut(key=prefix + path, body=body, content_type=content_type,
-                                                    cache_control=cache_control, metadata=metadata))  # fmt: skip
-            else:
-                with tempfile.SpooledTemporaryFile(max_size=SMALL_FILE_BYTES) as spool:
-                    size = 0
-                    while chunk := handle.read(CHUNK_BYTES):
-                        digest.update(chunk)
-                        spool.write(chunk)
-                        size += len(chunk)
-                        progress()
-                    if size != index.files[name]:
-                        raise BundleError(f"{name!r}: the archive is corrupt (size mismatch)")
-                    spool.seek(0)
-                    content_type, cache_control, metadata = _headers(path, digest.hexdigest(), cache_overrides)
-                    store.put_file(ObjectPut(key=prefix + path, body=b"", content_type=content_type,
-                                             cache_control=cache_control, metadata=metadata), spool)  # fmt: skip
-                progress()
-            manifest[path] = {"sha256": digest.hexdigest(), "size": index.files[name], "content_type": content_type}
-        uploads.finish()
-    finally:
-        uploads.pool.shutdown(wait=True, cancel_futures=True)
+                store.put_file(ObjectPut(key=prefix + path, body=b"", content_type=content_type,
+                                         cache_control=cache_control, metadata=metadata), spool)  # fmt: skip
+            progress()
+        manifest[path] = {"sha256": digest.hexdigest(), "size": index.files[name], "content_type": content_type}
+    uploads.finish()
     for name, target in index.links.items():
         path, target_path = index.published_path(name), index.published_path(target)
         entry = manifest[target_path]
