@@ -20,6 +20,33 @@ def pytest_configure(config):
             'deploy/local/stack up && eval "$(deploy/local/stack env)" first',
             returncode=4,
         )
+    _flush_retries_on_deadlock()
+
+
+def _flush_retries_on_deadlock():
+    """A transactional test ends with a flush (TRUNCATE of every table). A real Celery worker may still be
+    finishing that test's work, holding a row lock on one table while it waits for another that TRUNCATE
+    already holds: PostgreSQL breaks the deadlock by failing the flush, and every later test would see the
+    rows. Run the flush again, as any client of a deadlock should; the worker's transaction has ended."""
+    import psycopg
+    from django.core.management.base import CommandError
+    from django.test.testcases import TransactionTestCase
+
+    teardown = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self):
+        for attempt in range(5):
+            try:
+                return teardown(self)
+            except CommandError as exc:
+                cause = exc.__cause__
+                while cause is not None and not isinstance(cause, psycopg.errors.DeadlockDetected):
+                    cause = cause.__cause__
+                if cause is None or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown
 
 
 @pytest.fixture
