@@ -213,11 +213,24 @@ CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
 # --- deployments and CDN (issue 6) -------------------------------------------------------------
 DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
 DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
+# Every entry of an archive counts: files, directories and links.
 DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
+# A running deployment's worker renews its lease every third of this; the beat sweep retries a deployment
+# whose lease ran out (the worker died or hangs) until it was tried DEPLOY_MAX_ATTEMPTS times, then fails it.
+DEPLOY_LEASE_SECONDS = env.float("DEPLOY_LEASE_SECONDS", default=300.0)
+DEPLOY_MAX_ATTEMPTS = env.int("DEPLOY_MAX_ATTEMPTS", default=3)
+# A pending deployment not started after this long lost its task (broker down at commit): queued again.
+DEPLOY_REQUEUE_AFTER_SECONDS = env.float("DEPLOY_REQUEUE_AFTER_SECONDS", default=300.0)
 # Invalidation requests for one website within this window are sent as one provider request.
 CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 # A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
 CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
+# A provider request that fails is retried (delay CDN_RETRY_BACKOFF_SECONDS, doubled each time) until it
+# has been tried this many times; then it and the invalidations it carries are failed with the error.
+CDN_INVALIDATION_MAX_ATTEMPTS = env.int("CDN_INVALIDATION_MAX_ATTEMPTS", default=5)
+CDN_RETRY_BACKOFF_SECONDS = env.float("CDN_RETRY_BACKOFF_SECONDS", default=30.0)
+# A worker sending a provider request holds it this long; if it dies, the beat poll retries the request.
+CDN_SEND_LEASE_SECONDS = env.float("CDN_SEND_LEASE_SECONDS", default=120.0)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 
@@ -336,7 +349,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_site.request_limits.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "platform_site.pagination.DefaultPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -369,6 +382,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- request bodies (platform_site/request_limits.py) --------------------------------------------
+# An API body larger than this gets a 413 before it is read (the bundle upload has its own limit,
+# DEPLOY_BUNDLE_MAX_BYTES); deeper JSON or a NUL character gets a 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "platform_site.request_limits.RequestBodyLimitMiddleware"
+)
 
 # --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
 # Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host

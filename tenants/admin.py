@@ -372,9 +372,9 @@ class DeploymentAdmin(OperatorAdminMixin, admin.ModelAdmin):
     readonly_fields = [
         "id", "website", "number", "status", "trigger", "description", "error",
         "created_at", "started_at", "finished_at", "bundle_key", "bundle_size", "storage_prefix",
-        "file_count", "total_bytes", "source_deployment",
+        "file_count", "total_bytes", "source_deployment", "attempts", "lease_expires_at",
     ]  # fmt: skip
-    exclude = ["manifest"]
+    exclude = ["manifest", "lease_owner"]
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from platform_site.leases import LeasedJob
+
 
 class Tier(models.TextChoices):
     FREE = "free", "Free"
@@ -208,7 +210,9 @@ class Hostname(models.Model):
         return challenge_name(self.hostname)
 
 
-class Deployment(models.Model):
+class Deployment(LeasedJob):
+    """A version of a website. While it runs, its worker holds a lease (platform_site/leases.py)."""
+
     Status = DeploymentStatus
     Trigger = DeploymentTrigger
 
