@@ -1,14 +1,17 @@
 """Backup tasks: each takes ids or nothing, calls one service, and owns retries and final failure.
 
 All run on the `backups` queue (platform_site.celery routes backups.tasks.*). A backup already running
-(the lock) makes the task retry later instead of starting a second one.
+(the lock) makes the task retry later instead of starting a second one. Scheduled backups fan out to one
+task per repository: each repository succeeds, fails and retries on its own.
 """
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
-from . import services
+from . import services, tenant_exports
+from .engines import get_engine
 from .engines.base import BackupError
 from .locking import BackupInProgress
 from .models import Trigger
@@ -18,34 +21,55 @@ logger = logging.getLogger(__name__)
 RETRY = {"max_retries": 3, "countdown": 300}
 
 
-def _run_backup(task, kind: str) -> int:
+def scheduled_repos() -> list[int]:
+    keys = [repository.key for repository in get_engine().repositories()]
+    wanted = settings.BACKUP_SCHEDULE_REPOS or keys
+    return [key for key in keys if key in wanted]
+
+
+def _run_backup(task, kind: str, repo: int, trigger: str = Trigger.SCHEDULE) -> int:
     try:
-        return services.backup_run(kind=kind, trigger=Trigger.SCHEDULE).pk
+        return services.backup_run(kind=kind, trigger=trigger, repo=repo).pk
     except BackupInProgress as exc:
         raise task.retry(exc=exc, **RETRY) from exc
     except BackupError as exc:
         if task.request.retries >= RETRY["max_retries"]:
-            logger.error("backup %s failed after %s retries: %s", kind, task.request.retries, exc.message)
+            logger.error("backup %s repo %s failed after %s retries: %s", kind, repo, task.request.retries, exc.message)
             raise
         raise task.retry(exc=exc, **RETRY) from exc
 
 
-@shared_task(bind=True, acks_late=True)
-def backup_full(self) -> int:
-    return _run_backup(self, "full")
+def _fan_out(task, kind: str) -> None:
+    for repo in scheduled_repos():
+        task.apply_async(kwargs={"repo": repo})
+    logger.info("scheduled %s backups queued for repositories %s", kind, scheduled_repos())
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_incremental(self) -> int:
-    return _run_backup(self, "incr")
+def backup_full(self, repo: int | None = None) -> int | None:
+    if repo is None:
+        return _fan_out(backup_full, "full")
+    return _run_backup(self, "full", repo)
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_expire(self) -> str:
+def backup_incremental(self, repo: int | None = None) -> int | None:
+    if repo is None:
+        return _fan_out(backup_incremental, "incr")
+    return _run_backup(self, "incr", repo)
+
+
+@shared_task(bind=True, acks_late=True)
+def backup_expire(self) -> list[str]:
+    """Retention in every repository, each with its own policy; one failing does not stop the others."""
     try:
-        return services.backup_expire()
+        outcomes = services.backup_expire()
     except BackupInProgress as exc:
         raise self.retry(exc=exc, **RETRY) from exc
+    errors = [outcome.error for outcome in outcomes if outcome.error]
+    if errors:
+        raise BackupError("expire failed: " + "; ".join(errors))
+    return [outcome.repository.label for outcome in outcomes]
 
 
 @shared_task
@@ -53,26 +77,32 @@ def wal_archive_check() -> dict:
     return services.wal_archive_check()
 
 
+@shared_task
+def backups_reconcile() -> dict:
+    """Runs whose process is gone are failed with the reason; leaked scratch clusters are reaped."""
+    return services.backups_reconcile()
+
+
 @shared_task(bind=True, acks_late=True)
 def tenant_export(self, trigger: str = Trigger.SCHEDULE) -> str:
     try:
-        return str(services.tenant_export_create(trigger=trigger).pk)
+        return str(tenant_exports.tenant_export_create(trigger=trigger).pk)
     except BackupError as exc:
         raise self.retry(exc=exc, **RETRY) from exc
 
 
 @shared_task(bind=True, acks_late=True)
-def restore_drill(self, backup_run_id: int | None = None) -> int:
+def restore_drill(self, backup_run_id: int | None = None, trigger: str = Trigger.SCHEDULE) -> int:
     from .models import BackupRun
 
     run = BackupRun.objects.filter(pk=backup_run_id).first() if backup_run_id else None
-    return services.backup_verify(trigger=Trigger.SCHEDULE, backup_run=run).pk
+    return services.backup_verify(trigger=trigger, backup_run=run).pk
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_on_demand(self, kind: str, trigger: str = Trigger.ADMIN) -> int:
+def backup_on_demand(self, kind: str, trigger: str = Trigger.ADMIN, repo: int | None = None) -> int:
     """Admin's "run now": the same service, recorded with its trigger."""
     try:
-        return services.backup_run(kind=kind, trigger=trigger).pk
+        return services.backup_run(kind=kind, trigger=trigger, repo=repo).pk
     except BackupInProgress as exc:
         raise self.retry(exc=exc, **RETRY) from exc

@@ -51,11 +51,11 @@ def one_tenant(tenant_id: str, out: str) -> None:
     _django()
     from django.utils import timezone
 
-    from backups import services
+    from backups import tenant_exports
     from backups.models import TenantExport
 
     export = TenantExport(started_at=timezone.now())
-    services._write_export(Path(out), export=export, progress=services._noop, tenant_ids=[tenant_id])
+    tenant_exports._write_export(Path(out), export=export, progress=tenant_exports._noop, tenant_ids=[tenant_id])
 
 
 def seed() -> None:
@@ -116,7 +116,7 @@ def _run() -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from backups import services
+    from backups import services, tenant_exports
     from backups.engines import get_engine
     from backups.models import TenantExport
     from tenants.models import Tenant
@@ -133,7 +133,7 @@ def _run() -> None:
 
     def ours():
         export = TenantExport(started_at=timezone.now())
-        services._write_export(workdir / "ours.tar.gz", export=export, progress=services._noop)
+        tenant_exports._write_export(workdir / "ours.tar.gz", export=export, progress=tenant_exports._noop)
 
     def dump():
         subprocess.run(

@@ -1,9 +1,12 @@
 """`manage.py backup ...` and `manage.py restore ...`: progress output and one clear line on failure."""
 
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 
 from backups.engines import InvalidBackupEngineError, get_engine
+from tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,6 +29,53 @@ def test_restore_tenant_dry_run_by_export_id(tenant, capsys):
     assert "tenants.tenant" in out and "dry run: nothing changed" in out
     with pytest.raises(CommandError, match="no tenant export not-an-id"):
         call_command("backup", "restore-tenant", "--tenant", str(tenant.pk), "--export", "not-an-id")
+
+
+def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, website, capsys, monkeypatch):
+    from backups.models import TenantExport
+    from console.models import AuditLogEntry
+    from tenants.models import Website
+
+    call_command("backup", "tenant-export")
+    export = TenantExport.objects.get()
+    extra = tenant_services.website_create(tenant=tenant, name="Since", hostnames=["since.a.test"])
+    args = ["backup", "restore-tenant", "--tenant", "tenant-a", "--export", export.location, "--reason", "ticket 9"]
+
+    # Not a terminal and no --yes: refused, nothing changed.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="run again with --yes"):
+        call_command(*args)
+    assert Website.objects.filter(pk=extra.pk).exists()
+    out = capsys.readouterr().out
+    assert f"deletes tenants.website {extra.pk}: Since" in out and "deletes tenants.hostname" in out
+
+    call_command(*args, "--yes")
+    assert not Website.objects.filter(pk=extra.pk).exists() and Website.objects.filter(pk=website.pk).exists()
+    assert f"tenant {tenant.pk} restored from export {export.pk}" in capsys.readouterr().out
+    entries = AuditLogEntry.objects.filter(action="tenant.restore").order_by("id")
+    assert [entry.outcome for entry in entries] == ["dry_run", "dry_run", "done"]
+    assert {entry.reason for entry in entries} == {"ticket 9"}
+    assert entries.last().actor_username.endswith("(command line)") and entries.last().target_id == str(tenant.pk)
+
+
+def test_restore_tenant_with_a_conflict_is_one_clear_error(tenant, website, capsys):
+    from backups.models import TenantExport
+    from console.models import AuditLogEntry
+    from tenants.models import Hostname, Tenant
+
+    call_command("backup", "tenant-export")
+    export = TenantExport.objects.get()
+    Hostname.objects.filter(website=website).delete()
+    other = tenant_services.tenant_create(name="Other", slug="other")
+    tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    with pytest.raises(CommandError) as refused:
+        call_command("backup", "restore-tenant", "--tenant", "tenant-a", "--export", str(export.pk), "--yes")
+    assert "is refused" in str(refused.value) and "www.a.test" in str(refused.value)
+    assert "conflict: tenants.hostname" in capsys.readouterr().out
+    assert AuditLogEntry.objects.filter(action="tenant.restore", outcome="refused").count() == 1
+    assert not Hostname.objects.filter(website=website).exists() and Tenant.objects.count() == 2
+    with pytest.raises(CommandError, match="no tenant has the slug 'nobody'"):
+        call_command("backup", "restore-tenant", "--tenant", "nobody", "--export", str(export.pk), "--dry-run")
 
 
 def test_incremental_on_sqlite_engine_is_one_clear_error(settings, tmp_path):
