@@ -190,7 +190,7 @@ class BackupEngine:
     def expire(self, *, dry_run: bool = False, keep_full: int | None = None, repo: int | None = None) -> str:
         raise NotImplementedError
 
-    def verify_repository(self, *, repo: int | None = None) -> str:
+    def verify_repository(self, *, repo: int | None = None, label: str | None = None) -> str:
         """Check the checksums of what the repository holds; returns a summary, raises BackupError."""
         return "nothing to verify beyond the restore drill"
 

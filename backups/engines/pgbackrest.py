@@ -462,18 +462,28 @@ class PgBackRestEngine(BackupEngine):
         result = self.pgbackrest("expire", *options, "--log-level-console=info", timeout=1800, repo=repo)
         return result.stdout
 
-    def verify_repository(self, *, repo: int | None = None) -> str:
-        """pgBackRest's `verify`: every file of the repository's backups and WAL against its checksum."""
-        repo = self.repository(repo).key
-        self.probe(repo=repo)
-        try:
-            result = self.pgbackrest(
-                "verify", f"--repo={repo}", "--output=text", "--verbose", timeout=self.backup_timeout, repo=repo
+    def verify_repository(self, *, repo: int | None = None, label: str | None = None) -> str:
+        """pgBackRest's `verify`: every file of a backup (all backups without label) and the WAL it needs,
+        read back from the repository and checked against its checksum."""
+        repository = self.repository(repo)
+        self.probe(repo=repository.key)
+        options = [f"--repo={repository.key}", "--output=text", "--verbose"] + ([f"--set={label}"] if label else [])
+        output = self.pgbackrest("verify", *options, timeout=self.backup_timeout, repo=repository.key).stdout
+        # verify exits 0 whatever it finds: its report says "status: error" and which backups are invalid.
+        lines = [line.strip() for line in output.splitlines()]
+        if "status: ok" not in lines:
+            # Each backup or archive id is one line, its counts (missing, checksum invalid, ...) the next.
+            damaged = [
+                f"{line} ({counts})"
+                for line, counts in zip(lines, [*lines[1:], ""], strict=True)
+                if "status: invalid" in line or (line.startswith("archiveId:") and "missing: 0, checksum invalid: 0,"
+                                                 not in counts)
+            ]  # fmt: skip
+            raise BackupError(
+                f"{repository.label}: pgbackrest verify found damaged files: " + "; ".join(damaged or lines)[:2000],
+                code="verify_failed",
             )
-        except BackupCommandError as exc:
-            detail = " ".join(line.strip() for line in (exc.stderr or "").splitlines() if line.strip())[:2000]
-            raise BackupError(f"{self.repository(repo).label}: pgbackrest verify failed: {detail}") from exc
-        return result.stdout.strip()
+        return output.strip()
 
     # --- restore -----------------------------------------------------------------------------
     def restore(
@@ -543,15 +553,15 @@ class PgBackRestEngine(BackupEngine):
         return cluster
 
     def _refuse_restore_target(self, target: Path, *, port: int, force: bool) -> None:
+        if target.resolve() == Path(self.pg_data).resolve() and not force:
+            raise BackupError(
+                f"{target} is the primary's data directory; refusing to overwrite it without --force",
+                code="refused",
+            )
         running = running_postmaster(target)
         if running:
             raise BackupError(
                 f"PostgreSQL (pid {running}) is running on {target}; stop it before restoring into it",
-                code="refused",
-            )
-        if target.resolve() == Path(self.pg_data).resolve() and not force:
-            raise BackupError(
-                f"{target} is the primary's data directory; refusing to overwrite it without --force",
                 code="refused",
             )
         if target.exists() and not target.is_dir():
