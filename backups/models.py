@@ -80,6 +80,9 @@ class BackupRun(LeasedRun):
 
     @property
     def duration_seconds(self) -> float | None:
+        # The repository's own times when known: a set found there (backup_sync) was not started by us.
+        if self.backup_started_at and self.backup_stopped_at:
+            return (self.backup_stopped_at - self.backup_started_at).total_seconds()
         if self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None

@@ -1,8 +1,8 @@
 """Backup tasks: each takes ids or nothing, calls one service, and owns retries and final failure.
 
 All run on the `backups` queue (platform_site.celery routes backups.tasks.*). A backup already running
-(the lock) makes the task retry later instead of starting a second one. Scheduled backups fan out to one
-task per repository: each repository succeeds, fails and retries on its own.
+(the lock) makes the task retry later instead of starting a second one. A scheduled backup goes to every
+repository in turn: each succeeds or fails on its own, and a retry repeats only the failed ones.
 """
 
 import logging
@@ -27,36 +27,32 @@ def scheduled_repos() -> list[int]:
     return [key for key in keys if key in wanted]
 
 
-def _run_backup(task, kind: str, repo: int, trigger: str = Trigger.SCHEDULE) -> int:
-    try:
-        return services.backup_run(kind=kind, trigger=trigger, repo=repo).pk
-    except BackupInProgress as exc:
-        raise task.retry(exc=exc, **RETRY) from exc
-    except BackupError as exc:
+def _run_scheduled(task, kind: str, repos: list[int] | None) -> list[int]:
+    """One backup per repository, one after the other (never two at once); each repository succeeds or
+    fails on its own, and only the failed ones are retried."""
+    failed, errors, done = [], [], []
+    for repo in repos or scheduled_repos():
+        try:
+            done.append(services.backup_run(kind=kind, trigger=Trigger.SCHEDULE, repo=repo).pk)
+        except (BackupInProgress, BackupError) as exc:
+            failed.append(repo)
+            errors.append(exc.message)
+    if failed:
         if task.request.retries >= RETRY["max_retries"]:
-            logger.error("backup %s repo %s failed after %s retries: %s", kind, repo, task.request.retries, exc.message)
-            raise
-        raise task.retry(exc=exc, **RETRY) from exc
-
-
-def _fan_out(task, kind: str) -> None:
-    for repo in scheduled_repos():
-        task.apply_async(kwargs={"repo": repo})
-    logger.info("scheduled %s backups queued for repositories %s", kind, scheduled_repos())
+            logger.error("backup %s failed after %s retries: %s", kind, task.request.retries, "; ".join(errors))
+            raise BackupError(f"backup {kind} failed: " + "; ".join(errors))
+        raise task.retry(kwargs={"repos": failed}, exc=BackupError("; ".join(errors)), **RETRY)
+    return done
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_full(self, repo: int | None = None) -> int | None:
-    if repo is None:
-        return _fan_out(backup_full, "full")
-    return _run_backup(self, "full", repo)
+def backup_full(self, repos: list[int] | None = None) -> list[int]:
+    return _run_scheduled(self, "full", repos)
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_incremental(self, repo: int | None = None) -> int | None:
-    if repo is None:
-        return _fan_out(backup_incremental, "incr")
-    return _run_backup(self, "incr", repo)
+def backup_incremental(self, repos: list[int] | None = None) -> list[int]:
+    return _run_scheduled(self, "incr", repos)
 
 
 @shared_task(bind=True, acks_late=True)

@@ -55,3 +55,15 @@ def test_export_all_tenants_now_goes_through_a_worker(admin_client_logged_in, ce
     assert "Export of every tenant queued" in response.content.decode()
     export = wait_for(lambda: TenantExport.objects.filter(status="succeeded", trigger="admin").first(), timeout=60)
     assert export.tenant_count == 1 and export.location.startswith("s3://")
+
+
+def test_verify_latest_from_the_admin_is_recorded_as_the_admin_s(admin_client_logged_in, celery_worker):
+    from backups import services
+    from backups.models import RestoreVerification
+
+    run = services.backup_run(kind="full")
+    url = reverse("admin:backups_backuprun_verify")
+    response = admin_client_logged_in.post(url, {"apply": "1", "reason": "monthly check"}, follow=True)
+    assert "Verification of the latest backup queued" in response.content.decode()
+    drill = wait_for(lambda: RestoreVerification.objects.exclude(status="running").first(), timeout=180)
+    assert (drill.status, drill.trigger, drill.backup_run_id, drill.repo) == ("succeeded", "admin", run.pk, run.repo)

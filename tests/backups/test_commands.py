@@ -97,3 +97,46 @@ def test_unknown_engine_is_a_configuration_error(settings):
     settings.BACKUP_ENGINE = "tape"
     with pytest.raises(InvalidBackupEngineError, match="'tape' is not one of"):
         get_engine()
+
+
+def test_list_has_aligned_columns_failed_runs_deltas_and_json(capsys):
+    import json
+
+    from backups import services
+    from backups.models import BackupRun
+
+    full = services.backup_run(kind="full")
+    incr = services.backup_run(kind="incr")
+    BackupRun.objects.create(
+        engine="pgbackrest",
+        repo=2,
+        kind="full",
+        status="failed",
+        trigger="schedule",
+        error="repository 2 (S3 at x) unreachable",
+    )
+    capsys.readouterr()
+    call_command("backup", "list")
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    assert header.split() == ["label", "kind", "repo", "status", "trigger", "started", "(UTC)", "duration", "size",
+                              "delta", "repo", "size", "WAL", "range", "error"]  # fmt: skip
+    rows = {line.split()[0]: line for line in lines[1:] if not line.startswith("export ")}
+    assert {full.label, incr.label, "-"} <= set(rows)  # and the sets the repositories already held
+    # Every column starts at the same place on every line, whatever the label's length.
+    for column in ("kind", "repo", "status", "trigger", "started (UTC)", "WAL range", "error"):
+        start = header.index(column)
+        for line in lines[1:]:
+            if not line.startswith("export ") and len(line) > start:
+                assert line[start - 2 : start] == "  " and line[start] != " ", (column, line)
+    assert all(not cell.startswith("-") or cell == "-" for line in lines[1:] for cell in line.split())  # no negatives
+    assert f"{incr.wal_start}..{incr.wal_stop}" in rows[incr.label]
+    assert "repository 2 (S3 at x) unreachable" in rows["-"] and " failed " in rows["-"]
+    assert incr.delta_bytes and incr.delta_bytes < incr.size_bytes
+
+    call_command("backup", "list", "--json")
+    document = json.loads(capsys.readouterr().out)
+    by_label = {entry["label"]: entry for entry in document["backups"]}
+    assert by_label[incr.label]["delta_bytes"] == incr.delta_bytes and by_label[incr.label]["kind"] == "incr"
+    assert by_label[""]["status"] == "failed" and by_label[""]["repo"] == 2
+    assert [(repo["repo"], repo["ok"]) for repo in document["repositories"]] == [(1, True), (2, True)]

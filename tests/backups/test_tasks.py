@@ -42,8 +42,20 @@ def test_backup_task_retries_while_another_backup_holds_the_lock(raw_connection)
     try:
         # Eager apply propagates (CELERY_TASK_EAGER_PROPAGATES): a worker would re-queue it in 300 s.
         with pytest.raises(Retry, match="Another backup is running"):
-            tasks.backup_full.apply(kwargs={"repo": 1})
+            tasks.backup_full.apply(kwargs={"repos": [1]})
     finally:
         with raw_connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
     assert not BackupRun.objects.exists()
+
+
+def test_a_scheduled_backup_goes_to_every_repository_in_turn(celery_worker, settings):
+    from tests.helpers import wait_for
+
+    assert tasks.scheduled_repos() == [1, 2]
+    settings.BACKUP_SCHEDULE_REPOS = [2]
+    assert tasks.scheduled_repos() == [2]
+    settings.BACKUP_SCHEDULE_REPOS = []
+    tasks.backup_full.delay()
+    runs = wait_for(lambda: len(done := list(BackupRun.objects.filter(status="succeeded"))) == 2 and done, timeout=180)
+    assert sorted((run.repo, run.kind, run.trigger) for run in runs) == [(1, "full", "schedule"), (2, "full", "schedule")]
