@@ -299,7 +299,7 @@ def backup_verify(
 def _drill(engine: BackupEngine, run: BackupRun, verification: RestoreVerification) -> None:
     details = verification.details = {"label": run.label, "repo": run.repo, "tables": {}, "key_tables": {}}
     started = time.monotonic()
-    details["repository_verify"] = engine.verify_repository(repo=run.repo, label=run.label)[-4000:]
+    details["repository_verify"] = engine.verify_repository(repo=run.repo, label=run.label)[:4000]
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_scratch_tag()}-{verification.pk}-", dir=_scratch_root())
     verification.scratch_path = scratch
     verification.save(update_fields=["scratch_path", "details"])
