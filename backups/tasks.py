@@ -70,6 +70,8 @@ def backup_expire(self) -> list[str]:
 
 @shared_task
 def wal_archive_check() -> dict:
+    if not get_engine().supports_wal_archiving:
+        return {"ok": True, "skipped": "the backup engine archives no WAL (embedded mode)"}
     return services.wal_archive_check()
 
 

@@ -357,3 +357,23 @@ def test_expire_goes_through_every_repository(base_full_backup, engine):
     outcomes = services.backup_expire(dry_run=True, engine=engine)
     assert [outcome.repository.key for outcome in outcomes] == [1, 2]
     assert all(not outcome.error for outcome in outcomes), outcomes
+
+
+def test_the_drill_restores_from_the_repository_its_backup_is_in(base_full_backup, engine):
+    run = services.backup_run(kind="full", engine=engine, repo=2)
+    assert run.label not in {b.label for b in engine.list_backups(repo=1)}  # only repo2 holds it
+    verification = services.backup_verify(engine=engine, backup_run=run)
+    assert verification.status == RestoreVerification.Status.SUCCEEDED, verification.error
+    assert verification.repo == 2 and verification.details["recovery_target"]["repo"] == 2
+    assert verification.details["repository_verify"].startswith("stanza: platform\nstatus: ok")
+
+
+def test_the_wal_check_task_skips_an_engine_without_wal(settings, tmp_path):
+    from backups import tasks
+
+    settings.BACKUP_ENGINE = "sqlite"
+    settings.BACKUP_ENGINES = {
+        **settings.BACKUP_ENGINES,
+        "sqlite": {"BACKEND": "backups.engines.sqlite.SQLiteEngine", "OPTIONS": {"directory": str(tmp_path)}},
+    }
+    assert tasks.wal_archive_check.apply().get()["skipped"].startswith("the backup engine archives no WAL")

@@ -7,7 +7,7 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from platform_site.exceptions import ApplicationError
 
@@ -115,7 +115,12 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            raise CommandError(f"the database is unavailable: {first}") from exc
+            what = (
+                "the database is unavailable"
+                if isinstance(exc, OperationalError | InterfaceError)
+                else "database error"
+            )
+            raise CommandError(f"{what}: {first}") from exc
 
     def say(self, message: str) -> None:
         self.stdout.write(message)
