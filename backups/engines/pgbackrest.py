@@ -782,12 +782,14 @@ def _describe_network_error(reason) -> str:
         return "connection refused"
     if isinstance(reason, TimeoutError | socket.timeout):
         return "no answer (timed out)"
+    # A TLS proxy whose service is down accepts the connection, then closes it (during or after the
+    # handshake): say that, not what the TLS library made of it.
+    if isinstance(reason, ConnectionResetError | ConnectionAbortedError | ssl.SSLEOFError) or "EOF" in str(reason):
+        return "the connection was closed without an answer (the service behind the endpoint is down)"
     if isinstance(reason, ssl.SSLError):
         return f"TLS handshake failed ({reason.reason or reason})"
     if isinstance(reason, socket.gaierror):
         return f"name not resolved ({reason.strerror})"
-    if isinstance(reason, ConnectionResetError | ConnectionAbortedError) or "EOF" in str(reason):
-        return "the connection was closed without an answer (the service behind the endpoint is down)"
     return str(reason) or reason.__class__.__name__
 
 
