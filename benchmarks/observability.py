@@ -42,7 +42,7 @@ REQUESTS_PER_ROUND = 50
 SCRAPES = 10
 METRICS_MIDDLEWARE = {
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "platform_site.instrumentation.PrometheusAfterMiddleware",
     "platform_site.instrumentation.ApiMetricsMiddleware",
 }
 

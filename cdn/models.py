@@ -22,6 +22,8 @@ class Invalidation(models.Model):
     target = models.CharField(max_length=200, blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
     paths = models.JSONField(default=list)
+    # Hostnames purged besides the website's own (ones it stopped answering to: removed, or lapsed).
+    hostnames = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from platform_site import metrics
 from platform_site.exceptions import ApplicationError
+from tenants.hostnames import preview_host
 from tenants.models import Tenant
 
 from .backends import cdn_backends
@@ -55,18 +56,28 @@ def _threshold() -> int | None:
     return getattr(settings, "CDN_WILDCARD_THRESHOLD", 100)
 
 
-def site_for(website) -> Site:
-    hostnames = tuple(website.hostnames.order_by("hostname").values_list("hostname", flat=True))
-    return Site(website_id=str(website.pk), hostnames=hostnames, config=dict(website.cdn_config or {}))
+def site_for(website, *, former_hostnames: list[str] | tuple[str, ...] = ()) -> Site:
+    """The website as backends purge it: the hostnames it is served under (verified ones) plus any it
+    stopped answering to that a cache may still hold, and its preview host."""
+    from tenants.selectors import website_served_hostnames
+
+    hostnames = sorted({*website_served_hostnames(website=website), *former_hostnames})
+    return Site(
+        website_id=str(website.pk), hostnames=tuple(hostnames), config=dict(website.cdn_config or {}),
+        preview_host=preview_host(website.pk),
+    )  # fmt: skip
 
 
-def invalidation_request(*, website, paths: list[str] | None = None, reason: str = "") -> Invalidation:
+def invalidation_request(
+    *, website, paths: list[str] | None = None, reason: str = "", hostnames: list[str] | None = None
+) -> Invalidation:
     """Ask for paths of a website to be purged (all of it when paths is empty).
 
     Requests for the same website within CDN_COALESCE_SECONDS coalesce into one pending record, which
     a task flushes when the window closes; call inside the caller's transaction to purge only what
-    was committed.
+    was committed. `hostnames`: names the website no longer answers to, purged too.
     """
+    hostnames = list(hostnames or [])
     paths = list(paths or [WHOLE_SITE])
     if len(paths) > MAX_PATHS_PER_CALL:
         raise ApplicationError(
@@ -90,13 +101,14 @@ def invalidation_request(*, website, paths: list[str] | None = None, reason: str
         )
         if pending is not None:
             pending.paths = list(dict.fromkeys([*pending.paths, *normalized]))
+            pending.hostnames = list(dict.fromkeys([*pending.hostnames, *hostnames]))
             if reason and reason not in pending.reason:
                 pending.reason = f"{pending.reason}; {reason}"[:200] if pending.reason else reason[:200]
-            pending.save(update_fields=["paths", "reason"])
+            pending.save(update_fields=["paths", "hostnames", "reason"])
             logger.info("invalidation coalesced id=%s website=%s paths=%s", pending.pk, website.pk, len(normalized))
             return pending
         invalidation = Invalidation.objects.create(
-            website=website, backend=website.cdn_backend, paths=normalized, reason=reason[:200]
+            website=website, backend=website.cdn_backend, paths=normalized, hostnames=hostnames, reason=reason[:200]
         )
         website_id = str(website.pk)
         transaction.on_commit(lambda: _enqueue_flush(website_id, countdown=_window_seconds()))
@@ -155,6 +167,7 @@ def invalidation_flush(*, website_id) -> list[Invalidation]:
         if not pending:
             return []
         website = Website.objects.get(pk=website_id)
+        former_hostnames = list(dict.fromkeys(host for row in pending for host in row.hostnames))
         by_backend: dict[str, list[Invalidation]] = {}
         for row in pending:
             by_backend.setdefault(row.backend, []).append(row)
@@ -184,15 +197,21 @@ def invalidation_flush(*, website_id) -> list[Invalidation]:
             first, extra = rows[0], rows[1:]
             Invalidation.objects.filter(pk__in=[row.pk for row in extra]).delete()
             first.paths, first.reason, first.target = batches[0], reason, target
-            first.save(update_fields=["paths", "reason", "target"])
+            first.hostnames = former_hostnames
+            first.save(update_fields=["paths", "hostnames", "reason", "target"])
             planned.append(first)
             for batch in batches[1:]:
                 planned.append(
                     Invalidation.objects.create(
-                        website=website, backend=alias, target=first.target, paths=batch, reason=reason
+                        website=website,
+                        backend=alias,
+                        target=first.target,
+                        paths=batch,
+                        reason=reason,
+                        hostnames=former_hostnames,
                     )
                 )
-    site = site_for(website)
+    site = site_for(website, former_hostnames=former_hostnames)
     throttled: CdnThrottled | None = None
     for row in planned:
         try:

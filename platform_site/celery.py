@@ -63,6 +63,11 @@ app.conf.beat_schedule = {
         "task": "apikeys.tasks.usage_rollup",
         "schedule": 60.0,
     },
+    # Custom hostnames' DNS challenges: pending ones with backoff, verified ones re-checked daily.
+    "tenants-hostnames-verify-due": {
+        "task": "tenants.tasks.hostnames_verify_due",
+        "schedule": 60.0,
+    },
     "cdn-invalidation-poll": {
         "task": "cdn.tasks.invalidation_poll",
         "schedule": 30.0,

@@ -74,6 +74,12 @@ def _bounded(value, allowed: Iterable[str]) -> str:
     return value if value in allowed else OTHER
 
 
+def http_method_label(method) -> str:
+    """A request's method as a metric label: one of HTTP_METHODS or "other", so a client inventing
+    methods cannot create series."""
+    return _bounded(method, HTTP_METHODS)
+
+
 # --- the seed ---------------------------------------------------------------------------------
 
 DEPLOYMENTS = Counter(

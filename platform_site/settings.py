@@ -55,7 +55,15 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 FIELD_ENCRYPTION_KEYS = _required_secret("FIELD_ENCRYPTION_KEY", ".field_encryption_key").split(",")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+# The platform's own name (admin, API, console). Tenant sites are never served on it: they get their
+# verified hostnames and <website id>.SITES_PREVIEW_DOMAIN, a different registrable domain (see
+# tenants/origin.py). The embedded default matches ./bin/run; `*.localhost` resolves to loopback in browsers.
+PLATFORM_HOST = env.str("PLATFORM_HOST", default="127.0.0.1").strip().lower().rstrip(".")
+SITES_PREVIEW_DOMAIN = env.str("SITES_PREVIEW_DOMAIN", default="sites.localhost").strip().lower().strip(".")
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS",
+    default=list(dict.fromkeys([PLATFORM_HOST, "127.0.0.1", "localhost", "[::1]", "testserver"])),
+)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 PLATFORM_ENVIRONMENT = env.str("PLATFORM_ENVIRONMENT", default="live" if REAL_MODE else "test")
 
@@ -94,7 +102,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cdn.policy.ApiNoStoreMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "platform_site.instrumentation.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "platform_site.urls"
@@ -368,6 +376,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # No call to swagger.io's validator: the docs page loads nothing from elsewhere (CSP).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- logging ------------------------------------------------------------------------------------
@@ -486,3 +496,50 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
     "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
 }
+
+# --- trust boundary: tenant sites, platform cookies, CSP, hostname verification -----------------
+# Admin and API cookies belong to the platform host alone: no Domain attribute (host-only; the
+# tenants.checks system check refuses one), and the __Host- prefix whenever they are Secure, so a
+# browser refuses a cookie of that name set by any other host (cookie tossing from a sibling domain).
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+# Names tenants may not claim as hostnames, nor anything beneath them (the platform and preview hosts
+# always are); add the platform's own domains here.
+SITES_RESERVED_DOMAINS = env.list("SITES_RESERVED_DOMAINS", default=[])
+# Content-Security-Policy (django-csp) on every response of the platform host: no inline script, nothing
+# from elsewhere. Tenant responses never get it (they are answered before this middleware runs).
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "platform_site.security.PlatformHeadersMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Custom hostnames are served once `_platform-challenge.<hostname>` holds the hostname's token in DNS.
+# Resolvers: "address" or "address:port" ([v6]:port); none: the system's (/etc/resolv.conf).
+HOSTNAME_DNS_RESOLVERS = env.list("HOSTNAME_DNS_RESOLVERS", default=[])
+HOSTNAME_DNS_TIMEOUT = env.float("HOSTNAME_DNS_TIMEOUT", default=5.0)
+# Pending hostnames: checked after 1 minute, then backing off (doubling) up to once an hour, and given up
+# (status failed, re-checkable from the API or the admin) after HOSTNAME_VERIFY_GIVE_UP_HOURS.
+HOSTNAME_VERIFY_BACKOFF_SECONDS = env.float("HOSTNAME_VERIFY_BACKOFF_SECONDS", default=60)
+HOSTNAME_VERIFY_BACKOFF_MAX_SECONDS = env.float("HOSTNAME_VERIFY_BACKOFF_MAX_SECONDS", default=3600)
+HOSTNAME_VERIFY_GIVE_UP_HOURS = env.float("HOSTNAME_VERIFY_GIVE_UP_HOURS", default=7 * 24)
+# Verified hostnames are re-checked this often; one whose record has been missing for longer than the
+# grace stops being served (a resolver failure never counts as missing).
+HOSTNAME_RECHECK_HOURS = env.float("HOSTNAME_RECHECK_HOURS", default=24)
+HOSTNAME_VERIFY_GRACE_HOURS = env.float("HOSTNAME_VERIFY_GRACE_HOURS", default=72)

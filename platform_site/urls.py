@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from . import errors, health, metrics_endpoint, replicas_admin
+from . import api_docs, errors, health, metrics_endpoint, replicas_admin
 
 api_v1 = [
     path("", include("tenants.urls")),
@@ -20,8 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("sites/", include("tenants.origin")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/schema/", api_docs.SchemaView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", url_self="/api/docs/"), name="swagger-ui"),
     path("metrics", metrics_endpoint.metrics, name="metrics"),
 ]
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from console.workflows import OperatorAdminMixin, ReasonForm, Workflow, confirmed_action
 
-from . import services
+from . import services, verification
 from .models import Deployment, Hostname, Tenant, Website
 
 
@@ -43,10 +43,81 @@ class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
         ))  # fmt: skip
 
 
+class HostnameForm(forms.ModelForm):
+    """The service's rules for a new hostname (tenants/services.py `_set_hostnames`): a valid name, not
+    the platform's, not verified by another website."""
+
+    def clean_hostname(self) -> str:
+        from django.core.exceptions import ValidationError
+
+        from .hostnames import check_claimable, normalize_hostname
+        from .selectors import hostnames_verified_elsewhere
+
+        try:
+            hostname = normalize_hostname(self.cleaned_data["hostname"])
+            check_claimable(hostname)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        if self.instance.pk and hostname != self.instance.hostname:
+            # Its verification proved control of the old name only.
+            raise forms.ValidationError("A hostname cannot be renamed: delete it and add the new name.")
+        if hostnames_verified_elsewhere(hostnames=[hostname], website_id=self.instance.website_id):
+            raise forms.ValidationError(f"{hostname!r} is already in use on the platform.")
+        return hostname
+
+
 class HostnameInline(admin.TabularInline):
     model = Hostname
+    form = HostnameForm
     extra = 1
-    readonly_fields = ["created_at"]
+    fields = ["hostname", "status", "challenge_record", "verified_at", "checked_at", "last_error"]
+    readonly_fields = ["status", "challenge_record", "verified_at", "checked_at", "last_error"]
+    show_change_link = True
+
+    @admin.display(description="DNS record to publish")
+    def challenge_record(self, hostname):
+        return f"{hostname.challenge_name} TXT {hostname.verification_token}" if hostname.pk else "—"
+
+
+def _checked(hostname: Hostname) -> dict:
+    checked = verification.hostname_verify(hostname=hostname, requested=True)
+    if checked is None:
+        return {"status": "removed"}
+    return {"status": checked.status, "error": checked.last_error}
+
+
+@admin.register(Hostname)
+class HostnameAdmin(admin.ModelAdmin):
+    """Custom hostnames and their DNS verification; "Check DNS now" looks the records up at once."""
+
+    list_display = ["hostname", "website", "status", "verified_at", "checked_at", "next_check_at", "last_error"]
+    list_filter = ["status"]
+    search_fields = ["hostname", "website__name", "website__tenant__slug"]
+    list_select_related = ["website"]
+    fields = ["hostname", "website", "status", "challenge_record", "created_at", "verified_at",
+              "verification_started_at", "checked_at", "next_check_at", "check_failures", "record_missing_since",
+              "last_error"]  # fmt: skip
+    readonly_fields = fields
+    actions = ["check_now"]
+
+    @admin.display(description="DNS record to publish")
+    def challenge_record(self, hostname):
+        return f"{hostname.challenge_name} TXT {hostname.verification_token}"
+
+    def has_add_permission(self, request):
+        return False  # hostnames are added on their website
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Check DNS verification now", permissions=["view"])
+    def check_now(self, request, queryset):
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="hostname.verify", permission="tenants.view_hostname", title="Check hostnames now",
+            question="Look these hostnames' _platform-challenge TXT records up now? A pending or failed hostname "
+                     "found verified is served at once; one still missing is checked again with backoff.",
+            submit_label="Check now", done_message="{count} hostname(s) checked.", perform=lambda h, data: _checked(h),
+        ))  # fmt: skip
 
 
 class DeploymentInline(admin.TabularInline):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apikeys.permissions import OperatorsOnly
 from platform_site.exceptions import ApplicationError
 
-from . import selectors, services
+from . import selectors, services, verification
 from .bundles import BundleError
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
@@ -19,6 +19,7 @@ from .serializers import (
     DeploymentCreateInput,
     DeploymentOutput,
     DeploymentRollbackInput,
+    HostnameOutput,
     TenantCreateInput,
     TenantOutput,
     TenantSuspendInput,
@@ -111,6 +112,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         "destroy": "websites:write",
         "create_deployment": "deployments:write",
         "rollback": "deployments:write",
+        "verify_hostname": "websites:write",
     }
     lookup_value_regex = UUID_PATTERN
     serializer_class = WebsiteOutput
@@ -199,6 +201,19 @@ class WebsiteViewSet(viewsets.GenericViewSet):
                 )
         deployment = services.deployment_rollback(website=website, to=target)
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None, responses=HostnameOutput,
+        description="Look the hostname's `_platform-challenge` TXT record up now. Found: the hostname is "
+        "verified and served. Not found: it stays pending (a failed one is checked again with backoff).",
+    )  # fmt: skip
+    @action(detail=True, methods=["post"], url_path=r"hostnames/(?P<hostname>[^/]+)/verify")
+    def verify_hostname(self, request, pk=None, hostname=None):
+        found = selectors.website_hostname_get(website=self.get_object(), hostname=hostname)
+        checked = verification.hostname_verify(hostname=found, requested=True)
+        if checked is None:  # removed while it was being checked
+            raise ApplicationError("not_found", "Not found.", status_code=404)
+        return Response(HostnameOutput(checked).data)
 
 
 class DeploymentViewSet(viewsets.GenericViewSet):

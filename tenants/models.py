@@ -1,7 +1,9 @@
+import secrets
 import uuid
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class Tier(models.TextChoices):
@@ -32,6 +34,12 @@ class TenantStatus(models.TextChoices):
 class WebsiteStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     DISABLED = "disabled", "Disabled"
+
+
+class HostnameStatus(models.TextChoices):
+    PENDING = "pending", "Pending verification"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Verification failed"
 
 
 class DeploymentStatus(models.TextChoices):
@@ -129,19 +137,52 @@ class Website(models.Model):
             raise ValidationError({"cdn_config": 'must be an object, e.g. {"distribution_id": "E123"}'})
 
 
+def new_verification_token() -> str:
+    return secrets.token_hex(16)
+
+
 class Hostname(models.Model):
-    """A hostname a website answers to; unique across the whole platform, case-insensitively."""
+    """A hostname a website answers to once verified: `_platform-challenge.<hostname>` holds its token in
+    DNS (tenants/verification.py). Verified by one website at most, case-insensitively; several websites
+    may wait for the same name (only the one its owner's DNS names ever verifies)."""
+
+    Status = HostnameStatus
 
     website = models.ForeignKey(Website, on_delete=models.CASCADE, related_name="hostnames")
     hostname = models.CharField(max_length=253)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    verification_token = models.CharField(max_length=64, default=new_verification_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # The current round of verification attempts began here (creation, a re-check asked for, a lapse).
+    verification_started_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # When the next automatic check is due; null: none (failed, waiting for a re-check to be asked for).
+    next_check_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # Unsuccessful checks in a row (the backoff), and since when a verified hostname's record is missing.
+    check_failures = models.PositiveIntegerField(default=0)
+    record_missing_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["hostname"]
         constraints = [
-            models.UniqueConstraint(Lower("hostname"), name="hostname_unique_ci"),
+            models.UniqueConstraint(
+                Lower("hostname"), condition=models.Q(status="verified"), name="hostname_verified_unique_ci"
+            ),
+            models.UniqueConstraint(fields=["website", "hostname"], name="hostname_unique_per_website"),
             models.CheckConstraint(condition=models.Q(hostname=Lower("hostname")), name="hostname_lowercase"),
             models.CheckConstraint(condition=~models.Q(hostname=""), name="hostname_not_empty"),
+            models.CheckConstraint(condition=_in_choices("status", HostnameStatus), name="hostname_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status="verified") | models.Q(verified_at__isnull=False),
+                name="hostname_verified_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_check_at"], condition=models.Q(next_check_at__isnull=False), name="hostname_check_due"
+            )
         ]
 
     def __str__(self) -> str:
@@ -151,6 +192,12 @@ class Hostname(models.Model):
         from .hostnames import normalize_hostname
 
         self.hostname = normalize_hostname(self.hostname)
+
+    @property
+    def challenge_name(self) -> str:
+        from .dns_challenge import challenge_name
+
+        return challenge_name(self.hostname)
 
 
 class Deployment(models.Model):

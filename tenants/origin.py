@@ -1,11 +1,19 @@
-"""The origin: serves a website's active deployment, by its hostnames and under /sites/<website>/.
+"""The origin: serves a website's active deployment on the website's own hosts, never on the platform's.
+
+A website is served on `<website id>.SITES_PREVIEW_DOMAIN` (its preview host) and on its verified
+hostnames (tenants/verification.py), and nowhere else. The platform host (PLATFORM_HOST: admin, API,
+console) never serves tenant bytes: `/sites/<website>/...` there only redirects to the preview host, so
+a tenant's script never runs on the origin that holds the operators' session.
 
 Host-based serving and ALLOWED_HOSTS: tenant hostnames are data, not settings, so they cannot be in
 ALLOWED_HOSTS. WebsiteHostMiddleware runs first (before SecurityMiddleware and CommonMiddleware,
-which validate the Host) and answers a request itself only when its Host is exactly a hostname some
-website has claimed (a database match, so an arbitrary Host is never trusted). Every other request
-(platform hosts in ALLOWED_HOSTS, unknown hosts) goes on unchanged to Django's host validation; a
-platform host skips the lookup entirely, so the API pays nothing for this.
+which validate the Host, and before the session, CSRF, authentication and CSP middleware) and answers a
+request itself when its Host is a preview host (recognised by its form) or exactly a verified hostname
+(a database match, so an arbitrary Host is never trusted). Such a request is answered without its
+cookies and without any of the platform's middleware: no session, no platform cookie, no platform
+header. Every other request (platform hosts in ALLOWED_HOSTS, unknown or unverified hosts) goes on
+unchanged to Django's host validation; a platform host skips the lookup entirely, so the API pays
+nothing for this.
 
 Responses carry the cache strategy's Cache-Control (cdn.policy, with the website's overrides), a
 strong ETag from the file's SHA-256, and honour If-None-Match with 304, so a CDN revalidates cheaply.
@@ -15,7 +23,7 @@ import threading
 from collections import OrderedDict
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponsePermanentRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.http.request import split_domain_port, validate_host
 from django.urls import path as url_path
 from django.utils.cache import get_conditional_response
@@ -25,7 +33,8 @@ from platform_site import metrics
 from platform_site.objectstore import ObjectNotFound, ObjectStorageError, object_store
 
 from .access import tenant_is_active
-from .models import Deployment, Website
+from .hostnames import preview_host, website_id_from_preview_host
+from .models import Deployment, Hostname, Website
 
 MAX_CACHED_OBJECT_BYTES = 256 * 1024
 
@@ -163,39 +172,62 @@ _WEBSITE_FIELDS = ("id", "status", "tenant_id", "active_deployment_id", "cache_o
 
 
 def website_for_host(hostname: str) -> dict | None:
-    return Website.objects.filter(hostnames__hostname=hostname).values(*_WEBSITE_FIELDS).first()
+    """The website a verified hostname (lower-case, no port, no trailing dot) belongs to."""
+    return (
+        Website.objects.filter(hostnames__hostname=hostname, hostnames__status=Hostname.Status.VERIFIED)
+        .values(*_WEBSITE_FIELDS)
+        .first()
+    )
 
 
 class WebsiteHostMiddleware:
-    """Answers requests whose Host is a website's hostname; see the module docstring."""
+    """Answers requests for a website's hosts; see the module docstring."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        raw_host = request.META.get("HTTP_HOST", "")
-        hostname, _port = split_domain_port(raw_host)
+        hostname, _port = split_domain_port(request.META.get("HTTP_HOST", ""))
+        hostname = hostname.rstrip(".")
+        website_id = website_id_from_preview_host(hostname) if hostname else None
+        if website_id is not None:
+            request.website_host = True
+            _forget_cookies(request)
+            website = Website.objects.filter(pk=website_id).values(*_WEBSITE_FIELDS).first()
+            if website is None:  # a well-formed preview host of no website
+                return _not_found()
+            return serve_website(request, website, request.path_info)
         if hostname and not validate_host(hostname, settings.ALLOWED_HOSTS):
-            website = website_for_host(hostname.rstrip("."))
+            # Not a platform host: a website's, or refused by Django's host validation below.
+            _forget_cookies(request)
+            website = website_for_host(hostname)
             if website is not None:
+                request.website_host = True
                 return serve_website(request, website, request.path_info)
         return self.get_response(request)
 
 
-def site_view(request, website_id, path: str = ""):
-    """/sites/<website>/<path>: the same content on the platform's own host (for tests and previews)."""
-    website = Website.objects.filter(pk=website_id).values(*_WEBSITE_FIELDS).first()
-    if website is None:
-        raise Http404
-    return serve_website(request, website, "/" + path, url_prefix=f"/sites/{website_id}")
+def _forget_cookies(request) -> None:
+    """A tenant's visitors' cookies are the tenant's business: never an identity on the platform (the
+    routing context, a session) for a request that is not the platform's."""
+    request.META.pop("HTTP_COOKIE", None)
+    request.__dict__.pop("COOKIES", None)
 
 
-def site_root_redirect(request, website_id):
-    return HttpResponsePermanentRedirect(f"/sites/{website_id}/")
+def site_redirect(request, website_id, path: str = ""):
+    """/sites/<website>/<path> on the platform host: the same page on the website's preview host.
+    Temporary and never cached: where previews live is configuration (SITES_PREVIEW_DOMAIN)."""
+    _hostname, port = split_domain_port(request.get_host())
+    netloc = preview_host(website_id) + (f":{port}" if port else "")
+    query = request.META.get("QUERY_STRING", "")
+    location = f"{request.scheme}://{netloc}/{path}" + (f"?{query}" if query else "")
+    response = HttpResponseRedirect(location)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 urlpatterns = [
-    url_path("<uuid:website_id>", site_root_redirect),
-    url_path("<uuid:website_id>/", site_view),
-    url_path("<uuid:website_id>/<path:path>", site_view),
+    url_path("<uuid:website_id>", site_redirect),
+    url_path("<uuid:website_id>/", site_redirect),
+    url_path("<uuid:website_id>/<path:path>", site_redirect),
 ]

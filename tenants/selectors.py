@@ -27,6 +27,38 @@ def website_get(*, website_id, tenant: Tenant | None = None) -> Website:
     return get_object_or_404(website_list(tenant=tenant), pk=website_id)
 
 
+def website_served_hostnames(*, website: Website) -> list[str]:
+    """The custom hostnames a website is served under: its verified ones (its preview host besides)."""
+    return list(
+        Hostname.objects.filter(website=website, status=Hostname.Status.VERIFIED)
+        .order_by("hostname")
+        .values_list("hostname", flat=True)
+    )
+
+
+def hostnames_verified_elsewhere(*, hostnames: list[str], website_id) -> list[str]:
+    """Which of these (normalised) hostnames another website holds verified."""
+    return list(
+        Hostname.objects.filter(hostname__in=hostnames, status=Hostname.Status.VERIFIED)
+        .exclude(website_id=website_id)
+        .values_list("hostname", flat=True)
+    )
+
+
+def website_hostname_get(*, website: Website, hostname: str) -> Hostname:
+    """One hostname of a website, by name (any case, Unicode or punycode); 404 when it has no such one."""
+    from django.core.exceptions import ValidationError
+    from django.http import Http404
+
+    from .hostnames import normalize_hostname
+
+    try:
+        normalized = normalize_hostname(hostname)
+    except ValidationError as exc:
+        raise Http404 from exc
+    return get_object_or_404(Hostname, website=website, hostname=normalized)
+
+
 def deployment_list(*, website: Website) -> QuerySet[Deployment]:
     return website.deployments.select_related("website").order_by("-number")
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from .models import Deployment, Tenant, Tier, Website
+from .hostnames import preview_host
+from .models import Deployment, Hostname, Tenant, Tier, Website
 
 
 class TenantOutput(serializers.ModelSerializer):
@@ -35,20 +36,45 @@ class DeploymentSummary(serializers.ModelSerializer):
         fields = ["id", "number", "status", "finished_at"]
 
 
+class ChallengeRecordOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["TXT"], help_text="Always TXT.")
+    name = serializers.CharField(help_text="_platform-challenge.<hostname>")
+    value = serializers.CharField(help_text="This hostname's token, exactly.")
+
+
+class HostnameOutput(serializers.ModelSerializer):
+    """A custom hostname and its DNS verification: served once `status` is `verified`."""
+
+    error = serializers.CharField(source="last_error", read_only=True, help_text="Why the last check failed.")
+    record = serializers.SerializerMethodField(help_text="The DNS record that proves control of the hostname.")
+
+    class Meta:
+        model = Hostname
+        fields = ["hostname", "status", "record", "verified_at", "checked_at", "next_check_at", "error"]
+
+    def get_record(self, hostname) -> ChallengeRecordOutput:
+        return {"type": "TXT", "name": hostname.challenge_name, "value": hostname.verification_token}
+
+
 class WebsiteOutput(serializers.ModelSerializer):
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
-    hostnames = serializers.SerializerMethodField()
+    hostnames = serializers.SerializerMethodField(help_text="Custom hostnames, verified or not (see hostname_details).")
+    hostname_details = HostnameOutput(source="hostnames", many=True, read_only=True)
+    preview_host = serializers.SerializerMethodField(help_text="Always serves the website: <id>.<preview domain>.")
     active_deployment = DeploymentSummary(read_only=True, allow_null=True)
 
     class Meta:
         model = Website
         fields = [
-            "id", "tenant", "name", "status", "hostnames", "active_deployment",
+            "id", "tenant", "name", "status", "hostnames", "hostname_details", "preview_host", "active_deployment",
             "cdn_backend", "cdn_config", "cache_overrides", "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_hostnames(self, website) -> list[str]:
         return [hostname.hostname for hostname in website.hostnames.all()]
+
+    def get_preview_host(self, website) -> str:
+        return preview_host(website.pk)
 
 
 class WebsiteCreateInput(serializers.Serializer):

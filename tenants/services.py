@@ -18,6 +18,8 @@ from .access import publish_tenant_access
 from .bundles import BundleError, bundle_publish, bundle_read
 from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
+from .selectors import hostnames_verified_elsewhere
+from .verification import hostnames_cache_purge
 
 logger = logging.getLogger(__name__)
 
@@ -123,27 +125,31 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
 
 
 def _set_hostnames(website: Website, hostnames: list[str]) -> None:
+    """Make the website's hostnames exactly these. New ones start pending (served once verified, see
+    tenants/verification.py); a hostname verified for another website is a 409 that names nobody."""
     try:
         normalized = normalize_hostnames(hostnames)
     except ValidationError as exc:
         raise _invalid("hostnames", exc) from exc
-    taken = list(
-        Hostname.objects.filter(hostname__in=normalized).exclude(website=website).values_list("hostname", flat=True)
-    )
+    taken = hostnames_verified_elsewhere(hostnames=normalized, website_id=website.pk)
     if taken:
         raise ConflictError(
             "A hostname is already in use.",
-            fields={"hostnames": [f"{hostname!r} is already used by another website." for hostname in taken]},
+            fields={"hostnames": [f"{hostname!r} is already in use on the platform." for hostname in taken]},
         )
-    website.hostnames.exclude(hostname__in=normalized).delete()
+    removed = website.hostnames.exclude(hostname__in=normalized)
+    unserved = list(removed.filter(status=Hostname.Status.VERIFIED).values_list("hostname", flat=True))
+    removed.delete()
     existing = set(website.hostnames.values_list("hostname", flat=True))
     try:
         with transaction.atomic():
             Hostname.objects.bulk_create(
                 [Hostname(website=website, hostname=h) for h in normalized if h not in existing]
             )
-    except IntegrityError as exc:  # claimed concurrently by another website
+    except IntegrityError as exc:  # added concurrently to this website
         raise ConflictError("A hostname is already in use.", fields={"hostnames": ["Already in use."]}) from exc
+    # The CDN may hold pages under a hostname the website no longer answers to.
+    hostnames_cache_purge(website=website, hostnames=unserved, reason="hostname removed")
 
 
 def _check_website_name(website: Website) -> None:

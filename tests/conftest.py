@@ -20,6 +20,33 @@ def pytest_configure(config):
             'deploy/local/stack up && eval "$(deploy/local/stack env)" first',
             returncode=4,
         )
+    _flush_retries_on_deadlock()
+
+
+def _flush_retries_on_deadlock():
+    """A transactional test ends with a flush (TRUNCATE of every table). A real Celery worker may still be
+    finishing that test's work, holding a row lock on one table while it waits for another that TRUNCATE
+    already holds: PostgreSQL breaks the deadlock by failing the flush, and every later test would see the
+    rows. Run the flush again, as any client of a deadlock should; the worker's transaction has ended."""
+    import psycopg
+    from django.core.management.base import CommandError
+    from django.test.testcases import TransactionTestCase
+
+    teardown = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self):
+        for attempt in range(5):
+            try:
+                return teardown(self)
+            except CommandError as exc:
+                cause = exc.__cause__
+                while cause is not None and not isinstance(cause, psycopg.errors.DeadlockDetected):
+                    cause = cause.__cause__
+                if cause is None or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown
 
 
 @pytest.fixture
@@ -45,9 +72,40 @@ def tenant(db):
 
 @pytest.fixture
 def website(tenant):
+    """A website with one custom hostname, www.a.test, verified (served by Host)."""
     from tenants import services
+    from tests.helpers import hostnames_verified
 
-    return services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
+    website = services.website_create(tenant=tenant, name="Site A", hostnames=["www.a.test"])
+    hostnames_verified("www.a.test")
+    return website
+
+
+# --- DNS: hostname verification asks a DNS server of the suite's own (tests/dnsserver.py) -----------
+@pytest.fixture(scope="session", autouse=True)
+def dns_server():
+    """Every DNS lookup of the run (this process, and the workers and servers it starts later) goes to a
+    real DNS server on 127.0.0.1 that the tests control, never to the machine's resolver."""
+    from django.conf import settings
+
+    from tests.dnsserver import ChallengeDNSServer
+
+    server = ChallengeDNSServer().start()
+    os.environ["HOSTNAME_DNS_RESOLVERS"] = server.address
+    settings.HOSTNAME_DNS_RESOLVERS = [server.address]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_zone(dns_server):
+    """The suite's DNS zone, empty at the start of the test: publish TXT records, make names fail."""
+    zone = dns_server.zone
+    for records in (zone.txt, zone.failing, zone.silent):
+        records.clear()
+    yield zone
+    for records in (zone.txt, zone.failing, zone.silent):
+        records.clear()
 
 
 # --- read replicas (platform_site/db_router.py) ------------------------------------------------

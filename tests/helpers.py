@@ -54,3 +54,16 @@ def stack(action: str, service: str) -> None:
     subprocess.run(
         [sys.executable, str(script), action, service], check=True, capture_output=True, timeout=120, env=os.environ
     )
+
+
+def hostnames_verified(*hostnames: str) -> None:
+    """Test set-up: these custom hostnames are verified, as their DNS check would leave them (the tests of
+    verification itself, tests/tenants/test_hostname_verification.py, go through a real DNS server)."""
+    from django.utils import timezone
+
+    from tenants.models import Hostname
+
+    updated = Hostname.objects.filter(hostname__in=hostnames).update(
+        status=Hostname.Status.VERIFIED, verified_at=timezone.now(), next_check_at=None, last_error=""
+    )
+    assert updated == len(hostnames), f"not every hostname of {hostnames} exists"

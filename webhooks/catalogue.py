@@ -32,6 +32,10 @@ _DEPLOYMENT = {
 }  # fmt: skip
 _APIKEY = {"id": "uuid", "name": "ci", "prefix": "pk_live_abcd", "scopes": ["webhooks:manage"]}
 _INVALIDATION = {"id": "uuid", "website_id": "uuid", "backend": "cloudfront", "paths": ["/index.html"], "error": "str"}
+_HOSTNAME = {
+    "hostname": "www.example.com", "website_id": "uuid", "status": "verified", "verified_at": "iso-8601|null",
+    "error": "str", "record": {"type": "TXT", "name": "_platform-challenge.www.example.com", "value": "token"},
+}  # fmt: skip
 _EXPORT = {"id": "uuid", "object_key": "exports/…", "size_bytes": 1234, "error": "str"}
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -42,6 +46,27 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("website.created", 1, "A website was created.", {"website": _WEBSITE}),
         EventType("website.updated", 1, "A website's name, status or hostnames changed.", {"website": _WEBSITE}),
         EventType("website.deleted", 1, "A website was deleted.", {"website": {"id": "uuid", "name": "Site"}}),
+        EventType(
+            "hostname.verified", 1, "A custom hostname's DNS record was found: it is served.", {"hostname": _HOSTNAME}
+        ),
+        EventType(
+            "hostname.verification_failed",
+            1,
+            "A pending hostname's record was not found in time; checks stopped until one is asked for.",
+            {"hostname": _HOSTNAME},
+        ),
+        EventType(
+            "hostname.record_missing",
+            1,
+            "A verified hostname's DNS record is gone; it stops being served after the grace period.",
+            {"hostname": _HOSTNAME},
+        ),
+        EventType(
+            "hostname.unverified",
+            1,
+            "A verified hostname's record stayed missing: it is no longer served.",
+            {"hostname": _HOSTNAME},
+        ),
         EventType("deployment.started", 1, "A deployment started running.", {"deployment": _DEPLOYMENT}),
         EventType("deployment.succeeded", 1, "A deployment succeeded and is now served.", {"deployment": _DEPLOYMENT}),
         EventType(

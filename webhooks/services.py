@@ -183,6 +183,8 @@ def _events_claim(*, event_id=None, limit: int = 1) -> list[tuple[Event, list[_E
 
     SKIP LOCKED keeps a duplicate task from waiting for the one at work; the rows stay locked (so an
     event is fanned out once) until the caller's transaction ends, and their marks roll back with it.
+    `= ANY(ARRAY(subquery))` runs the locking subquery once (an InitPlan): as `IN (subquery)` a nested-loop
+    plan rescans it, and each rescan skips the rows just claimed and returns more, past the LIMIT.
     An event's endpoints are its target (a ping) or its tenant's active ones, filtered by subscription.
     Two statements for all the events; the SQL and the decoding of its rows are PostgreSQL's, other
     databases (SQLite, embedded mode) take the ORM's way."""
@@ -194,8 +196,8 @@ def _events_claim(*, event_id=None, limit: int = 1) -> list[tuple[Event, list[_E
     which = "fanned_out_at IS NULL AND id = %s" if event_id is not None else "fanned_out_at IS NULL"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {events_table} SET fanned_out_at = %s WHERE id IN (SELECT id FROM {events_table}"  # noqa: S608
-            f" WHERE {which} ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f"UPDATE {events_table} SET fanned_out_at = %s WHERE id = ANY(ARRAY(SELECT id FROM {events_table}"  # noqa: S608
+            f" WHERE {which} ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED))"
             f" RETURNING {', '.join(quote(field.column) for field in event_fields)}",
             [timezone.now(), *([event_id] if event_id is not None else []), limit],
         )

@@ -24,11 +24,14 @@ class CdnConfigurationError(ImproperlyConfigured):
 
 @dataclass(frozen=True)
 class Site:
-    """What a backend needs to know about a website: its id, hostnames and provider ids."""
+    """What a backend needs to know about a website: its id, the hostnames it is (or was until this purge)
+    served under, its preview host (`<id>.SITES_PREVIEW_DOMAIN`, cached by caches in front of the origin
+    such as Varnish) and its provider ids."""
 
     website_id: str
     hostnames: tuple[str, ...]
     config: dict = field(default_factory=dict)
+    preview_host: str = ""
 
 
 @dataclass(frozen=True)

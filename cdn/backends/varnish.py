@@ -1,7 +1,7 @@
 """Varnish, or any HTTP cache speaking PURGE/BAN (deploy/varnish/default.vcl): one or more nodes.
 
-An exact path is a PURGE of that URL for each hostname of the website; a wildcard `/a/*` is a BAN
-of the URL regex `^/a/` for those hostnames. Every node must acknowledge with 200.
+An exact path is a PURGE of that URL for each hostname of the website and its preview host; a wildcard
+`/a/*` is a BAN of the URL regex `^/a/` for those hosts. Every node must acknowledge with 200.
 """
 
 import http.client
@@ -21,22 +21,19 @@ class VarnishBackend(CdnBackend):
             raise CdnConfigurationError(f"CDN_BACKENDS[{alias!r}]: OPTIONS['NODES'] (list of URLs) is required")
         self.nodes = [urlsplit(node) for node in nodes]
         self.timeout = float(options.pop("TIMEOUT_SECONDS", 5))
-        # Hosts under which the platform serves /sites/<website>/ through this cache (e.g. the origin name).
-        self.platform_hosts = list(options.pop("PLATFORM_HOSTS", []))
         super().__init__(alias, **options)
 
     def target(self, site: Site) -> str:
         return ",".join(node.netloc for node in self.nodes)
 
     def _requests(self, site: Site, paths: list[str]):
+        hosts = [*site.hostnames, site.preview_host] if site.preview_host else list(site.hostnames)
         for path in paths:
-            scoped = [(host, path) for host in site.hostnames]
-            scoped += [(host, f"/sites/{site.website_id}{path}") for host in self.platform_hosts]
-            for host, url in scoped:
-                if url.endswith("*"):
-                    yield "BAN", host, {"X-Ban-Url": "^" + re.escape(url[:-1])}, url
+            for host in hosts:
+                if path.endswith("*"):
+                    yield "BAN", host, {"X-Ban-Url": "^" + re.escape(path[:-1])}, path
                 else:
-                    yield "PURGE", host, {}, url
+                    yield "PURGE", host, {}, path
 
     def invalidate(self, site: Site, paths: list[str]) -> InvalidationResult:
         requests = list(self._requests(site, paths))

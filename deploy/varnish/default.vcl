@@ -1,6 +1,7 @@
-# Varnish in front of the platform origin (Django): caches tenant websites by Host and under
-# /sites/<website>/, honouring the origin's Cache-Control (cdn/policy.py) and ETag; accepts PURGE
-# (one URL) and BAN (a URL regex for one host, in X-Ban-Url) from trusted addresses only.
+# Varnish in front of the platform origin (Django): caches tenant websites by Host (their verified
+# hostnames and <website id>.SITES_PREVIEW_DOMAIN), honouring the origin's Cache-Control (cdn/policy.py)
+# and ETag; accepts PURGE (one URL) and BAN (a URL regex for one host, in X-Ban-Url) from trusted
+# addresses only. Tenant pages are never served on the platform's host (its /sites/ only redirects).
 #
 # Used as is by deploy/local/stack (which replaces the backend port with the stack's origin port)
 # and by the tests. In production, set .host/.port to the origin (gunicorn) and extend `purgers`.
@@ -52,6 +53,11 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
+    # A cached response is shared by every visitor: it must never set a cookie (a session handed to the
+    # next visitor). The origin sets none on what may be cached; this holds even if that changes.
+    if (!bereq.uncacheable) {
+        unset beresp.http.Set-Cookie;
+    }
     # Remember what the object is for, for BAN.
     set beresp.http.X-Cache-Url = bereq.url;
     set beresp.http.X-Cache-Host = bereq.http.host;

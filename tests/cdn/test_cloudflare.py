@@ -10,6 +10,7 @@ from cdn.backends.base import CdnConfigurationError
 from cdn.models import Invalidation
 from tenants import services as tenant_services
 from tests.cdn.cloudflare_fake import FakeCloudflare
+from tests.helpers import hostnames_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,7 @@ def _configure(settings, url, token=TOKEN):
 def cf_site(tenant, settings, cloudflare):
     _configure(settings, cloudflare.url)
     website = tenant_services.website_create(tenant=tenant, name="Flare", hostnames=["flare.test", "www.flare.test"])
+    hostnames_verified("flare.test", "www.flare.test")  # Cloudflare purges the hostnames the site is served on
     website.cdn_backend, website.cdn_config = "cloudflare", {"zone_id": ZONE}
     website.save(update_fields=["cdn_backend", "cdn_config"])
     return website

@@ -9,6 +9,8 @@ import pytest
 from cdn import services as cdn_services
 from cdn.models import Invalidation
 from tenants import services
+from tenants.hostnames import preview_host
+from tests.helpers import hostnames_verified
 from tests.sitebundles import bundle_build, site_v1, site_v2
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,15 +31,12 @@ def fetch(base_url: str, path: str, host: str, method: str = "GET", headers: dic
 def cached_site(tenant, settings, varnish_url, origin_server):
     settings.CDN_BACKENDS = {
         "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}},
-        "varnish": {
-            "BACKEND": "cdn.backends.varnish.VarnishBackend",
-            # /sites/<website>/ is also served (and cached) under the platform's own name.
-            "OPTIONS": {"NODES": [varnish_url], "PLATFORM_HOSTS": ["localhost"]},
-        },
+        "varnish": {"BACKEND": "cdn.backends.varnish.VarnishBackend", "OPTIONS": {"NODES": [varnish_url]}},
     }
     # A fresh hostname per run: Varnish keeps its cache between test runs.
     host = f"www.{uuid.uuid4().hex[:10]}.test"
     website = services.website_create(tenant=tenant, name="Cached", hostnames=[host])
+    hostnames_verified(host)
     website.cdn_backend = "varnish"
     website.save(update_fields=["cdn_backend"])
     return website, host
@@ -72,16 +71,32 @@ def test_miss_hit_deploy_purge_serves_the_new_version(cached_site, varnish_url):
     assert fetch(varnish_url, "/", host)[1]["X-Cache"] == "HIT"
 
 
-def test_sites_path_on_the_platform_host_is_purged_too(cached_site, varnish_url):
+def test_the_preview_host_is_cached_and_purged_too(cached_site, varnish_url):
     website, _host = cached_site
     deploy(website, site_v1())
-    path = f"/sites/{website.pk}/"
-    assert fetch(varnish_url, path, "localhost")[2] == b"<h1>home v1</h1>"
-    assert fetch(varnish_url, path, "localhost")[1]["X-Cache"] == "HIT"
+    preview = preview_host(website.pk)
+    assert fetch(varnish_url, "/", preview)[2] == b"<h1>home v1</h1>"
+    assert fetch(varnish_url, "/", preview)[1]["X-Cache"] == "HIT"
     deploy(website, site_v2())
     cdn_services.invalidation_flush(website_id=website.pk)
-    status, headers, body = fetch(varnish_url, path, "localhost")
+    status, headers, body = fetch(varnish_url, "/", preview)
     assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
+
+
+def test_a_removed_hostname_is_purged_and_no_longer_served(cached_site, varnish_url):
+    """The cache would go on serving a hostname the website no longer answers to (for up to a year for
+    versioned assets): removing it purges that host's objects."""
+    website, host = cached_site
+    deploy(website, site_v1())
+    for path in ("/", "/assets/app.1a2b3c4d5e.js"):
+        fetch(varnish_url, path, host)
+        assert fetch(varnish_url, path, host)[1]["X-Cache"] == "HIT"
+    services.website_update(website=website, hostnames=[])
+    [row] = cdn_services.invalidation_flush(website_id=website.pk)
+    assert row.status == Invalidation.Status.COMPLETED and row.hostnames == [host], row.error
+    for path in ("/", "/assets/app.1a2b3c4d5e.js"):
+        status, headers, _ = fetch(varnish_url, path, host)
+        assert (status, headers["X-Cache"]) == (400, "MISS")  # the origin no longer knows the name
 
 
 def test_wildcard_becomes_a_ban_and_other_hosts_are_untouched(cached_site, varnish_url):

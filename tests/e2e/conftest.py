@@ -21,6 +21,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
+    # Tenant hosts (<id>.sites.localhost, custom *.test names) reach the live server on 127.0.0.1 without
+    # touching /etc/hosts or any DNS server.
+    "--host-resolver-rules=MAP *.localhost 127.0.0.1, MAP *.test 127.0.0.1",
 ]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import stack
+from tests.helpers import hostnames_verified, stack
 from tests.sitebundles import bundle_build, site_v1, site_v2, upload_file
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
@@ -20,6 +20,7 @@ def live_website(key_client):
     tenant, client = key_client
     host = f"www.{uuid.uuid4().hex[:10]}.test"
     website = tenant_services.website_create(tenant=tenant, name="Faulty", hostnames=[host])
+    hostnames_verified(host)
     first = tenant_services.deployment_create(website=website, bundle=bundle_build(site_v1()), run=False)
     first = tenant_services.deployment_execute(deployment=first)
     return website, host, client, first

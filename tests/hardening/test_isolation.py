@@ -81,6 +81,10 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("website-detail", "DELETE"): hidden(f"{V1}/websites/{{b.website}}/"),
     ("website-deployments", "GET"): hidden(f"{V1}/websites/{{b.website}}/deployments/?status=pending"),
     ("website-deployments", "POST"): hidden(f"{V1}/websites/{{b.website}}/deployments/", multipart=True),
+    ("website-verify-hostname", "POST"): (
+        hidden(f"{V1}/websites/{{b.website}}/hostnames/{{b.hostname}}/verify/"),
+        same(f"{V1}/websites/{{a.website}}/hostnames/{{b.hostname}}/verify/", 404),
+    ),
     ("website-rollback", "POST"): (
         hidden(f"{V1}/websites/{{b.website}}/rollback/", {}),
         same(f"{V1}/websites/{{a.website}}/rollback/", 400, {"deployment": "{b.deployment}"}),
@@ -168,12 +172,13 @@ def _snapshot(tenant_id: str) -> list:
     """Everything of tenant B an API request could change."""
     from apikeys.models import ApiKey
     from cdn.models import Invalidation
-    from tenants.models import Deployment, Tenant, Website
+    from tenants.models import Deployment, Hostname, Tenant, Website
     from webhooks.models import Delivery, Endpoint, Event
 
     return [
         list(Tenant.objects.filter(pk=tenant_id).values()),
         list(Website.objects.filter(tenant_id=tenant_id).order_by("pk").values()),
+        list(Hostname.objects.filter(website__tenant_id=tenant_id).order_by("pk").values()),
         list(Deployment.objects.filter(website__tenant_id=tenant_id).order_by("pk").values()),
         list(ApiKey.objects.filter(tenant_id=tenant_id).order_by("pk").values()),
         list(Endpoint.objects.filter(tenant_id=tenant_id).order_by("pk").values()),

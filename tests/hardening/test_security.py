@@ -152,10 +152,29 @@ def test_security_headers_on_https(production_server):
     url, _, _ = production_server
     with httpx.Client(base_url=url) as client:
         response = _https(client, "GET", "/api/v1/websites/")
+        login_page = _https(client, "GET", "/admin/login/")
     assert response.status_code == 401  # no credentials; the headers are on every response
     assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
+    assert "default-src 'none'" in response.headers["content-security-policy"].split("; ")
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
+    assert login_page.status_code == 200 and "script-src 'self'" in login_page.headers["content-security-policy"].split(
+        "; "
+    )
+    assert login_page.headers["cross-origin-opener-policy"] == "same-origin"
+
+
+def test_the_platform_host_serves_no_tenant_page_in_production(production_server):
+    """/sites/<id>/ on the platform's host is a redirect to the website's preview host (the documented
+    SITES_PREVIEW_DOMAIN, a separate registrable domain), over HTTPS."""
+    url, env, _ = production_server
+    website_id = "0b1b7e39-9d0e-4a0a-9a9b-2a6f3c9f8e11"
+    with httpx.Client(base_url=url) as client:
+        response = _https(client, "GET", f"/sites/{website_id}/about/")
+    assert response.status_code == 302
+    assert response.headers["location"] == f"https://{website_id}.{env['SITES_PREVIEW_DOMAIN']}/about/"
+    assert env["SITES_PREVIEW_DOMAIN"].split(".")[-2:] != env["PLATFORM_HOST"].split(".")[-2:]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -178,8 +197,10 @@ def test_admin_requires_login_and_csrf_and_shows_no_secret(
         anonymous = _https(client, "GET", "/admin/")
         assert anonymous.status_code == 302 and anonymous.headers["location"].startswith("/admin/login/")
         login_page = _https(client, "GET", "/admin/login/")
-        csrf_cookie = next(c for c in login_page.headers.get_list("set-cookie") if c.startswith("csrftoken="))
-        assert "Secure" in csrf_cookie and "SameSite=Lax" in csrf_cookie
+        # __Host- cookies: Secure, Path=/, no Domain; browsers refuse one of these names from any other host.
+        csrf_cookie = next(c for c in login_page.headers.get_list("set-cookie") if c.startswith("__Host-csrftoken="))
+        assert "Secure" in csrf_cookie and "SameSite=Lax" in csrf_cookie and "Path=/" in csrf_cookie
+        assert "domain=" not in csrf_cookie.lower()
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text).group(1)
         credentials = {"username": "root", "password": "admin-pass-Hardening-1", "next": "/admin/"}
         referer = {"Referer": f"https://{HOST}/admin/login/"}
@@ -187,15 +208,15 @@ def test_admin_requires_login_and_csrf_and_shows_no_secret(
         # Without the CSRF token, a correct password is refused.
         refused = _https(client, "POST", "/admin/login/", data=credentials, headers=referer)
         assert refused.status_code == 403 and "CSRF" in refused.text
-        assert "sessionid" not in client.secure_jar
+        assert "__Host-sessionid" not in client.secure_jar
 
         logged_in = wait_for(
             lambda: (r := _https(client, "POST", "/admin/login/", data={**credentials, "csrfmiddlewaretoken": token},
                                  headers=referer)).status_code == 302 and r,
             timeout=10,
         )  # fmt: skip
-        session_cookie = next(c for c in logged_in.headers.get_list("set-cookie") if c.startswith("sessionid="))
-        assert "Secure" in session_cookie and "HttpOnly" in session_cookie
+        session_cookie = next(c for c in logged_in.headers.get_list("set-cookie") if c.startswith("__Host-sessionid="))
+        assert "Secure" in session_cookie and "HttpOnly" in session_cookie and "domain=" not in session_cookie.lower()
         assert logged_in.headers["strict-transport-security"].startswith("max-age=31536000")
 
         # A logged-in POST without the token is refused too (CSRF is not only on the login form).

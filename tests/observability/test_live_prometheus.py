@@ -477,9 +477,11 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     assert statuses == [200, 200, 200, 429, 429, 429]
     assert _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": "Bearer not-a-key"})[0] == 401
     # Website traffic through the origin (as the CDN would fetch it): tenant A's bandwidth and requests.
+    from tenants.hostnames import preview_host
+
     served = 0
     for path in ("", "about/", "style.css", "index.html", "no-such-page"):
-        status, body = _get(f"{platform.web_url}/sites/{website_ids[0]}/{path}")
+        status, body = _get(f"{platform.web_url}/{path}", {"Host": preview_host(website_ids[0])})
         assert status in (200, 404), (path, status)
         served += len(body)
 

@@ -59,6 +59,41 @@ def test_unknown_label_values_are_recorded_as_other():
     assert sample("cdn_invalidations_total", backend="other", status="submitted") == before + 1
 
 
+@pytest.mark.django_db
+def test_unknown_http_methods_never_create_new_series(client, website):
+    """Any token is a valid HTTP method; a client sending made-up ones must not grow the label sets
+    (django-prometheus labels its latency histogram with the raw method)."""
+    from tenants.hostnames import preview_host
+
+    def method_labels() -> set[str]:
+        return {
+            s.labels["method"]
+            for family in REGISTRY.collect()
+            if family.name.startswith(("django_http", "api_request"))
+            for s in family.samples
+            if "method" in s.labels
+        }
+
+    invented = [f"X{uuid.uuid4().hex[:10].upper()}" for _ in range(5)] + ["PROPFIND", "TRACE"]
+    for method in invented:
+        for path, host in (("/api/v1/websites/", "testserver"), ("/healthz", "testserver"), ("/admin/", "testserver"),
+                           ("/", preview_host(website.pk))):  # fmt: skip
+            client.generic(method, path, HTTP_HOST=host)
+    labels = method_labels()
+    assert "other" in labels and not labels - (metrics.HTTP_METHODS | {"other"}), labels
+    # A tenant's site is not the API, whatever its paths: its requests are not timed as API requests.
+    before = sample("api_request_duration_seconds_count", method="GET", route="website-list", status_class="4xx")
+    client.get("/api/v1/websites/", HTTP_HOST=preview_host(website.pk))
+    assert (
+        sample("api_request_duration_seconds_count", method="GET", route="website-list", status_class="4xx") == before
+    )
+    before = sample("api_request_duration_seconds_count", method="other", route="website-list", status_class="4xx")
+    client.generic("XYZZY", "/api/v1/websites/")
+    assert sample("api_request_duration_seconds_count", method="other", route="website-list", status_class="4xx") == (
+        before + 1
+    )
+
+
 def test_webhook_delivery_records_count_and_latency():
     before = sample("webhook_delivery_duration_seconds_bucket", outcome="failed", le="0.5")
     count = sample("webhook_deliveries_total", outcome="failed")

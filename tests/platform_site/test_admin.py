@@ -63,3 +63,18 @@ def test_admin_refuses_duplicate_hostname_with_a_form_error(admin_client_logged_
     assert response.status_code == 200  # the form again, with the error; no traceback
     assert b"errorlist" in response.content
     assert not Hostname.objects.filter(website=other).exists()
+
+
+def test_admin_cannot_rename_a_verified_hostname_into_an_unverified_one(admin_client_logged_in, website):
+    """A verification proves control of one name: renaming the row would serve another name unverified."""
+    hostname = website.hostnames.get()
+    data = {
+        "tenant": str(website.tenant_id), "name": website.name, "status": "active",
+        "hostnames-TOTAL_FORMS": "1", "hostnames-INITIAL_FORMS": "1",
+        "hostnames-0-id": str(hostname.pk), "hostnames-0-website": str(website.pk),
+        "hostnames-0-hostname": "www.bank.test",
+        "deployments-TOTAL_FORMS": "0", "deployments-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client_logged_in.post(f"/admin/tenants/website/{website.pk}/change/", data)
+    assert response.status_code == 200 and b"cannot be renamed" in response.content
+    assert list(Hostname.objects.values_list("hostname", "status")) == [("www.a.test", "verified")]

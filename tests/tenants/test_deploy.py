@@ -21,6 +21,12 @@ def get(path, host="www.a.test", **headers):
     return Client().get(path, HTTP_HOST=host, **headers)
 
 
+def preview(website) -> str:
+    from tenants.hostnames import preview_host
+
+    return preview_host(website.pk)
+
+
 def test_deploy_stores_every_file_under_a_versioned_prefix_with_the_strategy_headers(website, s3_client):
     deployment = deploy(website, site_v1())
     assert deployment.status == Deployment.Status.SUCCEEDED, deployment.error
@@ -45,7 +51,7 @@ def test_deploy_stores_every_file_under_a_versioned_prefix_with_the_strategy_hea
     assert deployment.started_at <= deployment.finished_at and deployment.bundle_key.startswith("bundles/")
 
 
-def test_origin_serves_by_host_and_under_sites_with_etag_and_304(website):
+def test_origin_serves_by_host_and_on_the_preview_host_with_etag_and_304(website):
     deploy(website, site_v1())
     response = get("/")
     assert response.status_code == 200 and response.content == b"<h1>home v1</h1>"
@@ -63,12 +69,12 @@ def test_origin_serves_by_host_and_under_sites_with_etag_and_304(website):
     assert redirect.status_code == 301 and redirect["Location"] == "/about/"
     missing = get("/nope.html")
     assert missing.status_code == 404 and missing.content == b"<h1>not here</h1>"
-    asset = Client().get(f"/sites/{website.pk}/assets/app.1a2b3c4d5e.js")
+    asset = get("/assets/app.1a2b3c4d5e.js", host=preview(website))
     assert asset.status_code == 200 and asset["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert Client().get(f"/sites/{website.pk}/about")["Location"] == f"/sites/{website.pk}/about/"
-    assert Client().head(f"/sites/{website.pk}/").content == b""
+    assert get("/about", host=preview(website))["Location"] == "/about/"
+    assert Client().head("/", HTTP_HOST=preview(website)).content == b""
     assert get("/", host="unknown.example.com").status_code == 400  # Django's host validation still applies
-    assert Client().post(f"/sites/{website.pk}/").status_code == 405
+    assert Client().post("/", HTTP_HOST=preview(website)).status_code == 405
     # The API is never stored by a shared cache.
     assert Client().get("/api/v1/websites/")["Cache-Control"] == "no-store"
 
@@ -145,7 +151,7 @@ def test_suspended_tenant_and_disabled_website_stop_serving(website, tenant, dja
     assert get("/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):  # the suspension is published after commit
         services.tenant_suspend(tenant=tenant, reason="unpaid")
-    assert get("/").status_code == 404 and Client().get(f"/sites/{website.pk}/").status_code == 404
+    assert get("/").status_code == 404 and get("/", host=preview(website)).status_code == 404
 
 
 def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeypatch):

@@ -21,7 +21,9 @@ def _upload(client, website, data: bytes, name="site.tar.gz"):
 
 
 def _home(website) -> bytes:
-    return Client().get(f"/sites/{website.pk}/").content
+    from tenants.hostnames import preview_host
+
+    return Client().get("/", HTTP_HOST=preview_host(website.pk)).content
 
 
 @pytest.mark.django_db(transaction=True)

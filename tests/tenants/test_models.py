@@ -27,10 +27,19 @@ def test_tenant_constraints(tenant):
     _refused(lambda: Tenant.objects.filter(pk=tenant.pk).update(status="suspended", suspended_at=None))
 
 
-def test_hostnames_unique_across_platform_case_insensitively(tenant, website):
+def test_a_verified_hostname_is_unique_across_the_platform_case_insensitively(tenant, website):
+    """www.a.test is verified for `website`: no other website may hold it verified. Pending claims by
+    other websites may exist (only the DNS owner's ever verifies), one per website."""
+    now = timezone.now()
     other = Website.objects.create(tenant=Tenant.objects.create(name="B", slug="b"), name="B site")
+    claim = Hostname.objects.create(website=other, hostname="www.a.test")
+    assert claim.status == Hostname.Status.PENDING and claim.verification_token
+    _refused(lambda: Hostname.objects.filter(pk=claim.pk).update(status="verified", verified_at=now))
     _refused(lambda: Hostname.objects.create(website=other, hostname="www.a.test"))
     _refused(lambda: Hostname.objects.create(website=other, hostname="WWW.A.TEST"))
+    _refused(lambda: Hostname.objects.filter(pk=claim.pk).update(status="verified"))  # without a time
+    _refused(lambda: Hostname.objects.filter(pk=claim.pk).update(status="trusted"))
+    assert Hostname.objects.create(website=other, hostname="b.test").verification_token != claim.verification_token
 
 
 def test_website_name_unique_per_tenant(tenant, website):

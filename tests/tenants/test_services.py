@@ -9,6 +9,7 @@ from platform_site.exceptions import ApplicationError, ConflictError
 from tenants import services
 from tenants.access import tenant_is_active
 from tenants.models import Deployment, Tenant, Website
+from tests.helpers import hostnames_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,7 @@ def test_tenant_create_validates_tier():
 def test_website_hostnames_normalised_and_conflicts_refused(tenant):
     website = services.website_create(tenant=tenant, name="One", hostnames=["WWW.Example.COM."])
     assert [h.hostname for h in website.hostnames.all()] == ["www.example.com"]
+    hostnames_verified("www.example.com")
     other = services.tenant_create(name="Other", slug="other")
     with pytest.raises(ConflictError) as error:
         services.website_create(tenant=other, name="Two", hostnames=["www.example.com"])

@@ -20,6 +20,7 @@ def test_catalogue_documents_every_event_of_the_issue():
         "deployment.started", "deployment.succeeded", "deployment.failed", "apikey.created", "apikey.revoked",
         "cdn.invalidation.completed", "cdn.invalidation.failed", "backup.tenant_export.completed",
         "backup.tenant_export.failed", "webhook.endpoint.disabled", "ping",
+        "hostname.verified", "hostname.verification_failed", "hostname.record_missing", "hostname.unverified",
     }  # fmt: skip
     assert set(catalogue.EVENT_TYPES) == expected
     assert all(e.version >= 1 and e.example and e.description for e in catalogue.EVENT_TYPES.values())
@@ -152,6 +153,31 @@ def test_events_recorded_before_the_fan_out_task_starts_share_it(
     assert services.events_deliver_pending() == 0
     assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received()) == [0, 1, 2, 3]
     assert Delivery.objects.filter(endpoint__tenant=tenant, status="succeeded").count() == 4
+
+
+@pytest.mark.parametrize("plan", ["planner's choice", "nested loop"])
+def test_the_fan_out_claims_no_more_events_than_its_limit_whatever_the_plan(
+    tenant, receiver, settings, django_capture_on_commit_callbacks, monkeypatch, plan
+):
+    """The claim's LIMIT holds whatever plan PostgreSQL picks. An `IN (SELECT ... LIMIT n FOR UPDATE SKIP
+    LOCKED)` claimed all 3 waiting events with a limit of 2 when the planner chose a nested loop (as it
+    did on a freshly created database): each rescan of the subquery skipped the rows already claimed and
+    returned the next ones."""
+    from django.db import connection
+
+    settings.WEBHOOKS_FAN_OUT_EVENTS = 2
+    monkeypatch.setattr(services, "_enqueue", lambda name, *args, **kwargs: True)
+    services.endpoint_create(tenant=tenant, url=receiver.url(), event_types=["tenant.*"])
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.event_record(tenant=tenant, type="tenant.suspended", data={"n": n})
+    if plan == "nested loop":
+        with connection.cursor() as cursor:  # for the rest of the test's transaction
+            for setting in ("enable_hashjoin", "enable_mergejoin", "enable_material", "enable_hashagg", "enable_sort"):
+                cursor.execute(f"SET LOCAL {setting} = off")
+    assert services.events_deliver_pending() == 2
+    assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received()) == [0, 1]
+    assert Event.objects.filter(tenant=tenant, fanned_out_at__isnull=True).count() == 1
 
 
 def test_without_the_cache_every_event_queues_its_fan_out(
