@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from backups.models import BackupRun, TenantExport
 from tests.helpers import wait_for
@@ -74,10 +75,12 @@ def test_the_restore_dry_run_page_lists_conflicts_and_offers_no_restore(admin_cl
     from tenants import services as tenant_services
     from tenants.models import Hostname
 
+    Hostname.objects.filter(website=website).update(status="verified", verified_at=timezone.now())
     export = tenant_exports.tenant_export_create()
     Hostname.objects.filter(website=website).delete()
     other = tenant_services.tenant_create(name="Other", slug="other")
-    tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    taken = tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    Hostname.objects.filter(website=taken).update(status="verified", verified_at=timezone.now())
     page = admin_client_logged_in.post(
         reverse("admin:backups_tenantexport_changelist"),
         {"action": "restore_tenant", "_selected_action": [str(export.pk)], "tenant": "tenant-a",

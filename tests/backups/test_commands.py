@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from backups.engines import InvalidBackupEngineError, get_engine
 from tenants import services as tenant_services
@@ -63,11 +64,13 @@ def test_restore_tenant_with_a_conflict_is_one_clear_error(tenant, website, caps
     from console.models import AuditLogEntry
     from tenants.models import Hostname, Tenant
 
+    Hostname.objects.filter(website=website).update(status="verified", verified_at=timezone.now())
     call_command("backup", "tenant-export")
     export = TenantExport.objects.get()
     Hostname.objects.filter(website=website).delete()
     other = tenant_services.tenant_create(name="Other", slug="other")
-    tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    taken = tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    Hostname.objects.filter(website=taken).update(status="verified", verified_at=timezone.now())
     with pytest.raises(CommandError) as refused:
         call_command("backup", "restore-tenant", "--tenant", "tenant-a", "--export", str(export.pk), "--yes")
     assert "is refused" in str(refused.value) and "www.a.test" in str(refused.value)

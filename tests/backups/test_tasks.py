@@ -58,4 +58,7 @@ def test_a_scheduled_backup_goes_to_every_repository_in_turn(celery_worker, sett
     settings.BACKUP_SCHEDULE_REPOS = []
     tasks.backup_full.delay()
     runs = wait_for(lambda: len(done := list(BackupRun.objects.filter(status="succeeded"))) == 2 and done, timeout=180)
-    assert sorted((run.repo, run.kind, run.trigger) for run in runs) == [(1, "full", "schedule"), (2, "full", "schedule")]
+    assert sorted((run.repo, run.kind, run.trigger) for run in runs) == [
+        (1, "full", "schedule"),
+        (2, "full", "schedule"),
+    ]

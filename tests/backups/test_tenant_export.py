@@ -8,6 +8,7 @@ import tarfile
 import boto3
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from backups import tenant_exports as services
 from backups.engines.base import BackupError
@@ -213,24 +214,26 @@ def test_other_schema_version_is_refused(two_tenants):
 
 def test_conflicts_are_predicted_by_the_dry_run_and_refuse_the_restore(two_tenants):
     a, b = two_tenants
+    Hostname.objects.filter(website__tenant=a).update(status="verified", verified_at=timezone.now())
     export = services.tenant_export_create()
-    # Since the export, tenant A gave up its hostname and slug, and tenant B took both (in another case).
+    # Since the export, tenant A gave up its verified hostname and its slug, and tenant B took both.
     Tenant.objects.filter(pk=a.pk).update(slug="alpha-renamed")
     Hostname.objects.filter(hostname="alpha.test").delete()
     site_b = Website.objects.get(tenant=b)
-    Hostname.objects.create(website=site_b, hostname="alpha.test")
+    Hostname.objects.create(website=site_b, hostname="alpha.test", status="verified", verified_at=timezone.now())
     Tenant.objects.filter(pk=b.pk).update(slug="alpha")
     rows_a, rows_b = _tenant_rows(a.pk), _tenant_rows(b.pk)
 
     plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
     assert len(plan.conflicts) == 2, plan.conflicts
     slug, hostname = sorted(plan.conflicts)
-    assert slug.startswith("tenants.hostname") and "hostname_unique_ci" in slug and "alpha.test" in slug
+    # A partial unique index (verified hostnames only) is found like any other.
+    assert slug.startswith("tenants.hostname") and "hostname_verified_unique_ci" in slug and "(alpha.test)" in slug
     assert hostname.startswith(f"tenants.tenant {a.pk}") and "Slug already exists" in hostname
     with pytest.raises(ApplicationError) as refused:
         services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops (command line)", reason="ticket 7")
     assert refused.value.code == "conflict" and "is refused" in refused.value.message
-    assert "hostname_unique_ci" in refused.value.message and "Slug already exists" in refused.value.message
+    assert "hostname_verified_unique_ci" in refused.value.message and "Slug already exists" in refused.value.message
     assert _tenant_rows(a.pk) == rows_a and _tenant_rows(b.pk) == rows_b  # nothing changed
     outcomes = list(
         AuditLogEntry.objects.filter(action="tenant.restore").order_by("id").values_list("outcome", flat=True)
