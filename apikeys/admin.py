@@ -1,13 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
-from console.services import audit_record
-from console.workflows import OperatorAdminMixin, Workflow, confirmed_action
+from console.services import error_text
+from console.workflows import AuditReasonForm, OperatorAdminMixin, Workflow, admin_operator_action, confirmed_action
 from platform_site.exceptions import ApplicationError
 from tenants.models import Tenant
 
@@ -41,6 +42,30 @@ class ApiKeyCreateForm(forms.ModelForm):
         model = ApiKey
         fields = ["tenant", "name", "scopes", "expires_at", "rate_limit_per_minute"]
 
+    def clean(self):
+        data = super().clean()
+        if data.get("tenant") is not None:
+            _check_limit(self, data["tenant"], data.get("rate_limit_per_minute"))
+        return data
+
+
+class ApiKeyChangeForm(AuditReasonForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "rate_limit_per_minute"]
+
+    def clean(self):
+        data = super().clean()
+        _check_limit(self, self.instance.tenant, data.get("rate_limit_per_minute"))
+        return data
+
+
+def _check_limit(form, tenant, rate_limit_per_minute) -> None:
+    try:
+        services.apikey_limit_check(tenant=tenant, rate_limit_per_minute=rate_limit_per_minute)
+    except ApplicationError as exc:
+        form.add_error("rate_limit_per_minute", error_text(exc))
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
@@ -49,6 +74,7 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     actions = ["revoke_selected"]
+    form = ApiKeyChangeForm
     readonly_fields = [
         "id",
         "tenant",
@@ -63,7 +89,7 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
         "last_used_at",
         "rotated_to",
     ]
-    fields = ["name", "rate_limit_per_minute", *readonly_fields]
+    fields = ["name", "rate_limit_per_minute", "audit_reason", *readonly_fields]
 
     @admin.display(description="Key")
     def display(self, api_key):
@@ -72,9 +98,6 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
     @admin.display(description="Scopes")
     def scope_list(self, api_key):
         return ", ".join(api_key.scopes)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # revoke instead: the record keeps who revoked it and why
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -89,12 +112,19 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
         return [] if obj is None else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
+        """Through the services; a new limit reaches the API gateway on the key's next request."""
         data = form.cleaned_data
         try:
-            with transaction.atomic():
+            if change:
+                fields = {
+                    field: data[field] for field in ("name", "rate_limit_per_minute") if field in form.changed_data
+                }
+                if fields:
+                    with admin_operator_action(request, permissions="apikeys.change_apikey", action="apikey.update",
+                                               target=obj, reason=data.get("audit_reason", ""), detail=fields):  # fmt: skip
+                        services.apikey_update(api_key=obj, **fields)
+                return
+            with admin_operator_action(request, permissions="apikeys.add_apikey", action="apikey.create") as audit:
                 api_key, raw_key = services.apikey_create(
                     tenant=data["tenant"],
                     name=data["name"],
@@ -103,15 +133,27 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
                     rate_limit_per_minute=data.get("rate_limit_per_minute"),
                     created_by=request.user,
                 )
-                audit_record(actor=request.user, action="apikey.create", target=api_key,
-                             detail={"key": api_key.display, "scopes": api_key.scopes})  # fmt: skip
+                audit.target = api_key
+                audit.detail.update({"key": api_key.display, "scopes": api_key.scopes})
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
         obj.pk = api_key.pk
         obj._state.adding = False
-        # Shown exactly once, on the page the operator lands on next.
-        self.message_user(request, f"New API key (copy it now, it is not shown again): {raw_key}", messages.WARNING)
+        request._created_api_key = (api_key, raw_key)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new key, shown once in this response: never in a redirect's message (the messages cookie is
+        signed, not encrypted), never cached."""
+        created = getattr(request, "_created_api_key", None)
+        if created is None:  # refused by the service: its message says why
+            return HttpResponseRedirect(reverse("admin:apikeys_apikey_changelist"))
+        api_key, raw_key = created
+        context = {**self.admin_site.each_context(request), "title": "API key created", "api_key": api_key,
+                   "raw_key": raw_key, "opts": self.model._meta}  # fmt: skip
+        response = TemplateResponse(request, "admin/apikeys/apikey/created.html", context)
+        add_never_cache_headers(response)
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["revoke_apikey"])
     def revoke_selected(self, request, queryset):
@@ -130,7 +172,7 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiUsageMinute)
-class ApiUsageMinuteAdmin(admin.ModelAdmin):
+class ApiUsageMinuteAdmin(OperatorAdminMixin, admin.ModelAdmin):
     list_display = ["minute", "tenant", "api_key", "requests", "client_errors", "server_errors", "rate_limited"]
     list_filter = ["tenant", "minute"]
     list_select_related = ["tenant", "api_key"]

@@ -15,7 +15,7 @@ from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import selectors, services
 from .middleware import guard_anonymous
-from .permissions import HasScope, api_key_of
+from .permissions import HasScope, api_key_of, operator_write
 from .serializers import (
     ApiKeyCreatedOutput,
     ApiKeyCreateInput,
@@ -37,12 +37,31 @@ def _actor(request) -> str:
     return f"api-key:{api_key.id}" if api_key else f"user:{request.user.get_username()}"
 
 
+def _granting_scopes(request) -> frozenset[str] | None:
+    """The scopes of the key asking for a key (None for an operator): a key never yields more than it holds."""
+    caller = api_key_of(request)
+    return None if caller is None else caller.scopes
+
+
+def _creation_allowed(request) -> None:
+    """Creations and rotations share one budget per client address."""
+    if guard_anonymous(request, group="apikey-create", rate=settings.API_KEY_CREATE_RATE, increment=True):
+        raise ApplicationError("rate_limited", "Too many keys created; try again later.", status_code=429)
+
+
 class ApiKeyViewSet(viewsets.GenericViewSet):
     """The tenant's API keys: list (prefix and last four only), create, rotate, revoke."""
 
     lookup_value_regex = UUID_PATTERN
     serializer_class = ApiKeyOutput
     permission_classes = [HasScope("keys:manage")]
+    operator_permissions = {
+        "list": "apikeys.view_apikey",
+        "retrieve": "apikeys.view_apikey",
+        "create": "apikeys.add_apikey",
+        "revoke": "console.revoke_apikey",
+        "rotate": "console.revoke_apikey",
+    }
 
     def get_queryset(self):
         return selectors.apikey_list(tenant=acting_tenant(self.request))
@@ -56,23 +75,16 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def create(self, request):
-        if guard_anonymous(request, group="apikey-create", rate=settings.API_KEY_CREATE_RATE, increment=True):
-            raise ApplicationError("rate_limited", "Too many keys created; try again later.", status_code=429)
+        _creation_allowed(request)
         data = _validated(ApiKeyCreateInput, request.data)
         tenant = target_tenant(request, data.pop("tenant", None))
         caller = api_key_of(request)
-        if caller is not None and not set(data["scopes"]) <= caller.scopes:
-            # A key cannot mint a key more powerful than itself.
-            missing = sorted(set(data["scopes"]) - caller.scopes)
-            raise ApplicationError(
-                "insufficient_scope",
-                "A key can only grant scopes it holds.",
-                fields={"scopes": [f"Not held by this key: {', '.join(missing)}."]},
-                status_code=403,
-            )
-        api_key, raw_key = services.apikey_create(
-            tenant=tenant, created_by=request.user if caller is None else None, **data
-        )
+        with operator_write(self, action="apikey.create", detail={**data, "tenant": str(tenant.pk)}) as audit:
+            api_key, raw_key = services.apikey_create(
+                tenant=tenant, created_by=request.user if caller is None else None,
+                granting_scopes=_granting_scopes(request), **data,
+            )  # fmt: skip
+            audit.target = api_key
         body = ApiKeyCreatedOutput(api_key, context={"raw_key": raw_key}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -80,17 +92,24 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         data = _validated(ApiKeyRevokeInput, request.data)
-        api_key = services.apikey_revoke(api_key=self.get_object(), revoked_by=_actor(request), **data)
+        api_key = self.get_object()
+        with operator_write(self, action="apikey.revoke", target=api_key, reason=data["reason"]):
+            api_key = services.apikey_revoke(api_key=api_key, revoked_by=_actor(request), **data)
         return Response(ApiKeyOutput(api_key).data)
 
     @extend_schema(request=ApiKeyRotateInput, responses={201: ApiKeyCreatedOutput})
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
+        _creation_allowed(request)
         data = _validated(ApiKeyRotateInput, request.data)
+        old = self.get_object()
         caller = api_key_of(request)
-        new, raw_key = services.apikey_rotate(
-            api_key=self.get_object(), rotated_by=request.user if caller is None else None, **data
-        )
+        with operator_write(self, action="apikey.rotate", target=old, detail=data) as audit:
+            new, raw_key = services.apikey_rotate(
+                api_key=old, rotated_by=request.user if caller is None else None,
+                granting_scopes=_granting_scopes(request), **data,
+            )  # fmt: skip
+            audit.detail["new_key"] = str(new.pk)
         body = ApiKeyCreatedOutput(new, context={"raw_key": raw_key}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -99,6 +118,7 @@ class UsageView(APIView):
     """The tenant's API usage per minute and per key (rolled up once a minute)."""
 
     permission_classes = [HasScope("usage:read")]
+    operator_permissions = {"GET": "apikeys.view_apiusageminute"}
 
     @extend_schema(parameters=[UsageQueryInput], responses=dict)
     def get(self, request):

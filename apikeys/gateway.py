@@ -61,7 +61,7 @@ class PendingDecision:
         except RedisError as exc:
             self._error = exc
 
-    def result(self, *, before_lookup=None) -> ratelimit.Decision:
+    def result(self) -> ratelimit.Decision:
         """Read the reply (once); raises BackendUnavailable when Redis did not answer."""
         parsed = self.parsed
         try:
@@ -75,8 +75,6 @@ class PendingDecision:
         # At most two fills: the key record, then its tenant's state.
         for _ in range(2):
             if decision.code == ratelimit.MISS:
-                if before_lookup is not None:  # e.g. refuse a client IP with many failures before the query
-                    before_lookup()
                 api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
                 if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
                     return ratelimit.Decision(ratelimit.INVALID)
@@ -94,8 +92,8 @@ class PendingDecision:
         return decision
 
 
-def decide(parsed: ParsedKey, *, before_lookup=None) -> ratelimit.Decision:
-    return PendingDecision(parsed).result(before_lookup=before_lookup)
+def decide(parsed: ParsedKey) -> ratelimit.Decision:
+    return PendingDecision(parsed).result()
 
 
 def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
@@ -110,10 +108,13 @@ def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
         return ratelimit.Decision(ratelimit.EXPIRED, **common)
     if not api_key.tenant.is_active:
         return ratelimit.Decision(ratelimit.SUSPENDED, **common)
-    limit = api_key.rate_limit_per_minute or api_key.tenant.requests_per_minute
+    tenant_limit = api_key.tenant.requests_per_minute
+    key_limit = min(api_key.rate_limit_per_minute or tenant_limit, tenant_limit)
+    policy = ratelimit.KEY_POLICY if key_limit < tenant_limit else ratelimit.TENANT_POLICY
     return ratelimit.Decision(
-        ratelimit.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=limit, remaining=-1, **common
-    )
+        ratelimit.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=key_limit, remaining=-1,
+        policy=policy, tenant_limit=tenant_limit, key_limit=key_limit, **common,
+    )  # fmt: skip
 
 
 def _call(function, *args, **kwargs):

@@ -42,10 +42,6 @@ _FAILURE_REASONS = {
 }
 
 
-class AuthFailuresExceeded(Exception):
-    pass
-
-
 def presented_key(request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:7].lower() == "bearer ":
@@ -76,11 +72,17 @@ def _report_outage(where: str) -> None:
 
 
 def _limit_headers(response, decision: ratelimit.Decision) -> None:
-    policy = f'"{decision.tier}"'
-    response["RateLimit-Policy"] = f"{policy};q={decision.limit};w={ratelimit.WINDOW_SECONDS}"
+    """The tenant's policy (named by its tier) and the key's own when lower; `RateLimit` reports the one
+    closest to its limit (the one that refused, on a 429)."""
+    window = ratelimit.WINDOW_SECONDS
+    policies = [f'"{decision.tier}";q={decision.tenant_limit};w={window}']
+    if decision.key_limit < decision.tenant_limit:
+        policies.append(f'"{ratelimit.KEY_POLICY}";q={decision.key_limit};w={window}')
+    response["RateLimit-Policy"] = ", ".join(policies)
     response["X-RateLimit-Limit"] = str(decision.limit)
     if decision.remaining >= 0:  # unknown while failing open without Redis
-        response["RateLimit"] = f"{policy};r={decision.remaining};t={decision.reset_seconds}"
+        name = decision.tier if decision.policy == ratelimit.TENANT_POLICY else decision.policy
+        response["RateLimit"] = f'"{name}";r={decision.remaining};t={decision.reset_seconds}'
         response["X-RateLimit-Remaining"] = str(decision.remaining)
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
 
@@ -134,16 +136,10 @@ class ApiGatewayMiddleware:
         if parsed is None:
             return None, self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
 
-        def before_lookup():
-            if guard_anonymous(
-                request, group="apikey-auth-failure", rate=settings.API_KEY_AUTH_FAILURE_RATE, increment=False
-            ):
-                raise AuthFailuresExceeded
-
+        # Failures are limited per client address, valid keys are not: a key is always looked up (a miss
+        # costs one indexed query), so a valid key still gets in from an address that has failed many times.
         try:
-            decision = pending.result(before_lookup=before_lookup)
-        except AuthFailuresExceeded:
-            return None, self._too_many_failures()
+            decision = pending.result()
         except BackendUnavailable:
             _report_outage("gateway script")
             if settings.API_GATEWAY_FAIL_MODE == "closed":
@@ -195,16 +191,11 @@ class ApiGatewayMiddleware:
         if guard_anonymous(
             request, group="apikey-auth-failure", rate=settings.API_KEY_AUTH_FAILURE_RATE, increment=True
         ):
-            return self._too_many_failures(counted=True)
+            response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
+            response["Retry-After"] = "60"
+            return response
         response = error_response(code, message, status)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
-        return response
-
-    def _too_many_failures(self, counted: bool = False):
-        if not counted:  # refused before its key was looked up
-            metrics.record_api_key_auth_failure(reason="too_many_failures")
-        response = error_response("rate_limited", "Too many failed authentications; try again later.", 429)
-        response["Retry-After"] = "60"
         return response
 
 

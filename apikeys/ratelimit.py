@@ -1,12 +1,16 @@
 """The gateway's shared state: cached key records, the rate limiter and usage counters.
 
 One Lua script per request (`GATEWAY_SCRIPT`) reads the cached key record (found by the key's SHA-256, as
-GitHub looks tokens up), checks revocation,
-expiry and the tenant's status, applies the limit and counts usage, atomically: no INCR-then-EXPIRE gap.
-The limiter is a sliding window of one-second buckets kept in one hash per key (at most 61 buckets and
-a running total, so O(1) memory and time whatever the limit). A request is admitted only if the buckets of the last 61 seconds hold
-fewer than the limit; any 60-second span lies inside such 61 buckets, so no client ever exceeds its
-limit over any 60 seconds (a fixed window allows 2x across its edge).
+GitHub looks tokens up), checks revocation, expiry and the tenant's status, applies the limits and counts
+usage, atomically: no INCR-then-EXPIRE gap, and no two requests can both take the last place.
+
+Limits: the tier belongs to the tenant. Every request counts against the tenant's window (its tier's
+limit, or an operator's override, over all its keys) and, when the key has a lower limit of its own,
+against the key's window too; it is admitted only if both have room. Each window is a sliding window
+of one-second buckets kept in one hash (at most 61 buckets and a running total, so O(1) memory and time
+whatever the limit). A request is admitted only if the buckets of the last 61 seconds hold fewer than
+the limit; any 60-second span lies inside such 61 buckets, so no client ever exceeds its limit over any
+60 seconds (a fixed window allows 2x across its edge).
 
 Embedded mode (no Redis) uses `MemoryGatewayStore`, the same algorithm in process.
 Redis Cluster note: the script touches keys derived from the record (tenant, usage minute); on a
@@ -16,6 +20,7 @@ cluster they would need a common hash tag. One Redis or Sentinel, as deployed, i
 import functools
 import json
 import os
+import string
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +37,8 @@ RECORD_TTL_SECONDS = 86_400
 USAGE_TTL_SECONDS = 2 * 86_400
 
 REC = "apk:rec:"
-LIMIT = "apk:rl:"
+LIMIT = "apk:rl:"  # a key's own window, by lookup id
+TENANT_LIMIT = "apk:rl:t:"  # a tenant's window over all its keys, by tenant id (lookup ids have no ':')
 TENANT = "apk:tenant:"
 USAGE = "apk:usage:"
 USAGE_MINUTES = "apk:usage:minutes"
@@ -40,8 +46,17 @@ LAST_USED = "apk:lastused"
 
 # Decision codes returned by the script.
 OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED, RATE_LIMITED = range(8)
+# A cached record's `rev` after its key was removed from the database (a restore, a deleted tenant): the key
+# is unknown, and a fill (which writes only where nothing is) cannot bring the old record back meanwhile.
+REMOVED_FLAG = "gone"
+# The policies of the RateLimit headers.
+TENANT_POLICY, KEY_POLICY = "tenant", "key"
 
-GATEWAY_SCRIPT = """
+# The windows a request must fit in, each a sliding window of one-second buckets kept in one hash (fields
+# = seconds, a running total 'n' and 'o', the oldest second still counted): the tenant's over all its keys,
+# then the key's own when it is lower. More windows (a burst window, a monthly quota) are more rows of
+# `windows`: a request is admitted only if every window has room, and then counted in every one.
+_GATEWAY_SCRIPT = string.Template("""
 local now = redis.call('TIME')
 local now_s = tonumber(now[1])
 local now_ms = now_s * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -50,14 +65,14 @@ local minute = now_s - (now_s % 60)
 -- Outcomes (status class, latency) of earlier requests, carried here so they cost no round trip.
 if ARGV[2] ~= '' then
   for _, o in ipairs(cjson.decode(ARGV[2])) do
-    local ukey = 'apk:usage:' .. o[1]
+    local ukey = '${USAGE}' .. o[1]
     local k = o[2]
     if o[3] > 0 then redis.call('HINCRBY', ukey, k .. ':c4', o[3]) end
     if o[4] > 0 then redis.call('HINCRBY', ukey, k .. ':c5', o[4]) end
     redis.call('HINCRBY', ukey, k .. ':ls', o[5])
     local max = tonumber(redis.call('HGET', ukey, k .. ':lm') or '0')
     if o[6] > max then redis.call('HSET', ukey, k .. ':lm', o[6]) end
-    redis.call('EXPIRE', ukey, 172800)
+    redis.call('EXPIRE', ukey, ${USAGE_TTL})
     redis.call('ZADD', KEYS[4], o[1], o[1])
   end
 end
@@ -66,62 +81,91 @@ if ARGV[1] == '' then return {0} end
 -- The record is found by the SHA-256 of the presented key: nothing secret is compared here, and
 -- a wrong key simply finds no record.
 local rec = redis.call('HMGET', KEYS[1], 'h', 'id', 't', 'sc', 'exp', 'lim', 'rev')
-if not rec[2] then return {1} end
-if rec[7] == '1' then return {3, rec[2]} end
-if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {4, rec[2]} end
+if not rec[2] then return {${MISS}} end
+if rec[7] == '${REMOVED_FLAG}' then return {${INVALID}} end
+if rec[7] == '1' then return {${REVOKED}, rec[2]} end
+if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {${EXPIRED}, rec[2]} end
 
-local tenant = redis.call('HMGET', 'apk:tenant:' .. rec[3], 's', 'lim', 'tier')
-if not tenant[1] then return {5, rec[2], rec[3]} end
-if tenant[1] ~= 'active' then return {6, rec[2], rec[3]} end
-local limit = tonumber(tenant[2])
-if rec[6] ~= '' then limit = tonumber(rec[6]) end
+local tenant = redis.call('HMGET', '${TENANT}' .. rec[3], 's', 'lim', 'tier')
+if not tenant[1] then return {${TENANT_MISS}, rec[2], rec[3]} end
+if tenant[1] ~= 'active' then return {${SUSPENDED}, rec[2], rec[3]} end
 
--- Sliding window of one-second buckets (fields = seconds) with a running total 'n' and 'o', the oldest
--- second still counted. Expiring walks each second once in its life, so a request costs O(1).
-local state = redis.call('HMGET', KEYS[2], 'n', 'o')
-local used = tonumber(state[1] or '0')
-local oldest = tonumber(state[2] or now_s)
-local first_kept = now_s - 60
-if oldest < first_kept then
-  if first_kept - oldest > 61 then
-    redis.call('DEL', KEYS[2])
-    used = 0
-    oldest = now_s
-  else
-    for second = oldest, first_kept - 1 do
-      local count = redis.call('HGET', KEYS[2], second)
-      if count then
-        used = used - tonumber(count)
-        redis.call('HDEL', KEYS[2], second)
+-- {hash, limit, policy name}: the tenant's limit covers all its keys; a key's own can only lower it.
+local tenant_limit = tonumber(tenant[2])
+local key_limit = tenant_limit
+local windows = {{'${TENANT_LIMIT}' .. rec[3], tenant_limit, 'tenant'}}
+if rec[6] ~= '' and tonumber(rec[6]) < tenant_limit then
+  key_limit = tonumber(rec[6])
+  windows[#windows + 1] = {KEYS[2], key_limit, 'key'}
+end
+
+-- Drops the buckets older than 60 s; returns the requests still counted and the oldest counted second.
+-- Expiring walks each second once in its life, so a request costs O(1) per window.
+local function window_read(key)
+  local state = redis.call('HMGET', key, 'n', 'o')
+  local used = tonumber(state[1] or '0')
+  local oldest = tonumber(state[2] or now_s)
+  local first_kept = now_s - 60
+  if oldest < first_kept then
+    if first_kept - oldest > 61 then
+      redis.call('DEL', key)
+      used = 0
+      oldest = now_s
+    else
+      for second = oldest, first_kept - 1 do
+        local count = redis.call('HGET', key, second)
+        if count then
+          used = used - tonumber(count)
+          redis.call('HDEL', key, second)
+        end
       end
+      oldest = first_kept
     end
-    oldest = first_kept
   end
+  -- 'o' points at the oldest non-empty bucket, so the reset told to clients is exact.
+  while used > 0 and oldest < now_s and not redis.call('HGET', key, oldest) do
+    oldest = oldest + 1
+  end
+  if used == 0 then oldest = now_s end
+  return used, oldest
 end
--- 'o' points at the oldest non-empty bucket, so the reset told to clients is exact.
-while used > 0 and oldest < now_s and not redis.call('HGET', KEYS[2], oldest) do
-  oldest = oldest + 1
-end
-if used == 0 then oldest = now_s end
-local reset = oldest + 61 - now_s
 
-local ukey = 'apk:usage:' .. minute
+-- Every window is read before any is counted: a request refused by one is counted in none.
+local refused, closest
+for _, w in ipairs(windows) do
+  w[4], w[5] = window_read(w[1])
+  w[6] = w[2] - w[4]  -- room left before this request
+  if w[6] <= 0 and not refused then refused = w end
+  if not closest or w[6] < closest[6] then closest = w end
+end
+
+local ukey = '${USAGE}' .. minute
 local new_minute = redis.call('HINCRBY', ukey, rec[2] .. ':r', 1) == 1
 if new_minute then
-  redis.call('EXPIRE', ukey, 172800)
+  redis.call('EXPIRE', ukey, ${USAGE_TTL})
   redis.call('ZADD', KEYS[4], minute, minute)
 end
 redis.call('HSET', KEYS[3], rec[2], now_s)
 
-if used >= limit then
+if refused then
   redis.call('HINCRBY', ukey, rec[2] .. ':l', 1)
-  return {7, rec[2], rec[3], rec[4], tenant[3], limit, 0, reset}
+  return {${RATE_LIMITED}, rec[2], rec[3], rec[4], tenant[3], refused[2], 0, refused[5] + 61 - now_s,
+          refused[3], tenant_limit, key_limit}
 end
-redis.call('HINCRBY', KEYS[2], now_s, 1)
-redis.call('HSET', KEYS[2], 'n', used + 1, 'o', oldest)
-redis.call('EXPIRE', KEYS[2], 62)
-return {0, rec[2], rec[3], rec[4], tenant[3], limit, limit - used - 1, reset}
-"""
+for _, w in ipairs(windows) do
+  redis.call('HINCRBY', w[1], now_s, 1)
+  redis.call('HSET', w[1], 'n', w[4] + 1, 'o', w[5])
+  redis.call('EXPIRE', w[1], 62)
+end
+return {${OK}, rec[2], rec[3], rec[4], tenant[3], closest[2], closest[6] - 1, closest[5] + 61 - now_s,
+        closest[3], tenant_limit, key_limit}
+""")
+
+GATEWAY_SCRIPT = _GATEWAY_SCRIPT.substitute(
+    USAGE=USAGE, TENANT=TENANT, TENANT_LIMIT=TENANT_LIMIT, USAGE_TTL=USAGE_TTL_SECONDS, REMOVED_FLAG=REMOVED_FLAG,
+    OK=OK, MISS=MISS, INVALID=INVALID, REVOKED=REVOKED, EXPIRED=EXPIRED, TENANT_MISS=TENANT_MISS,
+    SUSPENDED=SUSPENDED, RATE_LIMITED=RATE_LIMITED,
+)  # fmt: skip
 
 # Fill only when absent: a concurrent revocation or suspension (written unconditionally) always wins
 # over a fill that read the database before that change committed.
@@ -154,17 +198,25 @@ class Decision(NamedTuple):  # a tuple: built once per request, cheaply
     tenant_id: str = ""
     scopes: tuple[str, ...] = ()
     tier: str = ""
+    # The policy closest to its limit (the one that refused, when refused): its limit, what is left of
+    # it and when it frees up; the RateLimit headers report it.
     limit: int = 0
     remaining: int = 0
     reset_seconds: int = 0
+    policy: str = TENANT_POLICY
+    tenant_limit: int = 0
+    key_limit: int = 0  # the key's effective limit: its own when lower than the tenant's, else the tenant's
 
     @classmethod
     def from_reply(cls, reply: list) -> "Decision":
         code = int(reply[0])
-        if len(reply) < 8:
+        if len(reply) < 11:
             return cls(code, *(item.decode() if isinstance(item, bytes) else str(item) for item in reply[1:3]))
         key_id, tenant_id, scopes, tier = (item.decode() for item in reply[1:5])
-        return cls(code, key_id, tenant_id, tuple(scopes.split()), tier, int(reply[5]), int(reply[6]), int(reply[7]))
+        return cls(
+            code, key_id, tenant_id, tuple(scopes.split()), tier, int(reply[5]), int(reply[6]), int(reply[7]),
+            reply[8].decode(), int(reply[9]), int(reply[10]),
+        )  # fmt: skip
 
 
 def record_fields(api_key) -> dict:
@@ -181,7 +233,13 @@ def record_fields(api_key) -> dict:
     }
 
 
+def removed_record_fields(*, key_id: str, tenant_id: str, secret_hash: str) -> dict:
+    """The record of a key that no longer exists: refused as unknown until the record expires."""
+    return {"h": secret_hash, "id": key_id, "t": tenant_id, "sc": "", "exp": "0", "lim": "", "rev": REMOVED_FLAG}
+
+
 def tenant_fields(tenant) -> dict:
+    """The tenant's status and its limit over all its keys (the tier's, or an operator's override)."""
     return {"s": tenant.status, "lim": str(tenant.requests_per_minute), "tier": tenant.tier}
 
 
@@ -334,8 +392,9 @@ class RedisGatewayStore:
         if stamps:
             self._forget_last_used(keys=[LAST_USED], args=[item for pair in stamps.items() for item in pair])
 
-    def reset_limit(self, lookup_id: str) -> None:
-        self.client.delete(LIMIT + lookup_id)
+    def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
+        """Empty a key's window (and its tenant's, when named)."""
+        self.client.delete(LIMIT + lookup_id, *([TENANT_LIMIT + tenant_id] if tenant_id else []))
 
 
 class MemoryGatewayStore:
@@ -363,7 +422,7 @@ class MemoryGatewayStore:
             rec = self.records.get(lookup_id)
             if rec is None:
                 return Decision(MISS)
-            if not hashes_match(rec["h"], secret_hash):
+            if not hashes_match(rec["h"], secret_hash) or rec["rev"] == REMOVED_FLAG:
                 return Decision(INVALID)
             if rec["rev"] == "1":
                 return Decision(REVOKED, rec["id"])
@@ -374,22 +433,32 @@ class MemoryGatewayStore:
                 return Decision(TENANT_MISS, rec["id"], rec["t"])
             if tenant["s"] != "active":
                 return Decision(SUSPENDED, rec["id"], rec["t"])
-            limit = int(rec["lim"] or tenant["lim"])
-            buckets = self.buckets.setdefault(lookup_id, {})
-            for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
-                del buckets[second]
-            used = sum(buckets.values())
-            reset = (min(buckets) if buckets else now_s) + WINDOW_SECONDS + 1 - now_s
+            tenant_limit = key_limit = int(tenant["lim"])
+            # (buckets, limit, policy): the tenant's window over all its keys, the key's own when lower.
+            windows = [(self.buckets.setdefault(TENANT_LIMIT + rec["t"], {}), tenant_limit, TENANT_POLICY)]
+            if rec["lim"] and int(rec["lim"]) < tenant_limit:
+                key_limit = int(rec["lim"])
+                windows.append((self.buckets.setdefault(lookup_id, {}), key_limit, KEY_POLICY))
+            states = []  # (room left before this request, reset seconds, limit, policy, buckets)
+            for buckets, limit, policy in windows:
+                for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
+                    del buckets[second]
+                reset = (min(buckets) if buckets else now_s) + WINDOW_SECONDS + 1 - now_s
+                states.append((limit - sum(buckets.values()), reset, limit, policy, buckets))
             minute = now_s // 60 * 60
             self._count(minute, rec["id"], "r", 1)
             self.last_used[rec["id"]] = now_s
             common = {"key_id": rec["id"], "tenant_id": rec["t"], "scopes": tuple(rec["sc"].split())}
-            common |= {"tier": tenant["tier"], "limit": limit}
-            if used >= limit:
+            common |= {"tier": tenant["tier"], "tenant_limit": tenant_limit, "key_limit": key_limit}
+            refused = next((state for state in states if state[0] <= 0), None)
+            if refused is not None:
                 self._count(minute, rec["id"], "l", 1)
-                return Decision(RATE_LIMITED, remaining=0, reset_seconds=reset, **common)
-            buckets[now_s] = buckets.get(now_s, 0) + 1
-            return Decision(OK, remaining=limit - used - 1, reset_seconds=reset if used else 61, **common)
+                _, reset, limit, policy, _ = refused
+                return Decision(RATE_LIMITED, limit=limit, remaining=0, reset_seconds=reset, policy=policy, **common)
+            for *_, buckets in states:
+                buckets[now_s] = buckets.get(now_s, 0) + 1
+            room, reset, limit, policy, _ = min(states, key=lambda state: state[0])  # the first of equals
+            return Decision(OK, limit=limit, remaining=room - 1, reset_seconds=reset, policy=policy, **common)
 
     def send_evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Callable[[], Decision]:
         decision = self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
@@ -445,9 +514,11 @@ class MemoryGatewayStore:
                 if self.last_used.get(key_id) == stamp:
                     del self.last_used[key_id]
 
-    def reset_limit(self, lookup_id: str) -> None:
+    def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
         with self._lock:
             self.buckets.pop(lookup_id, None)
+            if tenant_id:
+                self.buckets.pop(TENANT_LIMIT + tenant_id, None)
 
 
 _store = None

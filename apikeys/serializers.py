@@ -52,7 +52,10 @@ class ApiKeyRevokeInput(serializers.Serializer):
 
 
 class ApiKeyRotateInput(serializers.Serializer):
-    grace_seconds = serializers.IntegerField(min_value=0, max_value=30 * 86_400, default=86_400)
+    grace_seconds = serializers.IntegerField(
+        min_value=0, default=86_400,
+        help_text="How long the rotated key keeps working; at most API_KEY_ROTATION_MAX_GRACE_SECONDS (7 days).",
+    )  # fmt: skip
 
 
 class UsageQueryInput(serializers.Serializer):

@@ -2,12 +2,14 @@
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from platform_site.exceptions import ApplicationError, ConflictError
+from tenants.models import Tenant
 
 from . import ratelimit
 from .gateway import publish_key
@@ -17,7 +19,6 @@ from .scopes import SCOPES
 
 logger = logging.getLogger(__name__)
 
-MAX_GRACE_SECONDS = 30 * 86_400
 # Usage minutes stay in Redis this long after they end, so late outcomes still reach PostgreSQL.
 USAGE_SETTLE_SECONDS = 600
 
@@ -33,6 +34,35 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     if unknown:
         raise _invalid("scopes", f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(SCOPES)}.")
     return sorted(set(scopes))
+
+
+def _check_granted(scopes: list[str], granting_scopes: frozenset[str] | None) -> None:
+    """A key never yields a key (created or rotated) with a scope it lacks itself."""
+    if granting_scopes is None:  # an operator
+        return
+    missing = sorted(set(scopes) - set(granting_scopes))
+    if missing:
+        raise ApplicationError(
+            "insufficient_scope",
+            "A key can only grant scopes it holds.",
+            fields={"scopes": [f"Not held by this key: {', '.join(missing)}."]},
+            status_code=403,
+        )
+
+
+def apikey_limit_check(*, tenant, rate_limit_per_minute: int | None) -> None:
+    """A key's own limit can only lower its tenant's (the tier's, or an operator's override)."""
+    if rate_limit_per_minute is None:
+        return
+    if rate_limit_per_minute < 1:
+        raise _invalid("rate_limit_per_minute", "Must be at least 1.")
+    ceiling = tenant.requests_per_minute
+    if rate_limit_per_minute > ceiling:
+        raise _invalid(
+            "rate_limit_per_minute",
+            f"At most the tenant's limit of {ceiling} requests a minute (over all its keys); "
+            "only an operator can raise that.",
+        )
 
 
 def _event_record(api_key: ApiKey, event_type: str) -> None:
@@ -56,20 +86,32 @@ def apikey_create(
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
     created_by=None,
+    granting_scopes: frozenset[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with the raw key, which is shown once and never stored."""
+    """Create a key; returns it with the raw key, which is shown once and never stored.
+
+    `granting_scopes`: the scopes of the key asking for this one (None for an operator).
+    """
     name = (name or "").strip()
     if not name:
         raise _invalid("name", "This field is required.")
     if len(name) > 200:
         raise _invalid("name", "At most 200 characters.")
     scopes = _validate_scopes(scopes)
+    _check_granted(scopes, granting_scopes)
     if expires_at is not None and expires_at <= timezone.now():
         raise _invalid("expires_at", "Must be in the future.")
-    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-        raise _invalid("rate_limit_per_minute", "Must be at least 1.")
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)  # serialises the count of active keys
+    apikey_limit_check(tenant=tenant, rate_limit_per_minute=rate_limit_per_minute)
     if not tenant.is_active:
         raise ConflictError("The tenant is suspended.", code="invalid_state")
+    active = ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).exclude(expires_at__lte=timezone.now())
+    if active.count() >= settings.API_KEY_MAX_ACTIVE_PER_TENANT:
+        raise ConflictError(
+            f"The tenant has {settings.API_KEY_MAX_ACTIVE_PER_TENANT} active keys, the most it may hold; "
+            "revoke one first.",
+            code="too_many_keys",
+        )
     raw_key, parsed = generate_key(settings.PLATFORM_ENVIRONMENT)
     api_key = ApiKey.objects.create(
         tenant=tenant,
@@ -86,6 +128,27 @@ def apikey_create(
     _event_record(api_key, "apikey.created")
     logger.info("api key created id=%s prefix=%s tenant=%s", api_key.pk, api_key.prefix, tenant.pk)
     return api_key, raw_key
+
+
+_UNCHANGED = object()
+
+
+@transaction.atomic
+def apikey_update(*, api_key: ApiKey, name: str | None = None, rate_limit_per_minute=_UNCHANGED) -> ApiKey:
+    """Rename a key or set its own limit (None: the tenant's); the gateway applies it from the next request."""
+    api_key = ApiKey.objects.select_for_update().select_related("tenant").get(pk=api_key.pk)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise _invalid("name", "Between 1 and 200 characters.")
+        api_key.name = name
+    if rate_limit_per_minute is not _UNCHANGED:
+        apikey_limit_check(tenant=api_key.tenant, rate_limit_per_minute=rate_limit_per_minute)
+        api_key.rate_limit_per_minute = rate_limit_per_minute
+    api_key.save(update_fields=["name", "rate_limit_per_minute"])
+    _publish_after_commit(api_key)
+    logger.info("api key updated id=%s limit=%s", api_key.pk, api_key.rate_limit_per_minute)
+    return api_key
 
 
 @transaction.atomic
@@ -117,20 +180,36 @@ def apikey_revoke_many(*, api_key_ids: list, revoked_by: str, reason: str) -> in
 
 
 @transaction.atomic
-def apikey_rotate(*, api_key: ApiKey, grace_seconds: int, rotated_by=None) -> tuple[ApiKey, str]:
-    """A new key with the same name, scopes and limit; the old one keeps working for the grace period."""
-    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-        raise _invalid("grace_seconds", f"Between 0 and {MAX_GRACE_SECONDS}.")
+def apikey_rotate(
+    *, api_key: ApiKey, grace_seconds: int, rotated_by=None, granting_scopes: frozenset[str] | None = None
+) -> tuple[ApiKey, str]:
+    """A new key with the same name, scopes and limit; the old one keeps working for the grace period.
+
+    The rules of creation apply (`granting_scopes` as in apikey_create, the tenant's limits and key count),
+    and a key is rotated once: its successor is the one to rotate next, so rotation cannot multiply keys.
+    """
+    max_grace = settings.API_KEY_ROTATION_MAX_GRACE_SECONDS
+    if not 0 <= grace_seconds <= max_grace:
+        raise _invalid("grace_seconds", f"Between 0 and {max_grace}.")
     old = ApiKey.objects.select_for_update().select_related("tenant").get(pk=api_key.pk)
     if not old.is_active:
         raise ConflictError("Only an active key can be rotated.", code="invalid_state")
+    if old.rotated_to_id is not None:
+        raise ConflictError("This key was rotated already; rotate its successor.", code="invalid_state")
+    _check_granted(old.scopes, granting_scopes)
+    # A limit above what the tenant has now (its tier went down since) is dropped: the tenant's applies.
+    limit = old.rate_limit_per_minute
+    if limit is not None and limit > old.tenant.requests_per_minute:
+        limit = None
     new, raw_key = apikey_create(
         tenant=old.tenant,
         name=old.name,
         scopes=old.scopes,
         expires_at=old.expires_at,
-        rate_limit_per_minute=old.rate_limit_per_minute,
+        rate_limit_per_minute=limit,
         created_by=rotated_by,
+        granting_scopes=granting_scopes,
+        # The old key leaves the count once its grace ends; until then both are active.
     )
     grace_end = timezone.now() + timedelta(seconds=grace_seconds)
     old.expires_at = min(grace_end, old.expires_at) if old.expires_at else grace_end
@@ -139,6 +218,69 @@ def apikey_rotate(*, api_key: ApiKey, grace_seconds: int, rotated_by=None) -> tu
     _publish_after_commit(old)
     logger.info("api key rotated id=%s to id=%s grace=%ss", old.pk, new.pk, grace_seconds)
     return new, raw_key
+
+
+# --- removal and restore: the gateway's cache follows the database --------------------------------
+
+
+class KeyState(NamedTuple):
+    lookup_id: str
+    secret_hash: str
+    revoked_at: datetime | None
+    revoked_by: str
+    revoked_reason: str
+    expires_at: datetime | None
+
+
+def apikeys_state(*, tenant_id) -> dict[str, KeyState]:
+    """The tenant's keys as they are now, by id: what a restore must not make more valid."""
+    rows = ApiKey.objects.filter(tenant_id=tenant_id).values_list(
+        "pk", "lookup_id", "secret_hash", "revoked_at", "revoked_by", "revoked_reason", "expires_at"
+    )
+    return {str(pk): KeyState(*rest) for pk, *rest in rows}
+
+
+def apikeys_reconcile_after_restore(*, tenant_id, before: dict[str, KeyState]) -> dict:
+    """In a restore's transaction, after the tenant's rows were replaced: a key revoked before stays revoked
+    and a key that expired or was rotated since keeps its earlier end; after commit, the gateway's cache
+    gets every restored key's record, and the keys the restore removed are refused at once."""
+    kept_revoked = 0
+    for api_key in ApiKey.objects.select_for_update().filter(tenant_id=tenant_id, pk__in=list(before)):
+        was = before[str(api_key.pk)]
+        changed = []
+        if was.revoked_at is not None and (api_key.revoked_at is None or api_key.revoked_at > was.revoked_at):
+            api_key.revoked_at, api_key.revoked_by, api_key.revoked_reason = (
+                was.revoked_at, was.revoked_by, was.revoked_reason,
+            )  # fmt: skip
+            changed += ["revoked_at", "revoked_by", "revoked_reason"]
+            kept_revoked += 1
+        if was.expires_at is not None and (api_key.expires_at is None or api_key.expires_at > was.expires_at):
+            api_key.expires_at = was.expires_at
+            changed.append("expires_at")
+        if changed:
+            api_key.save(update_fields=changed)
+    restored = list(ApiKey.objects.filter(tenant_id=tenant_id))
+    present = {str(api_key.pk) for api_key in restored}
+    removed = [(key_id, state) for key_id, state in before.items() if key_id not in present]
+    transaction.on_commit(lambda: _publish_many(restored, removed, tenant_id=str(tenant_id)))
+    return {"keys_kept_revoked": kept_revoked, "keys_removed": len(removed)}
+
+
+def apikeys_forget_after_commit(*, tenant_id, keep: set[str]) -> int:
+    """The tenant's keys, except `keep`, are refused by the gateway once the caller's transaction commits
+    (they are about to be deleted). Returns how many."""
+    removed = [(key_id, state) for key_id, state in apikeys_state(tenant_id=tenant_id).items() if key_id not in keep]
+    transaction.on_commit(lambda: _publish_many([], removed, tenant_id=str(tenant_id)))
+    return len(removed)
+
+
+def _publish_many(api_keys: list[ApiKey], removed: list[tuple[str, KeyState]], *, tenant_id: str) -> None:
+    store = ratelimit.gateway_store()
+    for api_key in api_keys:
+        publish_key(api_key)
+    for key_id, state in removed:
+        fields = ratelimit.removed_record_fields(key_id=key_id, tenant_id=tenant_id, secret_hash=state.secret_hash)
+        store.put_record(state.lookup_id, fields)
 
 
 # --- usage ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def _size(value):
 
 @admin.register(BackupRun)
 class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = [
         "started_at",
         "kind",
@@ -105,7 +106,8 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RestoreVerification)
-class RestoreVerificationAdmin(admin.ModelAdmin):
+class RestoreVerificationAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["started_at", "status", "backup_run", "repo", "tables_checked", "finished_at", "trigger"]
     list_filter = ["status", "trigger", "started_at"]
     readonly_fields = [f.name for f in RestoreVerification._meta.fields]
@@ -116,6 +118,7 @@ class RestoreVerificationAdmin(admin.ModelAdmin):
 
 @admin.register(TenantExport)
 class TenantExportAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["started_at", "status", "tenant_count", "row_count", "size", "duration", "location"]
     list_filter = ["status", "trigger", "started_at"]
     search_fields = ["id", "location", "error"]

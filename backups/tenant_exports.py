@@ -322,8 +322,11 @@ def tenant_export_restore(
 
 
 def _restore_in_transaction(export: TenantExport, manifest: dict, bodies: dict[str, bytes], tenant_id: str):
+    from apikeys.services import apikeys_reconcile_after_restore, apikeys_state
+
     owned = tenant_owned_models()
     Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+    keys_before = apikeys_state(tenant_id=tenant_id)
     plan = RestorePlan(export_id=str(export.pk), tenant_id=tenant_id)
     counts = manifest["tenants"][tenant_id]["rows"]
     encoding = manifest["encoding"]
@@ -350,6 +353,9 @@ def _restore_in_transaction(export: TenantExport, manifest: dict, bodies: dict[s
             for pk in sorted(exported_pks[item.label] - inserted)[:PLAN_ROWS_LISTED]:
                 plan.conflicts.append(_describe_conflict(item, pk, columns, temp_name=f"tenant_restore_{index}"))
             _drop_temp(f"tenant_restore_{index}")
+    # An export is older than the keys' state: a restore never revives a revoked key, and the gateway's
+    # cached records follow the restore as soon as it commits (nothing is published for a rollback).
+    apikeys_reconcile_after_restore(tenant_id=tenant_id, before=keys_before)
     if not plan.conflicts:
         try:
             with transaction.atomic():

@@ -3,9 +3,11 @@
     PLATFORM_STACK_PORT_BASE=... deploy/local/stack up && eval "$(deploy/local/stack env)"
     python -m benchmarks.api_gateway [--requests 2000]
 
-Variants of one view: (none) no auth, no limit; (gateway) ours; (drf_token) DRF TokenAuthentication +
-UserRateThrottle on django-redis; (drf_api_key) djangorestframework-api-key + DRF throttle. Each at the
-Free (100/min) and Enterprise (50,000/min) tier after 10,000 requests in the window. Overhead is the
+Variants of one view: (none) no auth, no limit; (gateway) ours, the tenant's window over all its keys and
+the key's own; (drf_token) DRF TokenAuthentication + UserRateThrottle on django-redis; (drf_api_key)
+djangorestframework-api-key + DRF throttle. Each at the Free (100/min) and Enterprise (50,000/min) tier
+after 10,000 requests in the window. `tenant_limit_exact`: 4 keys of one Free tenant under 64 threads
+get exactly 100 requests admitted in all. Overhead is the
 median request time minus the median of (none). The variants are timed in turn, request by request,
 in a shuffled order, each after the same untimed setup (both Free clients back at 99 of 100) and
 followed by a timed bare PING, so drift on a shared machine and the setup's after-effects hit all
@@ -40,7 +42,6 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_redis import get_redis_connection  # noqa: E402
 
 from apikeys import ratelimit, services  # noqa: E402
-from apikeys.keyformat import parse_key  # noqa: E402
 from benchmarks.probes import RedisRoundTrips  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402
 
@@ -85,10 +86,11 @@ def _drf_history(scope, ident, entries):
     cache.set(f"throttle_{scope}_{ident}", [now - index * 50 / entries for index in range(entries)], 120)
 
 
-def _fill_gateway(lookup_id, used):
+def _fill_gateway(tenant_id, used):
+    """The tenant's window (over all its keys; the benchmark's keys have no lower limit of their own)."""
     redis = get_redis_connection("default")
     now = int(redis.time()[0])
-    key = ratelimit.LIMIT + lookup_id
+    key = ratelimit.TENANT_LIMIT + str(tenant_id)
     per_second = {now - 50 + index: used // 50 for index in range(50)}
     per_second[now] = used - sum(per_second.values())
     buckets = {second: count for second, count in per_second.items() if count}
@@ -97,17 +99,20 @@ def _fill_gateway(lookup_id, used):
 
 
 def _concurrency(path, headers, threads, attempts):
+    """Requests admitted to `threads` clients starting together; `headers` a dict, or a list of dicts the
+    threads take in turn (several keys)."""
     admitted = []
     barrier = threading.Barrier(threads)
+    choices = headers if isinstance(headers, list) else [headers]
 
-    def client_thread():
+    def client_thread(index):
         client = Client()
         barrier.wait()
-        ok = sum(client.get(path, **headers).status_code == 200 for _ in range(attempts))
+        ok = sum(client.get(path, **choices[index % len(choices)]).status_code == 200 for _ in range(attempts))
         admitted.append(ok)
         connections.close_all()
 
-    workers = [threading.Thread(target=client_thread) for _ in range(threads)]
+    workers = [threading.Thread(target=client_thread, args=(index,)) for index in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -133,7 +138,13 @@ def main():
     enterprise = tenant_services.tenant_create(name=f"bench ent {run}", slug=f"bench-ent-{run}", tier="enterprise")
     _, key_free = services.apikey_create(tenant=free, name="bench", scopes=["usage:read"])
     _, key_ent = services.apikey_create(tenant=enterprise, name="bench", scopes=["usage:read"])
-    _, key_conc = services.apikey_create(tenant=free, name="bench-concurrency", scopes=["usage:read"])
+    # Concurrency runs on Free tenants of their own: the timed runs keep `free`'s window near full.
+    free_conc = tenant_services.tenant_create(name=f"bench conc {run}", slug=f"bench-conc-{run}", tier="free")
+    _, key_conc = services.apikey_create(tenant=free_conc, name="bench-concurrency", scopes=["usage:read"])
+    free_four = tenant_services.tenant_create(name=f"bench four {run}", slug=f"bench-four-{run}", tier="free")
+    keys_four = [
+        services.apikey_create(tenant=free_four, name=f"bench-{index}", scopes=["usage:read"])[1] for index in range(4)
+    ]
     users = get_user_model().objects
     user_free = users.create_user(username=f"bench-free-{run}")
     user_ent = users.create_user(username=f"bench-ent-{run}")
@@ -156,9 +167,7 @@ def main():
 
     # After 10,000 requests in the window. Free admits only 100 a minute, so each Free request starts
     # from 99 used (DRF's list then holds 99 entries; ours one hash of <= 61 buckets).
-    free_lookup = parse_key(key_free).lookup_id
-    ent_lookup = parse_key(key_ent).lookup_id
-    _fill_gateway(ent_lookup, WINDOW_FILL)
+    _fill_gateway(enterprise.pk, WINDOW_FILL)
     _drf_history("bench_enterprise", user_ent.pk, WINDOW_FILL)
     _drf_history("bench_apikey", "127.0.0.1", WINDOW_FILL)
 
@@ -180,7 +189,7 @@ def main():
     def setup():
         # Both Free clients back at 99 of 100 before every request of every variant: the refill's
         # after-effects (measured: ~40 us on the next request) then weigh on all variants alike.
-        _fill_gateway(free_lookup, 99)
+        _fill_gateway(free.pk, 99)
         _drf_history("bench_free", user_free.pk, 99)
 
     results, pings = _time_interleaved(client, variants, n, setup)
@@ -193,6 +202,11 @@ def main():
     gateway_admitted = _concurrency(
         "/api/v1/bench/gateway/", {"HTTP_AUTHORIZATION": f"Bearer {key_conc}"}, args.threads, args.attempts
     )
+    # The tier's limit is the tenant's: 4 keys of one Free tenant get 100 in all, not 100 each.
+    tenant_admitted = _concurrency(
+        "/api/v1/bench/gateway/", [{"HTTP_AUTHORIZATION": f"Bearer {key}"} for key in keys_four], args.threads,
+        args.attempts,
+    )  # fmt: skip
     cache.delete(f"throttle_bench_free_{user_conc.pk}")
     drf_admitted = _concurrency(
         "/api/v1/bench/drf-token-free/", {"HTTP_AUTHORIZATION": f"Token {token_conc}"}, args.threads, args.attempts
@@ -215,6 +229,8 @@ def main():
         "gateway_admitted": gateway_admitted,
         "drf_admitted": drf_admitted,
         "drf_over_admitted": drf_admitted - 100,
+        "tenant_keys_admitted": tenant_admitted,
+        "tenant_limit_exact": tenant_admitted == 100,
     }
     print(json.dumps(summary))
 

@@ -5,6 +5,12 @@
    with the same concurrency: objects per second each, and their ratio (target >= 0.8).
 2. One page requested through Varnish (served from cache) against the same page from the origin
    (gunicorn): requests per second each, and their ratio.
+3. `compressed_bytes_ratio`: every file of a mkdocs-like site fetched through Varnish by a client that
+   accepts br and gzip, bytes on the wire over the files' own bytes (lower is better).
+4. `validate_peak_rss_mib`: peak RSS growth (VmHWM after, reset first, over VmRSS before) of the web
+   process receiving a bundle of DEPLOY_BUNDLE_MAX_BYTES (streamed to object storage) and of a worker
+   validating and publishing a bundle at the unpacked-size and entry limits (a 300 MiB member, directories
+   up to the entry limit); the larger of the two (target <= 64).
 
 Run against the local stack:  deploy/local/stack up && eval "$(deploy/local/stack env)" &&
 python -m benchmarks.deploy_cdn     (last line: one JSON object)
@@ -153,7 +159,163 @@ def _rps(host: str, port: int, path: str, site_host: str) -> float:
     return HTTP_CLIENTS * HTTP_REQUESTS_PER_CLIENT / elapsed
 
 
+def _rss_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def _reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _hostile_bundle(path: Path, *, member_bytes: int, directories: int) -> None:
+    """A tar.gz within the limits that is as heavy as they allow: one huge member of zeros (it compresses
+    to almost nothing) and directory entries up to the entry limit."""
+    import io
+    import tarfile
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size):
+            self.left = size
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            count = min(len(buffer), self.left)
+            buffer[:count] = bytes(count)
+            self.left -= count
+            return count
+
+    with tarfile.open(path, mode="w:gz", compresslevel=1) as archive:
+        for i in range(directories):
+            info = tarfile.TarInfo(f"d{i}/")
+            info.type = tarfile.DIRTYPE
+            archive.addfile(info)
+        info = tarfile.TarInfo("big.bin")
+        info.size = member_bytes
+        archive.addfile(info, io.BufferedReader(Zeros(member_bytes), buffer_size=1024 * 1024))
+        page = tarfile.TarInfo("index.html")
+        page.size = 2
+        archive.addfile(page, io.BytesIO(b"hi"))
+
+
+def _measure_worker(deployment_id: str) -> None:
+    """In a fresh process (a worker's view): validate and publish one deployment, print the RSS growth."""
+    _setup_django()
+    from tenants import services
+    from tenants.models import Deployment
+
+    os.getpid()
+    before = _rss_mib(os.getpid(), "VmRSS")
+    _reset_peak(os.getpid())
+    deployment = services.deployment_execute(deployment=Deployment(pk=deployment_id))
+    if deployment.status != "succeeded":
+        sys.exit(f"benchmark: the hostile-but-valid deployment failed: {deployment.error}")
+    print(json.dumps({"rss_growth_mib": _rss_mib(os.getpid(), "VmHWM") - before}))
+
+
+def _worker_peak_mib(website) -> float:
+    import tempfile
+
+    from django.conf import settings
+
+    from tenants import services
+
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder) / "hostile.tar.gz"
+        _hostile_bundle(bundle, member_bytes=300 * 1024 * 1024, directories=settings.DEPLOY_BUNDLE_MAX_FILES - 3)
+        with bundle.open("rb") as fileobj:
+            deployment = services.deployment_create(website=website, bundle=fileobj, run=False)
+    output = subprocess.run(
+        [sys.executable, "-m", "benchmarks.deploy_cdn", "--measure-worker", str(deployment.pk)],
+        cwd=REPO_ROOT, env=dict(os.environ), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if output.returncode != 0:
+        sys.exit(f"benchmark: measuring the worker failed: {output.stderr[-2000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])["rss_growth_mib"]
+
+
+def _web_peak_mib(origin: subprocess.Popen, port: int, website, site_host: str) -> float:
+    """Upload a bundle of the maximum size to the gunicorn origin; the peak RSS growth of its workers."""
+    import tempfile
+
+    from django.conf import settings
+
+    from apikeys import services as apikey_services
+
+    _, raw_key = apikey_services.apikey_create(tenant=website.tenant, name="bench", scopes=["deployments:write"])
+    workers = _children(origin.pid)
+    before = {pid: _rss_mib(pid, "VmRSS") for pid in workers}
+    for pid in workers:
+        _reset_peak(pid)
+    boundary = uuid.uuid4().hex
+    with tempfile.TemporaryFile() as body:
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="site.tar.gz"\r\n'
+                   "Content-Type: application/gzip\r\n\r\n".encode())  # fmt: skip
+        body.write(b"\x1f\x8b")  # gzip magic: the request only checks that much; the rest is incompressible
+        remaining = settings.DEPLOY_BUNDLE_MAX_BYTES - 2
+        while remaining:
+            chunk = os.urandom(min(remaining, 1024 * 1024))
+            body.write(chunk)
+            remaining -= len(chunk)
+        body.write(f"\r\n--{boundary}--\r\n".encode())
+        length = body.tell()
+        body.seek(0)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.request("POST", f"/api/v1/websites/{website.pk}/deployments/", body=body, headers={
+            "Host": "localhost", "Authorization": f"Bearer {raw_key}", "Content-Length": str(length),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        })  # fmt: skip
+        response = connection.getresponse()
+        answer = response.read()
+        connection.close()
+    if response.status != 201:
+        sys.exit(f"benchmark: the upload was refused: {response.status} {answer[:300]!r}")
+    return max(_rss_mib(pid, "VmHWM") - before[pid] for pid in workers)
+
+
+def _compressed_bytes_ratio(varnish, origin_port: int, website, site_host: str) -> float:
+    from tenants import services
+    from tests.sitebundles import bundle_build, mkdocs_like_site
+
+    files = mkdocs_like_site()
+    deployment = services.deployment_create(website=website, bundle=bundle_build(files), run=False)
+    services.deployment_execute(deployment=deployment)
+    from cdn.paths import file_url_path
+
+    def get(host: str, port: int, path: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        connection.request("GET", path, headers={"Host": site_host, "Accept-Encoding": "br, gzip"})
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        return response.status, body
+
+    # The origin reads from the replica: every file must be served there before the cache asks for it.
+    for path in files:
+        deadline = time.monotonic() + 30
+        while get("127.0.0.1", origin_port, file_url_path(path))[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    on_the_wire = 0
+    for path in files:
+        status, body = get(varnish.hostname, varnish.port, file_url_path(path))
+        if status != 200:
+            sys.exit(f"benchmark: {path} answered {status} through Varnish")
+        on_the_wire += len(body)
+    return on_the_wire / sum(len(body) for body in files.values())
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure-worker":
+        _measure_worker(sys.argv[2])
+        return
     _setup_django()
     from urllib.parse import urlsplit
 
@@ -184,8 +346,13 @@ def main() -> None:
         _rps(varnish.hostname, varnish.port, page, site_host)
         origin_rps = _rps("127.0.0.1", origin_port, page, site_host)
         cached_rps = _rps(varnish.hostname, varnish.port, page, site_host)
+        docs_host = f"docs-{run_id}.example.test"
+        docs = services.website_create(tenant=tenant, name="Docs", hostnames=[docs_host])
+        compressed_ratio = _compressed_bytes_ratio(varnish, origin_port, docs, docs_host)
+        web_peak = _web_peak_mib(origin, origin_port, website, site_host)
     finally:
         _stop(origin)
+    worker_peak = _worker_peak_mib(website)
 
     print(
         json.dumps(
@@ -195,6 +362,10 @@ def main() -> None:
                 "ratio_vs_boto3": round(objects_per_s / boto3_objects_per_s, 3),
                 "cached_vs_origin_rps_ratio": round(cached_rps / origin_rps, 2),
                 "cached_rps": round(cached_rps, 1),
+                "compressed_bytes_ratio": round(compressed_ratio, 3),
+                "validate_peak_rss_mib": round(max(web_peak, worker_peak), 1),
+                "web_upload_peak_rss_mib": round(web_peak, 1),
+                "worker_validate_peak_rss_mib": round(worker_peak, 1),
                 "origin_rps": round(origin_rps, 1),
                 "files": FILES,
                 "rounds": ROUNDS,

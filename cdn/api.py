@@ -1,20 +1,29 @@
-"""POST/GET /api/v1/websites/{id}/invalidations: request a purge, list the records."""
+"""POST/GET /api/v1/websites/{id}/invalidations[/{invalidation id}]: request a purge, list and read the records."""
 
-from drf_spectacular.utils import extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from apikeys.permissions import operator_write
 from tenants import selectors
 from tenants.api import acting_tenant
 
 from . import services
 from .models import Invalidation
-from .serializers import InvalidationCreateInput, InvalidationOutput, WebsiteCdnInput, WebsiteCdnOutput
+from .serializers import (
+    InvalidationCreateInput,
+    InvalidationListQuery,
+    InvalidationOutput,
+    WebsiteCdnInput,
+    WebsiteCdnOutput,
+)
 
 
 class WebsiteInvalidationsView(GenericAPIView):
     required_scopes = {"GET": "websites:read", "HEAD": "websites:read", "POST": "cdn:invalidate"}
+    operator_permissions = {"GET": "cdn.view_invalidation", "POST": "console.invalidate_cdn"}
     serializer_class = InvalidationOutput
 
     def get_queryset(self):
@@ -23,20 +32,47 @@ class WebsiteInvalidationsView(GenericAPIView):
     def _website(self):
         return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
 
-    @extend_schema(responses=InvalidationOutput(many=True))
+    @extend_schema(
+        responses=InvalidationOutput(many=True),
+        parameters=[OpenApiParameter("status", enum=Invalidation.Status.values)],
+    )
     def get(self, request, website_id):
         website = self._website()
-        page = self.paginate_queryset(website.invalidations.order_by("-requested_at"))
+        query = InvalidationListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        invalidations = website.invalidations.prefetch_related("requests").order_by("-requested_at")
+        if query.validated_data.get("status"):
+            invalidations = invalidations.filter(status=query.validated_data["status"])
+        page = self.paginate_queryset(invalidations)
         return self.get_paginated_response(InvalidationOutput(page, many=True).data)
 
     @extend_schema(request=InvalidationCreateInput, responses={202: InvalidationOutput})
     def post(self, request, website_id):
         serializer = InvalidationCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invalidation = services.invalidation_request(
-            website=self._website(), paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
-        )
+        website = self._website()
+        with operator_write(self, action="website.invalidate_cdn", target=website) as audit:
+            invalidation = services.invalidation_request(
+                website=website, paths=serializer.validated_data["paths"], reason=f"api by {request.user}"
+            )
+            audit.detail.update({"invalidation": str(invalidation.pk), "paths": invalidation.paths})
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebsiteInvalidationView(GenericAPIView):
+    """GET /api/v1/websites/{id}/invalidations/{invalidation id}: one record, with its provider requests."""
+
+    required_scopes = {"GET": "websites:read", "HEAD": "websites:read"}
+    operator_permissions = {"GET": "cdn.view_invalidation", "HEAD": "cdn.view_invalidation"}
+    serializer_class = InvalidationOutput
+
+    def get_queryset(self):
+        return Invalidation.objects.none()
+
+    def get(self, request, website_id, invalidation_id):
+        website = selectors.website_get(website_id=website_id, tenant=acting_tenant(request))
+        invalidation = get_object_or_404(website.invalidations.prefetch_related("requests"), pk=invalidation_id)
+        return Response(InvalidationOutput(invalidation).data)
 
 
 class WebsiteCdnView(GenericAPIView):
@@ -47,6 +83,7 @@ class WebsiteCdnView(GenericAPIView):
     """
 
     required_scopes = {"GET": "websites:read", "HEAD": "websites:read"}
+    operator_permissions = {"GET": "tenants.view_website", "PATCH": "console.configure_cdn"}
 
     serializer_class = WebsiteCdnOutput
 
@@ -63,5 +100,7 @@ class WebsiteCdnView(GenericAPIView):
     def patch(self, request, website_id):
         serializer = WebsiteCdnInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        website = services.website_cdn_update(website=self._website(), **serializer.validated_data)
+        website = self._website()
+        with operator_write(self, action="website.configure_cdn", target=website, detail=serializer.validated_data):
+            website = services.website_cdn_update(website=website, **serializer.validated_data)
         return Response(WebsiteCdnOutput(website).data)

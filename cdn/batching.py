@@ -8,26 +8,12 @@ provider's per-request path and wildcard limits.
 
 from collections import Counter
 
-MAX_PATH_LENGTH = 4000  # CloudFront's limit for one invalidation path; others are more lenient
+from .paths import MAX_PATH_LENGTH, InvalidPath, canonical_path  # noqa: F401 - the batching module's names
 
 
 def normalize_path(path: str) -> str:
-    """A site-relative URL path: starts with '/', no whitespace or control characters, '*' only last."""
-    if not isinstance(path, str):
-        raise ValueError("a path must be a string")
-    path = path.strip()
-    if not path.startswith("/"):
-        raise ValueError(f"{path!r} must start with '/'")
-    if len(path) > MAX_PATH_LENGTH:
-        raise ValueError(f"a path is longer than {MAX_PATH_LENGTH} characters")
-    if any(ord(char) < 33 or ord(char) == 127 for char in path):
-        raise ValueError(f"{path!r} contains whitespace or control characters")
-    if "*" in path[:-1]:
-        raise ValueError(f"{path!r}: '*' is allowed only at the end")
-    if path.endswith("*") and not path.endswith("/*"):
-        # "/blog*" would also match "/blogroll"; purge by directory only.
-        raise ValueError(f"{path!r}: a wildcard must follow '/' (e.g. /blog/*)")
-    return path
+    """A requested path in its canonical form (cdn.paths); surrounding whitespace is dropped."""
+    return canonical_path(path.strip() if isinstance(path, str) else path)
 
 
 def _directory(path: str) -> str:

@@ -2,32 +2,36 @@ import uuid
 
 from django.db import models
 
+from platform_site.leases import LeasedJob
+
 
 class InvalidationStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # waiting for its batching window or for provider capacity
+    PENDING = "pending", "Pending"  # waiting for its batching window, provider capacity or a retry
     IN_PROGRESS = "in_progress", "In progress"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
 
 
 class Invalidation(models.Model):
-    """One invalidation request to a CDN provider for one website (one provider request when sent)."""
+    """A purge asked for by a client (API, admin, command, deploy): the record whose id it was given.
+
+    Requests within the batching window are sent together: each invalidation links to the provider
+    requests that carry its paths (`requests`), and its status follows theirs. Coalescing never deletes
+    an invalidation.
+    """
 
     Status = InvalidationStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     website = models.ForeignKey("tenants.Website", on_delete=models.CASCADE, related_name="invalidations")
     backend = models.CharField(max_length=50)
-    # The provider-side thing purged (distribution id, zone id, node list) and the provider's request id.
-    target = models.CharField(max_length=200, blank=True)
-    provider_id = models.CharField(max_length=200, blank=True)
-    paths = models.JSONField(default=list)
+    paths = models.JSONField(default=list)  # canonical (cdn.paths), as requested
     # Hostnames purged besides the website's own (ones it stopped answering to: removed, or lapsed).
     hostnames = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    requests = models.ManyToManyField("ProviderRequest", related_name="invalidations", blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -39,13 +43,52 @@ class Invalidation(models.Model):
                 condition=models.Q(status__in=InvalidationStatus.values), name="invalidation_status_valid"
             ),
         ]
-        indexes = [
-            models.Index(fields=["website", "status"], name="invalidation_website_status"),
-            models.Index(fields=["status", "backend", "target"], name="invalidation_in_progress"),
-        ]
+        indexes = [models.Index(fields=["website", "status"], name="invalidation_website_status")]
 
     def __str__(self) -> str:
         return f"{self.website} {self.status} ({len(self.paths)} paths)"
+
+
+class ProviderRequest(LeasedJob):
+    """One request to a CDN provider (a CloudFront invalidation, a Cloudflare purge, PURGE/BANs to Varnish).
+
+    Sent under a lease; a failure is retried with a growing delay until CDN_INVALIDATION_MAX_ATTEMPTS,
+    then the request and the invalidations it carries are failed with the error.
+    """
+
+    Status = InvalidationStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    website = models.ForeignKey("tenants.Website", on_delete=models.CASCADE, related_name="cdn_requests")
+    backend = models.CharField(max_length=50)
+    # The provider-side thing purged (distribution id, zone id, node list) and the provider's request id.
+    target = models.CharField(max_length=200, blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+    paths = models.JSONField(default=list)
+    # Former hostnames of the website its invalidations asked to purge (Invalidation.hostnames).
+    hostnames = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    # A retried or deferred request is not sent before this time.
+    not_before = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=InvalidationStatus.values), name="provider_request_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["website", "status"], name="provider_request_website"),
+            models.Index(fields=["status", "backend", "target"], name="provider_request_in_progress"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.provider_id or self.pk} {self.status} ({len(self.paths)} paths)"
 
     @property
     def wildcard_count(self) -> int:

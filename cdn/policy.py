@@ -20,8 +20,9 @@ class ContentClass(StrEnum):
 
 CACHE_CONTROL = {
     ContentClass.VERSIONED: "public, max-age=31536000, immutable",
-    # An hour at the edge, then revalidated against the ETag (a cheap 304 from the origin).
-    ContentClass.HTML: "public, max-age=3600",
+    # Browsers revalidate every time (a cheap 304 against the ETag), so a purge reaches them at once;
+    # the CDN keeps it an hour (s-maxage) and is purged by every deploy that changes it.
+    ContentClass.HTML: "public, max-age=0, s-maxage=3600, must-revalidate",
     ContentClass.MEDIA: "public, max-age=2592000",
     ContentClass.API: "no-store",
     # Unversioned CSS/JS/JSON/text: treated like HTML, since they may change with any deploy.
@@ -55,11 +56,29 @@ _EXTRA_TYPES = {
 _TEXT_CHARSET = ("text/", "application/javascript", "application/json", "application/xml", "image/svg+xml")
 
 
+# A compressed file (sitemap.xml.gz, data.json.br) is served as what it is, an archive: a
+# Content-Encoding would make browsers unpack a download the site meant to offer as a file.
+_COMPRESSED_TYPES = {
+    ".gz": "application/gzip",
+    ".tgz": "application/gzip",
+    ".br": "application/x-brotli",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".zst": "application/zstd",
+    ".z": "application/x-compress",
+}
+
+
 def content_type_for(path: str) -> str:
     """The Content-Type of a file by its name, with a charset for text."""
     lower = path.lower()
     extension = lower[lower.rfind(".") :] if "." in lower.rsplit("/", 1)[-1] else ""
-    content_type = _EXTRA_TYPES.get(extension) or mimetypes.guess_type(lower)[0] or "application/octet-stream"
+    content_type = (
+        _COMPRESSED_TYPES.get(extension)
+        or _EXTRA_TYPES.get(extension)
+        or mimetypes.guess_type(lower, strict=False)[0]
+        or "application/octet-stream"
+    )
     if content_type.startswith(_TEXT_CHARSET) and "charset" not in content_type:
         content_type += "; charset=utf-8"
     return content_type

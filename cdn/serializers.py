@@ -1,17 +1,35 @@
 from rest_framework import serializers
 
-from .models import Invalidation
+from .models import Invalidation, InvalidationStatus, ProviderRequest
+
+
+class ProviderRequestOutput(serializers.ModelSerializer):
+    path_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProviderRequest
+        fields = [
+            "id", "target", "provider_id", "status", "error", "attempts", "path_count", "submitted_at", "completed_at",
+        ]  # fmt: skip
+
+    def get_path_count(self, request) -> int:
+        return len(request.paths)
 
 
 class InvalidationOutput(serializers.ModelSerializer):
     website = serializers.UUIDField(source="website_id", read_only=True)
+    requests = ProviderRequestOutput(many=True, read_only=True, help_text="The provider requests carrying its paths.")
 
     class Meta:
         model = Invalidation
         fields = [
-            "id", "website", "backend", "target", "provider_id", "paths", "reason", "status", "error",
-            "attempts", "requested_at", "submitted_at", "completed_at",
+            "id", "website", "backend", "paths", "reason", "status", "error",
+            "requested_at", "submitted_at", "completed_at", "requests",
         ]  # fmt: skip
+
+
+class InvalidationListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=InvalidationStatus.choices, required=False)
 
 
 class InvalidationCreateInput(serializers.Serializer):
@@ -20,7 +38,8 @@ class InvalidationCreateInput(serializers.Serializer):
         required=False,
         default=list,
         max_length=20_000,
-        help_text="Site-relative paths (/about/, /blog/*); empty or omitted purges the whole site.",
+        help_text="Site-relative paths (/about/, /blog/*, /caf%C3%A9/ or /café/); empty or omitted purges the whole "
+        "site. At most 20,000 paths of up to 4,000 characters, in a body within API_MAX_BODY_BYTES.",
     )
 
 

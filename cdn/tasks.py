@@ -3,22 +3,24 @@ import logging
 from celery import shared_task
 
 from . import services
-from .backends.base import CdnThrottled
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=20)
+@shared_task(bind=True, max_retries=50)
 def invalidation_flush(self, website_id: str) -> int:
-    """Send a website's pending invalidations; idempotent (nothing pending, nothing sent)."""
-    try:
-        return len(services.invalidation_flush(website_id=website_id))
-    except CdnThrottled as exc:
-        # Provider capacity or rate limit: try again later, growing the wait each time.
-        raise self.retry(countdown=min(exc.retry_after * (1 + self.request.retries), 900)) from exc
+    """Send a website's due invalidations; idempotent (nothing due, nothing sent). Requests that must
+    wait (provider capacity, rate limit, a retry) are flushed again when due; past this task's retries
+    the beat poll queues them."""
+    sent = services.invalidation_flush(website_id=website_id)
+    wait = services.invalidation_retry_in(website_id=website_id)
+    if wait is not None:
+        raise self.retry(countdown=min(wait, 900))
+    return len(sent)
 
 
 @shared_task
 def invalidation_poll() -> dict:
-    """Beat: track in-progress invalidations until the provider reports them completed."""
+    """Beat: track in-progress invalidations until the provider reports them completed; retry or fail
+    those whose worker died while sending them."""
     return services.invalidation_poll_all()

@@ -1,16 +1,17 @@
 from django.contrib import admin
 
 from .models import AuditLogEntry
+from .workflows import OperatorAdminMixin
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_username", "action", "target_repr", "outcome", "reason"]
-    list_filter = ["action", "outcome", "created_at"]
+class AuditLogEntryAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "actor_username", "source", "action", "target_repr", "outcome", "reason"]
+    list_filter = ["action", "outcome", "source", "created_at"]
     search_fields = ["actor_username", "action", "target_id", "target_repr", "reason"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "created_at", "actor", "actor_username", "action", "target_type", "target_id", "target_repr", "reason",
+        "created_at", "actor", "actor_username", "source", "action", "target_type", "target_id", "target_repr", "reason",
         "outcome", "detail",
     ]  # fmt: skip
 

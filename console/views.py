@@ -1,12 +1,19 @@
 """The operator dashboard: one page over tenants, API traffic, webhooks, backups, replicas and changes."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from . import selectors
+from .roles import operator_may
+
+# Every role may look at the console; a staff account without one sees nothing of the tenants.
+DASHBOARD_PERMISSION = "console.view_auditlogentry"
 
 
 def dashboard(request):
+    if not operator_may(request.user, DASHBOARD_PERMISSION):
+        raise PermissionDenied
     context = {
         **admin.site.each_context(request),
         "title": "Operator console",

@@ -13,14 +13,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from platform_site.exceptions import ApplicationError
 
-from .models import AuditLogEntry
-from .services import audit_record
+from .roles import operator_may
+from .services import error_text, operator_action
 
 CONFIRM_FIELD = "apply"
 
@@ -49,10 +48,6 @@ class Workflow:
     describe: Callable = field(default=str)  # an object as the confirmation page lists it
 
 
-def _error_text(exc: ApplicationError) -> str:
-    return "; ".join(message for msgs in exc.fields.values() for message in msgs) or exc.message
-
-
 def _audit_detail(cleaned_data: dict) -> dict:
     return {key: value for key, value in cleaned_data.items() if key != "reason" and _jsonable(value)}
 
@@ -62,22 +57,20 @@ def _jsonable(value) -> bool:
 
 
 def confirmed_action(modeladmin: admin.ModelAdmin, request, queryset, workflow: Workflow):
-    if not request.user.has_perm(workflow.permission):
+    if not operator_may(request.user, workflow.permission):
         raise PermissionDenied
     form = workflow.form_class(request.POST if CONFIRM_FIELD in request.POST else None)
     if form.is_bound and form.is_valid():
         done = 0
         for obj in queryset:
-            reason = form.cleaned_data["reason"]
             try:
-                with transaction.atomic():
-                    detail = workflow.perform(obj, form.cleaned_data) or {}
-                    audit_record(actor=request.user, action=workflow.audit_action, target=obj, reason=reason,
-                                 detail={**_audit_detail(form.cleaned_data), **detail})  # fmt: skip
+                with operator_action(
+                    actor=request.user, permissions=workflow.permission, action=workflow.audit_action, target=obj,
+                    reason=form.cleaned_data["reason"], detail=_audit_detail(form.cleaned_data),
+                ) as audit:  # fmt: skip
+                    audit.detail.update(workflow.perform(obj, form.cleaned_data) or {})
             except ApplicationError as exc:
-                audit_record(actor=request.user, action=workflow.audit_action, target=obj, reason=reason,
-                             outcome=AuditLogEntry.Outcome.REFUSED, detail={"error": _error_text(exc)})  # fmt: skip
-                modeladmin.message_user(request, f"{obj}: {_error_text(exc)}", messages.WARNING)
+                modeladmin.message_user(request, f"{obj}: {error_text(exc)}", messages.WARNING)
             else:
                 done += 1
         if done:
@@ -100,20 +93,18 @@ def confirmed_action(modeladmin: admin.ModelAdmin, request, queryset, workflow: 
 def confirmed_operation(modeladmin: admin.ModelAdmin, request, workflow: Workflow, *, back_url: str):
     """The same for an operation on no selected object (run a backup now): GET or a plain POST shows the
     confirmation page, a POST with "apply" runs `workflow.perform(None, cleaned_data)` and audits it."""
-    if not request.user.has_perm(workflow.permission):
+    if not operator_may(request.user, workflow.permission):
         raise PermissionDenied
     form = workflow.form_class(request.POST if request.method == "POST" and CONFIRM_FIELD in request.POST else None)
     if form.is_bound and form.is_valid():
-        reason = form.cleaned_data["reason"]
         try:
-            with transaction.atomic():
-                detail = workflow.perform(None, form.cleaned_data) or {}
-                audit_record(actor=request.user, action=workflow.audit_action, reason=reason,
-                             detail={**_audit_detail(form.cleaned_data), **detail})  # fmt: skip
+            with operator_action(
+                actor=request.user, permissions=workflow.permission, action=workflow.audit_action,
+                reason=form.cleaned_data["reason"], detail=_audit_detail(form.cleaned_data),
+            ) as audit:  # fmt: skip
+                audit.detail.update(workflow.perform(None, form.cleaned_data) or {})
         except ApplicationError as exc:
-            audit_record(actor=request.user, action=workflow.audit_action, reason=reason,
-                         outcome=AuditLogEntry.Outcome.REFUSED, detail={"error": _error_text(exc)})  # fmt: skip
-            modeladmin.message_user(request, _error_text(exc), messages.WARNING)
+            modeladmin.message_user(request, error_text(exc), messages.WARNING)
         else:
             modeladmin.message_user(request, workflow.done_message, messages.SUCCESS)
         return HttpResponseRedirect(back_url)
@@ -129,10 +120,33 @@ def confirmed_operation(modeladmin: admin.ModelAdmin, request, workflow: Workflo
     return TemplateResponse(request, "admin/console/confirm_action.html", context)
 
 
+class AuditReasonForm(forms.ModelForm):
+    """An admin edit form that asks why: the reason goes to the audit log with the change."""
+
+    audit_reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 70}),
+        help_text="Why: recorded in the audit log with your name and the time.",
+    )
+
+
 class OperatorAdminMixin:
-    """For ModelAdmins with operator actions: `@admin.action(permissions=["revoke_apikey"])` hides an
-    action from users without console.revoke_apikey, and a POST naming it anyway gets 403 (Django alone
-    would answer "No action selected" with a redirect)."""
+    """The console's ModelAdmin base: every write goes through a service, checked and audited.
+
+    - `@admin.action(permissions=["revoke_apikey"])` hides an action from users without
+      console.revoke_apikey, and a POST naming it anyway gets 403 (Django alone would answer "No action
+      selected" with a redirect).
+    - Django's "Delete selected" action and bare row deletes are gone: a ModelAdmin whose model has a
+      delete service defines `perform_delete(obj, data)` (and lists "delete_through_service" in its
+      actions); deleting then asks for a reason, calls the service and is audited. Others cannot delete.
+    - `view_only = True`: nothing to edit (every field read-only), so no save that writes the row as is.
+    - Edits: `save_model` of each ModelAdmin calls its services through `admin_operator_action`.
+    """
+
+    view_only = False
+    delete_audit_action = ""
 
     def changelist_view(self, request, extra_context=None):
         # Django skips action handling altogether when the user has no action left, so check here.
@@ -143,26 +157,92 @@ class OperatorAdminMixin:
                 raise PermissionDenied
         return super().changelist_view(request, extra_context)
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_change_permission(self, request, obj=None):
+        return not self.view_only and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return hasattr(self, "perform_delete") and operator_may(request.user, self._delete_permission())
+
+    def _delete_permission(self) -> str:
+        opts = self.model._meta
+        return f"{opts.app_label}.delete_{opts.model_name}"
+
+    def _delete_workflow(self) -> Workflow:
+        opts = self.model._meta
+        return Workflow(
+            audit_action=self.delete_audit_action or f"{opts.model_name}.delete",
+            permission=self._delete_permission(),
+            title=f"Delete {opts.verbose_name_plural}",
+            question=f"Delete these {opts.verbose_name_plural} and everything they hold? This cannot be undone.",
+            submit_label="Yes, delete", done_message=f"{{count}} {opts.verbose_name}(s) deleted.", danger=True,
+            perform=self.perform_delete,
+        )  # fmt: skip
+
+    @admin.action(description="Delete selected %(verbose_name_plural)s", permissions=["delete"])
+    def delete_through_service(self, request, queryset):
+        return confirmed_action(self, request, queryset, self._delete_workflow())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """The object page's Delete: the same confirmation with a reason, then the service."""
+        from django.contrib.admin.utils import unquote
+        from django.urls import reverse
+
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not self.has_delete_permission(request, obj):
+            raise PermissionDenied
+        queryset = self.get_queryset(request).filter(pk=obj.pk)
+        response = confirmed_action(self, request, queryset, self._delete_workflow())
+        if response is not None:
+            return response
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+
+    def delete_model(self, request, obj):  # only delete_view deletes, through the workflow above
+        raise PermissionDenied
+
+    def delete_queryset(self, request, queryset):
+        raise PermissionDenied
+
     def has_suspend_tenant_permission(self, request):
-        return request.user.has_perm("console.suspend_tenant")
+        return operator_may(request.user, "console.suspend_tenant")
+
+    def has_change_tier_permission(self, request):
+        return operator_may(request.user, "console.change_tier")
 
     def has_revoke_apikey_permission(self, request):
-        return request.user.has_perm("console.revoke_apikey")
+        return operator_may(request.user, "console.revoke_apikey")
 
     def has_invalidate_cdn_permission(self, request):
-        return request.user.has_perm("console.invalidate_cdn")
+        return operator_may(request.user, "console.invalidate_cdn")
+
+    def has_configure_cdn_permission(self, request):
+        return operator_may(request.user, "console.configure_cdn")
 
     def has_redeliver_webhook_permission(self, request):
-        return request.user.has_perm("console.redeliver_webhook")
+        return operator_may(request.user, "console.redeliver_webhook")
 
     def has_toggle_endpoint_permission(self, request):
-        return request.user.has_perm("console.toggle_endpoint")
+        return operator_may(request.user, "console.toggle_endpoint")
 
     def has_run_backup_permission(self, request):
-        return request.user.has_perm("console.run_backup")
+        return operator_may(request.user, "console.run_backup")
 
     def has_verify_backup_permission(self, request):
-        return request.user.has_perm("console.verify_backup")
+        return operator_may(request.user, "console.verify_backup")
 
     def has_restore_tenant_permission(self, request):
-        return request.user.has_perm("console.restore_tenant")
+        return operator_may(request.user, "console.restore_tenant")
+
+
+def admin_operator_action(request, *, permissions, action: str, target=None, reason: str = "", detail=None):
+    """An edit form's save, through its service: checked against the role map and audited (source admin)."""
+    return operator_action(
+        actor=request.user, permissions=permissions, action=action, target=target, reason=reason, detail=detail
+    )

@@ -68,6 +68,11 @@ app.conf.beat_schedule = {
         "task": "tenants.tasks.hostnames_verify_due",
         "schedule": 60.0,
     },
+    # Deployments whose worker died (lease ran out) are retried or failed with the reason.
+    "tenants-deployments-sweep": {
+        "task": "tenants.tasks.deployments_sweep",
+        "schedule": 60.0,
+    },
     "cdn-invalidation-poll": {
         "task": "cdn.tasks.invalidation_poll",
         "schedule": 30.0,

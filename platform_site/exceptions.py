@@ -3,8 +3,9 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -96,6 +97,15 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("invalid", "The request is invalid.", fields), status=400)
+    elif isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "The request body is too large."), status=413)
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        return Response(error_body("malformed_request", str(exc) or "The request is malformed."), status=400)
+    elif isinstance(exc, DataError):
+        # A value the database cannot store (a NUL character, an out-of-range number) that slipped past
+        # validation: the client's input, not an outage.
+        logger.info("data error turned into 400: %s", exc.__class__.__name__)
+        return Response(error_body("invalid", "The request holds a value that cannot be stored."), status=400)
     elif isinstance(exc, IntegrityError):
         # The database refused a duplicate or an invalid reference that slipped past validation.
         logger.info("integrity error turned into 409: %s", exc.__class__.__name__)

@@ -65,7 +65,7 @@ AUTH_FAILURE_REASONS = frozenset(
     {"malformed", "invalid", "revoked", "expired", "tenant_suspended", "too_many_failures"}
 )
 WEBHOOK_OUTCOMES = frozenset({"delivered", "retrying", "failed"})
-CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled"})
+CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled", "retrying"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
 
 

@@ -4,6 +4,7 @@ With nothing set, the platform runs embedded (SQLite, local-memory cache, eager 
 dummy CDN). Each real component is switched on by its variable alone; see the README's table.
 """
 
+import ipaddress
 import json
 import secrets
 import sys
@@ -212,11 +213,24 @@ CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
 # --- deployments and CDN (issue 6) -------------------------------------------------------------
 DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
 DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
+# Every entry of an archive counts: files, directories and links.
 DEPLOY_BUNDLE_MAX_FILES = env.int("DEPLOY_BUNDLE_MAX_FILES", default=10_000)
+# A running deployment's worker renews its lease every third of this; the beat sweep retries a deployment
+# whose lease ran out (the worker died or hangs) until it was tried DEPLOY_MAX_ATTEMPTS times, then fails it.
+DEPLOY_LEASE_SECONDS = env.float("DEPLOY_LEASE_SECONDS", default=300.0)
+DEPLOY_MAX_ATTEMPTS = env.int("DEPLOY_MAX_ATTEMPTS", default=3)
+# A pending deployment not started after this long lost its task (broker down at commit): queued again.
+DEPLOY_REQUEUE_AFTER_SECONDS = env.float("DEPLOY_REQUEUE_AFTER_SECONDS", default=300.0)
 # Invalidation requests for one website within this window are sent as one provider request.
 CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 # A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
 CDN_WILDCARD_THRESHOLD = env.int("CDN_WILDCARD_THRESHOLD", default=100)
+# A provider request that fails is retried (delay CDN_RETRY_BACKOFF_SECONDS, doubled each time) until it
+# has been tried this many times; then it and the invalidations it carries are failed with the error.
+CDN_INVALIDATION_MAX_ATTEMPTS = env.int("CDN_INVALIDATION_MAX_ATTEMPTS", default=5)
+CDN_RETRY_BACKOFF_SECONDS = env.float("CDN_RETRY_BACKOFF_SECONDS", default=30.0)
+# A worker sending a provider request holds it this long; if it dies, the beat poll retries the request.
+CDN_SEND_LEASE_SECONDS = env.float("CDN_SEND_LEASE_SECONDS", default=120.0)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 
@@ -356,7 +370,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_site.request_limits.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "platform_site.pagination.DefaultPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -390,6 +404,16 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- request bodies (platform_site/request_limits.py) --------------------------------------------
+# An API body larger than this gets a 413 before it is read (the bundle upload has its own limit,
+# DEPLOY_BUNDLE_MAX_BYTES); deeper JSON or a NUL character gets a 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "platform_site.request_limits.RequestBodyLimitMiddleware"
+)
+
 # --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
 # Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host
 # middleware, which never serves /api/): the key's Redis call is sent on arrival and read in process_view,
@@ -414,6 +438,25 @@ API_GATEWAY_OUTAGE_LOG_INTERVAL = env.int("API_GATEWAY_OUTAGE_LOG_INTERVAL", def
 # django-ratelimit on the anonymous surfaces, per client IP.
 API_KEY_AUTH_FAILURE_RATE = env.str("API_KEY_AUTH_FAILURE_RATE", default="30/m")
 API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
+# Keys cannot be multiplied: active keys a tenant may hold (a rotated key counts until its grace ends),
+# and how long a rotated key may keep working.
+API_KEY_MAX_ACTIVE_PER_TENANT = env.int("API_KEY_MAX_ACTIVE_PER_TENANT", default=100)
+API_KEY_ROTATION_MAX_GRACE_SECONDS = env.int("API_KEY_ROTATION_MAX_GRACE_SECONDS", default=7 * 86_400)
+# The client address behind proxies (platform_site/client_ip.py): the networks of the proxies whose
+# X-Forwarded-For is believed (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32"), or how many proxies there are in
+# front of the app (TRUSTED_PROXY_COUNT). Neither set: the connection's address (REMOTE_ADDR).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+for _cidr in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr.strip(), strict=False)
+    except ValueError:
+        sys.stderr.write(f"error: TRUSTED_PROXIES: {_cidr!r} is not an address or a network (CIDR)\n")
+        raise SystemExit(2) from None
+if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
+    sys.stderr.write("error: set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both\n")
+    raise SystemExit(2)
+RATELIMIT_IP_META_KEY = "platform_site.client_ip.client_ip"
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
 # --- webhooks (webhooks/) -----------------------------------------------------------------------
@@ -460,6 +503,10 @@ WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 # --- operator console (console) -----------------------------------------------------------------
 # Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
 INSTALLED_APPS.append("console")
+# The role of a shell user who runs a management command and has no operator account of the same name
+# ("platform admins", "support", or "" to refuse operator actions to such users). Commands record the
+# OS user and their --reason in the audit log either way.
+CLI_OPERATOR_ROLE = env.str("CLI_OPERATOR_ROLE", default="platform admins")
 # Dashboard backup state: green while the latest successful backup is younger than AMBER (the 6-hourly
 # incremental plus slack), amber until RED (a daily full missed), red after it or when none exists.
 CONSOLE_BACKUP_AMBER_AFTER_HOURS = env.float("CONSOLE_BACKUP_AMBER_AFTER_HOURS", default=7)

@@ -1,28 +1,105 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from console.workflows import OperatorAdminMixin, ReasonForm, Workflow, confirmed_action
+from console.roles import operator_may
+from console.workflows import (
+    AuditReasonForm,
+    OperatorAdminMixin,
+    ReasonForm,
+    Workflow,
+    admin_operator_action,
+    confirmed_action,
+)
+from platform_site.exceptions import ApplicationError
 
 from . import services, verification
 from .models import Deployment, Hostname, Tenant, Website
+
+LIMIT_FIELDS = ("tier", "rate_limit_override")
 
 
 def _done(tenant: Tenant) -> dict:
     return {"status": tenant.status}
 
 
+class TenantForm(AuditReasonForm):
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "tier", "rate_limit_override"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and set(LIMIT_FIELDS) & set(self.changed_data) and not data.get("audit_reason"):
+            self.add_error("audit_reason", "Say why the tenant's tier or limit changes: it goes to the audit log.")
+        return data
+
+
 @admin.register(Tenant)
 class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "tier", "status", "website_count", "created_at"]
+    form = TenantForm
+    list_display = ["name", "slug", "tier", "requests_per_minute", "status", "website_count", "created_at"]
     list_filter = ["tier", "status", "created_at"]
     search_fields = ["name", "slug", "id"]
+    fields = ["name", "slug", "tier", "rate_limit_override", "audit_reason", "id", "status", "suspended_at",
+              "suspension_reason", "created_at", "updated_at"]  # fmt: skip
     readonly_fields = ["id", "status", "suspended_at", "suspension_reason", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["suspend_selected", "reactivate_selected"]
+    actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
+    delete_audit_action = "tenant.delete"
 
     @admin.display(description="Websites")
     def website_count(self, tenant):
         return tenant.websites.count()
+
+    @admin.display(description="API requests/min")
+    def requests_per_minute(self, tenant):
+        return tenant.requests_per_minute
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(self.readonly_fields)
+        if obj is not None:
+            readonly.append("slug")  # ids and hostnames are derived from it; no service renames it
+        if not operator_may(request.user, "console.change_tier"):
+            readonly += LIMIT_FIELDS
+        return readonly
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    def save_model(self, request, obj, form, change):
+        """Through the services: a tier or limit change reaches the API gateway on the next request."""
+        data, changed = form.cleaned_data, set(form.changed_data)
+        reason = data.get("audit_reason", "")
+        limits = {field: data[field] for field in LIMIT_FIELDS if field in changed and field in data}
+        try:
+            if not change:
+                with admin_operator_action(request, permissions="tenants.add_tenant", action="tenant.create",
+                                           reason=reason) as audit:  # fmt: skip
+                    tenant = services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
+                    audit.target = tenant
+                obj.pk, obj._state.adding = tenant.pk, False
+                limits.pop("tier", None)
+            elif "name" in changed:
+                with admin_operator_action(request, permissions="tenants.change_tenant", action="tenant.update",
+                                           target=obj, reason=reason, detail={"name": data["name"]}):  # fmt: skip
+                    services.tenant_update(tenant=obj, name=data["name"])
+            if limits:
+                self._change_limits(request, obj, form, limits, reason)
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+
+    def _change_limits(self, request, tenant, form, limits: dict, reason: str) -> None:
+        detail = {field: {"from": form.initial.get(field), "to": value} for field, value in limits.items()}
+        with admin_operator_action(request, permissions=("tenants.change_tenant", "console.change_tier"),
+                                   action="tenant.change_tier", target=tenant, reason=reason, detail=detail):  # fmt: skip
+            if "tier" in limits:
+                services.tenant_update(tenant=tenant, tier=limits["tier"])
+            if "rate_limit_override" in limits:
+                services.tenant_limit_override(tenant=tenant, requests_per_minute=limits["rate_limit_override"])
+
+    def perform_delete(self, tenant, data):
+        services.tenant_delete(tenant=tenant)
+        return {"slug": tenant.slug}
 
     @admin.action(description="Suspend selected tenants (API access stops at once)", permissions=["suspend_tenant"])
     def suspend_selected(self, request, queryset):
@@ -67,6 +144,9 @@ class HostnameForm(forms.ModelForm):
 
 
 class HostnameInline(admin.TabularInline):
+    """A website's hostnames: saved as one list by website_update (WebsiteAdmin.save_related), so adding,
+    changing and removing them is changing the website."""
+
     model = Hostname
     form = HostnameForm
     extra = 1
@@ -77,6 +157,15 @@ class HostnameInline(admin.TabularInline):
     @admin.display(description="DNS record to publish")
     def challenge_record(self, hostname):
         return f"{hostname.challenge_name} TXT {hostname.verification_token}" if hostname.pk else "—"
+
+    def has_add_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
+
+    def has_change_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
+
+    def has_delete_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
 
 
 def _checked(hostname: Hostname) -> dict:
@@ -110,6 +199,9 @@ class HostnameAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # removed on their website, through website_update (which purges the CDN)
+
     @admin.action(description="Check DNS verification now", permissions=["view"])
     def check_now(self, request, queryset):
         return confirmed_action(self, request, queryset, Workflow(
@@ -133,16 +225,88 @@ class DeploymentInline(admin.TabularInline):
         return False
 
 
+CDN_FIELDS = ("cdn_backend", "cdn_config", "cache_overrides")
+
+
+class WebsiteForm(AuditReasonForm):
+    class Meta:
+        model = Website
+        fields = ["tenant", "name", "status", *CDN_FIELDS]
+
+
 @admin.register(Website)
 class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    form = WebsiteForm
     list_display = ["name", "tenant", "status", "hostname_list", "active_deployment", "updated_at"]
     list_filter = ["status", "tenant__tier", "created_at"]
     search_fields = ["name", "hostnames__hostname", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant", "active_deployment"]
     autocomplete_fields = ["tenant"]
+    fields = ["tenant", "name", "status", *CDN_FIELDS, "audit_reason", "id", "active_deployment", "created_at",
+              "updated_at"]  # fmt: skip
     readonly_fields = ["id", "active_deployment", "created_at", "updated_at"]
     inlines = [HostnameInline, DeploymentInline]
-    actions = ["invalidate_cdn_cache", "rollback_selected"]
+    actions = ["invalidate_cdn_cache", "rollback_selected", "delete_through_service"]
+    delete_audit_action = "website.delete"
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(self.readonly_fields)
+        if obj is not None:
+            readonly.append("tenant")  # a website never moves to another tenant
+        if not operator_may(request.user, "console.configure_cdn"):
+            readonly += CDN_FIELDS  # a provider id names infrastructure another tenant's cache may sit on
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        """Through the services: name, status, CDN settings (hostnames: save_related)."""
+        from cdn.services import website_cdn_update
+
+        data, changed = form.cleaned_data, set(form.changed_data)
+        reason = data.get("audit_reason", "")
+        cdn = {field: data[field] for field in CDN_FIELDS if field in changed and field in data}
+        try:
+            if not change:
+                with admin_operator_action(request, permissions="tenants.add_website", action="website.create",
+                                           reason=reason) as audit:  # fmt: skip
+                    website = services.website_create(tenant=data["tenant"], name=data["name"])
+                    audit.target = website
+                obj.pk, obj._state.adding = website.pk, False
+            elif changed & {"name", "status"}:
+                fields = {field: data[field] for field in ("name", "status") if field in changed}
+                with admin_operator_action(request, permissions="tenants.change_website", action="website.update",
+                                           target=obj, reason=reason, detail=fields):  # fmt: skip
+                    services.website_update(website=obj, **fields)
+            if cdn:
+                with admin_operator_action(request, permissions=("tenants.change_website", "console.configure_cdn"),
+                                           action="website.configure_cdn", target=obj, reason=reason, detail=cdn):  # fmt: skip
+                    website_cdn_update(website=obj, **cdn)
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        """Hostnames through website_update (its checks and the website.updated event); deployments are
+        read-only here."""
+        for formset in formsets:
+            # What the admin's change message reads from a saved formset; nothing is saved row by row here.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if formset.model is not Hostname or not formset.has_changed():
+                continue
+            hostnames = [
+                inline.instance.hostname  # normalised by Hostname.clean during validation
+                for inline in formset.forms
+                if inline.cleaned_data and not inline.cleaned_data.get("DELETE") and inline.instance.hostname
+            ]
+            try:
+                with admin_operator_action(request, permissions="tenants.change_website", action="website.update",
+                                           target=form.instance, reason=form.cleaned_data.get("audit_reason", ""),
+                                           detail={"hostnames": hostnames}):  # fmt: skip
+                    services.website_update(website=form.instance, hostnames=hostnames)
+            except ApplicationError as exc:
+                self.message_user(request, f"Hostnames not saved: {exc.message}", messages.ERROR)
+
+    def perform_delete(self, website, data):
+        services.website_delete(website=website)
+        return {"tenant": str(website.tenant_id), "name": website.name}
 
     @admin.action(description="Invalidate CDN cache", permissions=["invalidate_cdn"])
     def invalidate_cdn_cache(self, request, queryset):
@@ -199,7 +363,8 @@ class InvalidateCacheForm(ReasonForm):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True  # deployments change through deploys and rollbacks
     list_display = ["__str__", "status", "trigger", "created_at", "started_at", "finished_at"]
     list_filter = ["status", "trigger", "created_at"]
     search_fields = ["website__name", "website__tenant__name", "id"]
@@ -207,9 +372,9 @@ class DeploymentAdmin(admin.ModelAdmin):
     readonly_fields = [
         "id", "website", "number", "status", "trigger", "description", "error",
         "created_at", "started_at", "finished_at", "bundle_key", "bundle_size", "storage_prefix",
-        "file_count", "total_bytes", "source_deployment",
+        "file_count", "total_bytes", "source_deployment", "attempts", "lease_expires_at",
     ]  # fmt: skip
-    exclude = ["manifest"]
+    exclude = ["manifest", "lease_owner"]
 
     def has_add_permission(self, request):
         return False

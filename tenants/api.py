@@ -5,14 +5,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from apikeys.permissions import OperatorsOnly
+from apikeys.permissions import OperatorsOnly, operator_write
 from platform_site.exceptions import ApplicationError
+from platform_site.request_limits import JSONParser
 
 from . import selectors, services, verification
-from .bundles import BundleError
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
 from .serializers import (
@@ -62,6 +62,14 @@ class TenantViewSet(viewsets.GenericViewSet):
     """Tenants: operators only (no scope lets an API key in)."""
 
     permission_classes = [OperatorsOnly]
+    operator_permissions = {
+        "list": "tenants.view_tenant",
+        "retrieve": "tenants.view_tenant",
+        "create": "tenants.add_tenant",
+        "partial_update": "tenants.change_tenant",  # and console.change_tier for the tier or the limit
+        "suspend": "console.suspend_tenant",
+        "reactivate": "console.suspend_tenant",
+    }
     lookup_value_regex = UUID_PATTERN
     serializer_class = TenantOutput
     filterset_class = TenantFilter
@@ -81,24 +89,43 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=TenantCreateInput, responses={201: TenantOutput})
     def create(self, request):
-        tenant = services.tenant_create(**_validated(TenantCreateInput, request))
+        data = _validated(TenantCreateInput, request)
+        with operator_write(self, action="tenant.create", detail=data) as audit:
+            audit.target = tenant = services.tenant_create(**data)
         return Response(TenantOutput(tenant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TenantUpdateInput, responses=TenantOutput)
     def partial_update(self, request, pk=None):
-        tenant = services.tenant_update(tenant=self.get_object(), **_validated(TenantUpdateInput, request))
+        data = _validated(TenantUpdateInput, request)
+        tenant = self.get_object()
+        limits = {field: data.pop(field) for field in ("tier", "rate_limit_override") if field in data}
+        with operator_write(
+            self, action="tenant.change_tier" if limits else "tenant.update", target=tenant,
+            detail={**data, **limits}, also=("console.change_tier",) if limits else (),
+        ):  # fmt: skip
+            if "name" in data or "tier" in limits:
+                tenant = services.tenant_update(tenant=tenant, name=data.get("name"), tier=limits.get("tier"))
+            if "rate_limit_override" in limits:
+                tenant = services.tenant_limit_override(
+                    tenant=tenant, requests_per_minute=limits["rate_limit_override"]
+                )
         return Response(TenantOutput(tenant).data)
 
     @extend_schema(request=TenantSuspendInput, responses=TenantOutput)
     @action(detail=True, methods=["post"])
     def suspend(self, request, pk=None):
-        tenant = services.tenant_suspend(tenant=self.get_object(), **_validated(TenantSuspendInput, request))
+        data = _validated(TenantSuspendInput, request)
+        tenant = self.get_object()
+        with operator_write(self, action="tenant.suspend", target=tenant, reason=data["reason"]):
+            tenant = services.tenant_suspend(tenant=tenant, **data)
         return Response(TenantOutput(tenant).data)
 
     @extend_schema(request=None, responses=TenantOutput)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, pk=None):
-        tenant = services.tenant_reactivate(tenant=self.get_object())
+        tenant = self.get_object()
+        with operator_write(self, action="tenant.reactivate", target=tenant):
+            tenant = services.tenant_reactivate(tenant=tenant)
         return Response(TenantOutput(tenant).data)
 
 
@@ -113,6 +140,17 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         "create_deployment": "deployments:write",
         "rollback": "deployments:write",
         "verify_hostname": "websites:write",
+    }
+    operator_permissions = {
+        "list": "tenants.view_website",
+        "retrieve": "tenants.view_website",
+        "deployments": "tenants.view_deployment",
+        "create": "tenants.add_website",
+        "partial_update": "tenants.change_website",
+        "destroy": "tenants.delete_website",
+        "create_deployment": "tenants.add_deployment",
+        "rollback": "tenants.change_website",
+        "verify_hostname": "tenants.view_hostname",  # looks DNS up: what it finds is the tenant's doing
     }
     lookup_value_regex = UUID_PATTERN
     serializer_class = WebsiteOutput
@@ -140,16 +178,22 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     def create(self, request):
         data = _validated(WebsiteCreateInput, request)
         tenant = target_tenant(request, data.pop("tenant", None))
-        website = services.website_create(tenant=tenant, **data)
+        with operator_write(self, action="website.create", detail={**data, "tenant": str(tenant.pk)}) as audit:
+            audit.target = website = services.website_create(tenant=tenant, **data)
         return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data, status=201)
 
     @extend_schema(request=WebsiteUpdateInput, responses=WebsiteOutput)
     def partial_update(self, request, pk=None):
-        website = services.website_update(website=self.get_object(), **_validated(WebsiteUpdateInput, request))
+        data = _validated(WebsiteUpdateInput, request)
+        website = self.get_object()
+        with operator_write(self, action="website.update", target=website, detail=data):
+            website = services.website_update(website=website, **data)
         return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data)
 
     def destroy(self, request, pk=None):
-        services.website_delete(website=self.get_object())
+        website = self.get_object()
+        with operator_write(self, action="website.delete", target=website, detail={"tenant": str(website.tenant_id)}):
+            services.website_delete(website=website)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -178,14 +222,20 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     def create_deployment(self, request, pk=None):
         website = self.get_object()
         data = _validated(DeploymentCreateInput, request)
+        # Django spooled a large upload to a temporary file; it is streamed on to object storage.
         bundle = data["bundle"]
-        if bundle.size > settings.DEPLOY_BUNDLE_MAX_BYTES:
-            raise BundleError(f"the bundle is larger than {settings.DEPLOY_BUNDLE_MAX_BYTES} bytes")
-        deployment = services.deployment_create(
-            website=website, trigger=Deployment.Trigger.API, description=data["description"], bundle=bundle.read()
-        )
+        bundle.seek(0)
+        with operator_write(self, action="deployment.create", target=website, detail={"size": bundle.size}) as audit:
+            deployment = services.deployment_create(
+                website=website, trigger=Deployment.Trigger.API, description=data["description"], bundle=bundle.file
+            )
+            audit.detail["deployment"] = str(deployment.pk)
         deployment.refresh_from_db()
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
+
+    # The upload's own limit (request_limits: a larger request gets a 413 before it is read); the slack
+    # is for the multipart framing and the description.
+    create_deployment.max_body_bytes = lambda: settings.DEPLOY_BUNDLE_MAX_BYTES + 64 * 1024
 
     @extend_schema(request=DeploymentRollbackInput, responses={201: DeploymentOutput})
     @action(detail=True, methods=["post"])
@@ -199,7 +249,9 @@ class WebsiteViewSet(viewsets.GenericViewSet):
                 raise ApplicationError(
                     "invalid", "The request is invalid.", fields={"deployment": ["No such deployment of this website."]}
                 )
-        deployment = services.deployment_rollback(website=website, to=target)
+        with operator_write(self, action="website.rollback", target=website) as audit:
+            deployment = services.deployment_rollback(website=website, to=target)
+            audit.detail.update({"deployment": deployment.number, "serving": target.number if target else None})
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -210,7 +262,8 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path=r"hostnames/(?P<hostname>[^/]+)/verify")
     def verify_hostname(self, request, pk=None, hostname=None):
         found = selectors.website_hostname_get(website=self.get_object(), hostname=hostname)
-        checked = verification.hostname_verify(hostname=found, requested=True)
+        with operator_write(self, action="hostname.verify", target=found):
+            checked = verification.hostname_verify(hostname=found, requested=True)
         if checked is None:  # removed while it was being checked
             raise ApplicationError("not_found", "Not found.", status_code=404)
         return Response(HostnameOutput(checked).data)
@@ -218,6 +271,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
 
 class DeploymentViewSet(viewsets.GenericViewSet):
     required_scopes = {"retrieve": "websites:read"}
+    operator_permissions = {"retrieve": "tenants.view_deployment"}
     lookup_value_regex = UUID_PATTERN
     serializer_class = DeploymentOutput
     http_method_names = ["get", "head", "options"]

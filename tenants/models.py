@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from platform_site.leases import LeasedJob
+
 
 class Tier(models.TextChoices):
     FREE = "free", "Free"
@@ -66,6 +68,9 @@ class Tenant(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspension_reason = models.CharField(max_length=500, blank=True)
+    # API requests a minute over all the tenant's keys instead of the tier's: set only by an operator,
+    # through tenant_limit_override (audited).
+    rate_limit_override = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -73,6 +78,10 @@ class Tenant(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=_in_choices("tier", Tier), name="tenant_tier_valid"),
+            models.CheckConstraint(
+                condition=models.Q(rate_limit_override__isnull=True) | models.Q(rate_limit_override__gte=1),
+                name="tenant_rate_limit_override_positive",
+            ),
             models.CheckConstraint(condition=_in_choices("status", TenantStatus), name="tenant_status_valid"),
             models.CheckConstraint(condition=~models.Q(slug=""), name="tenant_slug_not_empty"),
             models.CheckConstraint(
@@ -90,7 +99,8 @@ class Tenant(models.Model):
 
     @property
     def requests_per_minute(self) -> int:
-        return TIER_REQUESTS_PER_MINUTE[Tier(self.tier)]
+        """The tenant's API limit over all its keys: the operator's override, else the tier's."""
+        return self.rate_limit_override or TIER_REQUESTS_PER_MINUTE[Tier(self.tier)]
 
 
 class Website(models.Model):
@@ -200,7 +210,9 @@ class Hostname(models.Model):
         return challenge_name(self.hostname)
 
 
-class Deployment(models.Model):
+class Deployment(LeasedJob):
+    """A version of a website. While it runs, its worker holds a lease (platform_site/leases.py)."""
+
     Status = DeploymentStatus
     Trigger = DeploymentTrigger
 

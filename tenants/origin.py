@@ -28,6 +28,7 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import path as url_path
 from django.utils.cache import get_conditional_response
 
+from cdn import compression
 from cdn.policy import cache_control_for
 from platform_site import metrics
 from platform_site.objectstore import ObjectNotFound, ObjectStorageError, object_store
@@ -95,13 +96,18 @@ def _resolve(manifest: dict, path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _read(prefix: str, file_path: str, entry: dict) -> bytes:
+def _read(prefix: str, file_path: str, entry: dict, *, encoding: str | None = None) -> bytes:
     key = prefix + file_path
-    body = _bodies.get(key)
+    cache_key = key if encoding is None else (key, encoding)
+    body = _bodies.get(cache_key)
     if body is None:
-        body = object_store().get(key).body
+        body = _bodies.get(key) if encoding else None
+        if body is None:
+            body = object_store().get(key).body
+        if encoding:  # compressed once per process and encoding; the CDN in front keeps it too
+            body = compression.compress(body, encoding)
         if len(body) <= MAX_CACHED_OBJECT_BYTES:
-            _bodies.put(key, body, size=len(body))
+            _bodies.put(cache_key, body, size=len(body))
     return body
 
 
@@ -129,7 +135,13 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
             return _not_found()
         file_path, status = "404.html", 404
     entry = manifest[file_path]
-    etag = f'"{entry["sha256"][:40]}"'
+    # --- compressed delivery (cdn/compression.py): br/gzip for text types, its own ETag, Vary ---
+    compressible = compression.is_compressible(entry["content_type"]) and entry["size"] >= compression.MIN_BYTES
+    encoding = compression.negotiate(request.headers.get("Accept-Encoding", ""), entry["content_type"])
+    encoding = encoding if compressible else None
+    etag = compression.variant_etag(f'"{entry["sha256"][:40]}"', encoding)
+    vary = {"Vary": "Accept-Encoding"} if compression.is_compressible(entry["content_type"]) else {}
+    # --- end compressed delivery ---
     cache_control = cache_control_for("/" + file_path, content_type=entry["content_type"],
                                       overrides=website["cache_overrides"])  # fmt: skip
     if status == 200:
@@ -138,10 +150,12 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
             # RFC 9110: a 304 carries the validator and caching headers a 200 would have.
             not_modified["ETag"] = etag
             not_modified["Cache-Control"] = cache_control
+            for name, value in vary.items():
+                not_modified[name] = value
             metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=0)
             return not_modified
     try:
-        body = _read(prefix, file_path, entry)
+        body = _read(prefix, file_path, entry, encoding=encoding)
     except ObjectNotFound:
         return _not_found()
     except ObjectStorageError:
@@ -149,8 +163,10 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
             "Storage unavailable.\n", status=503, content_type="text/plain", headers={"Retry-After": "5"}
         )
     response = HttpResponse(b"" if request.method == "HEAD" else body, status=status,
-                            content_type=entry["content_type"])  # fmt: skip
+                            content_type=entry["content_type"], headers=vary)  # fmt: skip
     metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=len(response.content))
+    if encoding:
+        response["Content-Encoding"] = encoding
     response["Content-Length"] = str(len(body))
     response["ETag"] = etag
     response["Cache-Control"] = cache_control

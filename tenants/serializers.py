@@ -10,7 +10,7 @@ class TenantOutput(serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = [
-            "id", "name", "slug", "tier", "requests_per_minute", "status",
+            "id", "name", "slug", "tier", "requests_per_minute", "rate_limit_override", "status",
             "suspended_at", "suspension_reason", "created_at", "updated_at",
         ]  # fmt: skip
 
@@ -24,6 +24,10 @@ class TenantCreateInput(serializers.Serializer):
 class TenantUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+    rate_limit_override = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=10_000_000,
+        help_text="API requests a minute over all the tenant's keys instead of the tier's; null: the tier's.",
+    )  # fmt: skip
 
 
 class TenantSuspendInput(serializers.Serializer):

@@ -1,27 +1,36 @@
 """Writes for tenants, websites and deployments. Each runs in one transaction."""
 
+import io
 import logging
+import tempfile
 import uuid
+from datetime import timedelta
+from typing import BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdn.policy import ContentClass, classify
 from platform_site import metrics
 from platform_site.exceptions import ApplicationError, ConflictError, ServiceUnavailable
+from platform_site.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_ran_out
 from platform_site.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
 from webhooks.services import event_record
 
 from .access import publish_tenant_access
-from .bundles import BundleError, bundle_publish, bundle_read
+from .bundles import BundleError, bundle_check_upload, bundle_publish, bundle_scan
 from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
 from .selectors import hostnames_verified_elsewhere
 from .verification import hostnames_cache_purge
 
 logger = logging.getLogger(__name__)
+
+# Upper bound of an operator's override of a tenant's API limit (requests a minute over all its keys).
+MAX_REQUESTS_PER_MINUTE = 10_000_000
 
 
 def _tenant_data(tenant: Tenant) -> dict:
@@ -88,6 +97,40 @@ def tenant_update(*, tenant: Tenant, name: str | None = None, tier: str | None =
     transaction.on_commit(lambda: publish_tenant_access(tenant))
     logger.info("tenant updated id=%s tier=%s", tenant.pk, tenant.tier)
     return tenant
+
+
+@transaction.atomic
+def tenant_limit_override(*, tenant: Tenant, requests_per_minute: int | None) -> Tenant:
+    """Set (or clear, with None) the tenant's API limit over all its keys instead of its tier's.
+
+    For operators only (audited by the caller); the gateway applies it from the next request.
+    """
+    if requests_per_minute is not None and not 1 <= requests_per_minute <= MAX_REQUESTS_PER_MINUTE:
+        raise ApplicationError(
+            "invalid", "The request is invalid.",
+            fields={"rate_limit_override": [f"Between 1 and {MAX_REQUESTS_PER_MINUTE}, or null for the tier's."]},
+        )  # fmt: skip
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant.rate_limit_override = requests_per_minute
+    tenant.save(update_fields=["rate_limit_override", "updated_at"])
+    transaction.on_commit(lambda: publish_tenant_access(tenant))
+    logger.info("tenant limit override id=%s requests_per_minute=%s", tenant.pk, requests_per_minute)
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant and everything it owns; its keys are refused from the next request on."""
+    from apikeys.services import apikeys_forget_after_commit
+
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    tenant_id = tenant.pk
+    apikeys_forget_after_commit(tenant_id=tenant_id, keep=set())
+    tenant.delete()
+    # Gone, not suspended: the gateway's cached state of the tenant is replaced too.
+    gone = Tenant(pk=tenant_id, tier=tenant.tier, status=Tenant.Status.SUSPENDED)
+    transaction.on_commit(lambda: publish_tenant_access(gone))
+    logger.info("tenant deleted id=%s slug=%s", tenant_id, tenant.slug)
 
 
 @transaction.atomic
@@ -225,33 +268,33 @@ WEBHOOK_DEPLOYMENT_EVENTS = {
 }
 
 
-def _bundle_extension(data: bytes) -> str:
-    return "zip" if data[:4] == b"PK\x03\x04" else "tar"
-
-
 def deployment_create(
     *,
     website: Website,
     trigger: str = Deployment.Trigger.API,
     description: str = "",
-    bundle: bytes | None = None,
+    bundle: bytes | BinaryIO | None = None,
     run: bool = True,
 ) -> Deployment:
     """Create the website's next deployment (numbered 1, 2, ...) and queue it to run after commit.
 
-    A bundle is validated first (BundleError, nothing written, when it is bad) and kept in object
-    storage for the worker that runs the deployment.
+    A bundle (bytes or a binary file) gets the cheap checks only (size, an archive's magic bytes:
+    BundleError or a 413, nothing written) and is streamed to object storage; the worker that runs the
+    deployment validates it whole (a bad bundle fails the deployment with the reason).
     """
     deployment_id = uuid.uuid4()
-    bundle_key = ""
+    bundle_key, bundle_size = "", None
     if bundle is not None:
-        bundle_read(bundle)  # refuse a bad bundle before anything is written
-        bundle_key = f"bundles/{website.pk}/{deployment_id}.{_bundle_extension(bundle)}"
+        fileobj = io.BytesIO(bundle) if isinstance(bundle, bytes) else bundle
+        start = fileobj.tell()
+        bundle_size = fileobj.seek(0, io.SEEK_END) - start
+        fileobj.seek(start)
+        extension = bundle_check_upload(fileobj, size=bundle_size)
+        bundle_key = f"bundles/{website.pk}/{deployment_id}.{extension}"
         try:
-            object_store().put(
-                ObjectPut(
-                    key=bundle_key, body=bundle, content_type="application/octet-stream", cache_control="no-store"
-                )
+            object_store().put_file(
+                ObjectPut(key=bundle_key, body=b"", content_type="application/octet-stream", cache_control="no-store"),
+                fileobj,
             )
         except ObjectStorageError as exc:
             logger.warning("storing bundle for website %s failed: %s", website.pk, exc)
@@ -261,7 +304,7 @@ def deployment_create(
     try:
         return _deployment_create_row(
             website=website, deployment_id=deployment_id, trigger=trigger, description=description,
-            bundle_key=bundle_key, bundle_size=len(bundle) if bundle is not None else None, run=run,
+            bundle_key=bundle_key, bundle_size=bundle_size, run=run,
         )  # fmt: skip
     except Exception:
         if bundle_key:  # no deployment refers to the upload: don't leave it behind
@@ -301,8 +344,10 @@ def _deployment_create_row(
     return deployment
 
 
-def _transition(deployment: Deployment, allowed_from: set[str]) -> Deployment:
+def _transition(deployment: Deployment, allowed_from: set[str], *, lease: Lease | None = None) -> Deployment:
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    if lease is not None and deployment.lease_owner != lease.owner:
+        raise LeaseLost(f"deployment {deployment.pk} was taken over")
     if deployment.status not in allowed_from:
         raise ConflictError(
             f"Deployment #{deployment.number} is {deployment.status}; cannot change it now.", code="invalid_state"
@@ -310,14 +355,40 @@ def _transition(deployment: Deployment, allowed_from: set[str]) -> Deployment:
     return deployment
 
 
+def _deploy_setting(name: str, default):
+    from django.conf import settings
+
+    return getattr(settings, name, default)
+
+
+def deployment_claim(*, deployment_id) -> tuple[Deployment, Lease] | None:
+    """Take a deployment to run it: a pending one, or a running one whose worker stopped renewing its
+    lease (died, hung) while attempts remain. None when it is not there to take."""
+    lease = lease_claim(
+        Deployment.objects, pk=deployment_id, seconds=_deploy_setting("DEPLOY_LEASE_SECONDS", 300),
+        claimable=Q(status=Deployment.Status.PENDING)
+        | (Q(status=Deployment.Status.RUNNING, attempts__lt=_deploy_setting("DEPLOY_MAX_ATTEMPTS", 3)) & lease_ran_out()),
+        status=Deployment.Status.RUNNING, started_at=Coalesce(F("started_at"), timezone.now()),
+    )  # fmt: skip
+    if lease is None:
+        return None
+    with transaction.atomic():
+        deployment = Deployment.objects.get(pk=deployment_id)
+        if deployment.attempts == 1:
+            deployment_event_record(deployment=deployment, event_type="deployment.started")
+        else:
+            logger.warning("deployment %s taken over after its worker stopped (attempt %s)", deployment.pk,
+                           deployment.attempts)  # fmt: skip
+    return deployment, lease
+
+
 @transaction.atomic
 def deployment_start(*, deployment: Deployment) -> Deployment:
-    deployment = _transition(deployment, {Deployment.Status.PENDING})
-    deployment.status = Deployment.Status.RUNNING
-    deployment.started_at = timezone.now()
-    deployment.save(update_fields=["status", "started_at"])
-    deployment_event_record(deployment=deployment, event_type="deployment.started")
-    return deployment
+    """Mark a pending deployment running (under a lease, see deployment_claim)."""
+    claimed = deployment_claim(deployment_id=deployment.pk)
+    if claimed is None:
+        _transition(deployment, {Deployment.Status.PENDING})  # raises the clear conflict
+    return claimed[0]
 
 
 def _record_outcome_on_commit(deployment: Deployment) -> None:
@@ -327,12 +398,13 @@ def _record_outcome_on_commit(deployment: Deployment) -> None:
 
 
 @transaction.atomic
-def deployment_succeed(*, deployment: Deployment) -> Deployment:
+def deployment_succeed(*, deployment: Deployment, lease: Lease | None = None) -> Deployment:
     """Mark a running deployment succeeded and make it the one its website serves."""
-    deployment = _transition(deployment, {Deployment.Status.RUNNING})
+    deployment = _transition(deployment, {Deployment.Status.RUNNING}, lease=lease)
     deployment.status = Deployment.Status.SUCCEEDED
     deployment.finished_at = timezone.now()
-    deployment.save(update_fields=["status", "finished_at"])
+    deployment.lease_owner, deployment.lease_expires_at = "", None
+    deployment.save(update_fields=["status", "finished_at", "lease_owner", "lease_expires_at"])
     activated = _activate(deployment, event_type="deployment.succeeded")
     _record_outcome_on_commit(deployment)
     logger.info("deployment succeeded id=%s activated=%s", deployment.pk, activated)
@@ -340,15 +412,16 @@ def deployment_succeed(*, deployment: Deployment) -> Deployment:
 
 
 @transaction.atomic
-def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
+def deployment_fail(*, deployment: Deployment, error: str, lease: Lease | None = None) -> Deployment:
     """Mark a deployment failed; the website keeps serving its previous deployment."""
-    deployment = _transition(deployment, {Deployment.Status.PENDING, Deployment.Status.RUNNING})
+    deployment = _transition(deployment, {Deployment.Status.PENDING, Deployment.Status.RUNNING}, lease=lease)
     now = timezone.now()
     deployment.status = Deployment.Status.FAILED
     deployment.started_at = deployment.started_at or now
     deployment.finished_at = now
     deployment.error = error[:10_000]
-    deployment.save(update_fields=["status", "started_at", "finished_at", "error"])
+    deployment.lease_owner, deployment.lease_expires_at = "", None
+    deployment.save(update_fields=["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"])
     deployment_event_record(deployment=deployment, event_type="deployment.failed")
     _record_outcome_on_commit(deployment)
     logger.info("deployment failed id=%s", deployment.pk)
@@ -356,11 +429,34 @@ def deployment_fail(*, deployment: Deployment, error: str) -> Deployment:
 
 
 def _url_paths(file_path: str) -> list[str]:
-    """The URLs a file is served under: about/index.html is also /about/, index.html also /."""
-    paths = [f"/{file_path}"]
-    if file_path == "index.html" or file_path.endswith("/index.html"):
-        paths.insert(0, "/" + file_path[: -len("index.html")])
-    return paths
+    """The canonical URLs a file is served under (cdn.paths): about/index.html is also /about/ and /about
+    (which redirects to /about/, and may be a cached 404 from before), index.html also /.
+
+    A name that cannot be an exact purge path (a literal '*', too long once encoded) is covered by its
+    directory's wildcard instead, so it never drops the other paths.
+    """
+    from cdn.paths import InvalidPath, file_url_path
+
+    directory = file_path.rsplit("/", 1)[0] + "/" if "/" in file_path else ""
+    try:
+        if "*" in file_path:
+            raise InvalidPath("a literal '*'")
+        url = file_url_path(file_path)
+        if file_path == "index.html":
+            return ["/", url]
+        if file_path.endswith("/index.html"):
+            folder = url[: -len("index.html")]
+            return [folder, folder.rstrip("/"), url]
+        return [url]
+    except InvalidPath:
+        logger.info("file %r is purged through its directory's wildcard", file_path[:200])
+    parts = directory.split("/")[:-1]
+    while parts:
+        try:
+            return [file_url_path("/".join(parts) + "/") + "*"]
+        except InvalidPath:
+            parts.pop()
+    return ["/*"]
 
 
 def deployment_changed_paths(*, previous: dict | None, current: dict) -> list[str]:
@@ -397,7 +493,12 @@ def _activate(deployment: Deployment, *, event_type: str) -> bool:
     if previous is not None:  # a first deployment has nothing cached to purge
         changed = deployment_changed_paths(previous=previous.manifest, current=deployment.manifest)
         if changed:
-            from cdn.services import invalidation_request
+            from cdn.batching import collapse_paths
+            from cdn.services import MAX_PATHS_PER_CALL, invalidation_request
+
+            if len(changed) > MAX_PATHS_PER_CALL:  # a huge deploy: purge crowded directories as wildcards
+                changed = collapse_paths(changed, threshold=100)
+                changed = changed if len(changed) <= MAX_PATHS_PER_CALL else ["/*"]
 
             try:
                 invalidation_request(website=website, paths=changed, reason=f"deployment #{deployment.number}")
@@ -408,35 +509,103 @@ def _activate(deployment: Deployment, *, event_type: str) -> bool:
 
 
 def deployment_execute(*, deployment: Deployment) -> Deployment:
-    """Run a pending deployment: unpack its bundle, store the files under an immutable prefix,
-    then activate it atomically. Any failure marks it failed; the previous version keeps serving."""
-    deployment = deployment_start(deployment=deployment)
+    """Run a deployment: validate its bundle, store the files under an immutable prefix, then activate
+    it atomically. Any failure marks it failed with the reason; the previous version keeps serving.
+
+    Runs under a lease renewed as it goes: if this worker dies, `deployments_sweep` retries it elsewhere
+    (or fails it after DEPLOY_MAX_ATTEMPTS). A deployment another worker holds is returned untouched.
+    """
+    claimed = deployment_claim(deployment_id=deployment.pk)
+    if claimed is None:
+        return Deployment.objects.get(pk=deployment.pk)
+    deployment, lease = claimed
     store = object_store()
+    prefix = f"sites/{deployment.website_id}/deployments/{deployment.number:06d}-{deployment.pk}/"
     try:
         if not deployment.bundle_key:
             raise BundleError("the deployment has no bundle")
-        files = bundle_read(store.get(deployment.bundle_key).body)
-        prefix = f"sites/{deployment.website_id}/deployments/{deployment.number:06d}-{deployment.pk}/"
-        manifest = bundle_publish(
-            files=files, store=store, prefix=prefix, cache_overrides=deployment.website.cache_overrides
-        )
+        # The bundle is spooled to disk and read twice (validate, publish): memory stays bounded.
+        with tempfile.TemporaryFile(prefix="bundle-") as spool:
+            store.download(deployment.bundle_key, spool)
+            lease.renew_if_due()
+            index = bundle_scan(spool, progress=lease.renew_if_due)
+            manifest = bundle_publish(
+                fileobj=spool, index=index, store=store, prefix=prefix,
+                cache_overrides=deployment.website.cache_overrides, progress=lease.renew_if_due,
+            )  # fmt: skip
+    except LeaseLost:
+        logger.warning("deployment %s: the lease was taken over; leaving it to the new holder", deployment.pk)
+        return Deployment.objects.get(pk=deployment.pk)
     except BundleError as exc:
-        return deployment_fail(deployment=deployment, error=exc.message)
+        if deployment.bundle_key:  # a refused bundle is not kept
+            _delete_quietly(store, deployment.bundle_key)
+        return _fail_unless_taken_over(deployment, exc.message, lease)
     except (ObjectNotFound, ObjectStorageError) as exc:
         logger.warning("deployment %s: object storage failed: %s", deployment.pk, exc)
-        return deployment_fail(deployment=deployment, error=f"object storage failed: {exc}")
+        return _fail_unless_taken_over(deployment, f"object storage failed: {exc}", lease)
     except Exception as exc:
         logger.exception("deployment %s failed unexpectedly", deployment.pk)
-        deployment_fail(deployment=deployment, error=f"internal error ({exc.__class__.__name__})")
+        _fail_unless_taken_over(deployment, f"internal error ({exc.__class__.__name__})", lease)
         raise
-    with transaction.atomic():
-        deployment = _transition(deployment, {Deployment.Status.RUNNING})
-        deployment.storage_prefix = prefix
-        deployment.manifest = manifest
-        deployment.file_count = len(manifest)
-        deployment.total_bytes = sum(entry["size"] for entry in manifest.values())
-        deployment.save(update_fields=["storage_prefix", "manifest", "file_count", "total_bytes"])
-        return deployment_succeed(deployment=deployment)
+    try:
+        with transaction.atomic():
+            deployment = _transition(deployment, {Deployment.Status.RUNNING}, lease=lease)
+            deployment.storage_prefix = prefix
+            deployment.manifest = manifest
+            deployment.file_count = len(manifest)
+            deployment.total_bytes = sum(entry["size"] for entry in manifest.values())
+            deployment.save(update_fields=["storage_prefix", "manifest", "file_count", "total_bytes"])
+            return deployment_succeed(deployment=deployment, lease=lease)
+    except LeaseLost:
+        logger.warning("deployment %s: the lease was taken over before activation", deployment.pk)
+        return Deployment.objects.get(pk=deployment.pk)
+
+
+def _fail_unless_taken_over(deployment: Deployment, error: str, lease: Lease) -> Deployment:
+    try:
+        return deployment_fail(deployment=deployment, error=error, lease=lease)
+    except LeaseLost:
+        return Deployment.objects.get(pk=deployment.pk)
+
+
+def _delete_quietly(store, key: str) -> None:
+    try:
+        store.delete(key)
+    except Exception:
+        logger.warning("could not delete %s", key)
+
+
+def deployments_sweep() -> dict:
+    """Beat: a running deployment whose lease ran out (its worker died or hangs) is queued again, or failed
+    with the reason after DEPLOY_MAX_ATTEMPTS; a pending one whose task was lost is queued again."""
+    from .tasks import deployment_run
+
+    counts = {"retried": 0, "failed": 0, "requeued": 0}
+    max_attempts = _deploy_setting("DEPLOY_MAX_ATTEMPTS", 3)
+    for deployment in lease_expired(Deployment.objects.filter(status=Deployment.Status.RUNNING)):
+        if deployment.attempts < max_attempts:
+            counts["retried"] += 1
+            deployment_run.delay(str(deployment.pk))
+            continue
+        with transaction.atomic():
+            current = Deployment.objects.select_for_update().get(pk=deployment.pk)
+            if current.status != Deployment.Status.RUNNING or current.lease_owner != deployment.lease_owner:
+                continue  # taken over or finished meanwhile
+            counts["failed"] += 1
+            deployment_fail(
+                deployment=current,
+                error=f"the worker running it stopped (no heartbeat for {_deploy_setting('DEPLOY_LEASE_SECONDS', 300):g} s) "
+                f"{current.attempts} times; not retried again",
+            )
+    waiting_since = timezone.now() - timedelta(seconds=_deploy_setting("DEPLOY_REQUEUE_AFTER_SECONDS", 300))
+    for deployment_id in (
+        Deployment.objects.filter(status=Deployment.Status.PENDING, created_at__lt=waiting_since)
+        .exclude(bundle_key="")
+        .values_list("pk", flat=True)
+    ):
+        counts["requeued"] += 1
+        deployment_run.delay(str(deployment_id))
+    return counts
 
 
 @transaction.atomic

@@ -1,17 +1,21 @@
 from celery import shared_task
 
-from . import verification
+from . import services, verification
 from .models import Deployment, Hostname
-from .services import deployment_execute
 
 
-@shared_task(bind=True, max_retries=3, default_retry_delay=5)
-def deployment_run(self, deployment_id: str) -> str:
-    """Run a pending deployment; idempotent: a deployment no longer pending is left alone."""
-    deployment = Deployment.objects.filter(pk=deployment_id, status=Deployment.Status.PENDING).first()
-    if deployment is None:
-        return "skipped"
-    return deployment_execute(deployment=deployment).status
+@shared_task
+def deployment_run(deployment_id: str) -> str:
+    """Run a deployment; idempotent: one that another worker holds, or that finished, is left alone.
+    A worker killed mid-run leaves it to `deployments_sweep` (its lease runs out)."""
+    deployment = services.deployment_execute(deployment=Deployment(pk=deployment_id))
+    return deployment.status
+
+
+@shared_task
+def deployments_sweep() -> dict:
+    """Beat: retry or fail deployments whose worker stopped; queue pending ones whose task was lost."""
+    return services.deployments_sweep()
 
 
 @shared_task

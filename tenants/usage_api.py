@@ -46,6 +46,7 @@ class UsageCostListView(GenericAPIView):
 
     serializer_class = TenantUsageCostOutput
     filter_backends = []
+    operator_permissions = {"GET": "tenants.view_tenant"}
 
     def get_queryset(self):
         return selectors.tenant_list().order_by("slug")
@@ -58,6 +59,8 @@ class UsageCostListView(GenericAPIView):
 
 class TenantUsageCostView(APIView):
     """Usage and cost of one tenant."""
+
+    operator_permissions = {"GET": "tenants.view_tenant"}
 
     @extend_schema(responses=TenantUsageCostOutput)
     def get(self, request, tenant_id):

@@ -1,17 +1,32 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 
-from console.workflows import OperatorAdminMixin, ReasonForm, Workflow, confirmed_action
+from console.workflows import (
+    AuditReasonForm,
+    OperatorAdminMixin,
+    ReasonForm,
+    Workflow,
+    admin_operator_action,
+    confirmed_action,
+)
+from platform_site.exceptions import ApplicationError
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event
 
 
+class EndpointForm(AuditReasonForm):
+    class Meta:
+        model = Endpoint
+        fields = ["description", "event_types"]
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    form = EndpointForm
     list_display = ["url", "tenant", "is_active", "disabled_reason", "failing_since", "created_at"]
     list_filter = ["is_active", "created_at", "tenant__tier"]
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
@@ -21,10 +36,29 @@ class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
     # The URL changes only through the API, which runs the SSRF guard.
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
                        "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
-    actions = ["disable_selected", "enable_selected", "replay_failed"]
+    actions = ["disable_selected", "enable_selected", "replay_failed", "delete_through_service"]
+    delete_audit_action = "endpoint.delete"
 
     def has_add_permission(self, request):
         return False  # created through the API, which returns the secret once
+
+    def save_model(self, request, obj, form, change):
+        """Through endpoint_update (its checks of the event types), audited."""
+        fields = {
+            field: form.cleaned_data[field] for field in ("description", "event_types") if field in form.changed_data
+        }
+        if not fields:
+            return
+        try:
+            with admin_operator_action(request, permissions="webhooks.change_endpoint", action="endpoint.update",
+                                       target=obj, reason=form.cleaned_data.get("audit_reason", ""), detail=fields):  # fmt: skip
+                services.endpoint_update(endpoint=obj, **fields)
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+
+    def perform_delete(self, endpoint, data):
+        services.endpoint_delete(endpoint=endpoint)
+        return {"url": endpoint.url, "tenant": str(endpoint.tenant_id)}
 
     @admin.action(description="Disable selected endpoints", permissions=["toggle_endpoint"])
     def disable_selected(self, request, queryset):
@@ -97,6 +131,7 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True  # deliveries change through redelivery and replay
     list_display = ["__str__", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at", "created_at"]
     list_filter = ["status", "event__type", "created_at", "endpoint__is_active"]
     search_fields = ["id", "endpoint__url", "event__id", "endpoint__tenant__slug"]
@@ -129,7 +164,8 @@ class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    view_only = True
     list_display = ["type", "tenant", "version", "created_at", "fanned_out_at"]
     list_filter = ["type", "created_at"]
     search_fields = ["id", "tenant__slug"]

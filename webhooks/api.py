@@ -5,7 +5,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from apikeys.permissions import HasScope
+from apikeys.permissions import HasScope, operator_write
 from platform_site.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
@@ -25,8 +25,7 @@ from .serializers import (
     RotateSecretInput,
 )
 
-# The API-key permission (apikeys) checks this; until it is merged, the default staff permission applies.
-# Operators (staff sessions), or an API key holding webhooks:manage.
+# An API key holding webhooks:manage, or an operator whose role allows the view's operator_permissions.
 WEBHOOK_PERMISSIONS = [HasScope("webhooks:manage")]
 
 
@@ -43,6 +42,17 @@ def _with_secret(endpoint, secret: str) -> dict:
 
 class EndpointViewSet(viewsets.GenericViewSet):
     permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {
+        "list": "webhooks.view_endpoint",
+        "retrieve": "webhooks.view_endpoint",
+        "deliveries": "webhooks.view_delivery",
+        "create": "webhooks.add_endpoint",
+        "partial_update": "webhooks.change_endpoint",
+        "destroy": "webhooks.delete_endpoint",
+        "rotate_secret": "webhooks.change_endpoint",
+        "ping": "console.redeliver_webhook",
+        "replay": "console.redeliver_webhook",
+    }
     lookup_value_regex = UUID_PATTERN
     serializer_class = EndpointOutput
     filterset_fields = ["is_active"]
@@ -63,23 +73,32 @@ class EndpointViewSet(viewsets.GenericViewSet):
     def create(self, request):
         data = _validated(EndpointCreateInput, request)
         tenant = target_tenant(request, data.pop("tenant", None))
-        endpoint, secret = services.endpoint_create(tenant=tenant, **data)
+        with operator_write(self, action="endpoint.create", detail={**data, "tenant": str(tenant.pk)}) as audit:
+            endpoint, secret = services.endpoint_create(tenant=tenant, **data)
+            audit.target = endpoint
         return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndpointUpdateInput, responses=EndpointOutput)
     def partial_update(self, request, pk=None):
-        endpoint = services.endpoint_update(endpoint=self.get_object(), **_validated(EndpointUpdateInput, request))
+        data = _validated(EndpointUpdateInput, request)
+        endpoint = self.get_object()
+        with operator_write(self, action="endpoint.update", target=endpoint, detail=data):
+            endpoint = services.endpoint_update(endpoint=endpoint, **data)
         return Response(EndpointOutput(endpoint).data)
 
     def destroy(self, request, pk=None):
-        services.endpoint_delete(endpoint=self.get_object())
+        endpoint = self.get_object()
+        with operator_write(self, action="endpoint.delete", target=endpoint, detail={"url": endpoint.url}):
+            services.endpoint_delete(endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=RotateSecretInput, responses=EndpointWithSecretOutput)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
+        data = _validated(RotateSecretInput, request)
         endpoint = self.get_object()
-        secret = services.endpoint_rotate_secret(endpoint=endpoint, **_validated(RotateSecretInput, request))
+        with operator_write(self, action="endpoint.rotate_secret", target=endpoint, detail=data):
+            secret = services.endpoint_rotate_secret(endpoint=endpoint, **data)
         endpoint.refresh_from_db()
         return Response(_with_secret(endpoint, secret))
 
@@ -87,7 +106,10 @@ class EndpointViewSet(viewsets.GenericViewSet):
     @extend_schema(request=None, responses={202: PingOutput})
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
-        event = services.endpoint_ping(endpoint=self.get_object())
+        endpoint = self.get_object()
+        with operator_write(self, action="endpoint.ping", target=endpoint) as audit:
+            event = services.endpoint_ping(endpoint=endpoint)
+            audit.detail["event"] = str(event.pk)
         return Response({"event_id": str(event.pk)}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -108,7 +130,10 @@ class EndpointViewSet(viewsets.GenericViewSet):
     @extend_schema(request=ReplayInput, responses={202: ReplayOutput})
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
-        count = services.deliveries_replay_failed(endpoint=self.get_object(), **_validated(ReplayInput, request))
+        data = _validated(ReplayInput, request)
+        endpoint = self.get_object()
+        with operator_write(self, action="endpoint.replay_failed", target=endpoint, detail=data) as audit:
+            count = audit.detail["replayed"] = services.deliveries_replay_failed(endpoint=endpoint, **data)
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -116,6 +141,7 @@ class EventTypeViewSet(viewsets.ViewSet):
     """The event catalogue (webhooks/catalogue.py): every type, its payload version and an example."""
 
     permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {"list": "webhooks.view_event"}
 
     @extend_schema(responses=EventTypeOutput(many=True))
     def list(self, request):
@@ -124,6 +150,11 @@ class EventTypeViewSet(viewsets.ViewSet):
 
 class DeliveryViewSet(viewsets.GenericViewSet):
     permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {
+        "list": "webhooks.view_delivery",
+        "retrieve": "webhooks.view_delivery",
+        "redeliver": "console.redeliver_webhook",
+    }
     lookup_value_regex = UUID_PATTERN
     serializer_class = DeliveryOutput
     filterset_class = DeliveryFilter
@@ -142,5 +173,7 @@ class DeliveryViewSet(viewsets.GenericViewSet):
     @extend_schema(request=None, responses={202: DeliveryOutput})
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
-        delivery = services.delivery_redeliver(delivery=self.get_object())
+        delivery = self.get_object()
+        with operator_write(self, action="delivery.redeliver", target=delivery):
+            delivery = services.delivery_redeliver(delivery=delivery)
         return Response(DeliveryOutput(selectors.delivery_list().get(pk=delivery.pk)).data, status=202)

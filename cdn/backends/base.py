@@ -10,6 +10,11 @@ class CdnError(Exception):
     """A provider refused or failed a request; the message is safe to show and store."""
 
 
+class CdnRejected(CdnError):
+    """The provider refused the request itself (bad credentials, unknown distribution, invalid path):
+    sending it again cannot help, so it fails at once instead of being retried."""
+
+
 class CdnThrottled(CdnError):
     """The provider asked us to wait (rate limit, too many invalidations in progress)."""
 

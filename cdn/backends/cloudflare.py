@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from .base import CdnBackend, CdnConfigurationError, CdnError, CdnThrottled, InvalidationResult, Site
+from .base import CdnBackend, CdnConfigurationError, CdnError, CdnRejected, CdnThrottled, InvalidationResult, Site
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,12 @@ class CloudflareBackend(CdnBackend):
                         time.sleep(retry_after)
                         continue
                     raise CdnThrottled("Cloudflare rate limit reached", retry_after=retry_after) from exc
-                raise CdnError(f"Cloudflare refused the purge (HTTP {exc.code}): {_errors(payload)}") from exc
+                error = CdnRejected if 400 <= exc.code < 500 else CdnError
+                raise error(f"Cloudflare refused the purge (HTTP {exc.code}): {_errors(payload)}") from exc
             except (OSError, ValueError) as exc:
                 raise CdnError(f"Cloudflare unreachable: {exc.__class__.__name__}: {exc}") from exc
             if not payload.get("success"):
-                raise CdnError(f"Cloudflare refused the purge: {_errors(payload)}")
+                raise CdnRejected(f"Cloudflare refused the purge: {_errors(payload)}")
             return str((payload.get("result") or {}).get("id", zone_id))
         raise CdnThrottled("Cloudflare rate limit persisted", retry_after=30)
 

@@ -8,12 +8,8 @@ here with backoff and then reported as CdnThrottled so the task tries again late
 
 import time
 import uuid
-from urllib.parse import quote
 
-from .base import CdnBackend, CdnConfigurationError, CdnError, CdnThrottled, InvalidationResult, Site
-
-# Characters CloudFront accepts unencoded in an invalidation path; the rest is percent-encoded.
-_SAFE = "/*-._~!$&'()+,;=:@"
+from .base import CdnBackend, CdnConfigurationError, CdnError, CdnRejected, CdnThrottled, InvalidationResult, Site
 
 
 class CloudFrontBackend(CdnBackend):
@@ -65,7 +61,8 @@ class CloudFrontBackend(CdnBackend):
         from botocore.exceptions import BotoCoreError, ClientError
 
         distribution_id = self.target(site)
-        items = [quote(path, safe=_SAFE) for path in paths]
+        # Paths arrive in the canonical form (cdn.paths: percent-encoded once), as CloudFront wants them.
+        items = list(paths)
         batch = {"Paths": {"Quantity": len(items), "Items": items}, "CallerReference": uuid.uuid4().hex}
         for attempt in range(self.retries + 1):
             try:
@@ -77,7 +74,9 @@ class CloudFrontBackend(CdnBackend):
                         time.sleep(self.backoff_seconds * 2**attempt)
                         continue
                     raise CdnThrottled(f"CloudFront: {code} for {distribution_id}", retry_after=60) from exc
-                raise CdnError(f"CloudFront refused the invalidation: {code}: {exc}") from exc
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+                error = CdnRejected if 400 <= status < 500 else CdnError
+                raise error(f"CloudFront refused the invalidation: {code}: {exc}") from exc
             except BotoCoreError as exc:
                 raise CdnError(f"CloudFront unreachable: {exc}") from exc
             invalidation = response["Invalidation"]

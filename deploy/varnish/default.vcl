@@ -7,6 +7,8 @@
 # and by the tests. In production, set .host/.port to the origin (gunicorn) and extend `purgers`.
 vcl 4.1;
 
+import std;
+
 backend origin {
     .host = "127.0.0.1";
     .port = "8000";
@@ -22,6 +24,25 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # --- cache key: Host and encoding (see also vcl_hash, vcl_purge) ---
+    # One object per site whatever the spelling of its Host: lower case, no port, no trailing dot
+    # ("WWW.Example.TEST.:80" is "www.example.test"). The origin is sent the normalised name.
+    set req.http.host = regsub(std.tolower(req.http.host), "\.?(:[0-9]+)?$", "");
+    # The origin compresses text types (br or gzip) and sends Vary: Accept-Encoding. Varnish itself
+    # would rewrite Accept-Encoding to gzip, so the chosen encoding is kept in X-Encoding, keys the
+    # object (vcl_hash) and is what the origin is asked for (vcl_backend_fetch).
+    if (req.restarts == 0) {
+        if (req.method == "PURGE") {
+            set req.http.X-Encoding = "identity";
+        } elsif (req.http.Accept-Encoding ~ "(^|[ ,])br([ ,;]|$)") {
+            set req.http.X-Encoding = "br";
+        } elsif (req.http.Accept-Encoding ~ "(^|[ ,])gzip([ ,;]|$)") {
+            set req.http.X-Encoding = "gzip";
+        } else {
+            set req.http.X-Encoding = "identity";
+        }
+    }
+    # --- end cache key ---
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
             return (synth(405, "Purging not allowed"));
@@ -51,6 +72,39 @@ sub vcl_recv {
     unset req.http.Cookie;
     return (hash);
 }
+
+# --- cache key: the path without its query string, the normalised Host, the encoding ---
+# Tenant sites are static: the origin answers a path the same whatever its query string, so
+# "/?utm_source=x" is the object of "/" and purging a path purges every query variant.
+sub vcl_hash {
+    hash_data(regsub(req.url, "\?.*$", ""));
+    hash_data(req.http.host);
+    hash_data(req.http.X-Encoding);
+    return (lookup);
+}
+
+# A PURGE drops the path's object in every encoding: one pass per encoding (restarts keep X-Encoding).
+sub vcl_purge {
+    if (req.http.X-Encoding == "identity") {
+        set req.http.X-Encoding = "gzip";
+        return (restart);
+    }
+    if (req.http.X-Encoding == "gzip") {
+        set req.http.X-Encoding = "br";
+        return (restart);
+    }
+    return (synth(200, "Purged"));
+}
+
+sub vcl_backend_fetch {
+    if (bereq.http.X-Encoding == "identity") {
+        unset bereq.http.Accept-Encoding;
+    } else {
+        set bereq.http.Accept-Encoding = bereq.http.X-Encoding;
+    }
+    unset bereq.http.X-Encoding;
+}
+# --- end cache key ---
 
 sub vcl_backend_response {
     # A cached response is shared by every visitor: it must never set a cookie (a session handed to the

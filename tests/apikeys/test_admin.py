@@ -65,3 +65,38 @@ def test_usage_chart_per_tenant(admin_client, tenant, make_key):
     page = admin_client.get(f"/admin/apikeys/apiusageminute/chart/?tenant={tenant.pk}").content.decode()
     assert "Tenant A — 42 requests" in page and page.count('class="bar"') == 24
     assert admin_client.get("/admin/apikeys/apiusageminute/").status_code == 200
+
+
+def test_the_new_key_never_travels_in_a_cookie(admin_client, tenant):
+    """Reproduction: the raw key created in the admin travelled in the (signed, not encrypted) messages cookie."""
+    response = admin_client.post(
+        "/admin/apikeys/apikey/add/", {"tenant": str(tenant.pk), "name": "from admin", "scopes": ["usage:read"]}
+    )
+    assert response.status_code == 200  # shown in this response, not after a redirect
+    raw_key = re.search(r"plk_(live|test)_[0-9A-Za-z]{50}", response.content.decode())[0]
+    assert "no-store" in response["Cache-Control"]
+    assert all(raw_key not in morsel.value for morsel in response.cookies.values())
+    assert "messages" not in response.cookies
+    later = admin_client.get("/admin/apikeys/apikey/")
+    assert raw_key not in later.content.decode() and not list(later.context["messages"])
+    assert ApiKey.objects.get().last_four == raw_key[-4:]
+
+
+def test_admin_limit_change_goes_through_the_service_and_reaches_the_gateway_at_once(
+    admin_client, tenant, make_key, key_client, django_capture_on_commit_callbacks
+):
+    """Reproduction: a key's rate_limit_per_minute edited in the admin left the gateway's cached limit for 24 hours."""
+    from console.models import AuditLogEntry
+
+    api_key, raw_key = make_key(tenant, ["websites:read"])
+    client = key_client(raw_key)
+    assert client.get("/api/v1/websites/")["X-RateLimit-Limit"] == "1000"  # the record is cached now
+    change = f"/admin/apikeys/apikey/{api_key.pk}/change/"
+    above = admin_client.post(change, {"name": "ci", "rate_limit_per_minute": "5000"})
+    assert above.status_code == 200 and b"At most the tenant" in above.content  # the tenant's is 1000
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = admin_client.post(change, {"name": "ci", "rate_limit_per_minute": "2", "audit_reason": "noisy client"})
+    assert saved.status_code == 302
+    assert [client.get("/api/v1/websites/").status_code for _ in range(3)] == [200, 200, 429]
+    entry = AuditLogEntry.objects.get(action="apikey.update")
+    assert (entry.reason, entry.detail, entry.actor_username) == ("noisy client", {"rate_limit_per_minute": 2}, "root")

@@ -1,3 +1,4 @@
+import getpass
 import io
 
 import pytest
@@ -5,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from apikeys.keyformat import parse_key
 from apikeys.models import ApiKey
+from console.models import AuditLogEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +30,11 @@ def test_create_list_revoke(tenant):
 
     assert "revoked" in _run("revoke", str(api_key.pk), "--reason", "rotation")
     api_key.refresh_from_db()
-    assert api_key.revoked_reason == "rotation" and api_key.revoked_by == "command:apikey"
+    os_user = getpass.getuser()
+    assert api_key.revoked_reason == "rotation" and api_key.revoked_by == f"command:{os_user}"
     assert "revoked" in _run("list")
+    entries = list(AuditLogEntry.objects.order_by("id").values_list("action", "actor_username", "source", "reason"))
+    assert entries == [("apikey.create", os_user, "cli", ""), ("apikey.revoke", os_user, "cli", "rotation")]
 
 
 @pytest.mark.parametrize(
@@ -42,7 +47,8 @@ def test_create_list_revoke(tenant):
             ["create", "--tenant", "tenant-a", "--name", "x", "--scope", "usage:read", "--expires-in-days", "0"],
             "at least 1",
         ),
-        (["revoke", "not-a-uuid"], "no API key"),
+        (["revoke", "not-a-uuid", "--reason", "x"], "no API key"),
+        (["revoke", "not-a-uuid"], "--reason"),
     ],
 )
 def test_bad_input_exits_with_one_clear_line(tenant, args, message):
@@ -54,6 +60,32 @@ def test_bad_input_exits_with_one_clear_line(tenant, args, message):
 def test_revoking_twice_is_a_clear_error(tenant):
     raw_key = _run("create", "--tenant", tenant.slug, "--name", "x", "--scope", "usage:read").splitlines()[-1]
     api_key = ApiKey.objects.get(lookup_id=parse_key(raw_key).lookup_id)
-    _run("revoke", str(api_key.pk))
+    _run("revoke", str(api_key.pk), "--reason", "leaked")
     with pytest.raises(CommandError, match="already revoked"):
-        _run("revoke", str(api_key.pk))
+        _run("revoke", str(api_key.pk), "--reason", "again")
+    assert list(
+        AuditLogEntry.objects.filter(action="apikey.revoke").order_by("id").values_list("outcome", flat=True)
+    ) == [
+        "done",
+        "refused",
+    ]
+
+
+def test_the_role_map_applies_to_commands(tenant, django_user_model, settings):
+    """A shell user with an operator account acts with its role; one without, with CLI_OPERATOR_ROLE."""
+    from django.contrib.auth.models import Group
+
+    from console.roles import SUPPORT
+
+    raw_key = _run("create", "--tenant", tenant.slug, "--name", "x", "--scope", "usage:read").splitlines()[-1]
+    api_key = ApiKey.objects.get(lookup_id=parse_key(raw_key).lookup_id)
+    account = django_user_model.objects.create_user(username=getpass.getuser(), password="pw-12345-long", is_staff=True)
+    account.groups.add(Group.objects.get(name=SUPPORT))
+    with pytest.raises(CommandError, match=r"refused: OS user .* may not do this \(console.revoke_apikey\)"):
+        _run("revoke", str(api_key.pk), "--reason", "support tries")
+    account.delete()
+    settings.CLI_OPERATOR_ROLE = ""
+    with pytest.raises(CommandError, match="refused"):
+        _run("revoke", str(api_key.pk), "--reason", "nobody tries")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None and not AuditLogEntry.objects.filter(action="apikey.revoke").exists()

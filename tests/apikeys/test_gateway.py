@@ -187,21 +187,22 @@ def test_suspended_tenant_gets_403_at_once_and_back_on_reactivation(
 
 
 def test_headers_on_200_and_429(tenant, make_key, key_client):
+    """Both policies are announced; RateLimit reports the one closest to its limit (here the key's own)."""
     _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=3)
     client = key_client(raw_key)
     for remaining in (2, 1, 0):
         response = client.get("/api/v1/websites/")
         assert response.status_code == 200
-        assert response["RateLimit-Policy"] == '"starter";q=3;w=60'
-        match = re.fullmatch(r'"starter";r=(\d+);t=(\d+)', response["RateLimit"])
+        assert response["RateLimit-Policy"] == '"starter";q=1000;w=60, "key";q=3;w=60'
+        match = re.fullmatch(r'"key";r=(\d+);t=(\d+)', response["RateLimit"])
         assert match and int(match[1]) == remaining and 1 <= int(match[2]) <= 61
         assert response["X-RateLimit-Limit"] == "3" and response["X-RateLimit-Remaining"] == str(remaining)
         assert int(response["X-RateLimit-Reset"]) > timezone.now().timestamp()
     response = client.get("/api/v1/websites/")
     error_of(response, 429, "rate_limited")
     assert 1 <= int(response["Retry-After"]) <= 61
-    assert response["RateLimit"].startswith('"starter";r=0;t=') and response["X-RateLimit-Remaining"] == "0"
-    assert response["RateLimit-Policy"] == '"starter";q=3;w=60'
+    assert response["RateLimit"].startswith('"key";r=0;t=') and response["X-RateLimit-Remaining"] == "0"
+    assert response["RateLimit-Policy"] == '"starter";q=1000;w=60, "key";q=3;w=60'
 
 
 def test_tier_limit_applies_and_tier_change_takes_effect(
@@ -303,3 +304,31 @@ def test_refusals_pass_the_whole_chain_and_unknown_paths_still_need_a_valid_key(
     error_of(key_client("plk_test_" + "A" * 50).get("/api/v1/no-such-endpoint/"), 401, "invalid_api_key")
     response = key_client(raw_key).get("/api/v1/no-such-endpoint/")
     assert response.status_code == 404 and response["RateLimit-Policy"] == '"starter";q=1000;w=60'
+
+
+def test_per_ip_limits_use_the_client_behind_trusted_proxies(tenant, key_client, settings):
+    """Reproduction: behind an ingress every client shared the ingress's budget of failed authentications."""
+    settings.API_KEY_AUTH_FAILURE_RATE = "3/h"  # hour windows: no roll-over mid-test
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    bad = key_client("plk_test_" + "C" * 50)
+
+    def status(client_address, spoofed=""):
+        forwarded = f"{spoofed}, {client_address}" if spoofed else client_address
+        return bad.get("/api/v1/websites/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    assert [status("198.51.100.1") for _ in range(4)] == [401, 401, 401, 429]
+    # Another client behind the same ingress has a budget of its own...
+    assert status("198.51.100.2") == 401
+    # ...and the first cannot escape its own by writing another address on the left.
+    assert status("198.51.100.1", spoofed="203.0.113.50") == 429
+
+
+def test_a_valid_key_gets_in_after_30_failures_from_its_address(tenant, make_key, key_client, settings):
+    """Reproduction: after 30 failed authentications from an address, a valid (not yet cached) key from it got 429."""
+    settings.API_KEY_AUTH_FAILURE_RATE = "30/h"  # the default's count in an hour window: no roll-over mid-test
+    bad = key_client("plk_test_" + "D" * 50)
+    assert {bad.get("/api/v1/websites/").status_code for _ in range(30)} == {401}
+    error_of(bad.get("/api/v1/websites/"), 429, "rate_limited")  # the failures are limited
+    _, raw_key = make_key(tenant, ["websites:read"])  # never used: no record cached yet
+    assert key_client(raw_key).get("/api/v1/websites/").status_code == 200
+    error_of(bad.get("/api/v1/websites/"), 429, "rate_limited")  # and the guessing stays limited

@@ -20,8 +20,9 @@ def _warm(raw_key) -> tuple[str, str]:
     from apikeys.gateway import decide
 
     parsed = parse_key(raw_key)
-    assert decide(parsed).code == ratelimit.OK
-    ratelimit.gateway_store().reset_limit(parsed.lookup_id)
+    decision = decide(parsed)
+    assert decision.code == ratelimit.OK
+    ratelimit.gateway_store().reset_limit(parsed.lookup_id, decision.tenant_id)
     return parsed.lookup_id, parsed.secret_hash
 
 
@@ -92,14 +93,19 @@ def test_no_double_burst_across_a_window_edge(tenant, make_key):
     assert admitted.count(ratelimit.OK) == 4 and admitted[-1] == ratelimit.RATE_LIMITED
 
 
-def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key):
+def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_capture_on_commit_callbacks):
+    from tenants import services as tenant_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_services.tenant_limit_override(tenant=tenant, requests_per_minute=100_000)
     _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=50_000)
     lookup_id, secret_hash = _warm(raw_key)
     store = ratelimit.gateway_store()
     for _ in range(300):
         store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    assert store.client.hlen(ratelimit.LIMIT + lookup_id) <= 61 + 2  # buckets, total, oldest
-    assert 0 < store.client.pttl(ratelimit.LIMIT + lookup_id) <= 62_000
+    for window in (ratelimit.LIMIT + lookup_id, ratelimit.TENANT_LIMIT + str(tenant.pk)):
+        assert store.client.hlen(window) <= 61 + 2  # buckets, total, oldest
+        assert 0 < store.client.pttl(window) <= 62_000
 
 
 def test_memory_store_same_decisions_for_embedded_mode():

@@ -1,5 +1,6 @@
 """`manage.py backup ...` and `manage.py restore ...`: progress output and one clear line on failure."""
 
+import getpass
 import io
 
 import pytest
@@ -32,7 +33,7 @@ def test_restore_tenant_dry_run_by_export_id(tenant, capsys):
         call_command("backup", "restore-tenant", "--tenant", str(tenant.pk), "--export", "not-an-id")
 
 
-def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, website, capsys, monkeypatch):
+def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, website, capsys, monkeypatch, settings):
     from backups.models import TenantExport
     from console.models import AuditLogEntry
     from tenants.models import Website
@@ -42,6 +43,13 @@ def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, web
     extra = tenant_services.website_create(tenant=tenant, name="Since", hostnames=["since.a.test"])
     args = ["backup", "restore-tenant", "--tenant", "tenant-a", "--export", export.location, "--reason", "ticket 9"]
 
+    # The operator role map applies (a shell user acting as support may not restore), and a reason is required.
+    settings.CLI_OPERATOR_ROLE = "support"
+    with pytest.raises(CommandError, match=r"refused: OS user .* \(console.restore_tenant\)"):
+        call_command(*args)
+    settings.CLI_OPERATOR_ROLE = "platform admins"
+    with pytest.raises(CommandError, match="--reason is required"):
+        call_command(*args[:-2], "--yes")
     # Not a terminal and no --yes: refused, nothing changed.
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(CommandError, match="run again with --yes"):
@@ -56,7 +64,8 @@ def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, web
     entries = AuditLogEntry.objects.filter(action="tenant.restore").order_by("id")
     assert [entry.outcome for entry in entries] == ["dry_run", "dry_run", "done"]
     assert {entry.reason for entry in entries} == {"ticket 9"}
-    assert entries.last().actor_username.endswith("(command line)") and entries.last().target_id == str(tenant.pk)
+    last = entries.last()
+    assert (last.actor_username, last.source, last.target_id) == (getpass.getuser(), "cli", str(tenant.pk))
 
 
 def test_restore_tenant_with_a_conflict_is_one_clear_error(tenant, website, capsys):
@@ -72,7 +81,9 @@ def test_restore_tenant_with_a_conflict_is_one_clear_error(tenant, website, caps
     taken = tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
     Hostname.objects.filter(website=taken).update(status="verified", verified_at=timezone.now())
     with pytest.raises(CommandError) as refused:
-        call_command("backup", "restore-tenant", "--tenant", "tenant-a", "--export", str(export.pk), "--yes")
+        call_command(
+            "backup", "restore-tenant", "--tenant", "tenant-a", "--export", str(export.pk), "--yes", "--reason", "x"
+        )
     assert "is refused" in str(refused.value) and "www.a.test" in str(refused.value)
     assert "conflict: tenants.hostname" in capsys.readouterr().out
     assert AuditLogEntry.objects.filter(action="tenant.restore", outcome="refused").count() == 1
@@ -143,3 +154,22 @@ def test_list_has_aligned_columns_failed_runs_deltas_and_json(capsys):
     assert by_label[incr.label]["delta_bytes"] == incr.delta_bytes and by_label[incr.label]["kind"] == "incr"
     assert by_label[""]["status"] == "failed" and by_label[""]["repo"] == 2
     assert [(repo["repo"], repo["ok"]) for repo in document["repositories"]] == [(1, True), (2, True)]
+
+
+def test_backup_commands_are_operator_actions_checked_and_audited(tenant, settings, capsys):
+    import getpass
+
+    from backups.models import TenantExport
+    from console.models import AuditLogEntry
+
+    settings.CLI_OPERATOR_ROLE = "support"  # a shell user without an account, acting as support
+    with pytest.raises(CommandError, match=r"refused: .* \(console.run_backup\)"):
+        call_command("backup", "tenant-export", "--reason", "before the migration")
+    assert not TenantExport.objects.exists() and not AuditLogEntry.objects.exists()
+    settings.CLI_OPERATOR_ROLE = "platform admins"
+    call_command("backup", "tenant-export", "--reason", "before the migration")
+    entry = AuditLogEntry.objects.get()
+    assert (entry.action, entry.source, entry.actor_username, entry.reason, entry.outcome) == (
+        "backup.export", "cli", getpass.getuser(), "before the migration", "done",
+    )  # fmt: skip
+    assert TenantExport.objects.get().status == TenantExport.Status.SUCCEEDED

@@ -40,7 +40,7 @@ def test_ten_thousand_paths_plan_into_at_most_four_cloudfront_requests():
     assert len(plan_requests(scattered, backend, threshold=None)) == 4
 
 
-@pytest.mark.parametrize("bad", ["relative", "/a b", "/a*b", "/blog*", "/x\ny", 5])
+@pytest.mark.parametrize("bad", ["relative", "/a*b", "/blog*", "/x\ny", 5, "/../etc", "//evil.test/x"])
 def test_bad_paths_are_refused(bad):
     with pytest.raises(ValueError):
         normalize_path(bad)

@@ -6,8 +6,7 @@ import boto3
 import pytest
 
 from cdn import services
-from cdn.backends.base import CdnThrottled
-from cdn.models import Invalidation
+from cdn.models import Invalidation, ProviderRequest
 from tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db
@@ -62,9 +61,14 @@ def _requests(cloudfront, distribution_id) -> list[dict]:
 
 
 def test_invalidation_is_created_and_tracked_until_completed(cf_website, cloudfront, distribution_id):
-    services.invalidation_request(website=cf_website, paths=["/", "/about/"], reason="test")
-    services.invalidation_request(website=cf_website, paths=["/about/", "/blog/*"])  # coalesces
+    first = services.invalidation_request(website=cf_website, paths=["/", "/about/"], reason="test")
+    second = services.invalidation_request(website=cf_website, paths=["/about/", "/blog/*"])  # coalesces
     [row] = services.invalidation_flush(website_id=cf_website.pk)
+    # Both records are kept (their ids were given out) and carried by the one provider request.
+    for invalidation in (first, second):
+        invalidation.refresh_from_db()
+        assert invalidation.status == Invalidation.Status.COMPLETED
+        assert list(invalidation.requests.all()) == [row]
     assert row.target == distribution_id and row.provider_id
     # moto says COMPLETED, AWS says Completed: either is completed.
     assert row.status == Invalidation.Status.COMPLETED and row.completed_at >= row.submitted_at
@@ -76,10 +80,10 @@ def test_invalidation_is_created_and_tracked_until_completed(cf_website, cloudfr
 def test_polling_marks_in_progress_records_completed(cf_website, distribution_id):
     services.invalidation_request(website=cf_website, paths=["/x.html"])
     [row] = services.invalidation_flush(website_id=cf_website.pk)
-    Invalidation.objects.filter(pk=row.pk).update(status=Invalidation.Status.IN_PROGRESS, completed_at=None)
+    ProviderRequest.objects.filter(pk=row.pk).update(status=Invalidation.Status.IN_PROGRESS, completed_at=None)
     counts = services.invalidation_poll_all()
     assert counts["completed"] == 1
-    assert Invalidation.objects.get(pk=row.pk).status == Invalidation.Status.COMPLETED
+    assert ProviderRequest.objects.get(pk=row.pk).status == Invalidation.Status.COMPLETED
 
 
 def test_ten_thousand_changed_paths_become_at_most_four_requests(cf_website, cloudfront, distribution_id, settings):
@@ -110,15 +114,17 @@ def test_without_wildcards_ten_thousand_paths_are_chunked_within_the_in_progress
 
 def test_a_full_in_progress_budget_defers_the_request(cf_website, distribution_id):
     # Another request of ours is still in progress at the provider with 2,999 paths.
-    Invalidation.objects.create(
+    ProviderRequest.objects.create(
         website=cf_website, backend="cloudfront", target=distribution_id, provider_id="UNKNOWN-AT-PROVIDER",
         paths=[f"/old/{i}" for i in range(2_999)], status=Invalidation.Status.IN_PROGRESS,
     )  # fmt: skip
-    services.invalidation_request(website=cf_website, paths=["/a.html", "/b.html"])
-    with pytest.raises(CdnThrottled):
-        services.invalidation_flush(website_id=cf_website.pk)
-    waiting = Invalidation.objects.get(paths=["/a.html", "/b.html"])
-    assert waiting.status == Invalidation.Status.PENDING and not waiting.provider_id
+    asked = services.invalidation_request(website=cf_website, paths=["/a.html", "/b.html"])
+    [waiting] = services.invalidation_flush(website_id=cf_website.pk)
+    assert waiting.status == Invalidation.Status.PENDING and not waiting.provider_id and waiting.not_before
+    assert "in-progress limit" in waiting.error and waiting.attempts == 0
+    assert 25 <= services.invalidation_retry_in(website_id=cf_website.pk) <= 30  # the task flushes again then
+    asked.refresh_from_db()
+    assert asked.status == Invalidation.Status.PENDING
 
 
 def test_unknown_distribution_fails_the_record_with_the_provider_error(cf_website):

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 
 from cdn import services
 from cdn.backends.dummy import DummyBackend
-from cdn.models import Invalidation
+from cdn.models import Invalidation, ProviderRequest
 from tests.helpers import wait_for
 
 
@@ -14,17 +14,16 @@ def test_requests_within_the_window_coalesce_into_one_provider_request(website, 
     # The worker reads its own settings: default dummy backend, 2 s window.
     first = services.invalidation_request(website=website, paths=["/a.html"])
     second = services.invalidation_request(website=website, paths=["/b.html", "/a.html"])
-    assert first.pk == second.pk and second.paths == ["/a.html", "/b.html"]
+    assert first.pk != second.pk and second.paths == ["/b.html", "/a.html"]  # each caller keeps its record
 
     def completed():
-        row = Invalidation.objects.get(pk=first.pk)
-        return row if row.status == Invalidation.Status.COMPLETED else None
+        rows = list(Invalidation.objects.filter(pk__in=[first.pk, second.pk]))
+        return rows if {row.status for row in rows} == {Invalidation.Status.COMPLETED} else None
 
-    row = wait_for(completed, timeout=30)
-    assert row.provider_id.startswith("dummy-") and row.completed_at
-    assert Invalidation.objects.filter(website=website).count() == 1
-    # After the window closed, a new request is a new record.
-    assert services.invalidation_request(website=website, paths=["/c.html"]).pk != first.pk
+    wait_for(completed, timeout=30)
+    [request] = ProviderRequest.objects.filter(website=website)  # one provider request carried both
+    assert request.provider_id.startswith("dummy-") and sorted(request.paths) == ["/a.html", "/b.html"]
+    assert set(request.invalidations.values_list("pk", flat=True)) == {first.pk, second.pk}
 
 
 @pytest.mark.django_db
@@ -35,9 +34,10 @@ def test_api_requests_and_lists_invalidations(staff_client, website):
     body = response.json()
     assert body["paths"] == ["/about/", "/blog/*"] and body["status"] == "pending" and body["backend"] == "default"
     response = staff_client.post(url + "/", {}, format="json")  # the whole site; router-style slash works too
-    assert response.status_code == 202 and response.json()["paths"] == ["/about/", "/blog/*", "/*"]
+    assert response.status_code == 202 and response.json()["paths"] == ["/*"]
+    whole_site = response.json()["id"]
     listing = staff_client.get(url).json()
-    assert listing["count"] == 1 and listing["results"][0]["id"] == body["id"]
+    assert listing["count"] == 2 and {row["id"] for row in listing["results"]} == {body["id"], whole_site}
 
     response = staff_client.post(url, {"paths": ["no-slash", "/ok"]}, format="json")
     error = response.json()["error"]
@@ -109,3 +109,37 @@ def test_website_cdn_settings_through_the_api(staff_client, website):
     )
     website.refresh_from_db()
     assert website.cache_overrides == {"html": "public, max-age=60"}
+
+
+@pytest.mark.django_db
+def test_api_reads_one_invalidation_and_filters_by_status(staff_client, website, tenant):
+    from tenants import services as tenant_services
+
+    url = f"/api/v1/websites/{website.pk}/invalidations"
+    done = staff_client.post(url, {"paths": ["/done/"]}, format="json").json()
+    services.invalidation_flush(website_id=website.pk)
+    waiting = staff_client.post(url, {"paths": ["/café/", "/docs/Annual Report.pdf"]}, format="json").json()
+    assert waiting["paths"] == ["/caf%C3%A9/", "/docs/Annual%20Report.pdf"]
+
+    one = staff_client.get(f"{url}/{done['id']}")
+    assert one.status_code == 200 and one.json()["status"] == "completed"
+    assert one.json()["requests"][0]["provider_id"].startswith("dummy-")
+    assert staff_client.get(f"{url}/{waiting['id']}/").json()["status"] == "pending"
+    listing = staff_client.get(url, {"status": "pending"}).json()
+    assert [row["id"] for row in listing["results"]] == [waiting["id"]]
+    assert [row["id"] for row in staff_client.get(url, {"status": "completed"}).json()["results"]] == [done["id"]]
+    bad = staff_client.get(url, {"status": "nope"})
+    assert bad.status_code == 400 and "status" in bad.json()["error"]["fields"]
+    # Another website's invalidation is not found under this one.
+    other = tenant_services.website_create(tenant=tenant, name="Other", hostnames=["www.other.test"])
+    assert staff_client.get(f"/api/v1/websites/{other.pk}/invalidations/{done['id']}").status_code == 404
+    assert staff_client.get(f"{url}/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/../etc/passwd", "/a/%2e%2e/b", "//evil.test/x", "/a\x00"])
+def test_api_refuses_traversal_and_protocol_relative_paths(staff_client, website, path):
+    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations", {"paths": ["/ok", path]},
+                                 format="json")  # fmt: skip
+    assert response.status_code == 400 and response.json()["error"]["fields"]["paths"]
+    assert not Invalidation.objects.exists()

@@ -6,8 +6,8 @@ from cdn.policy import ContentClass, cache_control_for, classify, content_type_f
 @pytest.mark.parametrize(
     "path, content_class, cache_control",
     [
-        ("/index.html", ContentClass.HTML, "public, max-age=3600"),
-        ("/about/", ContentClass.HTML, "public, max-age=3600"),
+        ("/index.html", ContentClass.HTML, "public, max-age=0, s-maxage=3600, must-revalidate"),
+        ("/about/", ContentClass.HTML, "public, max-age=0, s-maxage=3600, must-revalidate"),
         ("/assets/app.1a2b3c4d.js", ContentClass.VERSIONED, "public, max-age=31536000, immutable"),
         ("/static/admin/css/base.0123456789ab.css", ContentClass.VERSIONED, "public, max-age=31536000, immutable"),
         ("/img/logo.png", ContentClass.MEDIA, "public, max-age=2592000"),

@@ -58,7 +58,8 @@ def test_run_and_verify_backup_roles(platform_admin, support_user, client_for):
     run_full = reverse("admin:backups_backuprun_run_full")
     verify = reverse("admin:backups_backuprun_verify")
     assert support.post(run_full, {"apply": "1", "reason": "x"}).status_code == 403
-    assert support.post(verify).status_code == 200  # support may verify: the confirmation page
+    assert support.post(verify).status_code == 403  # support views and redelivers, nothing more
     assert client_for(platform_admin).post(run_full).status_code == 200
+    assert client_for(platform_admin).post(verify).status_code == 200  # the confirmation page
     assert not AuditLogEntry.objects.exists()
     assert TenantExport.objects.count() == 0

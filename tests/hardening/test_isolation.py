@@ -1,4 +1,6 @@
-"""Tenant isolation matrix: every API route and method, with a key of tenant A against tenant B's objects.
+"""Tenant isolation matrix: every API route and method, with a key of tenant A against tenant B's objects;
+and the operator-role dimension: every route with a support user, a platform admin and a staff user
+without a role (OPERATOR_CASES).
 
 The routes come from the URL configuration (`api_routes`), so a new endpoint without a line in CASES
 fails `test_every_api_route_and_method_has_a_case`. Each case runs twice: with B's ids and with ids
@@ -98,6 +100,7 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("usage", "GET"): same(f"{V1}/usage?tenant={{b.tenant}}", 200, volatile=("from", "to")),
     ("website-invalidations", "GET"): hidden(f"{V1}/websites/{{b.website}}/invalidations"),
     ("website-invalidations", "POST"): hidden(f"{V1}/websites/{{b.website}}/invalidations/", {"paths": ["/", "/a"]}),
+    ("website-invalidation", "GET"): hidden(f"{V1}/websites/{{b.website}}/invalidations/{{b.invalidation}}"),
     ("website-cdn", "GET"): hidden(f"{V1}/websites/{{b.website}}/cdn/"),
     ("website-cdn", "PATCH"): operators(f"{V1}/websites/{{b.website}}/cdn/", {"cdn_config": {}}),
     ("webhook-endpoint-list", "GET"): same(f"{V1}/webhooks/endpoints/?is_active=true", 200),
@@ -248,3 +251,158 @@ def test_a_websites_deployments_filter_by_deployment_status(two_tenants):
     # The website's own status filter still works on the list.
     assert client.get(f"{V1}/websites/?status=disabled").json()["count"] == 0
     assert client.get(f"{V1}/websites/?tenant={a.tenant}").json()["count"] == 1
+
+
+# --- the operator-role dimension ---------------------------------------------------------------------
+# Every route and method once more, called by operators (staff sessions) on tenant B's objects: what the
+# role map (console/roles.py) lets each role do. VIEW: every role with a role; REDELIVER: support too;
+# ADMIN: platform admins only. A staff user without a role may do nothing; a refused call changes
+# nothing and writes no audit entry; every write that is let through is in the audit log.
+VIEW, REDELIVER, ADMIN = "view", "redeliver", "admin"
+
+
+@dataclass(frozen=True)
+class OperatorCase:
+    path: str
+    allowed: str  # VIEW, REDELIVER or ADMIN
+    status: int  # the answer when the role may (a service may still refuse: 409, the same for every role)
+    body: dict = field(default_factory=dict)
+    multipart: bool = False
+
+
+def op(path: str, allowed: str, status: int, body: dict | None = None, *, multipart: bool = False) -> OperatorCase:
+    return OperatorCase(path, allowed, status, body or {}, multipart)
+
+
+OPERATOR_CASES: dict[tuple[str, str], OperatorCase] = {
+    ("tenant-list", "GET"): op(f"{V1}/tenants/?search={{b.tenant}}", VIEW, 200),
+    ("tenant-list", "POST"): op(f"{V1}/tenants/", ADMIN, 201, {"name": "Made by ops", "slug": "made-by-ops"}),
+    ("tenant-detail", "GET"): op(f"{V1}/tenants/{{b.tenant}}/", VIEW, 200),
+    ("tenant-detail", "PATCH"): op(f"{V1}/tenants/{{b.tenant}}/", ADMIN, 200, {"tier": "enterprise"}),
+    ("tenant-usage-cost", "GET"): op(f"{V1}/tenants/{{b.tenant}}/usage-cost", VIEW, 200),
+    ("usage-cost-list", "GET"): op(f"{V1}/usage/costs", VIEW, 200),
+    ("tenant-suspend", "POST"): op(f"{V1}/tenants/{{b.tenant}}/suspend/", ADMIN, 200, {"reason": "abuse"}),
+    ("tenant-reactivate", "POST"): op(f"{V1}/tenants/{{b.tenant}}/reactivate/", ADMIN, 409),  # it is active
+    ("website-list", "GET"): op(f"{V1}/websites/?tenant={{b.tenant}}", VIEW, 200),
+    ("website-list", "POST"): op(f"{V1}/websites/", ADMIN, 201, {"tenant": "{b.tenant}", "name": "Ops site"}),
+    ("website-detail", "GET"): op(f"{V1}/websites/{{b.website}}/", VIEW, 200),
+    ("website-detail", "PATCH"): op(f"{V1}/websites/{{b.website}}/", ADMIN, 200, {"name": "renamed by ops"}),
+    ("website-detail", "DELETE"): op(f"{V1}/websites/{{b.website}}/", ADMIN, 204),
+    ("website-deployments", "GET"): op(f"{V1}/websites/{{b.website}}/deployments/", VIEW, 200),
+    ("website-deployments", "POST"): op(f"{V1}/websites/{{b.website}}/deployments/", ADMIN, 201, multipart=True),
+    ("website-verify-hostname", "POST"): op(
+        f"{V1}/websites/{{b.website}}/hostnames/{{b.hostname}}/verify/", VIEW, 200
+    ),  # a DNS lookup: what it finds is the tenant's doing
+    ("website-rollback", "POST"): op(f"{V1}/websites/{{b.website}}/rollback/", ADMIN, 409),  # nothing live yet
+    ("deployment-detail", "GET"): op(f"{V1}/deployments/{{b.deployment}}/", VIEW, 200),
+    ("apikey-list", "GET"): op(f"{V1}/keys/", VIEW, 200),
+    ("apikey-list", "POST"): op(
+        f"{V1}/keys/", ADMIN, 201, {"tenant": "{b.tenant}", "name": "k", "scopes": ["usage:read"]}
+    ),
+    ("apikey-detail", "GET"): op(f"{V1}/keys/{{b.key}}/", VIEW, 200),
+    ("apikey-revoke", "POST"): op(f"{V1}/keys/{{b.key}}/revoke/", ADMIN, 200, {"reason": "leaked"}),
+    ("apikey-rotate", "POST"): op(f"{V1}/keys/{{b.key}}/rotate/", ADMIN, 201, {"grace_seconds": 0}),
+    ("usage", "GET"): op(f"{V1}/usage?tenant={{b.tenant}}", VIEW, 200),
+    ("website-invalidations", "GET"): op(f"{V1}/websites/{{b.website}}/invalidations", VIEW, 200),
+    ("website-invalidation", "GET"): op(f"{V1}/websites/{{b.website}}/invalidations/{{b.invalidation}}", VIEW, 200),
+    ("website-invalidations", "POST"): op(f"{V1}/websites/{{b.website}}/invalidations/", ADMIN, 202, {"paths": ["/"]}),
+    ("website-cdn", "GET"): op(f"{V1}/websites/{{b.website}}/cdn/", VIEW, 200),
+    ("website-cdn", "PATCH"): op(f"{V1}/websites/{{b.website}}/cdn/", ADMIN, 200, {"cdn_config": {"zone_id": "z1"}}),
+    ("webhook-endpoint-list", "GET"): op(f"{V1}/webhooks/endpoints/", VIEW, 200),
+    ("webhook-endpoint-list", "POST"): op(
+        f"{V1}/webhooks/endpoints/",
+        ADMIN,
+        201,
+        {"tenant": "{b.tenant}", "url": "http://127.0.0.1:9/ops", "event_types": ["*"]},
+    ),  # fmt: skip
+    ("webhook-endpoint-detail", "GET"): op(f"{V1}/webhooks/endpoints/{{b.endpoint}}/", VIEW, 200),
+    ("webhook-endpoint-detail", "PATCH"): op(
+        f"{V1}/webhooks/endpoints/{{b.endpoint}}/", ADMIN, 200, {"description": "set by ops"}
+    ),
+    ("webhook-endpoint-detail", "DELETE"): op(f"{V1}/webhooks/endpoints/{{b.endpoint}}/", ADMIN, 204),
+    ("webhook-endpoint-rotate-secret", "POST"): op(
+        f"{V1}/webhooks/endpoints/{{b.endpoint}}/rotate-secret/", ADMIN, 200
+    ),
+    ("webhook-endpoint-ping", "POST"): op(f"{V1}/webhooks/endpoints/{{b.endpoint}}/ping/", REDELIVER, 202),
+    ("webhook-endpoint-deliveries", "GET"): op(f"{V1}/webhooks/endpoints/{{b.endpoint}}/deliveries/", VIEW, 200),
+    ("webhook-endpoint-replay", "POST"): op(
+        f"{V1}/webhooks/endpoints/{{b.endpoint}}/replay/", REDELIVER, 202, {"since": "2000-01-01T00:00:00Z"}
+    ),
+    ("webhook-delivery-list", "GET"): op(f"{V1}/webhooks/deliveries/?endpoint={{b.endpoint}}", VIEW, 200),
+    ("webhook-delivery-detail", "GET"): op(f"{V1}/webhooks/deliveries/{{b.delivery}}/", VIEW, 200),
+    ("webhook-delivery-redeliver", "POST"): op(f"{V1}/webhooks/deliveries/{{b.delivery}}/redeliver/", REDELIVER, 202),
+    ("webhook-event-type-list", "GET"): op(f"{V1}/webhooks/event-types/", VIEW, 200),
+}
+ROLES = {"support": (VIEW, REDELIVER), "platform admins": (VIEW, REDELIVER, ADMIN), None: ()}
+
+
+def test_every_api_route_and_method_has_an_operator_case():
+    routes = api_routes()
+    assert sorted(routes - set(OPERATOR_CASES)) == [], "API routes without an operator-role case"
+    assert sorted(set(OPERATOR_CASES) - routes) == [], "operator-role cases for routes that no longer exist"
+
+
+def _operator_cases():
+    for (name, method), case in sorted(OPERATOR_CASES.items()):
+        for role in ROLES:
+            yield pytest.param(method, case, role, id=f"{method}-{name}-{role or 'no-role'}")
+
+
+def _everything(a: Objects, b: Objects) -> list:
+    from tenants.models import Tenant
+
+    return [_snapshot(a.tenant), _snapshot(b.tenant), list(Tenant.objects.order_by("pk").values_list("pk", "tier"))]
+
+
+@pytest.mark.parametrize(("method", "case", "role"), list(_operator_cases()))
+def test_operator_roles_over_every_operator_endpoint(method, case, role, two_tenants, django_user_model):
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    from console.models import AuditLogEntry
+
+    a, b, _ = two_tenants
+    user = django_user_model.objects.create_user(username="op-under-test", password="op-pass-1234", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = APIClient()
+    client.force_login(user)
+    before = _everything(a, b)
+
+    path = case.path.format(a=a, b=b)
+    if case.multipart:
+        response = getattr(client, method.lower())(path, bundle(), format="multipart")
+    else:
+        body = {k: v.format(a=a, b=b) if isinstance(v, str) else v for k, v in case.body.items()}
+        response = getattr(client, method.lower())(path, body or None, format="json")
+
+    entries = list(AuditLogEntry.objects.values_list("action", "actor_username", "source", "outcome"))
+    if case.allowed not in ROLES[role]:
+        assert response.status_code == 403, response.content
+        assert response.json()["error"]["code"] == "operator_forbidden"
+        assert _everything(a, b) == before, "a refused operator call changed data"
+        assert entries == [], "a call refused by the role map is not an action"
+        return
+    assert response.status_code == case.status, response.content
+    if method == "GET":
+        assert entries == []
+        return
+    ((action, actor, source, outcome),) = entries  # every write let through is audited, once
+    assert (actor, source) == ("op-under-test", "api") and action.split(".")[0] in {
+        "tenant", "website", "hostname", "deployment", "apikey", "endpoint", "delivery",
+    }  # fmt: skip
+    assert outcome == ("refused" if case.status == 409 else "done")
+
+
+def test_a_staff_user_without_a_role_may_do_exactly_what_it_is_granted(two_tenants, django_user_model):
+    from django.contrib.auth.models import Permission
+    from rest_framework.test import APIClient
+
+    a, b, _ = two_tenants
+    user = django_user_model.objects.create_user(username="granted", password="granted-pass-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="tenants", codename="view_tenant"))
+    client = APIClient()
+    client.force_login(user)
+    assert client.get(f"{V1}/tenants/{b.tenant}/").status_code == 200
+    assert client.get(f"{V1}/websites/{b.website}/").status_code == 403
+    assert client.post(f"{V1}/tenants/{b.tenant}/suspend/", {"reason": "x"}, format="json").status_code == 403

@@ -365,10 +365,14 @@ def wait_for_replicas(env: dict, model, pk) -> None:
 
 @pytest.fixture
 def operator_api(live_platform, django_user_model, test_database_env):
+    from django.contrib.auth.models import Group
     from django.contrib.sessions.models import Session
     from django.test import Client
 
+    from console.roles import PLATFORM_ADMINS
+
     user = django_user_model.objects.create_user(username="live-operator", password="x-pass-12345", is_staff=True)
+    user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))  # the API checks the operator's role
     client = Client()
     client.force_login(user)
     session_key = client.cookies["sessionid"].value

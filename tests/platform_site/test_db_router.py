@@ -36,7 +36,12 @@ LAG_SECONDS = 10  # longer than any test step; the fixture resets it, and the re
 @pytest.fixture
 def make_client(django_user_model):
     def make(name: str) -> APIClient:
+        from django.contrib.auth.models import Group
+
+        from console.roles import PLATFORM_ADMINS
+
         user = django_user_model.objects.create_user(username=name, password="x-pass-12345", is_staff=True)
+        user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))  # the API checks the operator's role
         client = APIClient()
         client.force_login(user)
         return client
@@ -86,7 +91,9 @@ def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_
     log_path = Path(os.readlink(f"/proc/{celery_worker.pid}/fd/1"))
     replica_delay(LAG_SECONDS)
 
-    # Control: published with no client position, the task reads the lagging replica and finds nothing.
+    # Control: published with no client position. The task takes its deployment with a conditional UPDATE
+    # (a lease claim, on the primary), so even the lagging replica cannot make it miss: it runs (and fails,
+    # having no bundle) instead of being skipped as it was when its first step was a replica read.
     from tenants import services
     from tenants.tasks import deployment_run
 
@@ -96,7 +103,7 @@ def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_
         deployment_run.delay(str(control.pk))
     finally:
         db_routing.end(token)
-    wait_for(lambda: "'skipped'" in log_path.read_text(), timeout=20)
+    wait_for(lambda: "'failed'" in log_path.read_text(), timeout=20)
 
     # Published by the client's request after its write, the task carries the WAL position and sees it.
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -115,7 +122,7 @@ def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_
             timeout=20,
         )
         control.refresh_from_db()
-    assert control.status == Deployment.Status.PENDING
+    assert control.status == Deployment.Status.FAILED and "no bundle" in control.error
 
 
 def test_replica_down_leaves_rotation_and_returns(make_client, monitor, caught_up, stopped, settings):

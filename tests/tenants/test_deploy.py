@@ -35,7 +35,7 @@ def test_deploy_stores_every_file_under_a_versioned_prefix_with_the_strategy_hea
     listed = s3_client.list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=prefix)
     assert sorted(entry["Key"][len(prefix) :] for entry in listed["Contents"]) == sorted(site_v1())
     expected = {
-        "index.html": ("text/html; charset=utf-8", "public, max-age=3600"),
+        "index.html": ("text/html; charset=utf-8", "public, max-age=0, s-maxage=3600, must-revalidate"),
         "assets/app.1a2b3c4d5e.js": ("text/javascript; charset=utf-8", "public, max-age=31536000, immutable"),
         "logo.png": ("image/png", "public, max-age=2592000"),
         "style.css": ("text/css; charset=utf-8", "public, max-age=3600"),
@@ -55,13 +55,13 @@ def test_origin_serves_by_host_and_on_the_preview_host_with_etag_and_304(website
     deploy(website, site_v1())
     response = get("/")
     assert response.status_code == 200 and response.content == b"<h1>home v1</h1>"
-    assert response["Cache-Control"] == "public, max-age=3600"
+    assert response["Cache-Control"] == "public, max-age=0, s-maxage=3600, must-revalidate"
     assert response["Content-Type"] == "text/html; charset=utf-8"
     etag = response["ETag"]
     assert etag.startswith('"') and len(etag) > 10
     not_modified = get("/", HTTP_IF_NONE_MATCH=etag)
     assert not_modified.status_code == 304 and not_modified.content == b""
-    assert not_modified["ETag"] == etag and not_modified["Cache-Control"] == "public, max-age=3600"
+    assert not_modified["ETag"] == etag and not_modified["Cache-Control"] == response["Cache-Control"]
     assert get("/", HTTP_IF_NONE_MATCH='"other"').status_code == 200
     # Host matching ignores case and port; directories redirect to their slash form.
     assert get("/about/", host="WWW.A.TEST:8080").content == b"<h1>about v1</h1>"
@@ -103,8 +103,8 @@ def test_new_deploy_purges_changed_paths_and_rollback_restores(website):
     website.refresh_from_db()
     assert website.active_deployment_id == rollback.pk
     assert get("/").content == b"<h1>home v1</h1>"
-    # Within the batching window, the rollback's purge joins the pending one.
-    assert Invalidation.objects.get().paths == ["/", "/index.html"]
+    # The rollback's purge is its own record; the flush sends both in one provider request.
+    assert [row.paths for row in Invalidation.objects.order_by("requested_at")] == [["/", "/index.html"]] * 2
     again = services.deployment_rollback(website=website, to=second)
     assert get("/").content == b"<h1>home v2</h1>" and again.source_deployment_id == second.pk
 

@@ -9,13 +9,14 @@ from django.utils import timezone
 from apikeys import selectors, services
 from apikeys.models import ApiKey
 from apikeys.scopes import SCOPES
+from console.cli import add_reason_argument, command_action, command_error_line
+from console.services import CommandActor
 from platform_site.exceptions import ApplicationError
 from tenants.models import Tenant
 
 
-def _error_line(exc: ApplicationError) -> str:
-    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
-    return f"{exc.message} {details}".strip()
+def audit_os_user() -> str:
+    return CommandActor.current().os_user
 
 
 class Command(BaseCommand):
@@ -30,18 +31,19 @@ class Command(BaseCommand):
             "--scope", action="append", required=True, dest="scopes", help=f"repeatable; one of {', '.join(SCOPES)}"
         )
         create.add_argument("--expires-in-days", type=int)
-        create.add_argument("--rate-limit", type=int, help="requests a minute instead of the tier's")
+        create.add_argument("--rate-limit", type=int, help="requests a minute, lower than the tenant's limit")
+        add_reason_argument(create, required=False)
         listing = sub.add_parser("list", help="list keys (prefix and last four only)")
         listing.add_argument("--tenant", help="tenant slug")
         revoke = sub.add_parser("revoke", help="revoke a key by its id")
         revoke.add_argument("key_id")
-        revoke.add_argument("--reason", default="")
+        add_reason_argument(revoke)
 
     def handle(self, *args, action, **options):
         try:
             getattr(self, f"_{action}")(**options)
         except ApplicationError as exc:
-            raise CommandError(_error_line(exc)) from exc
+            raise CommandError(command_error_line(exc)) from exc
 
     def _tenant(self, slug):
         tenant = Tenant.objects.filter(slug=slug).first()
@@ -49,17 +51,22 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant with slug {slug!r}")
         return tenant
 
-    def _create(self, *, tenant, name, scopes, expires_in_days, rate_limit, **_):
+    def _create(self, *, tenant, name, scopes, expires_in_days, rate_limit, reason, **_):
         if expires_in_days is not None and expires_in_days < 1:
             raise CommandError("--expires-in-days must be at least 1")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        api_key, raw_key = services.apikey_create(
-            tenant=self._tenant(tenant),
-            name=name,
-            scopes=scopes,
-            expires_at=expires_at,
-            rate_limit_per_minute=rate_limit,
-        )
+        tenant = self._tenant(tenant)
+        detail = {"tenant": str(tenant.pk), "scopes": scopes, "rate_limit_per_minute": rate_limit}
+        with command_action(permissions="apikeys.add_apikey", action="apikey.create", reason=reason,
+                            detail=detail, reason_required=False) as audit:  # fmt: skip
+            api_key, raw_key = services.apikey_create(
+                tenant=tenant,
+                name=name,
+                scopes=scopes,
+                expires_at=expires_at,
+                rate_limit_per_minute=rate_limit,
+            )
+            audit.target = api_key
         self.stdout.write(f"created key id={api_key.pk} for tenant {api_key.tenant.slug}")
         self.stdout.write("copy the key now; it is not shown again:")
         self.stdout.write(raw_key)
@@ -78,5 +85,7 @@ class Command(BaseCommand):
             api_key = ApiKey.objects.get(pk=key_id)
         except (ApiKey.DoesNotExist, ValidationError, ValueError) as exc:
             raise CommandError(f"no API key with id {key_id!r}") from exc
-        services.apikey_revoke(api_key=api_key, revoked_by="command:apikey", reason=reason)
+        with command_action(permissions="console.revoke_apikey", action="apikey.revoke", reason=reason,
+                            target=api_key):  # fmt: skip
+            services.apikey_revoke(api_key=api_key, revoked_by=f"command:{audit_os_user()}", reason=reason)
         self.stdout.write(f"revoked key id={api_key.pk} ({api_key.display})")

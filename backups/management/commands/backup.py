@@ -1,14 +1,14 @@
 """`manage.py backup full|incr|tenant-export|list|verify|expire|setup|wal-check|restore-tenant`."""
 
 import json
-import os
-import pwd
 import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from console.cli import add_reason_argument, command_job
+from console.services import CommandActor, OperatorForbidden, authorize
 from platform_site.exceptions import ApplicationError
 
 from ... import services, tenant_exports
@@ -16,6 +16,14 @@ from ...engines import get_engine
 from ...models import BackupRun, TenantExport, Trigger
 
 LIST_LIMIT = 200
+# Subcommands that are operator actions: (permission, audit action). restore-tenant is audited by its service.
+AUDITED = {
+    "full": ("console.run_backup", "backup.run"),
+    "incr": ("console.run_backup", "backup.run"),
+    "tenant-export": ("console.run_backup", "backup.export"),
+    "expire": ("console.run_backup", "backup.expire"),
+    "verify": ("console.verify_backup", "backup.verify"),
+}
 
 
 def _size(value: int | None) -> str:
@@ -32,13 +40,6 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _os_actor() -> str:
-    """Who runs the command, for the audit log: the OS user (and who became it through sudo)."""
-    user = pwd.getpwuid(os.getuid()).pw_name
-    sudo_user = os.environ.get("SUDO_USER")
-    return f"{sudo_user} (sudo as {user}, command line)" if sudo_user else f"{user} (command line)"
 
 
 def table(rows: list[list[str]], headers: list[str], right: set[int] = frozenset()) -> list[str]:
@@ -87,16 +88,20 @@ class Command(BaseCommand):
         for kind, text in (("full", "take a full backup now"), ("incr", "take an incremental backup now")):
             backup = sub.add_parser(kind, help=text + (" (PostgreSQL only)" if kind == "incr" else ""))
             backup.add_argument("--repo", type=int, help="repository key (default: BACKUP_PGBACKREST_REPO)")
-        sub.add_parser("tenant-export", help="export every tenant's rows from one snapshot")
+            add_reason_argument(backup, required=False)
+        export = sub.add_parser("tenant-export", help="export every tenant's rows from one snapshot")
+        add_reason_argument(export, required=False)
         listing = sub.add_parser(
             "list", help="backups of every repository (synchronised with it), failed runs, exports"
         )
         listing.add_argument("--json", action="store_true", dest="as_json", help="one JSON document instead of columns")
-        sub.add_parser(
+        verify = sub.add_parser(
             "verify", help="pgBackRest verify, then restore the latest backup to a recent point and check it"
         )
+        add_reason_argument(verify, required=False)
         sub.add_parser("wal-check", help="is WAL archiving working and keeping up, per repository?")
         expire = sub.add_parser("expire", help="apply retention in every repository (each with its own policy)")
+        add_reason_argument(expire, required=False)
         expire.add_argument("--dry-run", action="store_true")
         expire.add_argument("--keep-full", type=int, help="keep this many full backups instead of the policy")
         expire.add_argument("--repo", type=int, help="only this repository")
@@ -105,12 +110,19 @@ class Command(BaseCommand):
         restore.add_argument("--export", required=True, help="export id or location (s3://... or a path)")
         restore.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
         restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        restore.add_argument("--reason", default="", help="why (recorded in the audit log)")
+        add_reason_argument(restore, required=False)
 
     def handle(self, *args, action, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))
         try:
-            handler(**options)
+            if action in AUDITED:
+                permission, audit_action = AUDITED[action]
+                # Checked against the operator roles and recorded with the OS user when the job ends.
+                with command_job(permissions=permission, action=audit_action, reason=options.get("reason", ""),
+                                 detail={"command": f"backup {action}"}):  # fmt: skip
+                    handler(**options)
+            else:
+                handler(**options)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         except DatabaseError as exc:
@@ -229,9 +241,15 @@ class Command(BaseCommand):
             raise CommandError("; ".join(errors))
 
     def do_restore_tenant(self, *, tenant, export, dry_run, yes, reason, **options):
+        actor = CommandActor.current()
+        try:
+            authorize(actor, "console.restore_tenant")
+        except OperatorForbidden as exc:
+            raise CommandError(f"refused: OS user {actor.os_user!r} may not do this ({exc.permission})") from exc
+        if not dry_run and not reason.strip():
+            raise CommandError("--reason is required: say why (it goes to the audit log)")
         found = tenant_exports.export_resolve(export)
         tenant_id = tenant_exports.tenant_resolve(tenant)
-        actor = _os_actor()
         plan = tenant_exports.tenant_export_restore(
             export=found, tenant_id=tenant_id, dry_run=True, actor=actor, reason=reason
         )

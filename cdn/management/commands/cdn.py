@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cdn import services
 from cdn.backends.base import CdnThrottled
-from platform_site.exceptions import ApplicationError
+from console.cli import add_reason_argument, command_action
 from tenants import selectors
 
 
@@ -19,17 +19,21 @@ class Command(BaseCommand):
         invalidate.add_argument(
             "--now", action="store_true", help="send at once instead of after the batching window (by a worker)"
         )
+        add_reason_argument(invalidate, required=False)
 
     def handle(self, *args, action, **options):
         try:
             website = selectors.website_find(reference=options["website"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        reason = options["reason"] or "command"
         try:
-            invalidation = services.invalidation_request(website=website, paths=options["paths"], reason="command")
-        except ApplicationError as exc:
-            detail = "; ".join(message for messages in exc.fields.values() for message in messages) or exc.message
-            raise CommandError(detail) from exc
+            with command_action(permissions="console.invalidate_cdn", action="website.invalidate_cdn", reason=reason,
+                                target=website, reason_required=False) as audit:  # fmt: skip
+                invalidation = services.invalidation_request(website=website, paths=options["paths"], reason=reason)
+                audit.detail.update({"invalidation": str(invalidation.pk), "paths": invalidation.paths})
+        except CommandError as exc:
+            raise CommandError(str(exc).replace("The request is invalid. paths: ", "")) from exc
         self.stdout.write(f"invalidation {invalidation.pk} requested for {len(invalidation.paths)} path(s)")
         if options["now"]:
             try:

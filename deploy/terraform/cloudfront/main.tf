@@ -43,9 +43,10 @@ resource "aws_cloudfront_cache_policy" "immutable" {
   }
 }
 
-# Tenant websites served by the platform origin: the origin's Cache-Control decides (HTML 1 h,
+# Tenant websites served by the platform origin: the origin's Cache-Control decides (HTML s-maxage 1 h,
 # media 30 d, versioned 1 y), so max_ttl must allow a year; Host is in the key because one origin
-# serves every website by its hostname.
+# serves every website by its hostname. No query string in the key: a site's files do not vary by it,
+# so one invalidation of a path purges every ?query variant the platform could not list.
 resource "aws_cloudfront_cache_policy" "sites" {
   name        = "${var.name}-sites"
   comment     = "websites: origin Cache-Control honoured (HTML 3600 s with ETag revalidation)"

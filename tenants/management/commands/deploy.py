@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.cli import add_reason_argument, command_action
 from platform_site.exceptions import ApplicationError
 from tenants import selectors, services
 from tenants.models import Deployment
@@ -16,8 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("website", help="website id, hostname or name")
         parser.add_argument("bundle", help="path to a .tar.gz or .zip archive")
         parser.add_argument("--description", default="")
+        add_reason_argument(parser, required=False)
 
-    def handle(self, *args, website, bundle, description, **options):
+    def handle(self, *args, website, bundle, description, reason, **options):
         try:
             site = selectors.website_find(reference=website)
         except ValueError as exc:
@@ -27,10 +29,13 @@ class Command(BaseCommand):
             raise CommandError(f"{bundle}: no such file")
         try:
             self.stdout.write(f"validating and uploading {path} ({path.stat().st_size} bytes)...")
-            deployment = services.deployment_create(
-                website=site, trigger=Deployment.Trigger.COMMAND, description=description,
-                bundle=path.read_bytes(), run=False,
-            )  # fmt: skip
+            with command_action(permissions="tenants.add_deployment", action="deployment.create", reason=reason,
+                                target=site, reason_required=False) as audit:  # fmt: skip
+                deployment = services.deployment_create(
+                    website=site, trigger=Deployment.Trigger.COMMAND, description=description,
+                    bundle=path.read_bytes(), run=False,
+                )  # fmt: skip
+                audit.detail.update({"deployment": str(deployment.pk), "number": deployment.number})
             self.stdout.write(f"deployment #{deployment.number} created; storing files...")
             deployment = services.deployment_execute(deployment=deployment)
         except ApplicationError as exc:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from platform_site.exceptions import ApplicationError
+from console.cli import add_reason_argument, command_action
 from tenants import selectors, services
 
 
@@ -12,8 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("website", help="website id, hostname or name")
         parser.add_argument("--to", type=int, dest="number", help="deployment number to roll back to")
+        add_reason_argument(parser)
 
-    def handle(self, *args, website, number, **options):
+    def handle(self, *args, website, number, reason, **options):
         try:
             site = selectors.website_find(reference=website)
         except ValueError as exc:
@@ -23,10 +24,10 @@ class Command(BaseCommand):
             target = site.deployments.filter(number=number).first()
             if target is None:
                 raise CommandError(f"website {site.name!r} has no deployment #{number}")
-        try:
+        with command_action(permissions="tenants.change_website", action="website.rollback", reason=reason,
+                            target=site) as audit:  # fmt: skip
             deployment = services.deployment_rollback(website=site, to=target)
-        except ApplicationError as exc:
-            raise CommandError(exc.message) from exc
+            audit.detail.update({"deployment": deployment.number, "serving": deployment.source_deployment.number})
         self.stdout.write(
             self.style.SUCCESS(
                 f"{site.name}: now serving deployment #{deployment.source_deployment.number}'s files "

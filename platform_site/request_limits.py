@@ -1,0 +1,89 @@
+"""Request bodies the API refuses with a clear 4xx in the one error shape, never a 5xx.
+
+* Too large: `RequestBodyLimitMiddleware` answers 413 from the Content-Length, before a byte of the body
+  is read. The limit is API_MAX_BODY_BYTES, or a view's own `max_body_bytes` (the bundle upload).
+  A body sent without a length (chunked) is counted as it is read (DRF reads no such body as JSON).
+* Nested deeper than API_MAX_JSON_DEPTH, or holding a NUL character (which PostgreSQL cannot store in
+  text or jsonb): `JSONParser` answers 400 naming the top-level field.
+"""
+
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError, ValidationError
+
+from .exceptions import error_response
+
+API_PREFIX = "/api/"
+
+
+def body_too_large(limit: int):
+    return error_response(
+        "request_too_large",
+        f"The request body is larger than {limit} bytes.",
+        413,
+        fields={"body": [f"At most {limit} bytes."]},
+    )
+
+
+class RequestBodyLimitMiddleware:
+    """413 for an API request whose declared body exceeds its view's limit (see the module docstring)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.path_info.startswith(API_PREFIX):
+            return None
+        limit = _view_limit(view_func, request.method)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response("bad_request", "The Content-Length header is not a number.", 400)
+        if length > limit:
+            return body_too_large(limit)
+        return None
+
+
+def _view_limit(view_func, method: str) -> int:
+    view_class = getattr(view_func, "cls", None)
+    actions = getattr(view_func, "actions", None) or {}
+    handler = getattr(view_class, actions.get(method.lower(), ""), None) if view_class else None
+    for owner in (handler, view_class):
+        limit = getattr(owner, "max_body_bytes", None)
+        if limit is not None:
+            return int(limit() if callable(limit) else limit)
+    return settings.API_MAX_BODY_BYTES
+
+
+def _check(value, *, depth: int, field: str | None, limit: int) -> None:
+    """Walk a parsed document without recursion (a hostile one must not exhaust the stack)."""
+    stack = [(value, depth, field)]
+    while stack:
+        item, level, top = stack.pop()
+        if level > limit:
+            raise ValidationError({top or "body": [f"JSON is nested deeper than {limit} levels."]})
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValidationError({top or "body": ["Null characters are not allowed."]})
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise ValidationError({top or "body": ["Null characters are not allowed."]})
+                stack.append((child, level + 1, top if top is not None else key))
+        elif isinstance(item, list):
+            stack.extend((child, level + 1, top) for child in item)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with a depth limit and NUL characters refused (400, never a 500 or a 503)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError(f"JSON is nested deeper than {settings.API_MAX_JSON_DEPTH} levels.") from exc
+        _check(data, depth=0, field=None, limit=settings.API_MAX_JSON_DEPTH)
+        return data
