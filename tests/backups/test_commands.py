@@ -30,7 +30,7 @@ def test_restore_tenant_dry_run_by_export_id(tenant, capsys):
     out = capsys.readouterr().out
     assert "tenants.tenant" in out and "dry run: nothing changed" in out
     with pytest.raises(CommandError, match="no tenant export not-an-id"):
-        call_command("backup", "restore-tenant", "--tenant", str(tenant.pk), "--export", "not-an-id")
+        call_command("backup", "restore-tenant", "--tenant", str(tenant.pk), "--export", "not-an-id", "--reason", "x")
 
 
 def test_restore_tenant_by_slug_asks_for_confirmation_and_is_audited(tenant, website, capsys, monkeypatch, settings):
