@@ -17,7 +17,18 @@ def _size(value):
 @admin.register(BackupRun)
 class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
     view_only = True
-    list_display = ["started_at", "kind", "status", "label", "engine", "repo", "size", "repo_size", "duration"]
+    list_display = [
+        "started_at",
+        "kind",
+        "status",
+        "label",
+        "repo",
+        "trigger",
+        "size",
+        "delta",
+        "repo_size",
+        "duration",
+    ]
     list_filter = ["status", "kind", "engine", "repo", "trigger", "started_at"]
     search_fields = ["label", "error", "wal_start", "wal_stop"]
     readonly_fields = [f.name for f in BackupRun._meta.fields]
@@ -26,6 +37,10 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, run):
         return _size(run.size_bytes)
+
+    @admin.display(description="Delta (incremental)", ordering="delta_bytes")
+    def delta(self, run):
+        return _size(run.delta_bytes)
 
     @admin.display(description="Repository size", ordering="repo_size_bytes")
     def repo_size(self, run):
@@ -81,8 +96,9 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
     def verify_latest(self, request):
         from .tasks import restore_drill
 
+        # The drill records who asked for it: the admin, not the weekly schedule.
         return self._enqueue(
-            request, restore_drill, audit_action="backup.verify", permission="console.verify_backup",
+            request, restore_drill, None, Trigger.ADMIN, audit_action="backup.verify", permission="console.verify_backup",
             title="Verify the latest backup",
             question="Restore the latest successful backup into a scratch cluster and check every table?",
             done_message="Verification of the latest backup queued on the backups queue.",
@@ -92,7 +108,7 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
 @admin.register(RestoreVerification)
 class RestoreVerificationAdmin(OperatorAdminMixin, admin.ModelAdmin):
     view_only = True
-    list_display = ["started_at", "status", "backup_run", "tables_checked", "finished_at", "trigger"]
+    list_display = ["started_at", "status", "backup_run", "repo", "tables_checked", "finished_at", "trigger"]
     list_filter = ["status", "trigger", "started_at"]
     readonly_fields = [f.name for f in RestoreVerification._meta.fields]
 

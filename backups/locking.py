@@ -9,7 +9,7 @@ import fcntl
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from platform_site.exceptions import ConflictError
 
@@ -32,7 +32,8 @@ def backup_lock() -> Iterator[None]:
         try:
             yield
         finally:
-            with connection.cursor() as cursor:
+            # A lost connection (the primary stopped) took the session's lock with it: nothing to release.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
         return
     settings.BACKUP_LOCAL_DIR.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,21 @@ class BackupKind(models.TextChoices):
     DIFF = "diff", "Differential"
 
 
-class BackupRun(models.Model):
+class LeasedRun(models.Model):
+    """A row that says "running" holds a lease: its process renews lease_expires_at while it works
+    (backups.leases); a row whose lease ran out belongs to a process that is gone and is failed by
+    the reconcile beat task, with the reason."""
+
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # host:pid of the process holding the lease, for the operator reading a failed row.
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class BackupRun(LeasedRun):
     """One physical backup: what we asked for, and what the engine's repository says it holds."""
 
     Status = RunStatus
@@ -40,6 +54,9 @@ class BackupRun(models.Model):
     backup_stopped_at = models.DateTimeField(null=True, blank=True)
     size_bytes = models.BigIntegerField(null=True, blank=True)
     repo_size_bytes = models.BigIntegerField(null=True, blank=True)
+    # What an incremental or differential added: database bytes changed, and what they took in the repository.
+    delta_bytes = models.BigIntegerField(null=True, blank=True)
+    repo_delta_bytes = models.BigIntegerField(null=True, blank=True)
     wal_start = models.CharField(max_length=40, blank=True)
     wal_stop = models.CharField(max_length=40, blank=True)
     lsn_start = models.CharField(max_length=40, blank=True)
@@ -63,17 +80,24 @@ class BackupRun(models.Model):
 
     @property
     def duration_seconds(self) -> float | None:
+        # The repository's own times when known: a set found there (backup_sync) was not started by us.
+        if self.backup_started_at and self.backup_stopped_at:
+            return (self.backup_stopped_at - self.backup_started_at).total_seconds()
         if self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
 
 
-class RestoreVerification(models.Model):
+class RestoreVerification(LeasedRun):
     """A restore drill: a backup restored into a scratch cluster and checked."""
 
     Status = RunStatus
 
     backup_run = models.ForeignKey(BackupRun, on_delete=models.SET_NULL, null=True, related_name="verifications")
+    repo = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The drill's scratch folder while it exists: the reaper removes it (and stops its cluster) once the
+    # drill is no longer running.
+    scratch_path = models.CharField(max_length=500, blank=True)
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.COMMAND)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -89,7 +113,7 @@ class RestoreVerification(models.Model):
         return f"verification {self.pk} ({self.status})"
 
 
-class TenantExport(models.Model):
+class TenantExport(LeasedRun):
     """One export of every tenant's rows, from one snapshot, as a versioned archive."""
 
     Status = RunStatus

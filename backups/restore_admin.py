@@ -1,27 +1,22 @@
 """The console's "restore a tenant export" workflow: a dry run first, then a confirmed restore.
 
-The dry run shows, per table, the tenant's rows now and in the export, and hands the page a signed
-token for exactly this export, tenant and operator; the restore is refused on the server without it,
-so nobody restores without having seen what it will do. Both steps are in the audit log.
+The dry run shows, per table, the tenant's rows now and in the export, the rows the restore deletes and
+any conflict that makes it impossible, and hands the page a signed token for exactly this export, tenant
+and operator; the restore is refused on the server without it, so nobody restores without having seen
+what it will do. The service audits both steps (and a refusal), as it does for the command line.
 """
-
-import uuid
 
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.template.response import TemplateResponse
 
-from console.models import AuditLogEntry
-from console.services import audit_record
 from console.workflows import ReasonForm
 from platform_site.exceptions import ApplicationError
-from tenants.models import Tenant
 
-from . import services
+from . import tenant_exports
 from .models import TenantExport
 
 DRY_RUN_SIGNING_SALT = "backups.restore-tenant.dry-run"
@@ -32,22 +27,14 @@ class RestoreTenantForm(ReasonForm):
     tenant = forms.CharField(max_length=100, help_text="The tenant's slug, or its id when it has been deleted since.")
 
     def clean_tenant(self) -> str:
-        value = self.cleaned_data["tenant"].strip()
-        tenant = Tenant.objects.filter(slug=value).first()
-        if tenant is not None:
-            return str(tenant.pk)
         try:
-            return str(uuid.UUID(value))
-        except ValueError as exc:
-            raise forms.ValidationError("No tenant has this slug; give a tenant's slug or id.") from exc
+            return tenant_exports.tenant_resolve(self.cleaned_data["tenant"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from exc
 
 
 def _token_payload(export: TenantExport, tenant_id: str, user) -> dict:
     return {"export": str(export.pk), "tenant": tenant_id, "user": user.pk}
-
-
-def _audit_target(export: TenantExport, tenant_id: str):
-    return Tenant.objects.filter(pk=tenant_id).first() or export
 
 
 def tenant_restore_workflow(modeladmin, request, queryset):
@@ -63,7 +50,6 @@ def tenant_restore_workflow(modeladmin, request, queryset):
     plan, token = None, ""
     if step and form.is_valid():
         tenant_id, reason = form.cleaned_data["tenant"], form.cleaned_data["reason"]
-        target = _audit_target(export, tenant_id)
         if step == "apply":
             try:
                 proven = signing.loads(request.POST.get("dry_run_token", ""), salt=DRY_RUN_SIGNING_SALT,
@@ -74,27 +60,24 @@ def tenant_restore_workflow(modeladmin, request, queryset):
                 form.add_error(None, "Run the dry run for this tenant first (or again: it is valid for 30 minutes).")
             else:
                 try:
-                    with transaction.atomic():
-                        plan = services.tenant_export_restore(location=export.location, tenant_id=tenant_id)
-                        audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
-                                     detail={"export": str(export.pk), "tenant": tenant_id, "plan": plan})  # fmt: skip
+                    tenant_exports.tenant_export_restore(
+                        export=export, tenant_id=tenant_id, actor=request.user, reason=reason
+                    )
                 except ApplicationError as exc:
-                    audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
-                                 outcome=AuditLogEntry.Outcome.REFUSED, detail={"error": exc.message})  # fmt: skip
                     modeladmin.message_user(request, f"Restore refused: {exc.message}", messages.ERROR)
                 else:
                     modeladmin.message_user(request, f"Tenant {tenant_id} restored from {export}.", messages.SUCCESS)
                 return None
         else:
             try:
-                plan = services.tenant_export_restore(location=export.location, tenant_id=tenant_id, dry_run=True)
+                plan = tenant_exports.tenant_export_restore(
+                    export=export, tenant_id=tenant_id, dry_run=True, actor=request.user, reason=reason
+                )
             except ApplicationError as exc:
                 form.add_error("tenant", exc.message)
             else:
-                audit_record(actor=request.user, action="tenant.restore", target=target, reason=reason,
-                             outcome=AuditLogEntry.Outcome.DRY_RUN,
-                             detail={"export": str(export.pk), "tenant": tenant_id, "plan": plan})  # fmt: skip
-                token = signing.dumps(_token_payload(export, tenant_id, request.user), salt=DRY_RUN_SIGNING_SALT)
+                if not plan.conflicts:
+                    token = signing.dumps(_token_payload(export, tenant_id, request.user), salt=DRY_RUN_SIGNING_SALT)
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Restore a tenant from an export",

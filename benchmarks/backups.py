@@ -1,5 +1,7 @@
 """Backups benchmark: one-snapshot tenant export vs pg_dump -Fc and vs a per-tenant loop, and the
-platform's overhead on a pgBackRest full backup vs pgbackrest run alone.
+platform's overhead on a pgBackRest full backup vs pgbackrest run alone; the restore drill's time; and
+how far repo1 (posix) falls behind PostgreSQL while repo2 (S3 behind stunnel) is unreachable (stunnel
+is stopped for it and started again).
 
 Run against the local stack:  eval "$(deploy/local/stack env)"; python -m benchmarks.backups
 It seeds 1,000 tenants into a scratch database `platform_bench` on the stack's primary (dropped at the
@@ -10,6 +12,7 @@ alternating runs; also printed are the overhead of the medians and the platform'
 pgbackrest command measured inside the same runs (free of the backup's own variance). The last line is one JSON object.
 """
 
+import glob
 import json
 import os
 import statistics
@@ -27,6 +30,7 @@ TENANTS = int(os.environ.get("BENCH_TENANTS", "1000"))
 LOOP_SAMPLE = int(os.environ.get("BENCH_LOOP_SAMPLE", "20"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 PGBACKREST_REPEATS = int(os.environ.get("BENCH_PGBACKREST_REPEATS", "8"))
+OUTAGE_SAMPLES = int(os.environ.get("BENCH_OUTAGE_SAMPLES", "3"))
 
 
 def _point_django_at_bench_db() -> str:
@@ -51,11 +55,11 @@ def one_tenant(tenant_id: str, out: str) -> None:
     _django()
     from django.utils import timezone
 
-    from backups import services
+    from backups import tenant_exports
     from backups.models import TenantExport
 
     export = TenantExport(started_at=timezone.now())
-    services._write_export(Path(out), export=export, progress=services._noop, tenant_ids=[tenant_id])
+    tenant_exports._write_export(Path(out), export=export, progress=tenant_exports._noop, tenant_ids=[tenant_id])
 
 
 def seed() -> None:
@@ -116,7 +120,7 @@ def _run() -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from backups import services
+    from backups import services, tenant_exports
     from backups.engines import get_engine
     from backups.models import TenantExport
     from tenants.models import Tenant
@@ -133,7 +137,7 @@ def _run() -> None:
 
     def ours():
         export = TenantExport(started_at=timezone.now())
-        services._write_export(workdir / "ours.tar.gz", export=export, progress=services._noop)
+        tenant_exports._write_export(workdir / "ours.tar.gz", export=export, progress=tenant_exports._noop)
 
     def dump():
         subprocess.run(
@@ -198,7 +202,19 @@ def _run() -> None:
     own_seconds = statistics.median(t - inner for t, inner in zip(platform_times, inner_backup_seconds, strict=True))
     print(f"pgbackrest full: alone {raw_s:.2f} s, through the platform {platform_s:.2f} s", file=sys.stderr)
     # Keep the local repository from growing with every run: the newest two full sets stay.
-    services.backup_expire(keep_full=2, engine=engine)
+    services.backup_expire(keep_full=2, engine=engine, repo=engine.backup_repo)
+
+    # The restore drill as the weekly schedule runs it: pgbackrest verify of the latest backup, restore
+    # from its repository, WAL replayed to a fresh restore point, every table read.
+    drill_started = time.perf_counter()
+    drill = services.backup_verify(engine=engine)
+    drill_s = time.perf_counter() - drill_started
+    if drill.status != "succeeded":
+        raise SystemExit(f"restore drill failed: {drill.error}")
+    print(f"restore drill: {drill_s:.2f} s ({drill.tables_checked} tables)", file=sys.stderr)
+
+    lags = repo1_lag_during_repo2_outage(engine)
+    print(f"repo1 archive lag while repo2 is unreachable: {', '.join(f'{lag:.1f}' for lag in lags)} s", file=sys.stderr)
 
     result = {
         "tenants": TENANTS,
@@ -221,8 +237,52 @@ def _run() -> None:
         "pgbackrest_overhead_end_to_end_medians": round(median_overhead, 4),
         "repeats": REPEATS,
         "pgbackrest_repeats": PGBACKREST_REPEATS,
+        "restore_drill_seconds": round(drill_s, 2),
+        # The worst of OUTAGE_SAMPLES WAL switches made while stunnel (repo2's S3 endpoint) is stopped.
+        "repo1_archive_lag_s_during_repo2_outage": round(max(lags), 1),
+        "repo1_archive_lags_s": [round(lag, 1) for lag in lags],
     }
     print(json.dumps(result))
+
+
+def _switch_wal(admin_url: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_wal_filler (x int)")
+        conn.execute("INSERT INTO bench_wal_filler VALUES (1)")
+        return conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+
+
+def _in_posix_repo(path: str, stanza: str, segment: str) -> bool:
+    return bool(glob.glob(f"{path}/archive/{stanza}/*/{segment[:16]}/{segment}-*"))
+
+
+def repo1_lag_during_repo2_outage(engine) -> list[float]:
+    """Seconds from pg_switch_wal() to that segment in repo1 (posix) while repo2 (S3 behind stunnel) is
+    unreachable; stunnel is started again and repo2 catches up before this returns."""
+    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    repo1, repo2 = engine.repos[0], engine.repos[1]
+    stack = [sys.executable, str(Path(__file__).resolve().parent.parent / "deploy" / "local" / "stack")]
+    subprocess.run([*stack, "stop", "stunnel"], check=True, capture_output=True)
+    lags = []
+    try:
+        for _ in range(OUTAGE_SAMPLES):
+            segment = _switch_wal(admin_url)
+            started = time.perf_counter()
+            while not _in_posix_repo(repo1["path"], engine.stanza, segment):
+                if time.perf_counter() - started > 600:
+                    raise SystemExit(f"segment {segment} did not reach repo1 in 600 s while repo2 was down")
+                time.sleep(0.1)
+            lags.append(time.perf_counter() - started)
+    finally:
+        subprocess.run([*stack, "start", "stunnel"], check=True, capture_output=True)
+    # Leave the stack as found: what waited in pg_wal reaches repo2.
+    segment = _switch_wal(admin_url)
+    deadline = time.monotonic() + 600
+    while not engine.repo_state(repo=repo2["key"]).archive_max >= segment:
+        if time.monotonic() > deadline:
+            raise SystemExit("repo2 did not catch up within 600 s after stunnel came back")
+        time.sleep(2)
+    return lags
 
 
 if __name__ == "__main__":

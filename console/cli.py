@@ -5,14 +5,18 @@ service inside `command_action(...)`: a shell user whose name is an operator acc
 account's role; any other with CLI_OPERATOR_ROLE. A refusal is one line on stderr and a non-zero exit.
 """
 
+import logging
 from contextlib import contextmanager
 
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from platform_site.exceptions import ApplicationError
 
 from .models import AuditLogEntry
 from .services import AuditDraft, CommandActor, OperatorForbidden, audit_record, authorize, operator_action
+
+logger = logging.getLogger(__name__)
 
 
 def add_reason_argument(parser, *, required: bool = True) -> None:
@@ -64,6 +68,10 @@ def command_job(*, permissions, action: str, reason: str, detail: dict | None = 
         yield draft
     except BaseException as exc:
         error = exc.message if isinstance(exc, ApplicationError) else f"{exc.__class__.__name__}: {exc}"
-        audit_record(outcome=AuditLogEntry.Outcome.REFUSED, detail={**draft.detail, "error": error[:500]}, **common)
+        try:
+            audit_record(outcome=AuditLogEntry.Outcome.REFUSED, detail={**draft.detail, "error": error[:500]}, **common)
+        except DatabaseError:
+            # The job failed because the database went away: its own error says so, not the audit's.
+            logger.error("audit of %s not recorded: the database is unavailable", action)
         raise
     audit_record(detail=draft.detail, **common)

@@ -80,7 +80,15 @@ app.conf.beat_schedule = {
     # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
     "backup-full-daily": {"task": "backups.tasks.backup_full", "schedule": crontab(hour=2, minute=0)},
     "backup-incremental-6h": {"task": "backups.tasks.backup_incremental", "schedule": crontab(hour="*/6", minute=30)},
-    "backup-wal-archive-check": {"task": "backups.tasks.wal_archive_check", "schedule": 300.0},
+    # Every minute: a repository's outage is reported within two minutes (log, metrics, alert rules).
+    # Stale copies expire instead of piling up behind a long backup (run the backups worker with -c 2).
+    "backup-wal-archive-check": {
+        "task": "backups.tasks.wal_archive_check",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Runs whose process is gone (lease expired) are failed; leaked drill scratch clusters are reaped.
+    "backup-reconcile": {"task": "backups.tasks.backups_reconcile", "schedule": 60.0, "options": {"expires": 55}},
     "backup-expire-daily": {"task": "backups.tasks.backup_expire", "schedule": crontab(hour=4, minute=0)},
     "backup-tenant-export-daily": {"task": "backups.tasks.tenant_export", "schedule": crontab(hour=3, minute=0)},
     "backup-restore-drill-weekly": {

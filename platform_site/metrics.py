@@ -26,6 +26,8 @@ Label cardinality (series per metric, at most):
 | backup_last_duration_seconds             | type                        | 4                                   |
 | platform_backup_runs_total               | kind, status                | 4 x 3                               |
 | platform_wal_archive_ok, _segments_behind| -                           | 1 each                              |
+| platform_backup_repo_up, platform_wal_archive_repo_ok, _repo_segments_behind | repo | pgBackRest repositories (<= 4) |
+| pg_wal_bytes, wal_ready_bytes            | -                           | 1 each                              |
 | wal_archive_* (from pg_stat_archiver)    | -                           | 1 each                              |
 | platform_db_replica_* (monitor's view)   | alias                       | configured replicas                 |
 | platform_db_primary_up                   | -                           | 1                                   |
@@ -156,6 +158,26 @@ WAL_ARCHIVE_SEGMENTS_BEHIND = Gauge(
     "WAL segments between the current one and the last archived",
     multiprocess_mode="mostrecent",
 )
+# Per pgBackRest repository (repo = its key, 1..4), set by the same check (every minute).
+BACKUP_REPO_UP = Gauge(
+    "platform_backup_repo_up", "1 when the backup repository answered the last check", ["repo"],
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+WAL_ARCHIVE_REPO_OK = Gauge(
+    "platform_wal_archive_repo_ok", "1 when WAL reaches this repository and keeps up, else 0", ["repo"],
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+WAL_ARCHIVE_REPO_SEGMENTS_BEHIND = Gauge(
+    "platform_wal_archive_repo_segments_behind",
+    "WAL segments between the current one and the newest in this repository",
+    ["repo"],
+    multiprocess_mode="mostrecent",
+)
+WAL_ARCHIVE_CHECK_TIMESTAMP = Gauge(
+    "platform_wal_archive_check_timestamp_seconds",
+    "When the WAL archive check last ran to the end",
+    multiprocess_mode="mostrecent",
+)
 
 # --- Celery tasks (recorded in the worker processes) -------------------------------------------
 
@@ -185,6 +207,20 @@ def set_celery_process_alive() -> None:
 
 
 # --- recording functions: what the capabilities call -----------------------------------------
+
+
+def record_wal_archive_check(status: dict) -> None:
+    """The outcome of backups.services.wal_archive_check: overall and per repository."""
+    WAL_ARCHIVE_OK.set(1 if status["ok"] else 0)
+    if status.get("segments_behind") is not None:
+        WAL_ARCHIVE_SEGMENTS_BEHIND.set(status["segments_behind"])
+    for repo in status.get("repos", []):
+        key = str(int(repo["repo"]))
+        BACKUP_REPO_UP.labels(repo=key).set(1 if repo["reachable"] else 0)
+        WAL_ARCHIVE_REPO_OK.labels(repo=key).set(1 if repo["ok"] else 0)
+        if repo.get("segments_behind") is not None:
+            WAL_ARCHIVE_REPO_SEGMENTS_BEHIND.labels(repo=key).set(repo["segments_behind"])
+    WAL_ARCHIVE_CHECK_TIMESTAMP.set(time.time())
 
 
 def record_deployment(*, tenant_id, status: str) -> None:
@@ -348,6 +384,18 @@ def _wal_archive_families() -> list:
         CounterMetricFamily("wal_archived", "WAL segments archived (pg_stat_archiver).", value=archived),
         CounterMetricFamily("wal_archive_failures", "Failed WAL archive attempts (pg_stat_archiver).", value=failed),
     ]
+    from backups.selectors import wal_backlog
+
+    backlog = wal_backlog()
+    if backlog["pg_wal_bytes"] is not None:
+        families.append(GaugeMetricFamily("pg_wal_bytes", "Size of the primary's pg_wal.", value=backlog["pg_wal_bytes"]))
+        families.append(
+            GaugeMetricFamily(
+                "wal_ready_bytes",
+                "WAL in pg_wal that PostgreSQL has not archived yet (its .ready segments).",
+                value=backlog["wal_ready_bytes"],
+            )
+        )
     if last_archived is not None:
         families.append(
             GaugeMetricFamily(
@@ -524,6 +572,8 @@ SCRAPE_TIME_METRIC_NAMES = frozenset(
         "wal_archive_failures_total",
         "wal_archive_last_success_timestamp_seconds",
         "wal_archive_last_failure_timestamp_seconds",
+        "pg_wal_bytes",
+        "wal_ready_bytes",
         "backup_last_success_timestamp_seconds",
         "backup_last_duration_seconds",
         "tenant_storage_bytes",

@@ -258,6 +258,9 @@ for _n in range(1, 5):
             "storage_port": env.int(f"PGBACKREST_REPO{_n}_STORAGE_PORT", default=443),
             "storage_verify_tls": env.bool(f"PGBACKREST_REPO{_n}_STORAGE_VERIFY_TLS", default=True),
             "cipher_pass": env.str(f"PGBACKREST_REPO{_n}_CIPHER_PASS", default=""),
+            # Retention per repository (e.g. 7 days locally, 90 off-site); BACKUP_RETENTION_DAYS by default.
+            "retention_full": env.int(f"PGBACKREST_REPO{_n}_RETENTION_FULL", default=0) or None,
+            "retention_full_type": env.str(f"PGBACKREST_REPO{_n}_RETENTION_FULL_TYPE", default="time"),
         }
     )
 BACKUP_ENGINES = {
@@ -276,6 +279,18 @@ BACKUP_ENGINES = {
             "retention_full_days": env.int("BACKUP_RETENTION_DAYS", default=30),
             "compress_type": env.str("BACKUP_PGBACKREST_COMPRESS_TYPE", default="lz4"),
             "process_max": env.int("BACKUP_PGBACKREST_PROCESS_MAX", default=2),
+            # Bounded waits (deploy/pgbackrest/README.md, "Time-outs"): pgBackRest's io-timeout for every
+            # command, a shorter one for archive-push (an unreachable repository must not hold WAL back
+            # from the others), and the platform's own limits around whole commands.
+            "io_timeout": env.int("BACKUP_PGBACKREST_IO_TIMEOUT", default=20),
+            "archive_push_io_timeout": env.int("BACKUP_PGBACKREST_ARCHIVE_PUSH_IO_TIMEOUT", default=3),
+            # Unset: WAL is never dropped (pg_wal grows until archived; alerted). Set (e.g. "4GiB"):
+            # past that much unarchived WAL, pgBackRest drops segments to save the primary's disk.
+            "archive_push_queue_max": env.str("BACKUP_PGBACKREST_ARCHIVE_PUSH_QUEUE_MAX", default=""),
+            "archive_timeout": env.int("BACKUP_PGBACKREST_ARCHIVE_TIMEOUT", default=60),
+            "db_timeout": env.int("BACKUP_PGBACKREST_DB_TIMEOUT", default=600),
+            "backup_timeout": env.int("BACKUP_PGBACKREST_BACKUP_TIMEOUT", default=6 * 3600),
+            "probe_timeout": env.float("BACKUP_PGBACKREST_PROBE_TIMEOUT", default=5.0),
         },
     },
     "sqlite": {
@@ -283,8 +298,14 @@ BACKUP_ENGINES = {
         "OPTIONS": {"directory": str(BACKUP_LOCAL_DIR / "sqlite"), "retention_full_days": 30},
     },
 }
-# Scratch clusters of restore drills; must be traversable by the database's OS user.
+# Scratch clusters of restore drills; created when missing; must be traversable by the database's OS user.
 BACKUP_SCRATCH_DIR = env.str("BACKUP_SCRATCH_DIR", default=tempfile.gettempdir())
+# Repositories the scheduled backups go to, each on its own (pgBackRest schedules backups per
+# repository); empty: every configured repository.
+BACKUP_SCHEDULE_REPOS = env.list("BACKUP_SCHEDULE_REPOS", cast=int, default=[])
+# A running backup, drill or export renews its lease every quarter of this; a row whose lease ran out
+# (its process is gone) is failed by the reconcile beat task.
+BACKUP_LEASE_SECONDS = env.int("BACKUP_LEASE_SECONDS", default=120)
 BACKUP_TENANT_EXPORT_PREFIX = "tenant-exports/"
 BACKUP_TENANT_EXPORT_DIR = BACKUP_LOCAL_DIR / "tenant-exports"
 # Models with a path to Tenant that are not tenant data (e.g. audit copies), as "app_label.Model".

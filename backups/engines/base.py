@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -44,29 +45,75 @@ class BackupNotSupported(BackupError):
         super().__init__(message, code="not_supported")
 
 
+@dataclass(frozen=True)
+class Repository:
+    """Where an engine keeps backups: pgBackRest's repo<key>, or the SQLite engine's folder."""
+
+    key: int
+    type: str
+    location: str
+
+    @property
+    def label(self) -> str:
+        kind = {"s3": "S3", "posix": "posix", "gcs": "GCS", "azure": "Azure", "sftp": "SFTP"}.get(self.type, self.type)
+        return f"repository {self.key} ({kind} at {self.location})"
+
+
+class RepositoryUnreachable(BackupError):
+    """A repository did not answer (network, TLS, missing mount); the message names it and says why."""
+
+    def __init__(self, repository: Repository, detail: str):
+        self.repository, self.detail = repository, detail
+        super().__init__(f"{repository.label} unreachable: {detail}", code="repo_unreachable")
+
+
 def run_command(
     args: list[str], *, as_user: str | None = None, env: dict | None = None, timeout: float = 3600
 ) -> subprocess.CompletedProcess:
     """Run one command from an argument list, capture its output, raise BackupCommandError on failure.
 
     As root the command runs as `as_user` through runuser (pgBackRest refuses any user but the
-    database's owner). The environment is the caller's, never ours: secrets stay out of it.
+    database's owner). The environment is the caller's, never ours: secrets stay out of it. The command
+    runs in a session of its own, so a time-out stops it and everything it started (runuser's child,
+    pgBackRest's local processes), not only the first process.
     """
     argv = list(args)
     if as_user and os.geteuid() == 0:
         argv = ["runuser", "-u", as_user, "--", *argv]
     name = " ".join(args[:2]) if args[0] == "pgbackrest" else os.path.basename(args[0])
     try:
-        completed = subprocess.run(
-            argv, capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/"
-        )
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL,
+            cwd="/", start_new_session=True,
+        )  # fmt: skip
     except FileNotFoundError as exc:
         raise BackupError(f"{name}: executable not found ({exc.filename})", code="not_installed") from exc
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        _stop_session(process)
         raise BackupError(f"{name}: timed out after {timeout:.0f} s", code="timeout") from exc
+    except BaseException:
+        _stop_session(process)
+        raise
+    completed = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     if completed.returncode != 0:
         raise BackupCommandError(name, completed.returncode, completed.stderr or completed.stdout)
     return completed
+
+
+def _stop_session(process: subprocess.Popen) -> None:
+    """SIGTERM to the command's whole session (pgBackRest then releases its locks), SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.communicate(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @dataclass
@@ -79,6 +126,8 @@ class BackupInfo:
     stopped_at: datetime | None = None
     size_bytes: int | None = None
     repo_size_bytes: int | None = None
+    delta_bytes: int | None = None
+    repo_delta_bytes: int | None = None
     wal_start: str = ""
     wal_stop: str = ""
     lsn_start: str = ""
@@ -114,20 +163,60 @@ class BackupEngine:
         """Make the engine ready (configuration, repository); idempotent."""
         return "nothing to set up"
 
-    def backup(self, *, kind: str) -> BackupInfo:
+    def repositories(self) -> list[Repository]:
         raise NotImplementedError
 
-    def list_backups(self) -> list[BackupInfo]:
+    @property
+    def default_repo(self) -> int:
+        return self.repositories()[0].key
+
+    def repository(self, key: int | None) -> Repository:
+        """The repository with this key (the default one for None); an unknown key is a clear error."""
+        repositories = {repository.key: repository for repository in self.repositories()}
+        key = self.default_repo if key is None else key
+        if key not in repositories:
+            raise BackupError(f"{self.alias}: no repository {key} (configured: {sorted(repositories)})", code="invalid")
+        return repositories[key]
+
+    def probe(self, *, repo: int) -> None:
+        """Raise RepositoryUnreachable unless the repository answers, within a few seconds."""
+
+    def backup(self, *, kind: str, repo: int | None = None) -> BackupInfo:
         raise NotImplementedError
 
-    def expire(self, *, dry_run: bool = False, keep_full: int | None = None) -> str:
+    def list_backups(self, *, repo: int | None = None) -> list[BackupInfo]:
         raise NotImplementedError
 
-    def restored_copy(self, *, label: str | None = None) -> AbstractContextManager[RestoredCluster]:
+    def expire(self, *, dry_run: bool = False, keep_full: int | None = None, repo: int | None = None) -> str:
+        raise NotImplementedError
+
+    def verify_repository(self, *, repo: int | None = None, label: str | None = None) -> str:
+        """Check the checksums of what the repository holds; returns a summary, raises BackupError."""
+        return "nothing to verify beyond the restore drill"
+
+    def restored_copy(
+        self,
+        *,
+        label: str | None = None,
+        dbname: str | None = None,
+        repo: int | None = None,
+        scratch_dir: str | None = None,
+        target_name: str | None = None,
+    ) -> AbstractContextManager[RestoredCluster]:
         """A scratch copy of a backup (the latest by default), removed on exit."""
         raise NotImplementedError
 
-    def restore(self, *, to: str, port: int, target_time: str | None = None, force: bool = False) -> RestoredCluster:
+    def recovery_point(self, *, name: str, repo: int | None = None) -> dict | None:
+        """Mark a named point in the WAL and wait until it is archived in the repository; None when the
+        engine has no WAL (the drill then checks the backup as it was taken)."""
+        return None
+
+    def stop_scratch_cluster(self, data_dir: str) -> None:
+        """Stop a scratch cluster left running by a drill whose process is gone."""
+
+    def restore(
+        self, *, to: str, port: int, target_time: str | None = None, force: bool = False, repo: int | None = None
+    ) -> RestoredCluster:
         raise BackupNotSupported(f"{self.alias}: point-in-time recovery needs PostgreSQL (BACKUP_ENGINE=pgbackrest)")
 
     def archive_status(self) -> dict:

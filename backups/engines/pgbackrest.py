@@ -4,6 +4,13 @@ The configuration file is generated from settings (one [global] section with the
 section for the stanza) and rewritten only when it changed. pgBackRest runs as the database's OS user
 (it refuses any other): as root we use runuser; a backups worker on the database host therefore runs as
 root or as that user (see deploy/pgbackrest/README.md).
+
+Repositories fail independently. WAL is archived asynchronously ([global:archive-push] archive-async=y,
+as pgBackRest's documentation recommends for several repositories): the async process pushes every
+ready segment to each repository it can reach, so repo1 stays current while repo2 is down; archive-push
+gets a short io-timeout of its own so an unreachable repository costs seconds per attempt, not minutes.
+Every other command names one repository (--repo), is preceded by a probe of that repository (a
+connection, TLS and one HTTP request for S3; the folder for posix) and has a time-out of its own.
 """
 
 import contextlib
@@ -11,19 +18,44 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
+import ssl
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 
-from .base import BackupCommandError, BackupEngine, BackupError, BackupInfo, RestoredCluster, run_command
+from .base import (
+    BackupCommandError,
+    BackupEngine,
+    BackupError,
+    BackupInfo,
+    Repository,
+    RepositoryUnreachable,
+    RestoredCluster,
+    run_command,
+)
 
 BACKUP_KINDS = {"full", "incr", "diff"}
+
+# `pgbackrest info` status codes (src/command/info/info.c).
+STATUS_OK = 0
+STATUS_MISSING_STANZA_PATH = 1
+STATUS_NO_BACKUP = 2
+STATUS_MISSING_STANZA_DATA = 3
+# What pgBackRest says when it could not talk to a repository at all (as opposed to a refusal by it).
+UNREACHABLE_MARKERS = ("HostConnectError", "TLS error", "unable to connect", "ServiceError", "HostAddressError")
+# Seconds for one `info` of one repository (its own io-timeout applies inside).
+INFO_TIMEOUT = 60
+RESTORE_POINT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def free_port() -> int:
@@ -39,10 +71,17 @@ def port_in_use(port: int) -> bool:
 
 def parse_info(text: str, *, stanza: str) -> list[BackupInfo]:
     """`pgbackrest info --output=json` as BackupInfo records, oldest first."""
+    return _parse_info_json(_load_info(text), stanza=stanza)
+
+
+def _load_info(text: str) -> list:
     try:
-        stanzas = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BackupError(f"pgbackrest info returned invalid JSON: {exc}") from exc
+
+
+def _parse_info_json(stanzas: list, *, stanza: str) -> list[BackupInfo]:
     backups = []
     for entry in stanzas:
         if entry.get("name") != stanza:
@@ -50,8 +89,10 @@ def parse_info(text: str, *, stanza: str) -> list[BackupInfo]:
         for item in entry.get("backup", []):
             timestamps = item.get("timestamp", {})
             info = item.get("info", {})
+            repository = info.get("repository") or {}
             archive = item.get("archive") or {}
             lsn = item.get("lsn") or {}
+            incremental = item["type"] != "full"
             backups.append(
                 BackupInfo(
                     label=item["label"],
@@ -59,7 +100,9 @@ def parse_info(text: str, *, stanza: str) -> list[BackupInfo]:
                     started_at=_from_epoch(timestamps.get("start")),
                     stopped_at=_from_epoch(timestamps.get("stop")),
                     size_bytes=info.get("size"),
-                    repo_size_bytes=(info.get("repository") or {}).get("size"),
+                    repo_size_bytes=repository.get("size"),
+                    delta_bytes=info.get("delta") if incremental else None,
+                    repo_delta_bytes=repository.get("delta") if incremental else None,
                     wal_start=archive.get("start") or "",
                     wal_stop=archive.get("stop") or "",
                     lsn_start=lsn.get("start") or "",
@@ -74,6 +117,18 @@ def parse_info(text: str, *, stanza: str) -> list[BackupInfo]:
 
 def _from_epoch(value) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+@dataclass
+class RepoState:
+    """What `pgbackrest info --repo=N` says about one repository."""
+
+    repository: Repository
+    status_code: int
+    status: str
+    backups: list[BackupInfo] = field(default_factory=list)
+    archive_min: str = ""
+    archive_max: str = ""
 
 
 class PgBackRestEngine(BackupEngine):
@@ -97,7 +152,13 @@ class PgBackRestEngine(BackupEngine):
         retention_full_days: int = 30,
         compress_type: str = "lz4",
         process_max: int = 2,
-        io_timeout: int = 60,
+        io_timeout: int = 20,
+        archive_push_io_timeout: int = 3,
+        archive_push_queue_max: str = "",
+        archive_timeout: int = 60,
+        db_timeout: int = 600,
+        backup_timeout: int = 6 * 3600,
+        probe_timeout: float = 5.0,
     ):
         super().__init__(alias=alias)
         if not repos:
@@ -113,12 +174,71 @@ class PgBackRestEngine(BackupEngine):
         self.compress_type = compress_type
         self.process_max = process_max
         self.io_timeout = io_timeout
+        self.archive_push_io_timeout = archive_push_io_timeout
+        self.archive_push_queue_max = archive_push_queue_max
+        self.archive_timeout = archive_timeout
+        self.db_timeout = db_timeout
+        self.backup_timeout = backup_timeout
+        self.probe_timeout = probe_timeout
 
-    # --- configuration ---------------------------------------------------------------------
-    def render_config(self) -> str:
+    # --- repositories ------------------------------------------------------------------------
+    def repositories(self) -> list[Repository]:
+        found = []
+        for repo in self.repos:
+            if repo["type"] == "s3":
+                location = f"{repo['s3_endpoint']}:{repo.get('storage_port', 443)}, bucket {repo['s3_bucket']}"
+            else:
+                location = repo["path"]
+            found.append(Repository(key=repo["key"], type=repo["type"], location=location))
+        return found
+
+    @property
+    def default_repo(self) -> int:
+        return self.backup_repo
+
+    def _repo_options(self, key: int) -> dict:
+        self.repository(key)  # an unknown key is a clear error
+        return next(repo for repo in self.repos if repo["key"] == key)
+
+    def probe(self, *, repo: int) -> None:
+        """A few seconds at most: the folder of a posix repository, one HTTPS request to an S3 one."""
+        repository = self.repository(repo)
+        options = self._repo_options(repo)
+        if options["type"] == "posix":
+            path = Path(options["path"])
+            if not path.is_dir():
+                raise RepositoryUnreachable(repository, f"folder {path} does not exist or is not mounted")
+            return
+        if options["type"] != "s3":
+            return  # other types: pgBackRest's own io-timeout bounds them
+        host, port = options["s3_endpoint"], options.get("storage_port", 443)
+        bucket = options["s3_bucket"]
+        if options.get("s3_uri_style", "host") == "path":
+            url = f"https://{host}:{port}/{bucket}"
+        else:
+            url = f"https://{bucket}.{host}:{port}/"
+        context = ssl.create_default_context()
+        if not options.get("storage_verify_tls", True):
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - https only
+        try:
+            with urllib.request.urlopen(request, timeout=self.probe_timeout, context=context):  # noqa: S310 - https only
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer (403 without credentials, 404) means the service is there
+        except urllib.error.URLError as exc:
+            detail = _describe_network_error(exc.reason)
+        except (OSError, ssl.SSLError) as exc:
+            detail = _describe_network_error(exc)
+        raise RepositoryUnreachable(repository, detail)
+
+    # --- configuration -----------------------------------------------------------------------
+    def render_config(self, *, only_repos: set[int] | None = None) -> str:
         base = self.config_path.parent
         lines = ["# generated by the platform (backups.engines.pgbackrest) from settings; edits are lost", "[global]"]
         for repo in self.repos:
+            if only_repos is not None and repo["key"] not in only_repos:
+                continue
             prefix = f"repo{repo['key']}-"
             options = {"type": repo["type"], "path": repo["path"]}
             if repo["type"] == "s3":
@@ -135,21 +255,43 @@ class PgBackRestEngine(BackupEngine):
                         "s3-key-secret": repo.get("s3_key_secret") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
                     }
                 )
-            options.update({"retention-full-type": "time", "retention-full": self.retention_full_days, "bundle": "y"})
+            # Each repository has its own retention (e.g. a short one locally, a long one off-site).
+            options.update(
+                {
+                    "retention-full-type": repo.get("retention_full_type") or "time",
+                    "retention-full": repo.get("retention_full") or self.retention_full_days,
+                    "bundle": "y",
+                }
+            )
             if repo.get("cipher_pass"):
                 options.update({"cipher-type": "aes-256-cbc", "cipher-pass": repo["cipher_pass"]})
             lines += [f"{prefix}{name}={value}" for name, value in options.items()]
         lines += [
             f"compress-type={self.compress_type}",
             f"process-max={self.process_max}",
+            # Bounded waits: a stalled repository, a query or a local process never hangs a command.
             f"io-timeout={self.io_timeout}",
+            f"db-timeout={self.db_timeout}",
+            f"protocol-timeout={self.db_timeout + 30}",
             "start-fast=y",
-            "archive-timeout=60",
+            f"archive-timeout={self.archive_timeout}",
             f"log-path={base / 'log'}",
             f"lock-path={base / 'lock'}",
             f"spool-path={base / 'spool'}",
             "log-level-console=warn",
             "log-level-file=info",
+            "",
+            # WAL to every reachable repository, whatever another one does: asynchronous push with a
+            # spool, and a short io-timeout so an unreachable repository delays the others by seconds.
+            # Only archive-push: archive-get (restores, drills) stays synchronous and shares no lock.
+            "[global:archive-push]",
+            "archive-async=y",
+            f"process-max={self.process_max}",
+            f"io-timeout={self.archive_push_io_timeout}",
+        ]
+        if self.archive_push_queue_max:
+            lines.append(f"archive-push-queue-max={self.archive_push_queue_max}")
+        lines += [
             "",
             f"[{self.stanza}]",
             f"pg1-path={self.pg_data}",
@@ -171,7 +313,6 @@ class PgBackRestEngine(BackupEngine):
 
     def write_config(self) -> bool:
         """Write the generated configuration if it differs; True when it changed."""
-        text = self.render_config()
         base = self.config_path.parent
         owner = self._owner()
         for path in (base, base / "log", base / "lock", base / "spool"):
@@ -184,16 +325,20 @@ class PgBackRestEngine(BackupEngine):
                 if owner:
                     os.chown(repo["path"], *owner)
                 os.chmod(repo["path"], 0o750)  # noqa: S103 - the group of the DB user reads it
-        if self.config_path.exists() and self.config_path.read_text() == text:
+        return self._write_file(self.config_path, self.render_config())
+
+    def _write_file(self, path: Path, text: str) -> bool:
+        if path.exists() and path.read_text() == text:
             return False
-        tmp = self.config_path.with_suffix(".tmp")
+        owner = self._owner()
+        tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         if owner:
             os.chown(tmp, 0, owner[1])
         os.chmod(tmp, 0o640)
-        os.replace(tmp, self.config_path)
+        os.replace(tmp, path)
         return True
 
     # --- commands ----------------------------------------------------------------------------
@@ -201,41 +346,144 @@ class PgBackRestEngine(BackupEngine):
         # Not our environment: pgBackRest reads PGBACKREST_* variables as options, and secrets stay out.
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
 
-    def pgbackrest(self, command: str, *options: str, timeout: float = 3600):
-        self.write_config()
-        args = ["pgbackrest", command, f"--config={self.config_path}", f"--stanza={self.stanza}", *options]
-        return run_command(args, as_user=self.os_user, env=self._env(), timeout=timeout)
+    def pgbackrest(self, command: str, *options: str, timeout: float = 3600, repo: int | None = None, config=None):
+        """Run one pgBackRest command; with repo, a failure to reach it says which repository and why."""
+        if config is None:
+            self.write_config()
+        config = config or self.config_path
+        args = ["pgbackrest", command, f"--config={config}", f"--stanza={self.stanza}", *options]
+        try:
+            return run_command(args, as_user=self.os_user, env=self._env(), timeout=timeout)
+        except BackupCommandError as exc:
+            if repo is not None and any(marker in exc.stderr for marker in UNREACHABLE_MARKERS):
+                raise RepositoryUnreachable(self.repository(repo), _pgbackrest_cause(exc.stderr)) from exc
+            raise
+        except BackupError as exc:
+            if repo is not None and exc.code == "timeout":
+                raise RepositoryUnreachable(self.repository(repo), f"no answer within {timeout:.0f} s") from exc
+            raise
 
     def setup(self) -> str:
-        self.pgbackrest("stanza-create")
-        self.pgbackrest("check")
-        return f"stanza {self.stanza} created and checked ({len(self.repos)} repositories)"
+        """Stanza in every repository (created where it is missing), then pgBackRest's own check."""
+        self.write_config()
+        lines, problems = [], []
+        for repository in self.repositories():
+            try:
+                lines.append(f"{repository.label}: {self.stanza_ensure(repo=repository.key)}")
+            except BackupError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise BackupError("; ".join(lines + problems), code="setup_incomplete")
+        self.pgbackrest("check", timeout=self.archive_timeout + 60)
+        lines.append(f"pgbackrest check passed (WAL reaches all {len(lines)} repositories)")
+        return "\n".join(lines)
+
+    def stanza_ensure(self, *, repo: int) -> str:
+        """Create the stanza in a repository where it is missing and the repository is empty; says what it did."""
+        state = self.repo_state(repo=repo)
+        if state.status_code == STATUS_MISSING_STANZA_PATH:
+            self.stanza_create(repo=repo)
+            return f"stanza {self.stanza} was missing (the repository was empty): created"
+        if state.status_code == STATUS_MISSING_STANZA_DATA:
+            raise BackupError(
+                f"{state.repository.label}: stanza {self.stanza} has files but no info files; not recreated "
+                "automatically (see the runbook: stanza-create after checking what the repository holds)",
+                code="stanza_damaged",
+            )
+        return f"stanza {self.stanza} {state.status}"
+
+    def stanza_create(self, *, repo: int) -> None:
+        """stanza-create works on every configured repository; a configuration naming only this one keeps
+        another repository's outage from stopping it."""
+        self.probe(repo=repo)
+        self.write_config()
+        only = self.config_path.with_name(f"{self.config_path.stem}.repo{repo}.conf")
+        self._write_file(only, self.render_config(only_repos={repo}))
+        self.pgbackrest("stanza-create", timeout=INFO_TIMEOUT, repo=repo, config=only)
+
+    def repo_state(self, *, repo: int) -> RepoState:
+        repository = self.repository(repo)
+        self.probe(repo=repo)
+        result = self.pgbackrest("info", "--output=json", f"--repo={repo}", timeout=INFO_TIMEOUT, repo=repo)
+        stanzas = _load_info(result.stdout)
+        entry = next((item for item in stanzas if item.get("name") == self.stanza), {})
+        status = next(
+            (item.get("status", {}) for item in entry.get("repo", []) if item.get("key") == repo),
+            entry.get("status", {}),
+        )
+        code, message = status.get("code", 99), status.get("message", "unknown")
+        if code not in (STATUS_OK, STATUS_NO_BACKUP, STATUS_MISSING_STANZA_PATH, STATUS_MISSING_STANZA_DATA):
+            if any(marker in message for marker in UNREACHABLE_MARKERS):
+                raise RepositoryUnreachable(repository, _pgbackrest_cause(message))
+            raise BackupError(f"{repository.label}: pgbackrest info says {message}", code="repo_error")
+        archives = [item for item in entry.get("archive", []) if (item.get("database") or {}).get("repo-key") == repo]
+        newest = max(archives, key=lambda item: (item.get("database") or {}).get("id", 0), default={})
+        return RepoState(
+            repository=repository,
+            status_code=code,
+            status=message,
+            backups=[b for b in _parse_info_json(stanzas, stanza=self.stanza) if b.repo == repo],
+            archive_min=newest.get("min") or "",
+            archive_max=newest.get("max") or "",
+        )
 
     def backup(self, *, kind: str, repo: int | None = None) -> BackupInfo:
         if kind not in BACKUP_KINDS:
             raise BackupError(f"unknown backup type {kind!r}; use one of {sorted(BACKUP_KINDS)}", code="invalid")
-        repo = repo or self.backup_repo
+        repo = self.repository(repo).key
+        self.probe(repo=repo)
         started = time.time()
-        self.pgbackrest("backup", f"--repo={repo}", f"--type={kind}")
+        self.pgbackrest("backup", f"--repo={repo}", f"--type={kind}", timeout=self.backup_timeout, repo=repo)
         ours = [b for b in self.list_backups(repo=repo) if b.started_at and b.started_at.timestamp() >= started - 2]
         if not ours:
             raise BackupError("pgbackrest backup finished but its set is not in `pgbackrest info`")
         return ours[-1]
 
     def list_backups(self, *, repo: int | None = None) -> list[BackupInfo]:
-        options = ["--output=json"] + ([f"--repo={repo}"] if repo else [])
-        return parse_info(self.pgbackrest("info", *options, timeout=300).stdout, stanza=self.stanza)
+        state = self.repo_state(repo=self.repository(repo).key)
+        if state.status_code in (STATUS_MISSING_STANZA_PATH, STATUS_MISSING_STANZA_DATA):
+            # Not "no backups": its sets are unknown, and none of their records may change.
+            raise BackupError(
+                f"{state.repository.label}: stanza {self.stanza}: {state.status} (`manage.py backup setup` or the "
+                "scheduled WAL check recreates it when the repository is empty)",
+                code="stanza_missing",
+            )
+        return state.backups
 
     def expire(self, *, dry_run: bool = False, keep_full: int | None = None, repo: int | None = None) -> str:
-        repo = repo or self.backup_repo
+        repo = self.repository(repo).key
+        self.probe(repo=repo)
         options = [f"--repo={repo}"]
         if keep_full is not None:
             options += [f"--repo{repo}-retention-full-type=count", f"--repo{repo}-retention-full={keep_full}"]
         if dry_run:
             options.append("--dry-run")
         # log-level-console=info: expire says what it removes only at that level.
-        result = self.pgbackrest("expire", *options, "--log-level-console=info", timeout=1800)
+        result = self.pgbackrest("expire", *options, "--log-level-console=info", timeout=1800, repo=repo)
         return result.stdout
+
+    def verify_repository(self, *, repo: int | None = None, label: str | None = None) -> str:
+        """pgBackRest's `verify`: every file of a backup (all backups without label) and the WAL it needs,
+        read back from the repository and checked against its checksum."""
+        repository = self.repository(repo)
+        self.probe(repo=repository.key)
+        options = [f"--repo={repository.key}", "--output=text", "--verbose"] + ([f"--set={label}"] if label else [])
+        output = self.pgbackrest("verify", *options, timeout=self.backup_timeout, repo=repository.key).stdout
+        # verify exits 0 whatever it finds: its report says "status: error" and which backups are invalid.
+        lines = [line.strip() for line in output.splitlines()]
+        if "status: ok" not in lines:
+            # Each backup or archive id is one line, its counts (missing, checksum invalid, ...) the next.
+            damaged = [
+                f"{line} ({counts})"
+                for line, counts in zip(lines, [*lines[1:], ""], strict=True)
+                if "status: invalid" in line or (line.startswith("archiveId:") and "missing: 0, checksum invalid: 0,"
+                                                 not in counts)
+            ]  # fmt: skip
+            raise BackupError(
+                f"{repository.label}: pgbackrest verify found damaged files: " + "; ".join(damaged or lines)[:2000],
+                code="verify_failed",
+            )
+        return output.strip()
 
     # --- restore -----------------------------------------------------------------------------
     def restore(
@@ -245,37 +493,38 @@ class PgBackRestEngine(BackupEngine):
         port: int,
         target_time: str | None = None,
         force: bool = False,
+        repo: int | None = None,
         label: str | None = None,
         immediate: bool = False,
+        target_name: str | None = None,
         dbname: str | None = None,
     ) -> RestoredCluster:
         """Restore into a new data directory with its own port and archive_mode=off, start it, and
-        return where recovery ended. The running primary's directory is refused unless forced."""
+        return where recovery ended. Every refusal comes before anything on disk is touched."""
         target = Path(to).absolute()
-        if target.resolve() == Path(self.pg_data).resolve() and not force:
-            raise BackupError(
-                f"{target} is the primary's data directory; refusing to overwrite it without --force",
-                code="refused",
-            )
-        if target.exists() and any(target.iterdir()) and not force:
-            raise BackupError(f"{target} exists and is not empty; choose a new directory", code="refused")
-        if port_in_use(port):
-            raise BackupError(f"port {port} is in use; choose another --port", code="refused")
-        target.mkdir(parents=True, exist_ok=True)
+        repo = self.repository(repo).key
+        existed = target.exists()
+        self._refuse_restore_target(target, port=port, force=force)
+        self.probe(repo=repo)
         owner = self._owner()
-        if owner:
-            os.chown(target, *owner)
-        os.chmod(target, 0o700)
-        options = [f"--pg1-path={target}", "--archive-mode=off", f"--repo={self.backup_repo}"]
+        if not existed:
+            # Only a folder we create gets our owner and mode; an existing one (--force) is left as it is.
+            target.mkdir(parents=True)
+            if owner:
+                os.chown(target, *owner)
+            os.chmod(target, 0o700)
+        options = [f"--pg1-path={target}", "--archive-mode=off", f"--repo={repo}"]
         if force:
             options.append("--delta")
         if label:
             options.append(f"--set={label}")
         if target_time:
             options += ["--type=time", f"--target={target_time}", "--target-action=promote"]
+        elif target_name:
+            options += ["--type=name", f"--target={target_name}", "--target-action=promote"]
         elif immediate:
             options += ["--type=immediate", "--target-action=promote"]
-        self.pgbackrest("restore", *options)
+        self.pgbackrest("restore", *options, timeout=self.backup_timeout, repo=repo)
         log = target / "restore-startup.log"
         try:
             self._start_cluster(target, port, log)
@@ -302,6 +551,33 @@ class PgBackRestEngine(BackupEngine):
                 lsn, replayed = cursor.fetchone()
         cluster.recovered_lsn, cluster.recovered_time = lsn or "", replayed or ""
         return cluster
+
+    def _refuse_restore_target(self, target: Path, *, port: int, force: bool) -> None:
+        if target.resolve() == Path(self.pg_data).resolve() and not force:
+            raise BackupError(
+                f"{target} is the primary's data directory; refusing to overwrite it without --force",
+                code="refused",
+            )
+        running = running_postmaster(target)
+        if running:
+            raise BackupError(
+                f"PostgreSQL (pid {running}) is running on {target}; stop it before restoring into it",
+                code="refused",
+            )
+        if target.exists() and not target.is_dir():
+            raise BackupError(f"{target} exists and is not a directory", code="refused")
+        if target.exists() and any(target.iterdir()):
+            if not force:
+                raise BackupError(f"{target} exists and is not empty; choose a new directory", code="refused")
+            if not (target / "PG_VERSION").exists() and not (target / "backup.manifest").exists():
+                # pgBackRest's --delta needs a PostgreSQL data directory; it would refuse this one late.
+                raise BackupError(
+                    f"{target} is not empty and is not a PostgreSQL data directory (no PG_VERSION); --force only "
+                    "restores over a data directory",
+                    code="refused",
+                )
+        if port_in_use(port):
+            raise BackupError(f"port {port} is in use; choose another --port", code="refused")
 
     def _start_cluster(self, target: Path, port: int, log: Path) -> None:
         run_command(
@@ -339,21 +615,71 @@ class PgBackRestEngine(BackupEngine):
 
         return connect
 
-    def stop_cluster(self, data_dir: str) -> None:
+    def stop_cluster(self, data_dir: str, *, mode: str = "fast") -> None:
         run_command(
-            [str(self.pg_bindir / "pg_ctl"), "-D", data_dir, "-m", "fast", "-w", "-t", "60", "stop"],
+            [str(self.pg_bindir / "pg_ctl"), "-D", data_dir, "-m", mode, "-w", "-t", "60", "stop"],
             as_user=self.os_user,
             timeout=90,
         )
 
+    def stop_scratch_cluster(self, data_dir: str) -> None:
+        if running_postmaster(Path(data_dir)):
+            self.stop_cluster(data_dir, mode="immediate")
+
+    def _superuser_sql(self, sql: str) -> list[str]:
+        """One statement as the database's OS user over the unix socket: the privileges pgBackRest has."""
+        result = run_command(
+            [
+                str(self.pg_bindir / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                "-h", self.pg_socket_dir, "-p", str(self.pg_port), "-d", "postgres", "-c", sql,
+            ],
+            as_user=self.os_user,
+            timeout=60,
+        )  # fmt: skip
+        return result.stdout.strip().split("|")
+
+    def recovery_point(self, *, name: str, repo: int | None = None) -> dict:
+        """A named restore point, its WAL segment switched out and waited for in the repository."""
+        if not RESTORE_POINT_NAME.fullmatch(name):
+            raise BackupError(f"invalid restore point name {name!r}", code="invalid")
+        repo = self.repository(repo).key
+        lsn, walfile = self._superuser_sql(
+            f"WITH point AS (SELECT pg_create_restore_point('{name}') AS lsn) "  # noqa: S608 - name checked above
+            "SELECT lsn::text, pg_walfile_name(lsn) FROM point"
+        )
+        self._superuser_sql("SELECT pg_switch_wal()")
+        deadline = time.monotonic() + self.archive_timeout + 60
+        while True:
+            state = self.repo_state(repo=repo)
+            if state.archive_max and _segment_number(state.archive_max) >= _segment_number(walfile):
+                return {"name": name, "lsn": lsn, "wal": walfile, "repo": repo}
+            if time.monotonic() > deadline:
+                raise BackupError(
+                    f"WAL segment {walfile} (restore point {name}) did not reach {state.repository.label} within "
+                    f"{self.archive_timeout + 60} s: WAL archiving to it is not working",
+                    code="archive_timeout",
+                )
+            time.sleep(1)
+
     @contextlib.contextmanager
-    def restored_copy(self, *, label: str | None = None, dbname: str | None = None) -> Iterator[RestoredCluster]:
-        scratch = tempfile.mkdtemp(prefix="restore-drill-", dir=settings.BACKUP_SCRATCH_DIR)
+    def restored_copy(
+        self,
+        *,
+        label: str | None = None,
+        dbname: str | None = None,
+        repo: int | None = None,
+        scratch_dir: str | None = None,
+        target_name: str | None = None,
+    ) -> Iterator[RestoredCluster]:
+        scratch = scratch_dir or tempfile.mkdtemp(prefix="restore-drill-", dir=settings.BACKUP_SCRATCH_DIR)
         os.chmod(scratch, 0o755)  # noqa: S103 - the database OS user must traverse it
         data_dir = os.path.join(scratch, "data")
         cluster = None
         try:
-            cluster = self.restore(to=data_dir, port=free_port(), label=label, immediate=True, dbname=dbname)
+            cluster = self.restore(
+                to=data_dir, port=free_port(), label=label, repo=repo, immediate=target_name is None,
+                target_name=target_name, dbname=dbname,
+            )  # fmt: skip
             yield cluster
         finally:
             if cluster is not None or os.path.exists(os.path.join(data_dir, "postmaster.pid")):
@@ -363,8 +689,11 @@ class PgBackRestEngine(BackupEngine):
 
     # --- WAL archiving -----------------------------------------------------------------------
     def archive_status(self) -> dict:
-        """pg_stat_archiver on the primary: failing, or falling behind the current WAL segment."""
+        """pg_stat_archiver on the primary, and each repository's newest archived segment: which
+        repository is failing or falling behind, and why."""
         from django.db import connection
+
+        from ..selectors import wal_backlog
 
         with connection.cursor() as cursor:
             cursor.execute(
@@ -374,9 +703,14 @@ class PgBackRestEngine(BackupEngine):
             archived, failed, last_wal, last_time, failed_wal, failed_time, current_wal = cursor.fetchone()
         behind = _segment_number(current_wal) - _segment_number(last_wal) if last_wal else None
         failing = bool(failed_time and (not last_time or failed_time > last_time))
-        lagging = behind is not None and behind > settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND
+        limit = settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND
+        lagging = behind is not None and behind > limit
+        repos = [
+            self._repo_archive_status(key, current_wal=current_wal, failing_wal=failed_wal if failing else "")
+            for key in (repository.key for repository in self.repositories())
+        ]
         return {
-            "ok": not failing and not lagging,
+            "ok": not failing and not lagging and all(repo["ok"] for repo in repos),
             "failing": failing,
             "segments_behind": behind,
             "archived_count": archived,
@@ -386,7 +720,86 @@ class PgBackRestEngine(BackupEngine):
             "last_failed_wal": failed_wal or "",
             "last_failed_time": failed_time.isoformat() if failed_time else None,
             "current_wal": current_wal,
+            **wal_backlog(),
+            "repos": repos,
         }
+
+    def _repo_archive_status(self, repo: int, *, current_wal: str, failing_wal: str) -> dict:
+        repository = self.repository(repo)
+        entry = {
+            "repo": repo, "label": repository.label, "reachable": False, "ok": False, "stanza": "",
+            "stanza_missing": False, "last_archived_wal": "", "segments_behind": None, "error": "",
+        }  # fmt: skip
+        try:
+            state = self.repo_state(repo=repo)
+        except BackupError as exc:
+            entry["error"] = exc.message
+            return entry
+        entry["reachable"] = True
+        entry["stanza_missing"] = state.status_code == STATUS_MISSING_STANZA_PATH
+        entry["stanza"] = state.status
+        entry["last_archived_wal"] = state.archive_max
+        if state.archive_max:
+            entry["segments_behind"] = _segment_number(current_wal) - _segment_number(state.archive_max)
+        # PostgreSQL retries the oldest segment not archived everywhere; a repository without it is the
+        # one failing (the others have it, and later ones, from the asynchronous push).
+        missing_failed = bool(failing_wal) and (
+            not state.archive_max or _segment_number(state.archive_max) < _segment_number(failing_wal)
+        )
+        behind = entry["segments_behind"]
+        if state.status_code not in (STATUS_OK, STATUS_NO_BACKUP):
+            entry["error"] = f"{repository.label}: stanza {self.stanza}: {state.status}"
+        elif missing_failed:
+            entry["error"] = f"{repository.label}: WAL segment {failing_wal} has not reached it (archive-push failing)"
+        elif behind is not None and behind > settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND:
+            entry["error"] = f"{repository.label}: {behind} WAL segments behind"
+        entry["ok"] = not entry["error"]
+        return entry
+
+
+def running_postmaster(data_dir: Path) -> int | None:
+    """The pid of a PostgreSQL running on data_dir, from its postmaster.pid (None when none runs)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return pid
+    # A stale file whose pid was reused by another program does not count.
+    return pid if name in ("postgres", "postmaster") else None
+
+
+def _describe_network_error(reason) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return "no answer (timed out)"
+    # A TLS proxy whose service is down accepts the connection, then closes it (during or after the
+    # handshake): say that, not what the TLS library made of it.
+    if isinstance(reason, ConnectionResetError | ConnectionAbortedError | ssl.SSLEOFError) or "EOF" in str(reason):
+        return "the connection was closed without an answer (the service behind the endpoint is down)"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS handshake failed ({reason.reason or reason})"
+    if isinstance(reason, socket.gaierror):
+        return f"name not resolved ({reason.strerror})"
+    return str(reason) or reason.__class__.__name__
+
+
+def _pgbackrest_cause(stderr: str) -> str:
+    """The first line of pgBackRest's output that says what went wrong, without its error number."""
+    for line in stderr.splitlines():
+        line = line.strip()
+        if any(marker in line for marker in UNREACHABLE_MARKERS):
+            return re.sub(r"^.*?(\[\w+\])", r"\1", line)[:500]
+    return stderr.strip().splitlines()[-1][:500] if stderr.strip() else "no output"
 
 
 def _tail(path: Path, lines: int = 40) -> list[str]:

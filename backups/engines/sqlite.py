@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .base import BackupEngine, BackupError, BackupInfo, BackupNotSupported, RestoredCluster
+from .base import BackupEngine, BackupError, BackupInfo, BackupNotSupported, Repository, RestoredCluster
 
 INCREMENTAL_MESSAGE = (
     "incremental backups and point-in-time recovery need PostgreSQL with pgBackRest "
@@ -31,7 +31,11 @@ class SQLiteEngine(BackupEngine):
         self.directory.mkdir(parents=True, exist_ok=True)
         return f"backups go to {self.directory}"
 
-    def backup(self, *, kind: str) -> BackupInfo:
+    def repositories(self) -> list[Repository]:
+        return [Repository(key=1, type="local", location=str(self.directory))]
+
+    def backup(self, *, kind: str, repo: int | None = None) -> BackupInfo:
+        self.repository(repo)
         if kind != "full":
             raise BackupNotSupported(INCREMENTAL_MESSAGE)
         if not Path(self.database).exists():
@@ -62,12 +66,14 @@ class SQLiteEngine(BackupEngine):
             repo_size_bytes=stat.st_size,
         )
 
-    def list_backups(self) -> list[BackupInfo]:
+    def list_backups(self, *, repo: int | None = None) -> list[BackupInfo]:
+        self.repository(repo)
         if not self.directory.exists():
             return []
         return [self._info(path) for path in sorted(self.directory.glob("*.sqlite3"))]
 
-    def expire(self, *, dry_run: bool = False, keep_full: int | None = None) -> str:
+    def expire(self, *, dry_run: bool = False, keep_full: int | None = None, repo: int | None = None) -> str:
+        self.repository(repo)
         backups = self.list_backups()
         if keep_full is not None:
             doomed = backups[: max(len(backups) - keep_full, 0)]
@@ -83,7 +89,15 @@ class SQLiteEngine(BackupEngine):
         return "\n".join(lines)
 
     @contextlib.contextmanager
-    def restored_copy(self, *, label: str | None = None, dbname: str | None = None) -> Iterator[RestoredCluster]:
+    def restored_copy(
+        self,
+        *,
+        label: str | None = None,
+        dbname: str | None = None,
+        repo: int | None = None,
+        scratch_dir: str | None = None,
+        target_name: str | None = None,
+    ) -> Iterator[RestoredCluster]:
         backups = self.list_backups()
         chosen = [b for b in backups if b.label == label] if label else backups[-1:]
         if not chosen:

@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from backups.models import BackupRun, TenantExport
 from tests.helpers import wait_for
@@ -55,3 +56,36 @@ def test_export_all_tenants_now_goes_through_a_worker(admin_client_logged_in, ce
     assert "Export of every tenant queued" in response.content.decode()
     export = wait_for(lambda: TenantExport.objects.filter(status="succeeded", trigger="admin").first(), timeout=60)
     assert export.tenant_count == 1 and export.location.startswith("s3://")
+
+
+def test_verify_latest_from_the_admin_is_recorded_as_the_admin_s(admin_client_logged_in, celery_worker):
+    from backups import services
+    from backups.models import RestoreVerification
+
+    run = services.backup_run(kind="full")
+    url = reverse("admin:backups_backuprun_verify")
+    response = admin_client_logged_in.post(url, {"apply": "1", "reason": "monthly check"}, follow=True)
+    assert "Verification of the latest backup queued" in response.content.decode()
+    drill = wait_for(lambda: RestoreVerification.objects.exclude(status="running").first(), timeout=180)
+    assert (drill.status, drill.trigger, drill.backup_run_id, drill.repo) == ("succeeded", "admin", run.pk, run.repo)
+
+
+def test_the_restore_dry_run_page_lists_conflicts_and_offers_no_restore(admin_client_logged_in, tenant, website):
+    from backups import tenant_exports
+    from tenants import services as tenant_services
+    from tenants.models import Hostname
+
+    Hostname.objects.filter(website=website).update(status="verified", verified_at=timezone.now())
+    export = tenant_exports.tenant_export_create()
+    Hostname.objects.filter(website=website).delete()
+    other = tenant_services.tenant_create(name="Other", slug="other")
+    taken = tenant_services.website_create(tenant=other, name="Took it", hostnames=["www.a.test"])
+    Hostname.objects.filter(website=taken).update(status="verified", verified_at=timezone.now())
+    page = admin_client_logged_in.post(
+        reverse("admin:backups_tenantexport_changelist"),
+        {"action": "restore_tenant", "_selected_action": [str(export.pk)], "tenant": "tenant-a",
+         "reason": "ticket 3", "dry_run": "1"},
+    )  # fmt: skip
+    body = page.content.decode()
+    assert page.status_code == 200 and 'id="restore-conflicts"' in body and "www.a.test" in body
+    assert 'name="apply"' not in body and 'name="dry_run_token"' not in body

@@ -5,6 +5,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from backups import services
 from backups.engines.base import BackupError
-from backups.engines.pgbackrest import free_port, parse_info
+from backups.engines.pgbackrest import free_port, parse_info, running_postmaster
 from backups.locking import BACKUP_LOCK_KEY, BackupInProgress
 from backups.models import BackupRun, RestoreVerification
 from tenants import services as tenant_services
@@ -145,21 +146,86 @@ def test_restore_refuses_the_primary_a_used_directory_and_a_busy_port(engine, sc
         services.backup_restore(to=os.path.join(scratch_dir, "new"), port=free_port(), target_time="yesterday")
 
 
-def test_restore_drill_verifies_the_latest_backup(base_full_backup, engine):
+def test_restore_force_checks_for_a_running_postgresql_and_touches_nothing_it_refuses(engine, scratch_dir):
+    primary = engine.pg_data
+    before = os.stat(primary)
+    # --force over the running primary: refused by the restore's own check, before pgBackRest runs.
+    with pytest.raises(BackupError, match=r"PostgreSQL \(pid \d+\) is running on .*stop it before"):
+        services.backup_restore(to=primary, port=free_port(), force=True, engine=engine)
+    # --force over a folder that is not a data directory: refused, its owner and mode unchanged.
+    folder = os.path.join(scratch_dir, "not-pgdata")
+    os.makedirs(folder)
+    open(os.path.join(folder, "notes.txt"), "w").close()
+    os.chmod(folder, 0o751)  # noqa: S103 - a mode the restore would change
+    with pytest.raises(BackupError, match="not a PostgreSQL data directory"):
+        services.backup_restore(to=folder, port=free_port(), force=True, engine=engine)
+    after = os.stat(primary)
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o751" and os.stat(folder).st_uid == os.getuid()
+    # A stale postmaster.pid (no such process) is not a running server.
+    stale = os.path.join(scratch_dir, "stale")
+    os.makedirs(stale)
+    open(os.path.join(stale, "postmaster.pid"), "w").write("999999999\n")
+    assert running_postmaster(Path(stale)) is None
+    assert running_postmaster(Path(primary)) > 0
+
+
+def test_restore_drill_replays_wal_to_a_recent_point_from_the_backups_repository(base_full_backup, engine):
     tenant_services.tenant_create(name="Drill", slug="drill")
     run = services.backup_run(kind="incr", engine=engine)
+    # Written after the backup: only WAL replay brings it into the drill's copy.
+    tenant_services.tenant_create(name="After backup", slug="after-backup")
     verification = services.backup_verify(engine=engine)
     assert verification.status == RestoreVerification.Status.SUCCEEDED, verification.error
-    assert verification.backup_run == run
+    assert verification.backup_run == run and verification.repo == run.repo == 1
+    assert verification.trigger == "command" and not verification.scratch_path
     assert verification.tables_checked >= 4
-    assert verification.details["key_tables"]["tenants.tenant"]["restored"] == 1
+    details = verification.details
+    assert details["key_tables"]["tenants.tenant"]["restored"] == 2
+    assert details["repository_verify"].startswith("stanza: platform\nstatus: ok")
+    target = details["recovery_target"]
+    assert target["name"].startswith(f"drill-{verification.pk}-") and target["repo"] == 1
+    assert services._lsn(details["recovered_lsn"]) >= services._lsn(target["lsn"])
+    assert not list(Path(settings.BACKUP_SCRATCH_DIR).glob(f"restore-drill-{services._scratch_tag()}-*"))
 
-    # A record that disagrees with what the backup holds fails the drill, with the reason.
-    run.row_counts = {"before": {"tenants.tenant": 5}, "after": {"tenants.tenant": 5}}
-    run.save()
+
+def test_drill_problems_compare_restored_counts_with_the_recorded_ones():
+    details = {"tables": {"tenants_tenant": 1}, "key_tables": {}}
+    problems = services.drill_problems(details, {"before": {"tenants.tenant": 5}, "after": {"tenants.tenant": 6}})
+    assert problems == ["tenants_tenant: 1 rows, expected 5..6"]
+    assert details["key_tables"]["tenants.tenant"] == {"restored": 1, "expected_between": [5, 6]}
+    assert services.drill_problems(details, {"before": {"tenants.tenant": 0}, "after": {"tenants.tenant": 1}}) == []
+
+
+def test_drill_catches_a_corrupted_repository_file(base_full_backup, engine):
+    run = services.backup_run(kind="full", engine=engine)
+    bundle = sorted(Path(engine.repos[0]["path"], "backup", engine.stanza, run.label, "bundle").iterdir())[0]
+    original = bundle.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    bundle.write_bytes(bytes(damaged))
+    try:
+        verification = services.backup_verify(engine=engine, backup_run=run)
+    finally:
+        bundle.write_bytes(original)
+    assert verification.status == RestoreVerification.Status.FAILED
+    assert "pgbackrest verify found damaged files" in verification.error
+    assert f"backup: {run.label}, status: invalid" in verification.error and "checksum invalid: 1" in verification.error
+
+
+def test_a_missing_scratch_folder_is_created_and_an_impossible_one_is_one_clear_error(
+    base_full_backup, engine, settings, scratch_dir
+):
+    settings.BACKUP_SCRATCH_DIR = os.path.join(scratch_dir, "not", "there", "yet")
+    run = services.backup_run(kind="incr", engine=engine)
+    assert services.backup_verify(engine=engine, backup_run=run).status == RestoreVerification.Status.SUCCEEDED
+    assert os.path.isdir(settings.BACKUP_SCRATCH_DIR)
+    blocker = os.path.join(scratch_dir, "a-file")
+    open(blocker, "w").close()
+    settings.BACKUP_SCRATCH_DIR = os.path.join(blocker, "scratch")
     failed = services.backup_verify(engine=engine, backup_run=run)
     assert failed.status == RestoreVerification.Status.FAILED
-    assert "tenants_tenant: 1 rows, expected 5..5" in failed.error
+    assert failed.error.startswith(f"the scratch folder BACKUP_SCRATCH_DIR={blocker}/scratch does not exist and cannot")
 
 
 def test_second_backup_at_once_is_refused(engine, raw_connection):
@@ -211,11 +277,14 @@ def test_s3_unavailable_fails_the_backup_clearly(scratch_dir, caplog):
         services.backup_run(kind="full", engine=broken)
     failures = REGISTRY.get_sample_value("platform_backup_runs_total", {"kind": "full", "status": "failed"})
     assert failures == failures_before + 1
-    assert "backup failed" in caplog.text and "unable to connect" in caplog.text
+    expected = (
+        f"repository 1 (S3 at localhost:{dead_port}, bucket {settings.S3_BUCKET}) unreachable: connection refused"
+    )
+    assert raised.value.message == expected and raised.value.code == "repo_unreachable"
+    assert "backup failed" in caplog.text and expected in caplog.text
     run = BackupRun.objects.get()
-    assert run.status == BackupRun.Status.FAILED and not run.label
-    assert "pgbackrest backup failed" in run.error
-    assert str(raised.value.message) == run.error
+    assert run.status == BackupRun.Status.FAILED and not run.label and run.repo == 1
+    assert run.error == expected and run.finished_at and run.lease_expires_at
     assert not BackupRun.objects.filter(status=BackupRun.Status.SUCCEEDED).exists()
     assert "not-to-be-logged" not in caplog.text
 
@@ -255,13 +324,56 @@ def test_expiry_dry_run_then_real(base_full_backup, engine):
     labels_before = [b.label for b in engine.list_backups(repo=1)]
     assert base_full_backup.label in labels_before
 
-    output = services.backup_expire(dry_run=True, keep_full=1, engine=engine)
-    assert "[DRY-RUN]" in output and base_full_backup.label in output
+    [outcome] = services.backup_expire(dry_run=True, keep_full=1, engine=engine, repo=1)
+    assert "[DRY-RUN]" in outcome.output and base_full_backup.label in outcome.output and not outcome.error
     assert [b.label for b in engine.list_backups(repo=1)] == labels_before
 
     services.backup_sync(engine=engine)
-    services.backup_expire(keep_full=1, engine=engine)
+    services.backup_expire(keep_full=1, engine=engine, repo=1)
     remaining = [b.label for b in engine.list_backups(repo=1)]
     assert base_full_backup.label not in remaining and len(remaining) == 1
     expired = BackupRun.objects.get(label=base_full_backup.label, repo=1)
     assert expired.status == BackupRun.Status.EXPIRED
+
+
+def test_each_repository_has_its_own_retention(engine, scratch_dir):
+    custom = engine_with(
+        config_path=os.path.join(scratch_dir, "pgbackrest.conf"),
+        repos=[
+            {**engine.repos[0], "retention_full": 7, "retention_full_type": "time"},
+            {**engine.repos[1], "retention_full": 3, "retention_full_type": "count"},
+        ],
+    )
+    lines = custom.render_config().splitlines()
+    assert {"repo1-retention-full-type=time", "repo1-retention-full=7"} <= set(lines)
+    assert {"repo2-retention-full-type=count", "repo2-retention-full=3"} <= set(lines)
+    # Asynchronous archive-push with its own short io-timeout, and bounded waits for every command.
+    section = lines[lines.index("[global:archive-push]") :]
+    assert {"archive-async=y", "io-timeout=3"} <= set(section[: section.index("")])
+    assert {"io-timeout=20", "db-timeout=600", "protocol-timeout=630", "archive-timeout=60"} <= set(lines)
+
+
+def test_expire_goes_through_every_repository(base_full_backup, engine):
+    outcomes = services.backup_expire(dry_run=True, engine=engine)
+    assert [outcome.repository.key for outcome in outcomes] == [1, 2]
+    assert all(not outcome.error for outcome in outcomes), outcomes
+
+
+def test_the_drill_restores_from_the_repository_its_backup_is_in(base_full_backup, engine):
+    run = services.backup_run(kind="full", engine=engine, repo=2)
+    assert run.label not in {b.label for b in engine.list_backups(repo=1)}  # only repo2 holds it
+    verification = services.backup_verify(engine=engine, backup_run=run)
+    assert verification.status == RestoreVerification.Status.SUCCEEDED, verification.error
+    assert verification.repo == 2 and verification.details["recovery_target"]["repo"] == 2
+    assert verification.details["repository_verify"].startswith("stanza: platform\nstatus: ok")
+
+
+def test_the_wal_check_task_skips_an_engine_without_wal(settings, tmp_path):
+    from backups import tasks
+
+    settings.BACKUP_ENGINE = "sqlite"
+    settings.BACKUP_ENGINES = {
+        **settings.BACKUP_ENGINES,
+        "sqlite": {"BACKEND": "backups.engines.sqlite.SQLiteEngine", "OPTIONS": {"directory": str(tmp_path)}},
+    }
+    assert tasks.wal_archive_check.apply().get()["skipped"].startswith("the backup engine archives no WAL")

@@ -20,6 +20,7 @@ def test_every_backup_schedule_is_defined_and_routed_to_the_backups_queue():
         "backup-expire-daily": "backups.tasks.backup_expire",
         "backup-tenant-export-daily": "backups.tasks.tenant_export",
         "backup-restore-drill-weekly": "backups.tasks.restore_drill",
+        "backup-reconcile": "backups.tasks.backups_reconcile",
     }
     for name, task in expected.items():
         assert schedule[name]["task"] == task
@@ -29,6 +30,10 @@ def test_every_backup_schedule_is_defined_and_routed_to_the_backups_queue():
     assert full.hour == {2} and full.minute == {0}
     assert schedule["backup-incremental-6h"]["schedule"].hour == {0, 6, 12, 18}
     assert schedule["backup-restore-drill-weekly"]["schedule"].day_of_week == {0}
+    # A repository's outage is reported within two minutes: the check runs every minute, and a copy
+    # stuck behind a long backup expires instead of piling up.
+    for name in ("backup-wal-archive-check", "backup-reconcile"):
+        assert schedule[name]["schedule"] == 60.0 and schedule[name]["options"]["expires"] < 60
 
 
 def test_backup_task_retries_while_another_backup_holds_the_lock(raw_connection):
@@ -37,8 +42,23 @@ def test_backup_task_retries_while_another_backup_holds_the_lock(raw_connection)
     try:
         # Eager apply propagates (CELERY_TASK_EAGER_PROPAGATES): a worker would re-queue it in 300 s.
         with pytest.raises(Retry, match="Another backup is running"):
-            tasks.backup_full.apply()
+            tasks.backup_full.apply(kwargs={"repos": [1]})
     finally:
         with raw_connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
     assert not BackupRun.objects.exists()
+
+
+def test_a_scheduled_backup_goes_to_every_repository_in_turn(celery_worker, settings):
+    from tests.helpers import wait_for
+
+    assert tasks.scheduled_repos() == [1, 2]
+    settings.BACKUP_SCHEDULE_REPOS = [2]
+    assert tasks.scheduled_repos() == [2]
+    settings.BACKUP_SCHEDULE_REPOS = []
+    tasks.backup_full.delay()
+    runs = wait_for(lambda: len(done := list(BackupRun.objects.filter(status="succeeded"))) == 2 and done, timeout=180)
+    assert sorted((run.repo, run.kind, run.trigger) for run in runs) == [
+        (1, "full", "schedule"),
+        (2, "full", "schedule"),
+    ]

@@ -1,5 +1,6 @@
 """Per-tenant export from one snapshot and restore of exactly one tenant, on the real stack (S3 on moto)."""
 
+import hashlib
 import io
 import json
 import tarfile
@@ -7,11 +8,14 @@ import tarfile
 import boto3
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
-from backups import services
+from backups import tenant_exports as services
 from backups.engines.base import BackupError
 from backups.models import TenantExport
 from backups.tenant_data import schema_version, tenant_owned_models
+from console.models import AuditLogEntry
+from platform_site.exceptions import ApplicationError
 from tenants import services as tenant_services
 from tenants.models import Deployment, Hostname, Tenant, Website
 
@@ -75,7 +79,7 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     assert export.schema_version == schema_version()
 
     # The snapshot was taken before the concurrent writes: the export holds the original rows.
-    manifest, bodies = services._read_tenant_from_export(export.location, str(a.pk))
+    manifest, bodies = services._read_tenant_from_export(export, str(a.pk))
     data = {
         "tables": {label: [line.split("\t") for line in body.decode().splitlines()] for label, body in bodies.items()}
     }
@@ -99,12 +103,19 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     tenant_services.tenant_update(tenant=b, name="Beta renamed")
     rows_b_before = _tenant_rows(b.pk)
 
-    plan = services.tenant_export_restore(location=export.location, tenant_id=a.pk, dry_run=True)
-    assert plan["tenants.website"] == {"current": 2, "in_export": 1}
-    assert plan["tenants.hostname"] == {"current": 2, "in_export": 2}
+    second = Website.objects.get(tenant=a, name="Second")
+    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    assert not plan.conflicts
+    website, hostname = plan.tables["tenants.website"], plan.tables["tenants.hostname"]
+    assert (website["current"], website["in_export"], website["delete"]) == (2, 1, 1)
+    # The dry run names what the restore deletes for good: the rows created since the export.
+    assert website["delete_rows"] == [f"{second.pk}: {second}"]
+    assert (hostname["current"], hostname["in_export"], hostname["delete"]) == (2, 2, 1)
+    assert [row.split(": ", 1)[1] for row in hostname["delete_rows"]] == ["second.alpha.test"]
     assert Website.objects.filter(tenant=a).count() == 2  # dry run changed nothing
 
-    services.tenant_export_restore(location=export.location, tenant_id=a.pk)
+    done = services.tenant_export_restore(export=export, tenant_id=a.pk)
+    assert done.tables == plan.tables
     assert _tenant_rows(a.pk) == original_a
     assert Tenant.objects.get(pk=a.pk).name == "Alpha"
     assert _tenant_rows(b.pk) == rows_b_before  # the other tenant is untouched
@@ -112,8 +123,10 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     assert Hostname.objects.filter(hostname="beta.test").exists()
 
 
-def _rewrite_archive(location: str, mutate) -> str:
-    bucket, key = location[5:].split("/", 1)
+def _rewrite_archive(export: TenantExport, mutate, *, record_checksum: bool = False) -> None:
+    """Rewrite the export's archive in place; with record_checksum the export's record is updated to it
+    (a well-formed archive whose content is wrong, which only the checks inside can catch)."""
+    bucket, key = export.location[5:].split("/", 1)
     body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
     members = {}
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
@@ -126,12 +139,18 @@ def _rewrite_archive(location: str, mutate) -> str:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    new_key = key.replace(".tar.gz", "-tampered.tar.gz")
-    _s3().put_object(Bucket=bucket, Key=new_key, Body=out.getvalue())
-    return f"s3://{bucket}/{new_key}"
+    _put(export, out.getvalue(), record_checksum=record_checksum)
 
 
-def test_corrupted_export_is_refused_by_its_checksum(two_tenants):
+def _put(export: TenantExport, body: bytes, *, record_checksum: bool = False) -> None:
+    bucket, key = export.location[5:].split("/", 1)
+    _s3().put_object(Bucket=bucket, Key=key, Body=body)
+    if record_checksum:
+        TenantExport.objects.filter(pk=export.pk).update(sha256=hashlib.sha256(body).hexdigest(), size_bytes=len(body))
+        export.refresh_from_db()
+
+
+def test_corrupted_tenant_file_is_refused_by_its_checksum(two_tenants):
     a, _ = two_tenants
     export = services.tenant_export_create()
     name = f"tenants/{a.pk}.copy"
@@ -139,11 +158,44 @@ def test_corrupted_export_is_refused_by_its_checksum(two_tenants):
     def corrupt(members):
         members[name] = members[name].replace(b"Alpha", b"Evil!")
 
-    tampered = _rewrite_archive(export.location, corrupt)
+    _rewrite_archive(export, corrupt, record_checksum=True)
     tenant_services.tenant_update(tenant=a, name="Alpha now")
     with pytest.raises(BackupError, match="checksum mismatch"):
-        services.tenant_export_restore(location=tampered, tenant_id=a.pk)
+        services.tenant_export_restore(export=export, tenant_id=a.pk)
     assert Tenant.objects.get(pk=a.pk).name == "Alpha now"
+
+
+def test_every_single_byte_flip_is_one_clear_error_and_restores_nothing(two_tenants):
+    a, _ = two_tenants
+    export = services.tenant_export_create()
+    original = _s3().get_object(Bucket=settings.S3_BUCKET, Key=export.location.split("/", 3)[3])["Body"].read()
+    tenant_services.tenant_update(tenant=a, name="Alpha now")
+    rows_before = _tenant_rows(a.pk)
+    # Every byte of the gzip header and trailer, and 40 spread over the compressed stream between.
+    step = max(1, (len(original) - 20) // 40)
+    positions = sorted({*range(12), *range(len(original) - 8, len(original)), *range(12, len(original) - 8, step)})
+    for position in positions:
+        flipped = bytearray(original)
+        flipped[position] ^= 0x01
+        _put(export, bytes(flipped))
+        with pytest.raises(BackupError) as raised:
+            services.tenant_export_restore(export=export, tenant_id=a.pk)
+        assert raised.value.code == "export_corrupt", (position, raised.value.message)
+        assert "sha256" in raised.value.message
+    assert _tenant_rows(a.pk) == rows_before
+
+
+def test_a_damaged_gzip_stream_is_refused_before_the_archive_is_read(two_tenants):
+    """With a record that matches the damaged file (e.g. an export whose upload was cut), the gzip stream
+    check still refuses it: CRC, length trailer and truncation, each one clear error."""
+    a, _ = two_tenants
+    export = services.tenant_export_create()
+    original = _s3().get_object(Bucket=settings.S3_BUCKET, Key=export.location.split("/", 3)[3])["Body"].read()
+    for damaged in (original[:-4] + b"\0\0\0\0", original[: len(original) // 2], original[:10] + b"\xff" * 40):
+        _put(export, damaged, record_checksum=True)
+        with pytest.raises(BackupError) as raised:
+            services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+        assert raised.value.code == "export_corrupt" and "gzip stream" in raised.value.message, raised.value.message
 
 
 def test_other_schema_version_is_refused(two_tenants):
@@ -155,15 +207,58 @@ def test_other_schema_version_is_refused(two_tenants):
         manifest["schema_version"] = "0000000000000000"
         members["manifest.json"] = json.dumps(manifest).encode()
 
-    tampered = _rewrite_archive(export.location, other_version)
+    _rewrite_archive(export, other_version, record_checksum=True)
     with pytest.raises(BackupError, match="schema version 0000000000000000 does not match"):
-        services.tenant_export_restore(location=tampered, tenant_id=a.pk, dry_run=True)
+        services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+
+
+def test_conflicts_are_predicted_by_the_dry_run_and_refuse_the_restore(two_tenants):
+    a, b = two_tenants
+    Hostname.objects.filter(website__tenant=a).update(status="verified", verified_at=timezone.now())
+    export = services.tenant_export_create()
+    # Since the export, tenant A gave up its verified hostname and its slug, and tenant B took both.
+    Tenant.objects.filter(pk=a.pk).update(slug="alpha-renamed")
+    Hostname.objects.filter(hostname="alpha.test").delete()
+    site_b = Website.objects.get(tenant=b)
+    Hostname.objects.create(website=site_b, hostname="alpha.test", status="verified", verified_at=timezone.now())
+    Tenant.objects.filter(pk=b.pk).update(slug="alpha")
+    rows_a, rows_b = _tenant_rows(a.pk), _tenant_rows(b.pk)
+
+    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    assert len(plan.conflicts) == 2, plan.conflicts
+    slug, hostname = sorted(plan.conflicts)
+    # A partial unique index (verified hostnames only) is found like any other.
+    assert slug.startswith("tenants.hostname") and "hostname_verified_unique_ci" in slug and "(alpha.test)" in slug
+    assert hostname.startswith(f"tenants.tenant {a.pk}") and "Slug already exists" in hostname
+    with pytest.raises(ApplicationError) as refused:
+        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops (command line)", reason="ticket 7")
+    assert refused.value.code == "conflict" and "is refused" in refused.value.message
+    assert "hostname_verified_unique_ci" in refused.value.message and "Slug already exists" in refused.value.message
+    assert _tenant_rows(a.pk) == rows_a and _tenant_rows(b.pk) == rows_b  # nothing changed
+    outcomes = list(
+        AuditLogEntry.objects.filter(action="tenant.restore").order_by("id").values_list("outcome", flat=True)
+    )
+    assert outcomes == ["dry_run", "refused"]
+    refusal = AuditLogEntry.objects.filter(action="tenant.restore").order_by("id").last()
+    assert refusal.actor_username == "ops (command line)" and refusal.reason == "ticket 7"
+
+
+def test_a_row_referring_to_data_gone_since_is_a_conflict(two_tenants, django_user_model):
+    from apikeys import services as key_services
+
+    a, _ = two_tenants
+    user = django_user_model.objects.create_user(username="creator", password="x-long-password-1")
+    key_services.apikey_create(tenant=a, name="ci", scopes=["websites:read"], created_by=user)
+    export = services.tenant_export_create()
+    django_user_model.objects.filter(pk=user.pk).delete()  # the key's creator is gone since
+    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    assert len(plan.conflicts) == 1 and "no longer exists" in plan.conflicts[0] and "auth_user" in plan.conflicts[0]
 
 
 def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, settings):
     export = services.tenant_export_create()
     with pytest.raises(BackupError, match="is not in this export"):
-        services.tenant_export_restore(location=export.location, tenant_id="00000000-0000-0000-0000-000000000000")
+        services.tenant_export_restore(export=export, tenant_id="00000000-0000-0000-0000-000000000000")
     settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
     with pytest.raises(BackupError, match="tenant export failed: uploading the tenant export to S3 failed"):
         services.tenant_export_create()
@@ -177,5 +272,16 @@ def test_embedded_mode_writes_exports_to_the_local_folder(two_tenants, settings,
     settings.BACKUP_TENANT_EXPORT_DIR = tmp_path / "exports"
     export = services.tenant_export_create()
     assert export.location.startswith(str(tmp_path / "exports"))
-    plan = services.tenant_export_restore(location=export.location, tenant_id=a.pk, dry_run=True)
-    assert plan["tenants.hostname"] == {"current": 2, "in_export": 2}
+    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    assert plan.tables["tenants.hostname"]["current"] == plan.tables["tenants.hostname"]["in_export"] == 2
+
+
+def test_resolve_tenant_by_slug_or_id_and_export_by_id_or_location(two_tenants):
+    a, _ = two_tenants
+    export = services.tenant_export_create()
+    assert services.tenant_resolve("alpha") == services.tenant_resolve(f" {a.pk} ") == str(a.pk)
+    with pytest.raises(ApplicationError, match="no tenant has the slug 'nobody'"):
+        services.tenant_resolve("nobody")
+    assert services.export_resolve(str(export.pk)) == services.export_resolve(export.location) == export
+    with pytest.raises(ApplicationError, match="no tenant export s3://elsewhere"):
+        services.export_resolve("s3://elsewhere/x.tar.gz")

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from backups import services as backup_services
+from backups import tenant_exports as backup_services
 from backups.models import TenantExport
 from console.models import AuditLogEntry
 from tenants import services as tenant_services

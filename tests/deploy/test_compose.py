@@ -290,10 +290,10 @@ def test_the_backups_worker_configures_pgbackrest_like_the_primary_archives(serv
         assert worker_volumes.get(path) and worker_volumes[path] == primary_volumes.get(path), path
     assert f"primary-data:{seen['pg_data']}:ro" in worker["volumes"]
     assert f"pg1-path={seen['pg_data']}" in seen["rendered"]
-    # As the data directory's owner, from the primary's image; one backup at a time.
+    # As the data directory's owner, from the primary's image; two processes (checks beside a backup).
     assert worker["user"] == seen["os_user"] == "postgres"
     assert worker["image"] == primary["image"] and worker["build"] == primary["build"]
-    assert worker["command"][worker["command"].index("--concurrency") + 1] == "1"
+    assert worker["command"][worker["command"].index("--concurrency") + 1] == "2"
     assert services["backups-setup"]["command"][-2:] == ["backup", "setup"]
     assert worker["depends_on"]["backups-setup"]["condition"] == "service_completed_successfully"
 

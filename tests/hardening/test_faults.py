@@ -71,7 +71,7 @@ def test_s3_unavailable_during_a_deploy(live_website, stopped):
 
 
 def test_s3_unavailable_during_a_tenant_export(key_client, stopped):
-    from backups import services as backup_services
+    from backups import tenant_exports as backup_services
     from backups.engines.base import BackupError
     from backups.models import TenantExport
 

@@ -17,18 +17,21 @@ class Command(BaseCommand):
         target.add_argument("--latest", action="store_true", help="replay all archived WAL")
         parser.add_argument("--to", required=True, help="a new, empty data directory")
         parser.add_argument("--port", type=int, help="port of the restored cluster (default: a free one)")
+        parser.add_argument("--repo", type=int, help="repository to restore from (default: BACKUP_PGBACKREST_REPO)")
         parser.add_argument(
             "--force", action="store_true", help="allow a non-empty directory (the primary's only when stopped)"
         )
 
-    def handle(self, *args, target_time, latest, to, port, force, **options):
+    def handle(self, *args, target_time, latest, to, port, force, repo, **options):
         port = port or free_port()
         self.stdout.write(f"restore: {'latest' if latest else target_time} into {to} on port {port} ...")
         try:
-            cluster = services.backup_restore(to=to, port=port, target_time=target_time, force=force)
+            cluster = services.backup_restore(to=to, port=port, target_time=target_time, force=force, repo=repo)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"restore: running on 127.0.0.1:{cluster.port}, data {cluster.data_dir}; recovered to LSN "
-            f"{cluster.recovered_lsn or '?'}, last transaction {cluster.recovered_time or '?'}"
+            f"{cluster.recovered_lsn or '?'}, last transaction {cluster.recovered_time or '?'}\n"
+            "restore: archive_mode is off; to stop, remove or promote this copy see deploy/pgbackrest/README.md "
+            '("A point-in-time copy")'
         )
