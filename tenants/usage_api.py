@@ -51,6 +51,7 @@ class UsageCostListView(GenericAPIView):
     def get_queryset(self):
         return selectors.tenant_list().order_by("slug")
 
+    @extend_schema(summary="List every tenant's usage and cost", responses=TenantUsageCostOutput(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         usages = tenant_usage_list(tenant_ids=[tenant.pk for tenant in page])
@@ -62,7 +63,7 @@ class TenantUsageCostView(APIView):
 
     operator_permissions = {"GET": "tenants.view_tenant"}
 
-    @extend_schema(responses=TenantUsageCostOutput)
+    @extend_schema(summary="Read one tenant's usage and cost", responses=TenantUsageCostOutput)
     def get(self, request, tenant_id):
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         return Response(TenantUsageCostOutput(tenant_usage_get(tenant=tenant)).data)

@@ -104,12 +104,12 @@ SCOPED_CALLS = [
     ("delete", "/api/v1/websites/{website}/", "websites:write"),
     ("post", "/api/v1/websites/{website}/deployments/", "deployments:write"),
     ("post", "/api/v1/websites/{website}/rollback/", "deployments:write"),
-    ("get", "/api/v1/websites/{website}/invalidations", "websites:read"),
-    ("post", "/api/v1/websites/{website}/invalidations", "cdn:invalidate"),
+    ("get", "/api/v1/websites/{website}/invalidations/", "websites:read"),
+    ("post", "/api/v1/websites/{website}/invalidations/", "cdn:invalidate"),
     ("get", "/api/v1/websites/{website}/cdn/", "websites:read"),
     ("get", "/api/v1/keys/", "keys:manage"),
     ("post", "/api/v1/keys/", "keys:manage"),
-    ("get", "/api/v1/usage", "usage:read"),
+    ("get", "/api/v1/usage/", "usage:read"),
 ]
 
 
@@ -152,8 +152,8 @@ def test_a_key_of_tenant_a_gets_404_for_every_object_of_tenant_b(
         ("post", f"/api/v1/websites/{site_b.pk}/deployments/", {"description": "x"}),
         ("get", f"/api/v1/deployments/{deployment_b.pk}/", None),
         ("post", f"/api/v1/websites/{site_b.pk}/rollback/", {}),
-        ("get", f"/api/v1/websites/{site_b.pk}/invalidations", None),
-        ("post", f"/api/v1/websites/{site_b.pk}/invalidations", {"paths": ["/"]}),
+        ("get", f"/api/v1/websites/{site_b.pk}/invalidations/", None),
+        ("post", f"/api/v1/websites/{site_b.pk}/invalidations/", {"paths": ["/"]}),
         ("get", f"/api/v1/websites/{site_b.pk}/cdn/", None),
         ("get", f"/api/v1/keys/{key_b.pk}/", None),
         ("post", f"/api/v1/keys/{key_b.pk}/revoke/", {"reason": "x"}),
