@@ -146,7 +146,8 @@ class UsageView(APIView):
         "`RateLimit-Policy`.",
     )  # fmt: skip
     def get(self, request):
-        data = _validated(UsageQueryInput, request.query_params)
+        # A plain dict: an empty value (`?minutes=`) is then refused rather than taken as absent.
+        data = _validated(UsageQueryInput, request.query_params.dict())
         tenant = target_tenant(request, data.get("tenant"))
         since = timezone.now() - timedelta(minutes=data["minutes"])
         return Response(selectors.usage_summary(tenant=tenant, since=since))

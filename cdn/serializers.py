@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from platform_site.inputs import Input
@@ -20,6 +20,19 @@ class ProviderRequestOutput(serializers.ModelSerializer):
 
 
 WEBSITE_ID = "3f2a1c4e-8b7d-4e6f-9a0b-1c2d3e4f5a6b"
+
+# What cdn.paths.canonical_path accepts, as a pattern for the published schema (the service checks it and
+# says what is wrong): "/" then segments, none of them "." or "..", no control character, and "*" only
+# as a final "/*"; the first segment is not empty ("//x" is another host to a browser).
+_CHAR = r"[^/\x00-\x1f\x7f*]"
+_NOT_DOT = r"[^/\x00-\x1f\x7f*.]"
+_SEGMENT = rf"(?:{_NOT_DOT}{_CHAR}*|\.{_NOT_DOT}{_CHAR}*|\.\.{_CHAR}+)"
+SITE_PATH_PATTERN = rf"^/(?:\*|{_SEGMENT}(?:/{_SEGMENT}?)*(?:/\*)?)?$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 4000, "pattern": SITE_PATH_PATTERN})
+class SitePathField(serializers.CharField):
+    """A site-relative path; cdn.paths checks it in the service, with a message naming what is wrong."""
 
 
 @extend_schema_serializer(
@@ -64,7 +77,7 @@ class InvalidationListQuery(serializers.Serializer):
 )
 class InvalidationCreateInput(Input):
     paths = serializers.ListField(
-        child=serializers.CharField(max_length=4000, trim_whitespace=False),
+        child=SitePathField(max_length=4000, trim_whitespace=False),
         required=False,
         default=list,
         max_length=20_000,

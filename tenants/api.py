@@ -56,7 +56,8 @@ def _validated(serializer_class, request, **kwargs) -> dict:
     return serializer.validated_data
 
 
-UUID_PATTERN = "[0-9a-fA-F-]{36}"
+# A canonical UUID: anything else in an id's place is not a route (404), never a 400 from the lookup.
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 @extend_schema_view(

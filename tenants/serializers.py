@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
@@ -156,14 +157,25 @@ class WebsiteOutput(serializers.ModelSerializer):
         return preview_host(website.pk)
 
 
+_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+# ASCII labels (an internationalised name in its xn-- form) and a top-level label that starts with a letter
+# (no IP addresses); published as the field's pattern.
+HOSTNAME_PATTERN = rf"^(?:{_LABEL}\.)+[a-zA-Z](?:[a-zA-Z0-9-]{{0,61}}[a-zA-Z0-9])?$"
+
+
 class HostnamesField(serializers.ListField):
     """Custom hostnames, checked here (syntax, reserved names, duplicates) so that their errors come with the
     other fields' errors; whether another website holds one is the service's to say (409)."""
 
     def __init__(self, **kwargs):
+        hostname = serializers.CharField(
+            max_length=253,
+            validators=[RegexValidator(HOSTNAME_PATTERN, "Not a hostname (expected e.g. www.example.com).")],
+        )
         super().__init__(
-            child=serializers.CharField(max_length=253, allow_blank=True), max_length=MAX_HOSTNAMES_PER_WEBSITE,
-            help_text=f"At most {MAX_HOSTNAMES_PER_WEBSITE}, e.g. www.example.com; each is served once verified.",
+            child=hostname, max_length=MAX_HOSTNAMES_PER_WEBSITE,
+            help_text=f"At most {MAX_HOSTNAMES_PER_WEBSITE} distinct names, e.g. www.example.com (an "
+            "internationalised name in its xn-- form); each is served once verified.",
             **kwargs,
         )  # fmt: skip
 

@@ -12,7 +12,7 @@ from platform_site.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import catalogue, selectors, services
-from .filters import DeliveryFilter
+from .filters import DeliveryFilter, EndpointFilter
 from .models import Delivery
 from .serializers import (
     DeliveryOutput,
@@ -64,7 +64,7 @@ class EndpointViewSet(viewsets.GenericViewSet):
     lookup_value_regex = UUID_PATTERN
     serializer_class = EndpointOutput
     filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
-    filterset_fields = ["is_active"]
+    filterset_class = EndpointFilter
     ordering_fields = ["created_at", "url"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 

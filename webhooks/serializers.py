@@ -14,7 +14,7 @@ ENDPOINT_EXAMPLE = {
     "disabled_reason": "", "disabled_at": None, "failing_since": None, "previous_secret_expires_at": None,
     "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z",
 }  # fmt: skip
-SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - a made-up example for the docs
+SECRET_EXAMPLE = "whsec_c2VjcmV0LWV4YW1wbGU="  # noqa: S105 - a made-up example for the docs
 
 
 @extend_schema_serializer(examples=[OpenApiExample("An endpoint", value=ENDPOINT_EXAMPLE, response_only=True)])

@@ -73,7 +73,7 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("tenant-reactivate", "POST"): operators(f"{V1}/tenants/{{b.tenant}}/reactivate/"),
     ("website-list", "GET"): (
         same(f"{V1}/websites/", 200),
-        same(f"{V1}/websites/?tenant={{b.tenant}}", 400),
+        same(f"{V1}/websites/?tenant={{b.tenant}}", 200),
         same(f"{V1}/websites/?search={{b.website_name}}", 200),
         same(f"{V1}/websites/?hostname={{b.hostname}}", 200),
     ),
@@ -118,7 +118,7 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ),
     ("webhook-delivery-list", "GET"): (
         same(f"{V1}/webhooks/deliveries/?status=failed", 200),
-        same(f"{V1}/webhooks/deliveries/?endpoint={{b.endpoint}}", 400),
+        same(f"{V1}/webhooks/deliveries/?endpoint={{b.endpoint}}", 200),
     ),
     ("webhook-delivery-detail", "GET"): hidden(f"{V1}/webhooks/deliveries/{{b.delivery}}/"),
     ("webhook-delivery-redeliver", "POST"): hidden(f"{V1}/webhooks/deliveries/{{b.delivery}}/redeliver/"),
