@@ -7,6 +7,7 @@ from .models import Invalidation, InvalidationStatus, ProviderRequest
 
 
 class ProviderRequestOutput(serializers.ModelSerializer):
+    attempts = serializers.IntegerField(min_value=0, read_only=True)
     path_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -38,7 +39,7 @@ class SitePathField(serializers.CharField):
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
-            "A completed invalidation", response_only=True,
+            "A completed invalidation", response_only=True, status_codes=["200", "202"],
             value={
                 "id": "6e5d4c3b-2a19-4f8e-9d7c-6b5a4f3e2d1c", "website": WEBSITE_ID, "backend": "default",
                 "paths": ["/about/", "/blog/*"], "reason": "api by ci deploys", "status": "completed", "error": "",

@@ -91,14 +91,6 @@ class DocumentedSchema(AutoSchema):
     def operator_only(self) -> bool:
         return self.path.startswith("/api/v1/") and self.required_scope() is None
 
-    def get_description(self) -> str:
-        description = super().get_description() or ""
-        if not self.path.startswith("/api/v1/"):
-            return description
-        scope = self.required_scope()
-        access = f"**Scope:** `{scope}`." if scope else "**Operators only** (a staff session; API keys are refused)."
-        return f"{description}\n\n{access}".strip()
-
     def error_statuses(self, operation: dict) -> list[int]:
         statuses = [401, 403, 429, 503]
         parameters = operation.get("parameters", [])
@@ -115,9 +107,12 @@ class DocumentedSchema(AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None or not path.startswith("/api/v1/"):
             return operation
+        # Here rather than in get_tags/get_description, which a view's extend_schema replaces.
         scope = self.required_scope()
         operation["x-required-scope"] = scope
-        if scope is None:  # after extend_schema's tags, which name the resource
+        access = f"**Scope:** `{scope}`." if scope else "**Operators only** (a staff session; API keys are refused)."
+        operation["description"] = f"{operation.get('description', '')}\n\n{access}".strip()
+        if scope is None:  # the resource's tag gives way: operators' operations are listed together
             operation["tags"] = [OPERATORS_TAG]
         error = self.resolve_serializer(ErrorOutput, "response").ref
         responses = operation.setdefault("responses", {})

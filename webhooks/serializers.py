@@ -85,18 +85,33 @@ class ReplayInput(Input):
 
 
 @extend_schema_serializer(
-    examples=[OpenApiExample("Queued", value={"event_id": "8f7e6d5c-4b3a-4291-8e7d-6c5b4a392817"}, response_only=True)]
+    examples=[
+        OpenApiExample(
+            "Queued",
+            value={"event_id": "8f7e6d5c-4b3a-4291-8e7d-6c5b4a392817"},
+            response_only=True,
+            status_codes=["202"],
+        )
+    ]
 )
 class PingOutput(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="The webhook.ping event queued for this endpoint.")
 
 
-@extend_schema_serializer(examples=[OpenApiExample("Queued", value={"queued": 3}, response_only=True)])
+@extend_schema_serializer(
+    examples=[OpenApiExample("Queued", value={"queued": 3}, response_only=True, status_codes=["202"])]
+)
 class ReplayOutput(serializers.Serializer):
     queued = serializers.IntegerField(min_value=0, help_text="Deliveries given a new attempt.")
 
 
 class AttemptOutput(serializers.ModelSerializer):
+    number = serializers.IntegerField(min_value=1, read_only=True)
+    duration_ms = serializers.IntegerField(min_value=0, allow_null=True, read_only=True)
+    status_code = serializers.IntegerField(
+        min_value=100, max_value=599, allow_null=True, read_only=True, help_text="None: no HTTP answer."
+    )
+
     class Meta:
         model = Attempt
         fields = [
@@ -117,7 +132,7 @@ DELIVERY_ID = "4a6c8e0f-2b4d-4f6a-8c0e-2a4c6e8f0b2d"
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
-            "A delivered event", response_only=True,
+            "A delivered event", response_only=True, status_codes=["200", "202"],
             value={
                 "id": DELIVERY_ID, "webhook_id": f"msg_{DELIVERY_ID}", "endpoint": ENDPOINT_ID,
                 "event_id": "8f7e6d5c-4b3a-4291-8e7d-6c5b4a392817", "event_type": "deployment.succeeded",
@@ -138,6 +153,7 @@ class DeliveryOutput(serializers.ModelSerializer):
     event_id = serializers.UUIDField(read_only=True)
     event_type = serializers.CharField(source="event.type", read_only=True)
     attempts = AttemptOutput(many=True, read_only=True)
+    attempt_count = serializers.IntegerField(min_value=0, read_only=True)
 
     class Meta:
         model = Delivery

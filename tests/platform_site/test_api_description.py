@@ -88,7 +88,11 @@ def test_every_error_status_an_operation_can_return_is_documented_with_the_error
             expected.add("400")
         if "{" in path or any(parameter["name"] == "page" for parameter in parameters):
             expected.add("404")
-        if method in ("post", "patch") and (method, path) != ("patch", "/api/v1/websites/{website_id}/cdn/"):
+        no_conflict = {
+            ("patch", "/api/v1/websites/{website_id}/cdn/"),
+            ("post", "/api/v1/websites/{id}/hostnames/{hostname}/verify/"),
+        }
+        if method in ("post", "patch") and (method, path) not in no_conflict:
             expected.add("409")  # a state or a uniqueness the request conflicts with
         if missing := expected - statuses:
             problems.append(f"{label}: undocumented {sorted(missing)}")
@@ -113,7 +117,7 @@ def test_objects_are_objects_and_numbers_have_real_bounds(schema):
     def walk(node, where):
         if isinstance(node, dict):
             for key in ("maximum", "minimum"):
-                if isinstance(node.get(key), int) and abs(node[key]) >= 2**31 - 1:
+                if isinstance(node.get(key), int) and abs(node[key]) > 2**31 - 1:  # int64's, not a bound
                     unbounded.append(f"{where}: {key} {node[key]}")
             for key, value in node.items():
                 walk(value, f"{where}/{key}")
@@ -201,6 +205,8 @@ def test_every_documented_filter_changes_the_result(schema, staff_client, varied
     for method, path, operation in operations(schema):
         parameters = [p for p in operation.get("parameters", []) if p["in"] == "query"]
         if method != "get" or not any(p["name"] == "page" for p in parameters):
+            continue
+        if not any(p["name"] not in ("page", "page_size") for p in parameters):
             continue
         url = _concrete(path, varied)
         everything = staff_client.get(url, {"page_size": 200})
