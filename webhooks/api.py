@@ -44,7 +44,13 @@ def _with_secret(endpoint, secret: str) -> dict:
 
 @extend_schema(tags=["Webhooks"])
 @extend_schema_view(
-    list=extend_schema(summary="List webhook endpoints"),
+    list=extend_schema(
+        summary="List webhook endpoints",
+        # A boolean as the client sends it (`true`/`false`), not the choice the filter checks it with.
+        parameters=[
+            OpenApiParameter("is_active", bool, description="Only the active (true) or inactive (false) ones.")
+        ],
+    ),
     retrieve=extend_schema(summary="Read a webhook endpoint"),
     destroy=extend_schema(summary="Delete a webhook endpoint"),
 )
