@@ -30,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.access import publish_tenant_access
 from tenants.models import Tenant
 

@@ -15,7 +15,7 @@ from backups.engines.base import BackupError
 from backups.models import TenantExport
 from backups.tenant_data import schema_version, tenant_owned_models
 from console.models import AuditLogEntry
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import services as tenant_services
 from tenants.models import Deployment, Hostname, Tenant, Website
 

@@ -121,7 +121,7 @@ def test_failed_deployment_leaves_the_previous_version_serving(website, s3_clien
 
 
 def test_rollback_needs_an_earlier_success(website):
-    from platform_site.exceptions import ConflictError
+    from core.exceptions import ConflictError
 
     with pytest.raises(ConflictError):
         services.deployment_rollback(website=website)
@@ -155,7 +155,7 @@ def test_suspended_tenant_and_disabled_website_stop_serving(website, tenant, dja
 
 
 def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeypatch):
-    from platform_site import objectstore
+    from core import objectstore
 
     store = objectstore.LocalObjectStore(root=tmp_path / "objects")
     monkeypatch.setattr(objectstore, "_store", store)
@@ -173,7 +173,7 @@ def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeyp
 
 
 def test_a_refused_deployment_leaves_no_uploaded_bundle_behind(website, s3_client):
-    from platform_site.exceptions import ConflictError
+    from core.exceptions import ConflictError
 
     services.website_update(website=website, status="disabled")
     with pytest.raises(ConflictError):
