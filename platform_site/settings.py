@@ -206,7 +206,26 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 S3_BUCKET = env.str("S3_BUCKET", default="")
 S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
-OBJECT_STORAGE_DIR = VAR_DIR / "objects"
+# Shaped like Django's STORAGES (core/objectstore.py): "default" holds deployed bundles, "tenant_exports"
+# the tenant export archives. S3 when S3_BUCKET is set, else local folders under VAR_DIR.
+if S3_BUCKET:
+    _S3 = {"bucket": S3_BUCKET, "endpoint_url": S3_ENDPOINT_URL, "region": AWS_DEFAULT_REGION}
+    OBJECT_STORAGES = {
+        "default": {"BACKEND": "core.objectstore.S3ObjectStore", "OPTIONS": _S3},
+        # An export upload fails fast when S3 is unreachable; the nightly run is retried by the schedule.
+        "tenant_exports": {
+            "BACKEND": "core.objectstore.S3ObjectStore",
+            "OPTIONS": {**_S3, "connect_timeout": 5, "read_timeout": 60, "max_attempts": 3},
+        },
+    }
+else:
+    OBJECT_STORAGES = {
+        "default": {"BACKEND": "core.objectstore.LocalObjectStore", "OPTIONS": {"root": str(VAR_DIR / "objects")}},
+        "tenant_exports": {
+            "BACKEND": "core.objectstore.LocalObjectStore",
+            "OPTIONS": {"root": str(VAR_DIR / "backups" / "tenant-exports")},
+        },
+    }
 
 # --- CDN and backups (pluggable backends, STORAGES-shaped) -------------------------------------
 CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
@@ -308,8 +327,6 @@ BACKUP_SCHEDULE_REPOS = env.list("BACKUP_SCHEDULE_REPOS", cast=int, default=[])
 # A running backup, drill or export renews its lease every quarter of this; a row whose lease ran out
 # (its process is gone) is failed by the reconcile beat task.
 BACKUP_LEASE_SECONDS = env.int("BACKUP_LEASE_SECONDS", default=120)
-BACKUP_TENANT_EXPORT_PREFIX = "tenant-exports/"
-BACKUP_TENANT_EXPORT_DIR = BACKUP_LOCAL_DIR / "tenant-exports"
 # Models with a path to Tenant that are not tenant data (e.g. audit copies), as "app_label.Model".
 BACKUP_TENANT_EXPORT_EXCLUDE = env.list("BACKUP_TENANT_EXPORT_EXCLUDE", default=[])
 # WAL archiving alert: fail when the newest archived segment is more than this many segments behind.
