@@ -10,8 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from platform_site.api_schema import CONFLICT
-from platform_site.exceptions import ApplicationError
+from core.api_schema import CONFLICT
+from core.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import selectors, services

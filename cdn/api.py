@@ -7,7 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from apikeys.permissions import operator_write
-from platform_site.api_schema import CONFLICT
+from core.api_schema import CONFLICT
 from tenants import selectors
 from tenants.api import acting_tenant
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from platform_site.inputs import Input
+from core.inputs import Input
 
 from .models import Invalidation, InvalidationStatus, ProviderRequest
 

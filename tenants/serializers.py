@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from platform_site.inputs import Input
+from core.inputs import Input
 
 from . import selectors
 from .hostnames import MAX_HOSTNAMES_PER_WEBSITE, normalize_hostnames, preview_host

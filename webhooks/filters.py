@@ -1,6 +1,6 @@
 import django_filters
 
-from platform_site.filters import StrictFilterSet
+from core.filters import StrictFilterSet
 
 from .models import Delivery, Endpoint
 

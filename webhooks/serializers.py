@@ -2,7 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from platform_site.inputs import Input
+from core.inputs import Input
 
 from .models import Attempt, Delivery, Endpoint
 

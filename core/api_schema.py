@@ -132,7 +132,7 @@ class DocumentedSchema(AutoSchema):
 
 
 def closed_request_bodies(result, generator, request, public):
-    """Postprocessing hook: request bodies refuse unknown fields (platform_site/inputs.py), so their
+    """Postprocessing hook: request bodies refuse unknown fields (core/inputs.py), so their
     schemas say so; a client generator or fuzzer then never sends a field the API would refuse."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
