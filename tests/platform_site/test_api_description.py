@@ -293,6 +293,9 @@ def test_typed_filters_refuse_an_empty_or_invalid_value_and_page_size_is_bounded
         assert response.status_code == 400 and "page_size" in response.json()["error"]["fields"], size
     assert key.get(f"{V1}websites/?page_size=200").status_code == 200
     assert key.get(f"{V1}websites/?page=99").status_code == 404
+    for page in ("", "abc", "last", "-1"):
+        response = key.get(f"{V1}websites/?page={page}")
+        assert response.status_code == 400 and "page" in response.json()["error"]["fields"], page
 
 
 def test_websites_and_deployments_show_the_sites_public_url(key):

@@ -31,6 +31,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _answers(app, hostname: str) -> bool:
+    import kombu.exceptions
+    import redis.exceptions
+
+    try:
+        return bool(app.control.ping(destination=[hostname], timeout=0.5))
+    except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError, OSError):
+        # A pooled broker connection from before a test restarted Redis: drop it, ask again.
+        app.pool.force_close_all()
+        return False
+
+
 @pytest.fixture
 def quickstart_worker(test_database_env, tmp_path):
     """A worker for deployments, purges and this test's webhooks queue, configured as the platform is."""
@@ -46,7 +58,7 @@ def quickstart_worker(test_database_env, tmp_path):
             start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + 30
-    while not app.control.ping(destination=[hostname], timeout=0.5):
+    while not _answers(app, hostname):
         if process.poll() is not None or time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
             raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
