@@ -57,11 +57,14 @@ def quickstart_worker(test_database_env, tmp_path):
             cwd=settings.BASE_DIR, env={**test_database_env, **WEBHOOK_ENV}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not _answers(app, hostname):
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(app, hostname):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
     yield log_path
     os.killpg(process.pid, signal.SIGTERM)
     try:
