@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from . import api_docs, errors, health, metrics_endpoint, replicas_admin
+from . import api_docs, errors, health, landing, metrics_endpoint, replicas_admin
 
 api_v1 = [
     path("", include("tenants.urls")),
@@ -13,6 +13,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing.landing_page, name="landing"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/replicas/", replicas_admin.replica_status_view, name="admin-replicas"),

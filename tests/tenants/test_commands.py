@@ -40,7 +40,7 @@ def test_tenant_command_is_audited_with_the_os_user_and_reaches_the_gateway(
         call_command("tenant", "limit", str(tenant.pk), "7000", "--reason", "launch")
     assert api.get("/api/v1/websites/")["X-RateLimit-Limit"] == "7000"
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("tenant", "suspend", tenant.slug, "--reason", "abuse report 3")
+        call_command("tenant", "suspend", tenant.slug, "--reason", "abuse report 3", "--yes")
     assert api.get("/api/v1/websites/").status_code == 403
     assert "suspended" in capsys.readouterr().out
 
@@ -58,7 +58,7 @@ def test_tenant_command_is_audited_with_the_os_user_and_reaches_the_gateway(
         (["limit", tenant.slug, "lots", "--reason", "x"], "give a number"),
         (["limit", tenant.slug, "0", "--reason", "x"], "Between 1 and"),
         (["tier", tenant.slug, "platinum", "--reason", "x"], "invalid choice"),
-        (["suspend", tenant.slug, "--reason", "twice"], "already suspended"),
+        (["suspend", tenant.slug, "--reason", "twice", "--yes"], "already suspended"),
     ):
         with pytest.raises(CommandError, match=message):
             call_command("tenant", *args)
