@@ -80,7 +80,8 @@ class EmbeddedServer:
         return key_id, out[-1].strip()
 
     def get(self, path: str, key: str | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key}"} if key else {})
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        request = urllib.request.Request(self.base + path, headers=headers)  # noqa: S310 - 127.0.0.1 only
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - 127.0.0.1 only
                 return response.status, response.read()
