@@ -89,3 +89,20 @@ def test_the_role_map_applies_to_commands(tenant, django_user_model, settings):
         _run("revoke", str(api_key.pk), "--reason", "nobody tries", "--yes")
     api_key.refresh_from_db()
     assert api_key.revoked_at is None and not AuditLogEntry.objects.filter(action="apikey.revoke").exists()
+
+
+def test_revoke_asks_first_and_tenants_are_named_by_slug_or_id(tenant, monkeypatch):
+    raw_key = _run("create", "--tenant", str(tenant.pk), "--name", "x", "--scope", "usage:read").splitlines()[-1]
+    api_key = ApiKey.objects.get(lookup_id=parse_key(raw_key).lookup_id)
+    assert str(api_key.pk) in _run("list", "--tenant", str(tenant.pk))
+    assert str(api_key.pk) in _run("list", "--tenant", tenant.slug)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to revoke"):
+        _run("revoke", str(api_key.pk), "--reason", "leaked")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    assert not AuditLogEntry.objects.filter(action="apikey.revoke").exists()
+    _run("revoke", str(api_key.pk), "--reason", "leaked", "--yes")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
