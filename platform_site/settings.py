@@ -142,6 +142,12 @@ def _database(url: str, *, role: str) -> dict:
         options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
         # Lets the servers' own statistics tell which node served a query.
         options.setdefault("application_name", f"platform-{role}")
+    elif "sqlite" in config["ENGINE"]:
+        # Embedded mode serves from threads of one process, and its scheduler writes too: a transaction
+        # takes the write lock when it begins (no deadlock upgrading a read lock), and waits for it.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
     return config
 
 

@@ -176,3 +176,12 @@ def test_backup_commands_are_operator_actions_checked_and_audited(tenant, settin
         "backup.export", "cli", getpass.getuser(), "before the migration", "done",
     )  # fmt: skip
     assert TenantExport.objects.get().status == TenantExport.Status.SUCCEEDED
+
+
+def test_expire_asks_first_unless_dry_run(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to expire"):
+        call_command("backup", "expire", "--keep-full", "1")
+    from console.models import AuditLogEntry
+
+    assert not AuditLogEntry.objects.filter(action="backup.expire").exists()

@@ -153,6 +153,17 @@ def test_a_tenant_suspended_by_the_command_is_refused_on_every_request(server):
     assert server.get("/api/v1/websites/", key)[0] == 200
 
 
+def test_readyz_reports_the_in_process_scheduler(server):
+    def beat() -> dict:
+        status, body = server.get("/readyz")
+        assert status == 200, body
+        return json.loads(body)["checks"]["beat"]
+
+    # The heartbeat entry runs every minute, the first time a minute after the server started.
+    wait_for(lambda: beat()["last_seen_seconds_ago"] is not None, timeout=90, interval=2)
+    assert beat()["last_seen_seconds_ago"] < 70
+
+
 def test_a_second_run_on_the_same_port_fails_first_and_leaves_the_server_alone(server, tmp_path):
     metrics = Path(server.env["PLATFORM_VAR_DIR"]) / "metrics" / "web"
     before = sorted(path.name for path in metrics.glob("*.db"))
