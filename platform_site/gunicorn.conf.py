@@ -77,7 +77,7 @@ def child_exit(server, worker):
 def post_worker_init(worker):
     from django.conf import settings
 
-    from platform_site.metrics import set_web_worker_alive
+    from observability.metrics import set_web_worker_alive
 
     set_web_worker_alive()
     if settings.EMBEDDED_SCHEDULER:

@@ -12,7 +12,7 @@ from apikeys.scopes import SCOPES
 from console.cli import add_reason_argument, command_action, command_error_line
 from console.services import CommandActor
 from console.terminal import add_yes_argument, confirm
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import selectors as tenant_selectors
 
 

@@ -9,7 +9,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from console.cli import add_reason_argument, command_job
 from console.services import CommandActor, OperatorForbidden, authorize
 from console.terminal import Progress, add_yes_argument, confirm
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from ... import services, tenant_exports
 from ...engines import get_engine

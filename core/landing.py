@@ -9,6 +9,6 @@ from django.views.decorators.http import require_safe
 def landing_page(request):
     return render(
         request,
-        "platform_site/landing.html",
+        "landing.html",
         {"embedded": not settings.REAL_MODE, "preview_domain": settings.SITES_PREVIEW_DOMAIN},
     )
