@@ -185,3 +185,13 @@ def test_expire_asks_first_unless_dry_run(monkeypatch, capsys):
     from console.models import AuditLogEntry
 
     assert not AuditLogEntry.objects.filter(action="backup.expire").exists()
+
+
+def test_restore_over_a_directory_asks_first(monkeypatch, tmp_path):
+    target = tmp_path / "kept"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to overwrite it"):
+        call_command("restore", "--latest", "--to", str(target), "--force")
+    assert [path.name for path in target.iterdir()] == ["notes.txt"]
