@@ -7,9 +7,9 @@ import pytest
 from celery import shared_task
 from django.core.cache import cache
 
+from observability.tasks import BEAT_HEARTBEAT_KEY
 from platform_site.celery import app
 from platform_site.embedded import InProcessScheduler, scheduler_loop
-from platform_site.tasks import BEAT_HEARTBEAT_KEY
 from tests.helpers import wait_for
 
 runs: list[str] = []
@@ -27,7 +27,7 @@ def fast_schedule(monkeypatch):
         app.conf,
         "beat_schedule",
         {
-            "heartbeat": {"task": "platform_site.tasks.beat_heartbeat", "schedule": 0.2},
+            "heartbeat": {"task": "observability.tasks.beat_heartbeat", "schedule": 0.2},
             "broken": {"task": "tests.platform_site.failing_periodic_task", "schedule": 0.2},
         },
     )
