@@ -25,9 +25,14 @@ class InProcessScheduler(beat.Scheduler):
     # Nothing is sent, so no broker connection is made (tick() passes this to apply_entry).
     producer = None
 
-    def install_default_entries(self, data):
-        # celery.backend_cleanup expires stored results: embedded mode stores none.
-        pass
+    def __init__(self, app, *, entries: dict | None = None, **kwargs):
+        self.entries = app.conf.beat_schedule if entries is None else entries
+        super().__init__(app, **kwargs)
+
+    def setup_schedule(self):
+        # The platform's schedule only: celery.backend_cleanup expires stored results, and embedded mode
+        # stores none.
+        self.merge_inplace(self.entries)
 
     def apply_async(self, entry, producer=None, advance=True, **kwargs):
         entry = self.reserve(entry) if advance else entry
@@ -37,14 +42,14 @@ class InProcessScheduler(beat.Scheduler):
         return task.apply(entry.args, entry.kwargs)
 
 
-def scheduler_loop(stop: threading.Event, *, max_interval: float = 5.0) -> None:
+def scheduler_loop(stop: threading.Event, *, max_interval: float = 5.0, entries: dict | None = None) -> None:
     from .celery import app
 
     # "Sending due task" for every run would drown the server's log; failures are still logged.
     logging.getLogger("celery.beat").setLevel(logging.WARNING)
     # As a worker does at start: import every app's tasks module (autodiscovery is lazy).
     app.loader.import_default_modules()
-    scheduler = InProcessScheduler(app, max_interval=max_interval)
+    scheduler = InProcessScheduler(app, entries=entries, max_interval=max_interval)
     logger.info("embedded scheduler: %d periodic tasks", len(scheduler.schedule))
     while not stop.is_set():
         try:

@@ -21,23 +21,23 @@ def failing_periodic_task():
     raise RuntimeError("a broken periodic task")
 
 
+SCHEDULE = {
+    "heartbeat": {"task": "observability.tasks.beat_heartbeat", "schedule": 0.2},
+    "broken": {"task": "tests.platform_site.failing_periodic_task", "schedule": 0.2},
+}
+
+
 @pytest.fixture
-def fast_schedule(monkeypatch):
-    monkeypatch.setattr(
-        app.conf,
-        "beat_schedule",
-        {
-            "heartbeat": {"task": "observability.tasks.beat_heartbeat", "schedule": 0.2},
-            "broken": {"task": "tests.platform_site.failing_periodic_task", "schedule": 0.2},
-        },
-    )
+def fast_schedule():
     runs.clear()
     cache.delete(BEAT_HEARTBEAT_KEY)
 
 
 def test_due_tasks_run_in_the_thread_and_a_failing_one_stops_nothing(fast_schedule):
     stop = threading.Event()
-    thread = threading.Thread(target=scheduler_loop, args=(stop,), kwargs={"max_interval": 0.1}, daemon=True)
+    thread = threading.Thread(
+        target=scheduler_loop, args=(stop,), kwargs={"max_interval": 0.1, "entries": SCHEDULE}, daemon=True
+    )
     thread.start()
     try:
         wait_for(lambda: cache.get(BEAT_HEARTBEAT_KEY) is not None and len(runs) >= 3, timeout=15)
@@ -52,6 +52,8 @@ def test_due_tasks_run_in_the_thread_and_a_failing_one_stops_nothing(fast_schedu
 
 
 def test_the_scheduler_sends_nothing_to_a_broker(fast_schedule):
-    scheduler = InProcessScheduler(app)
+    scheduler = InProcessScheduler(app, entries=SCHEDULE)
     assert scheduler.producer is None
     assert set(scheduler.schedule) == {"heartbeat", "broken"}  # no backend_cleanup: no results are stored
+    # By default, the platform's one schedule (platform_site/celery.py).
+    assert set(InProcessScheduler(app).schedule) == set(app.conf.beat_schedule)
