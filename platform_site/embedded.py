@@ -50,7 +50,7 @@ def scheduler_loop(stop: threading.Event, *, max_interval: float = 5.0, entries:
     # As a worker does at start: import every app's tasks module (autodiscovery is lazy).
     app.loader.import_default_modules()
     scheduler = InProcessScheduler(app, entries=entries, max_interval=max_interval)
-    logger.info("embedded scheduler: %d periodic tasks", len(scheduler.schedule))
+    logger.debug("embedded scheduler: %d periodic tasks", len(scheduler.schedule))
     while not stop.is_set():
         try:
             delay = scheduler.tick()
