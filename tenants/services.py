@@ -13,7 +13,7 @@ from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from cdn.policy import ContentClass, classify
+from core.enqueue import enqueue_now, enqueue_on_commit
 from core.exceptions import ApplicationError, ConflictError, ServiceUnavailable
 from core.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_ran_out
 from core.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
@@ -337,9 +337,9 @@ def _deployment_create_row(
         deployment.save()
         deployment_event_record(deployment=deployment, event_type="deployment.created")
         if run:
-            from .tasks import deployment_run
+            from .tasks import deployment_run_task
 
-            transaction.on_commit(lambda: deployment_run.delay(str(deployment_id)))
+            enqueue_on_commit(deployment_run_task, str(deployment_id))
     logger.info("deployment created id=%s website=%s number=%s", deployment.pk, website.pk, deployment.number)
     return deployment
 
@@ -428,53 +428,6 @@ def deployment_fail(*, deployment: Deployment, error: str, lease: Lease | None =
     return deployment
 
 
-def _url_paths(file_path: str) -> list[str]:
-    """The canonical URLs a file is served under (cdn.paths): about/index.html is also /about/ and /about
-    (which redirects to /about/, and may be a cached 404 from before), index.html also /.
-
-    A name that cannot be an exact purge path (a literal '*', too long once encoded) is covered by its
-    directory's wildcard instead, so it never drops the other paths.
-    """
-    from cdn.paths import InvalidPath, file_url_path
-
-    directory = file_path.rsplit("/", 1)[0] + "/" if "/" in file_path else ""
-    try:
-        if "*" in file_path:
-            raise InvalidPath("a literal '*'")
-        url = file_url_path(file_path)
-        if file_path == "index.html":
-            return ["/", url]
-        if file_path.endswith("/index.html"):
-            folder = url[: -len("index.html")]
-            return [folder, folder.rstrip("/"), url]
-        return [url]
-    except InvalidPath:
-        logger.info("file %r is purged through its directory's wildcard", file_path[:200])
-    parts = directory.split("/")[:-1]
-    while parts:
-        try:
-            return [file_url_path("/".join(parts) + "/") + "*"]
-        except InvalidPath:
-            parts.pop()
-    return ["/*"]
-
-
-def deployment_changed_paths(*, previous: dict | None, current: dict) -> list[str]:
-    """URL paths whose content differs between two manifests (added, changed or removed files).
-
-    Versioned assets never change under their name, so they are left out; everything else a CDN may
-    hold for up to its max-age is listed.
-    """
-    previous = previous or {}
-    changed = [
-        path
-        for path in sorted(set(previous) | set(current))
-        if previous.get(path, {}).get("sha256") != current.get(path, {}).get("sha256")
-        and classify("/" + path) is not ContentClass.VERSIONED
-    ]
-    return [url for path in changed for url in _url_paths(path)]
-
-
 def _activate(deployment: Deployment, *, event_type: str) -> bool:
     """Point the website at deployment (one row update) and purge what changed; inside a transaction.
 
@@ -491,20 +444,12 @@ def _activate(deployment: Deployment, *, event_type: str) -> bool:
     website.save(update_fields=["active_deployment", "updated_at"])
     deployment_event_record(deployment=deployment, event_type=event_type)
     if previous is not None:  # a first deployment has nothing cached to purge
-        changed = deployment_changed_paths(previous=previous.manifest, current=deployment.manifest)
-        if changed:
-            from cdn.batching import collapse_paths
-            from cdn.services import MAX_PATHS_PER_CALL, invalidation_request
+        from cdn.services import deployment_purge
 
-            if len(changed) > MAX_PATHS_PER_CALL:  # a huge deploy: purge crowded directories as wildcards
-                changed = collapse_paths(changed, threshold=100)
-                changed = changed if len(changed) <= MAX_PATHS_PER_CALL else ["/*"]
-
-            try:
-                invalidation_request(website=website, paths=changed, reason=f"deployment #{deployment.number}")
-            except ApplicationError as exc:
-                # A misconfigured CDN must not block serving the new version; the operator sees it logged.
-                logger.warning("deployment %s: CDN invalidation not requested: %s", deployment.pk, exc.message)
+        deployment_purge(
+            website=website, previous=previous.manifest, current=deployment.manifest,
+            reason=f"deployment #{deployment.number}",
+        )  # fmt: skip
     return True
 
 
@@ -578,14 +523,13 @@ def _delete_quietly(store, key: str) -> None:
 def deployments_sweep() -> dict:
     """Beat: a running deployment whose lease ran out (its worker died or hangs) is queued again, or failed
     with the reason after DEPLOY_MAX_ATTEMPTS; a pending one whose task was lost is queued again."""
-    from .tasks import deployment_run
+    from .tasks import deployment_run_task
 
     counts = {"retried": 0, "failed": 0, "requeued": 0}
     max_attempts = _deploy_setting("DEPLOY_MAX_ATTEMPTS", 3)
     for deployment in lease_expired(Deployment.objects.filter(status=Deployment.Status.RUNNING)):
         if deployment.attempts < max_attempts:
-            counts["retried"] += 1
-            deployment_run.delay(str(deployment.pk))
+            counts["retried"] += enqueue_now(deployment_run_task, str(deployment.pk))
             continue
         with transaction.atomic():
             current = Deployment.objects.select_for_update().get(pk=deployment.pk)
@@ -603,8 +547,7 @@ def deployments_sweep() -> dict:
         .exclude(bundle_key="")
         .values_list("pk", flat=True)
     ):
-        counts["requeued"] += 1
-        deployment_run.delay(str(deployment_id))
+        counts["requeued"] += enqueue_now(deployment_run_task, str(deployment_id))
     return counts
 
 
