@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services, verification
+from . import deployments, verification
 from .models import Deployment, Hostname
 
 
@@ -8,14 +8,14 @@ from .models import Deployment, Hostname
 def deployment_run_task(deployment_id: str) -> str:
     """Run a deployment; idempotent: one that another worker holds, or that finished, is left alone.
     A worker killed mid-run leaves it to `deployments_sweep_task` (its lease runs out)."""
-    deployment = services.deployment_execute(deployment=Deployment(pk=deployment_id))
+    deployment = deployments.deployment_execute(deployment=Deployment(pk=deployment_id))
     return deployment.status
 
 
 @shared_task
 def deployments_sweep_task() -> dict:
     """Beat: retry or fail deployments whose worker stopped; queue pending ones whose task was lost."""
-    return services.deployments_sweep()
+    return deployments.deployments_sweep()
 
 
 @shared_task
