@@ -1,9 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
 from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation
 from core.enqueue import enqueue_on_commit
 
+from .engines import get_engine
+from .engines.sqlite import INCREMENTAL_MESSAGE
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
 from .restore_admin import tenant_restore_workflow
 
@@ -80,7 +83,17 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
                              question="Start a full pgBackRest backup of the primary now?",
                              done_message="Full backup queued on the backups queue.")  # fmt: skip
 
+    def changelist_view(self, request, extra_context=None):
+        engine = get_engine()
+        extra_context = {"supports_incremental": engine.supports_incremental, **(extra_context or {})}
+        if not engine.supports_incremental:
+            extra_context["incremental_note"] = INCREMENTAL_MESSAGE
+        return super().changelist_view(request, extra_context)
+
     def run_incr(self, request):
+        if not get_engine().supports_incremental:
+            messages.error(request, INCREMENTAL_MESSAGE)
+            return HttpResponseRedirect(reverse("admin:backups_backuprun_changelist"))
         return self._run_now(request, "incr", title="Run an incremental backup now",
                              question="Start an incremental backup of the primary now?",
                              done_message="Incremental backup queued on the backups queue.")  # fmt: skip
