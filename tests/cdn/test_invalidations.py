@@ -71,14 +71,8 @@ def test_command_invalidates_now(website, capsys):
 
 
 @pytest.mark.django_db
-def test_admin_action_with_paths_form(website, client, django_user_model, settings):
-    # The admin's CSS is referenced through the manifest, which only collectstatic writes.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123")
-    client.force_login(admin_user)
+def test_admin_action_with_paths_form(website, admin_client_logged_in, settings):
+    client = admin_client_logged_in
     changelist = "/admin/tenants/website/"
     form = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk]})
     assert form.status_code == 200 and b"Invalidate CDN cache" in form.content
