@@ -23,6 +23,8 @@ from .serializers import (
     ReplayInput,
     ReplayOutput,
     RotateSecretInput,
+    SigningKeySetOutput,
+    SigningKeysQuery,
 )
 
 # An API key holding webhooks:manage, or an operator whose role allows the view's operator_permissions.
@@ -135,6 +137,23 @@ class EndpointViewSet(viewsets.GenericViewSet):
         with operator_write(self, action="endpoint.replay_failed", target=endpoint, detail=data) as audit:
             count = audit.detail["replayed"] = services.deliveries_replay_failed(endpoint=endpoint, **data)
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class SigningKeyViewSet(viewsets.ViewSet):
+    """The v1a public keys that sign deliveries now, as a JWK set: receivers verify webhook-signature's
+    `v1a,` signatures with them (a previous key is listed until its grace period ends)."""
+
+    permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {"list": "webhooks.view_endpoint"}
+
+    @extend_schema(parameters=[SigningKeysQuery], responses=SigningKeySetOutput)
+    def list(self, request):
+        query = SigningKeysQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        keys = selectors.signing_public_keys(
+            tenant=acting_tenant(request), endpoint_id=query.validated_data.get("endpoint")
+        )
+        return Response(SigningKeySetOutput({"keys": keys}).data)
 
 
 class EventTypeViewSet(viewsets.ViewSet):

@@ -38,7 +38,10 @@ def tenant_with_everything(slug: str, *, tier: str = "professional") -> Objects:
     tenant = services.tenant_create(name=f"Tenant {slug}", slug=slug, tier=tier)
     website = services.website_create(tenant=tenant, name=f"Site of {slug}", hostnames=[f"www.{slug}.test"])
     deployment = services.deployment_create(website=website, bundle=bundle_build({"index.html": slug}), run=False)
-    endpoint, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/hook", event_types=["*"])
+    # v1a: its public key is one more object of the tenant's that another tenant's key must not list.
+    endpoint, _ = webhook_services.endpoint_create(
+        tenant=tenant, url="http://127.0.0.1:9/hook", event_types=["*"], signature_scheme="v1a"
+    )
     event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
     webhook_services.event_fan_out(event_id=event.pk)
     delivery = Delivery.objects.get(endpoint=endpoint, event=event)
