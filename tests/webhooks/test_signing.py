@@ -7,7 +7,11 @@ v1a, the `standardwebhooks` package for v1. Deliveries go to real HTTP receivers
 import base64
 import json
 import logging
+import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import nacl.exceptions
 import nacl.signing
@@ -297,3 +301,79 @@ def test_the_admin_shows_the_scheme_and_public_key_read_only(client, django_user
     assert endpoint.public_key in content and "v1a: ed25519" in content
     assert 'name="public_key"' not in content and 'name="signature_scheme"' not in content  # shown, not editable
     assert "whsk_" not in content and encryption.decrypt(endpoint.secret_encrypted) not in content
+
+
+# --- the verification examples of docs/webhooks.md, run against a real delivery ---------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def _documented(marker: str) -> str:
+    """The code block that follows `<!-- {marker}` in docs/webhooks.md."""
+    match = re.search(rf"<!-- {re.escape(marker)}[^>]*-->\s*```\w+\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert match, f"no {marker} example in {DOCS}"
+    return match.group(1)
+
+
+@pytest.fixture
+def rotated_delivery(tenant, receiver):
+    """A real delivery signed by two v1a keys (a rotation's grace period), and the tampered copies of it."""
+    endpoint, _ = services.endpoint_create(tenant=tenant, url=receiver.url(), event_types=["*"], signature_scheme="v1a")
+    services.endpoint_rotate_secret(endpoint=endpoint, grace_seconds=60)
+    endpoint.refresh_from_db()
+    _deliver(tenant)
+    (request,) = receiver.received()
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    stale = str(int(headers["webhook-timestamp"]) - 3600)
+    cases = {
+        "as sent": (request.body, headers),
+        "body changed": (request.body.replace(b"suspended", b"reactivated"), headers),
+        "timestamp changed": (
+            request.body,
+            {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) + 1)},
+        ),
+        "replayed an hour later": (request.body, {**headers, "webhook-timestamp": stale}),
+        "id changed": (request.body, {**headers, "webhook-id": "msg_other"}),
+    }
+    return [endpoint.previous_public_key, endpoint.public_key], cases
+
+
+EXPECTED = {"as sent": True, "body changed": False, "timestamp changed": False, "replayed an hour later": False,
+            "id changed": False}  # fmt: skip
+
+
+def test_the_documented_python_check_accepts_real_deliveries_and_refuses_tampered_ones(rotated_delivery):
+    keys, cases = rotated_delivery
+    namespace: dict = {}
+    exec(compile(_documented("verify-v1a-python"), str(DOCS), "exec"), namespace)  # noqa: S102 (our own docs)
+    verify = namespace["verify_webhook"]
+    assert {name: verify(body, headers, keys) for name, (body, headers) in cases.items()} == EXPECTED
+    for key in keys:  # either key alone verifies (the header carries both signatures)
+        assert verify(*cases["as sent"], [key])
+    assert not verify(*cases["as sent"], [signing.public_key(signing.key_generate("v1a"))])
+
+
+def test_the_documented_node_check_accepts_real_deliveries_and_refuses_tampered_ones(rotated_delivery, tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the documented Node.js example is not run")
+    keys, cases = rotated_delivery
+    script = tmp_path / "verify.js"
+    script.write_text(
+        _documented("verify-v1a-node")
+        + """
+const input = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+const results = {};
+for (const [name, [body, headers, keys]] of Object.entries(input)) {
+  results[name] = verifyWebhook(Buffer.from(body, "base64"), headers, keys);
+}
+process.stdout.write(JSON.stringify(results));
+"""
+    )
+    stranger = [signing.public_key(signing.key_generate("v1a"))]
+    payload = {name: [base64.b64encode(body).decode(), headers, keys] for name, (body, headers) in cases.items()}
+    payload["old key only"] = [*payload["as sent"][:2], keys[:1]]
+    payload["a stranger's key"] = [*payload["as sent"][:2], stranger]
+    done = subprocess.run([node, str(script)], input=json.dumps(payload), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {**EXPECTED, "old key only": True, "a stranger's key": False}
