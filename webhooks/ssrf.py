@@ -151,24 +151,30 @@ def _numeric_host_refusal(host: str) -> str | None:
 def resolve(host: str, port: int) -> list[str]:
     """Every address the host resolves to: asked of WEBHOOKS_DNS_RESOLVERS when set (A and AAAA, no cache),
     else of the system's resolver. OSError when the lookup fails."""
-    if settings.WEBHOOKS_DNS_RESOLVERS:
-        return _resolve_with(tuple(settings.WEBHOOKS_DNS_RESOLVERS), host)
+    nameservers = configured_nameservers()
+    if nameservers:
+        return _resolve_with(nameservers, host)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def _resolve_with(specs: tuple[str, ...], host: str) -> list[str]:
+def configured_nameservers() -> list:
+    """WEBHOOKS_DNS_RESOLVERS parsed (checked at start, webhooks/checks.py); [] for the system's resolver."""
+    from tenants.dns_challenge import nameserver_parse
+
+    specs = [spec for spec in settings.WEBHOOKS_DNS_RESOLVERS if spec.strip()]
+    try:
+        return [nameserver_parse(spec) for spec in specs]
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"WEBHOOKS_DNS_RESOLVERS: {specs!r} must be addresses, optionally with a port (127.0.0.1:5353)"
+        ) from exc
+
+
+def _resolve_with(nameservers: list, host: str) -> list[str]:
     import dns.exception
     import dns.resolver
 
-    from tenants.dns_challenge import nameserver_parse
-
-    try:
-        nameservers = [nameserver_parse(spec) for spec in specs if spec.strip()]
-    except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"WEBHOOKS_DNS_RESOLVERS: {list(specs)!r} must be addresses, optionally with a port (127.0.0.1:5353)"
-        ) from exc
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = nameservers
     resolver.lifetime = settings.WEBHOOKS_CONNECT_TIMEOUT

@@ -331,7 +331,11 @@ def test_a_name_answering_an_allowed_address_is_delivered_pinned_to_it(zone, set
     assert {("hooks.allowed.test", "A"), ("hooks.allowed.test", "AAAA")} <= set(zone.queries)
 
 
-def test_a_misconfigured_resolver_setting_names_the_setting(settings):
+def test_a_misconfigured_resolver_setting_is_a_start_up_error_naming_the_setting(settings):
+    from django.core import checks
+
     settings.WEBHOOKS_DNS_RESOLVERS = ["not-an-address"]
-    with pytest.raises(Exception, match="WEBHOOKS_DNS_RESOLVERS"):
-        ssrf.destination_check("https://hooks.example.test/")
+    errors = [error for error in checks.run_checks() if error.id == "webhooks.E001"]
+    assert len(errors) == 1 and "WEBHOOKS_DNS_RESOLVERS" in errors[0].msg
+    settings.WEBHOOKS_DNS_RESOLVERS = ["127.0.0.1:5353", "[::1]:53"]
+    assert not [error for error in checks.run_checks() if error.id == "webhooks.E001"]
