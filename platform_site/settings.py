@@ -544,6 +544,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "WebsiteStatusEnum": "tenants.models.WebsiteStatus",
     "DeploymentStatusEnum": "tenants.models.DeploymentStatus",
     "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+    "SignatureSchemeEnum": "webhooks.models.SignatureScheme",
     "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
 }
 

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apikeys.permissions import HasScope, operator_write
 from platform_site.exceptions import ApplicationError
@@ -139,15 +140,16 @@ class EndpointViewSet(viewsets.GenericViewSet):
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
 
 
-class SigningKeyViewSet(viewsets.ViewSet):
+class SigningKeyListView(APIView):
     """The v1a public keys that sign deliveries now, as a JWK set: receivers verify webhook-signature's
     `v1a,` signatures with them (a previous key is listed until its grace period ends)."""
 
     permission_classes = WEBHOOK_PERMISSIONS
-    operator_permissions = {"list": "webhooks.view_endpoint"}
+    operator_permissions = {"GET": "webhooks.view_endpoint"}
 
+    # An APIView, not a viewset's list: the answer is one JWK set object, not a page of items.
     @extend_schema(parameters=[SigningKeysQuery], responses=SigningKeySetOutput)
-    def list(self, request):
+    def get(self, request):
         query = SigningKeysQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         keys = selectors.signing_public_keys(

@@ -45,7 +45,7 @@ class EndpointCreateInput(serializers.Serializer):
     event_types = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
     description = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     signature_scheme = serializers.ChoiceField(
-        choices=SignatureScheme.values, required=False, default=SignatureScheme.V1,
+        choices=SignatureScheme.choices, required=False, default=SignatureScheme.V1,
         help_text="v1: HMAC-SHA256 with a shared whsec_ secret; v1a: ed25519, verified with the published whpk_ key.",
     )  # fmt: skip
 
@@ -60,7 +60,7 @@ class EndpointUpdateInput(serializers.Serializer):
 class RotateSecretInput(serializers.Serializer):
     grace_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False)
     signature_scheme = serializers.ChoiceField(
-        choices=SignatureScheme.values, required=False, help_text="The new key's scheme; the endpoint's by default."
+        choices=SignatureScheme.choices, required=False, help_text="The new key's scheme; the endpoint's by default."
     )
 
 
