@@ -93,6 +93,7 @@ def two_tenants(db, hardening_webhooks, fresh_cache, django_capture_on_commit_ca
 SECRET_PATTERNS = {
     "API key": re.compile(r"plk_(?:live|test)_[0-9A-Za-z]{50}"),
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{24,}"),
+    "webhook private key": re.compile(r"whsk_[A-Za-z0-9+/=]{40,}"),  # v1a: base64 of 32 bytes
 }
 SCAN_LAST = "test_no_secret_in_the_output_of_the_whole_run"
 RUN_FIRST = "test_broker_down_while_events_are_produced_then_the_outbox_catches_up"
