@@ -205,6 +205,24 @@ def test_rotation_can_move_an_endpoint_from_v1_to_v1a_with_both_signatures_meanw
     Webhook(created["secret"]).verify(request.body, request.headers)  # the receiver's old check keeps passing
 
 
+def test_moving_back_to_v1_keeps_the_old_v1a_key_listed_and_signing_during_the_grace_period(
+    staff_client, tenant, receiver
+):
+    created = _create(staff_client, tenant, receiver.url(), signature_scheme="v1a").json()
+    rotated = staff_client.post(
+        f"{ENDPOINTS}{created['id']}/rotate-secret/", {"grace_seconds": 3600, "signature_scheme": "v1"}, format="json"
+    ).json()
+    assert rotated["signature_scheme"] == "v1" and rotated["secret"].startswith("whsec_")
+    assert rotated["public_key"] is None and rotated["previous_public_key"] == created["public_key"]
+    listed = staff_client.get(KEYS).json()["keys"]
+    assert [(key["public_key"], key["status"]) for key in listed] == [(created["public_key"], "previous")]
+    _deliver(tenant)
+    (request,) = receiver.received()
+    assert [entry.split(",")[0] for entry in request.headers["webhook-signature"].split(" ")] == ["v1", "v1a"]
+    Webhook(rotated["secret"]).verify(request.body, request.headers)
+    v1a_verify(created["public_key"], request)
+
+
 def test_bad_schemes_get_a_400_naming_the_field(staff_client, tenant, receiver):
     for value in ("v2", "", None, ["v1a"], "V1A"):
         response = _create(staff_client, tenant, receiver.url(), signature_scheme=value)
