@@ -1,9 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
 from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation
 
+from .engines import get_engine
+from .engines.sqlite import INCREMENTAL_MESSAGE
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
 from .restore_admin import tenant_restore_workflow
 
@@ -84,9 +87,19 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
             done_message="Full backup queued on the backups queue.",
         )  # fmt: skip
 
+    def changelist_view(self, request, extra_context=None):
+        engine = get_engine()
+        extra_context = {"supports_incremental": engine.supports_incremental, **(extra_context or {})}
+        if not engine.supports_incremental:
+            extra_context["incremental_note"] = INCREMENTAL_MESSAGE
+        return super().changelist_view(request, extra_context)
+
     def run_incr(self, request):
         from .tasks import backup_on_demand
 
+        if not get_engine().supports_incremental:
+            messages.error(request, INCREMENTAL_MESSAGE)
+            return HttpResponseRedirect(reverse("admin:backups_backuprun_changelist"))
         return self._enqueue(
             request, backup_on_demand, "incr", Trigger.ADMIN, audit_action="backup.run", permission="console.run_backup",
             title="Run an incremental backup now", question="Start an incremental backup of the primary now?",

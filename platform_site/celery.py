@@ -5,6 +5,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
@@ -61,7 +62,7 @@ app.conf.beat_schedule = {
     },
     "apikeys-usage-rollup": {
         "task": "apikeys.tasks.usage_rollup",
-        "schedule": 60.0,
+        "schedule": settings.USAGE_ROLLUP_INTERVAL_SECONDS,
     },
     # Custom hostnames' DNS challenges: pending ones with backoff, verified ones re-checked daily.
     "tenants-hostnames-verify-due": {

@@ -144,6 +144,12 @@ def _database(url: str, *, role: str) -> dict:
         options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
         # Lets the servers' own statistics tell which node served a query.
         options.setdefault("application_name", f"platform-{role}")
+    elif "sqlite" in config["ENGINE"]:
+        # Embedded mode serves from threads of one process, and its scheduler writes too: a transaction
+        # takes the write lock when it begins (no deadlock upgrading a read lock), and waits for it.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
     return config
 
 
@@ -196,8 +202,14 @@ else:
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- celery ------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+# Embedded: no broker. Tasks run eagerly where they are queued, and the web process runs the beat
+# schedule itself (platform_site/embedded.py). The in-memory transport is named with a host so kombu
+# does not warn that none was given; nothing is ever sent to it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://localhost/")
 CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=CELERY_TASK_ALWAYS_EAGER)
+# How often the gateway's usage counters are rolled up into the database (seconds).
+USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=60.0)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3

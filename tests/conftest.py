@@ -20,7 +20,18 @@ def pytest_configure(config):
             'deploy/local/stack up && eval "$(deploy/local/stack env)" first',
             returncode=4,
         )
+    _dummy_cdn_by_default()
     _flush_retries_on_deadlock()
+
+
+def _dummy_cdn_by_default():
+    """`deploy/local/stack env` points CDN_BACKENDS at the stack's Varnish for people running real mode on
+    it. The suite's default is the recording dummy backend (in this process and in the workers and
+    servers it starts); tests of the Varnish backend configure it themselves (tests/cdn)."""
+    os.environ.pop("CDN_BACKENDS", None)
+    from django.conf import settings
+
+    settings.CDN_BACKENDS = {"default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}}
 
 
 def _flush_retries_on_deadlock():
