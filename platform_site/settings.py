@@ -454,6 +454,7 @@ SPECTACULAR_SETTINGS = {
         "WebsiteStatusEnum": "tenants.models.WebsiteStatus",
         "DeploymentStatusEnum": "tenants.models.DeploymentStatus",
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+        "SignatureSchemeEnum": "webhooks.models.SignatureScheme",
         "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
     },
 }
@@ -533,6 +534,9 @@ WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="webhooks")
 # (tests, self-hosting), e.g. "127.0.0.0/8,::1/128".
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
 WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+# DNS servers the SSRF guard asks for endpoints' addresses ("address" or "address:port"); the system's
+# resolver when empty.
+WEBHOOKS_DNS_RESOLVERS = env.list("WEBHOOKS_DNS_RESOLVERS", default=[])
 WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
 WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)

@@ -124,10 +124,10 @@ def dns_server():
 def dns_zone(dns_server):
     """The suite's DNS zone, empty at the start of the test: publish TXT records, make names fail."""
     zone = dns_server.zone
-    for records in (zone.txt, zone.failing, zone.silent):
+    for records in (zone.txt, zone.addresses, zone.failing, zone.silent):
         records.clear()
     yield zone
-    for records in (zone.txt, zone.failing, zone.silent):
+    for records in (zone.txt, zone.addresses, zone.failing, zone.silent):
         records.clear()
 
 
