@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import filters, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apikeys.permissions import HasScope, operator_write
 from core.api_schema import CONFLICT
@@ -25,6 +26,8 @@ from .serializers import (
     ReplayInput,
     ReplayOutput,
     RotateSecretInput,
+    SigningKeySetOutput,
+    SigningKeysQuery,
 )
 
 # An API key holding webhooks:manage, or an operator whose role allows the view's operator_permissions.
@@ -167,6 +170,28 @@ class EndpointViewSet(viewsets.GenericViewSet):
         with operator_write(self, action="endpoint.replay_failed", target=endpoint, detail=data) as audit:
             count = audit.detail["replayed"] = services.deliveries_replay_failed(endpoint=endpoint, **data)
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["Webhooks"])
+class SigningKeyListView(APIView):
+    """The v1a public keys that sign deliveries now, as a JWK set: receivers verify webhook-signature's
+    `v1a,` signatures with them (a previous key is listed until its grace period ends)."""
+
+    permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {"GET": "webhooks.view_endpoint"}
+
+    # An APIView, not a viewset's list: the answer is one JWK set object, not a page of items.
+    @extend_schema(
+        summary="List the keys that sign deliveries", parameters=[SigningKeysQuery], responses=SigningKeySetOutput
+    )
+    def get(self, request):
+        # A plain dict: an empty value (`?endpoint=`) is then refused rather than taken as absent.
+        query = SigningKeysQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        keys = selectors.signing_public_keys(
+            tenant=acting_tenant(request), endpoint_id=query.validated_data.get("endpoint")
+        )
+        return Response(SigningKeySetOutput({"keys": keys}).data)
 
 
 @extend_schema(tags=["Webhooks"])

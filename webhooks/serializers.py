@@ -4,7 +4,8 @@ from rest_framework import serializers
 
 from core.inputs import Input
 
-from .models import Attempt, Delivery, Endpoint
+from . import selectors
+from .models import Attempt, Delivery, Endpoint, SignatureScheme
 
 ENDPOINT_ID = "2c4e6a8b-0d1f-4a3b-9c5d-7e9f1a3b5c7d"
 TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -19,16 +20,28 @@ SECRET_EXAMPLE = "whsec_c2VjcmV0LWV4YW1wbGU="  # noqa: S105 - a made-up example 
 
 @extend_schema_serializer(examples=[OpenApiExample("An endpoint", value=ENDPOINT_EXAMPLE, response_only=True)])
 class EndpointOutput(serializers.ModelSerializer):
-    """Never includes the secret: it is returned once, by create and rotate-secret."""
+    """Never includes a v1 secret (it is returned once, by create and rotate-secret) nor a v1a private key
+    (never returned); v1a public keys are published here and in GET /webhooks/keys/."""
 
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
+    public_key = serializers.SerializerMethodField(help_text="v1a: the whpk_ key that verifies its signatures.")
+    previous_public_key = serializers.SerializerMethodField(
+        help_text="v1a: the previous whpk_ key, while it still signs (until previous_secret_expires_at)."
+    )
 
     class Meta:
         model = Endpoint
         fields = [
             "id", "tenant", "url", "description", "event_types", "is_active", "disabled_reason", "disabled_at",
-            "failing_since", "previous_secret_expires_at", "created_at", "updated_at",
+            "failing_since", "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
+            "created_at", "updated_at",
         ]  # fmt: skip
+
+    def get_public_key(self, endpoint) -> str | None:
+        return endpoint.public_key or None
+
+    def get_previous_public_key(self, endpoint) -> str | None:
+        return selectors.endpoint_previous_public_key(endpoint)
 
 
 @extend_schema_serializer(
@@ -37,7 +50,9 @@ class EndpointOutput(serializers.ModelSerializer):
     ]
 )
 class EndpointWithSecretOutput(EndpointOutput):
-    secret = serializers.CharField(read_only=True)
+    secret = serializers.CharField(
+        read_only=True, allow_null=True, help_text="v1: the whsec_ signing secret, shown this once; null for v1a."
+    )
 
     class Meta(EndpointOutput.Meta):
         fields = [*EndpointOutput.Meta.fields, "secret"]
@@ -57,6 +72,10 @@ class EndpointCreateInput(Input):
     url = serializers.CharField(max_length=settings.WEBHOOKS_MAX_URL_LENGTH)
     event_types = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
     description = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    signature_scheme = serializers.ChoiceField(
+        choices=SignatureScheme.choices, required=False, default=SignatureScheme.V1,
+        help_text="v1: HMAC-SHA256 with a shared whsec_ secret; v1a: ed25519, verified with the published whpk_ key.",
+    )  # fmt: skip
 
 
 @extend_schema_serializer(
@@ -75,6 +94,42 @@ class EndpointUpdateInput(Input):
 @extend_schema_serializer(examples=[OpenApiExample("One hour", value={"grace_seconds": 3600}, request_only=True)])
 class RotateSecretInput(Input):
     grace_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False)
+    signature_scheme = serializers.ChoiceField(
+        choices=SignatureScheme.choices, required=False, help_text="The new key's scheme; the endpoint's by default."
+    )
+
+
+class SigningKeysQuery(serializers.Serializer):
+    endpoint = serializers.UUIDField(required=False, help_text="Only this endpoint's keys.")
+
+
+class SigningKeyOutput(serializers.Serializer):
+    kty = serializers.CharField()
+    crv = serializers.CharField()
+    x = serializers.CharField(help_text="The raw public key, base64url without padding (RFC 8037).")
+    kid = serializers.CharField(help_text="The RFC 7638 thumbprint of the key.")
+    use = serializers.CharField()
+    alg = serializers.CharField()
+    endpoint = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["current", "previous"])
+    public_key = serializers.CharField(help_text="The same key in Standard Webhooks' whpk_ form.")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="When a previous key stops signing.")
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "One current key", response_only=True,
+            value={"keys": [{
+                "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "use": "sig", "alg": "EdDSA",
+                "endpoint": ENDPOINT_ID, "status": "current",
+            }]},
+        )
+    ]
+)  # fmt: skip
+class SigningKeySetOutput(serializers.Serializer):
+    keys = SigningKeyOutput(many=True)
 
 
 @extend_schema_serializer(
