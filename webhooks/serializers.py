@@ -124,6 +124,7 @@ class SigningKeyOutput(serializers.Serializer):
                 "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
                 "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "use": "sig", "alg": "EdDSA",
                 "endpoint": ENDPOINT_ID, "status": "current",
+                "public_key": "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "expires_at": None,
             }]},
         )
     ]
