@@ -12,7 +12,8 @@ TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 ENDPOINT_EXAMPLE = {
     "id": ENDPOINT_ID, "tenant": TENANT_ID, "url": "https://hooks.acme.example/platform",
     "description": "deploy notifications", "event_types": ["deployment.*", "cdn.*"], "is_active": True,
-    "disabled_reason": "", "disabled_at": None, "failing_since": None, "previous_secret_expires_at": None,
+    "disabled_reason": "", "disabled_at": None, "failing_since": None, "signature_scheme": "v1",
+    "public_key": None, "previous_public_key": None, "previous_secret_expires_at": None,
     "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z",
 }  # fmt: skip
 SECRET_EXAMPLE = "whsec_c2VjcmV0LWV4YW1wbGU="  # noqa: S105 - a made-up example for the docs
