@@ -18,8 +18,7 @@ from django_ratelimit.core import is_ratelimited
 from platform_site import metrics
 from platform_site.exceptions import error_response
 
-from . import ratelimit
-from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
+from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, base, decide_from_database, outcomes
 from .keyformat import KEY_PREFIX, MalformedKey, parse_key
 
 logger = logging.getLogger(__name__)
@@ -28,17 +27,17 @@ _outage_lock = threading.Lock()
 _outage_logged_at: float | None = None
 
 _REFUSALS = {
-    ratelimit.INVALID: (401, "invalid_api_key", "The API key is not valid."),
-    ratelimit.REVOKED: (401, "revoked_api_key", "The API key has been revoked."),
-    ratelimit.EXPIRED: (401, "expired_api_key", "The API key has expired."),
-    ratelimit.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
+    base.INVALID: (401, "invalid_api_key", "The API key is not valid."),
+    base.REVOKED: (401, "revoked_api_key", "The API key has been revoked."),
+    base.EXPIRED: (401, "expired_api_key", "The API key has expired."),
+    base.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
 }
 # Reasons of api_key_auth_failures_total (platform_site/metrics.py).
 _FAILURE_REASONS = {
-    ratelimit.INVALID: "invalid",
-    ratelimit.REVOKED: "revoked",
-    ratelimit.EXPIRED: "expired",
-    ratelimit.SUSPENDED: "tenant_suspended",
+    base.INVALID: "invalid",
+    base.REVOKED: "revoked",
+    base.EXPIRED: "expired",
+    base.SUSPENDED: "tenant_suspended",
 }
 
 
@@ -71,17 +70,17 @@ def _report_outage(where: str) -> None:
     logger.error("API gateway store unavailable (%s); failing %s", where, mode)
 
 
-def _limit_headers(response, decision: ratelimit.Decision) -> None:
+def _limit_headers(response, decision: base.Decision) -> None:
     """The tenant's policy (named by its tier) and the key's own when lower; `RateLimit` reports the one
     closest to its limit (the one that refused, on a 429)."""
-    window = ratelimit.WINDOW_SECONDS
+    window = base.WINDOW_SECONDS
     policies = [f'"{decision.tier}";q={decision.tenant_limit};w={window}']
     if decision.key_limit < decision.tenant_limit:
-        policies.append(f'"{ratelimit.KEY_POLICY}";q={decision.key_limit};w={window}')
+        policies.append(f'"{base.KEY_POLICY}";q={decision.key_limit};w={window}')
     response["RateLimit-Policy"] = ", ".join(policies)
     response["X-RateLimit-Limit"] = str(decision.limit)
     if decision.remaining >= 0:  # unknown while failing open without Redis
-        name = decision.tier if decision.policy == ratelimit.TENANT_POLICY else decision.policy
+        name = decision.tier if decision.policy == base.TENANT_POLICY else decision.policy
         response["RateLimit"] = f'"{name}";r={decision.remaining};t={decision.reset_seconds}'
         response["X-RateLimit-Remaining"] = str(decision.remaining)
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
@@ -115,13 +114,13 @@ class ApiGatewayMiddleware:
         if refusal is not None:
             return refusal
         decision = gate.decision
-        if decision is None or decision.code != ratelimit.OK:
+        if decision is None or decision.code != base.OK:
             return response  # refused in process_view: the response is that refusal
         _limit_headers(response, decision)
         latency_ms = int((time.perf_counter() - gate.started) * 1000)
-        ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
-        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
-            ratelimit.flush_pending_outcomes()
+        outcomes.pending.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
+        if outcomes.pending.older_than(outcomes.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
+            outcomes.flush_pending_outcomes()
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
@@ -134,7 +133,7 @@ class ApiGatewayMiddleware:
         """Auth -> rate limit -> tenant context: (decision, None) to let the view run, or (decision or
         None, the refusal)."""
         if parsed is None:
-            return None, self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
+            return None, self._failed_authentication(request, base.Decision(base.INVALID), reason="malformed")
 
         # Failures are limited per client address, valid keys are not: a key is always looked up (a miss
         # costs one indexed query), so a valid key still gets in from an address that has failed many times.
@@ -153,13 +152,13 @@ class ApiGatewayMiddleware:
                 return None, error_response(
                     "service_unavailable", "The service is unavailable; try again shortly.", 503
                 )
-        if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
+        if decision.code in (base.INVALID, base.REVOKED, base.EXPIRED):
             return decision, self._failed_authentication(request, decision)
-        if decision.code == ratelimit.SUSPENDED:
+        if decision.code == base.SUSPENDED:
             metrics.record_api_key_auth_failure(reason=_FAILURE_REASONS[decision.code])
             status, code, message = _REFUSALS[decision.code]
             return decision, error_response(code, message, status)
-        if decision.code == ratelimit.RATE_LIMITED:
+        if decision.code == base.RATE_LIMITED:
             metrics.record_rate_limit_decision(tier=decision.tier, outcome="limited")
             response = error_response(
                 "rate_limited", f"Rate limit of {decision.limit} requests a minute exceeded.", 429

@@ -11,7 +11,7 @@ from django.utils import timezone
 from platform_site.exceptions import ApplicationError, ConflictError
 from tenants.models import Tenant
 
-from . import ratelimit
+from .gateway import base as gateway_base
 from .gateway import publish_key
 from .keyformat import generate_key, last_four
 from .models import ApiKey, ApiUsageMinute
@@ -275,11 +275,11 @@ def apikeys_forget_after_commit(*, tenant_id, keep: set[str]) -> int:
 
 
 def _publish_many(api_keys: list[ApiKey], removed: list[tuple[str, KeyState]], *, tenant_id: str) -> None:
-    store = ratelimit.gateway_store()
+    store = gateway_base.gateway_store()
     for api_key in api_keys:
         publish_key(api_key)
     for key_id, state in removed:
-        fields = ratelimit.removed_record_fields(key_id=key_id, tenant_id=tenant_id, secret_hash=state.secret_hash)
+        fields = gateway_base.removed_record_fields(key_id=key_id, tenant_id=tenant_id, secret_hash=state.secret_hash)
         store.put_record(state.lookup_id, fields)
 
 
@@ -301,7 +301,7 @@ def usage_rollup() -> dict:
     Idempotent: rows get the absolute values Redis holds, so a rerun (or a crash halfway) never counts
     twice. A minute is dropped from the to-do list once it has settled.
     """
-    store = ratelimit.gateway_store()
+    store = gateway_base.gateway_store()
     now = int(timezone.now().timestamp())
     rows = 0
     settled = []

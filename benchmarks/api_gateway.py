@@ -41,7 +41,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_redis import get_redis_connection  # noqa: E402
 
-from apikeys import ratelimit, services  # noqa: E402
+from apikeys import services
+from apikeys.gateway import base  # noqa: E402
 from benchmarks.probes import RedisRoundTrips  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402
 
@@ -90,7 +91,7 @@ def _fill_gateway(tenant_id, used):
     """The tenant's window (over all its keys; the benchmark's keys have no lower limit of their own)."""
     redis = get_redis_connection("default")
     now = int(redis.time()[0])
-    key = ratelimit.TENANT_LIMIT + str(tenant_id)
+    key = base.TENANT_LIMIT + str(tenant_id)
     per_second = {now - 50 + index: used // 50 for index in range(50)}
     per_second[now] = used - sum(per_second.values())
     buckets = {second: count for second, count in per_second.items() if count}

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from apikeys import ratelimit, services
+from apikeys import services
+from apikeys.gateway import base
 from tests.conftest import REPO_ROOT
 
 CHECKER = textwrap.dedent(
@@ -35,11 +36,11 @@ def test_revocation_is_seen_by_a_second_process_on_its_next_request(test_databas
     try:
         other.stdin.write(raw_key + "\n")
         other.stdin.flush()
-        assert int(other.stdout.readline()) == ratelimit.OK  # warm in the other process
+        assert int(other.stdout.readline()) == base.OK  # warm in the other process
         services.apikey_revoke(api_key=api_key, revoked_by="test", reason="leaked")  # commits, then publishes
         other.stdin.write(raw_key + "\n")
         other.stdin.flush()
-        assert int(other.stdout.readline()) == ratelimit.REVOKED
+        assert int(other.stdout.readline()) == base.REVOKED
     finally:
         other.stdin.close()
         other.wait(timeout=30)

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 
-from apikeys import ratelimit, services
+from apikeys import services
+from apikeys.gateway import base
+from apikeys.gateway.memory_store import MemoryGatewayStore
 from apikeys.keyformat import parse_key
 from console.models import AuditLogEntry
 from tenants import services as tenant_services
@@ -75,8 +77,8 @@ def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
 
     parsed = [parse_key(make_key(free_tenant, ["websites:read"], name=f"c{i}")[1]) for i in range(4)]
     for key in parsed:
-        assert decide(key).code == ratelimit.OK
-    store = ratelimit.gateway_store()
+        assert decide(key).code == base.OK
+    store = base.gateway_store()
     store.reset_limit(parsed[0].lookup_id, str(free_tenant.pk))
     admitted, start = [], threading.Barrier(64)
 
@@ -85,7 +87,7 @@ def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
         count = 0
         for _ in range(3):
             decision = store.evaluate(lookup_id=key.lookup_id, secret_hash=key.secret_hash, outcomes=[])
-            count += decision.code == ratelimit.OK
+            count += decision.code == base.OK
         admitted.append(count)
 
     threads = [threading.Thread(target=client, args=(parsed[i % 4],)) for i in range(64)]
@@ -99,7 +101,7 @@ def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
 def test_memory_store_applies_the_tenant_window_too():
     from apikeys.keyformat import generate_key
 
-    store = ratelimit.MemoryGatewayStore()
+    store = MemoryGatewayStore()
     keys = [generate_key("test")[1] for _ in range(3)]
     for index, key in enumerate(keys):
         limit = "10" if index == 2 else ""
@@ -110,15 +112,15 @@ def test_memory_store_applies_the_tenant_window_too():
     for _ in range(12):
         decision = store.evaluate(lookup_id=keys[2].lookup_id, secret_hash=keys[2].secret_hash, outcomes=[])
         codes.append(decision.code)
-    assert codes.count(ratelimit.OK) == 10 and decision.policy == ratelimit.KEY_POLICY and decision.limit == 10
+    assert codes.count(base.OK) == 10 and decision.policy == base.KEY_POLICY and decision.limit == 10
     others = [store.evaluate(lookup_id=k.lookup_id, secret_hash=k.secret_hash, outcomes=[]) for k in keys[:2] * 6]
-    assert sum(d.code == ratelimit.OK for d in others) == 10  # the tenant's 20, 10 of which key 2 used
+    assert sum(d.code == base.OK for d in others) == 10  # the tenant's 20, 10 of which key 2 used
     refused = others[-1]
-    assert refused.code == ratelimit.RATE_LIMITED and (refused.policy, refused.limit) == (ratelimit.TENANT_POLICY, 20)
-    store.put_record(keys[0].lookup_id, ratelimit.removed_record_fields(key_id="k0", tenant_id="t1",
+    assert refused.code == base.RATE_LIMITED and (refused.policy, refused.limit) == (base.TENANT_POLICY, 20)
+    store.put_record(keys[0].lookup_id, base.removed_record_fields(key_id="k0", tenant_id="t1",
                                                                         secret_hash=keys[0].secret_hash))  # fmt: skip
     assert store.evaluate(lookup_id=keys[0].lookup_id, secret_hash=keys[0].secret_hash, outcomes=[]).code == (
-        ratelimit.INVALID
+        base.INVALID
     )
 
 

@@ -1,6 +1,6 @@
 """The gateway's decision for one presented key: cached state in one round trip, the database on a miss.
 
-Steady state is one `GATEWAY_SCRIPT` call and no query. A miss (first use, or after a record's TTL)
+Steady state is one `lua/gateway.lua` call and no query. A miss (first use, or after a record's TTL)
 loads the key and its tenant from the database, fills the cache only where still absent, and asks again.
 """
 
@@ -11,9 +11,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from . import ratelimit
-from .keyformat import ParsedKey, hashes_match
-from .models import ApiKey
+from ..keyformat import ParsedKey, hashes_match
+from ..models import ApiKey
+from . import base, outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,8 @@ class PendingDecision:
 
     def __init__(self, parsed: ParsedKey):
         self.parsed = parsed
-        self._store = ratelimit.gateway_store()
-        self._outcomes = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
+        self._store = base.gateway_store()
+        self._outcomes = outcomes.pending.take(older_than=outcomes.PIGGYBACK_SECONDS)
         self._error: RedisError | None = None
         try:
             self._reply = self._store.send_evaluate(
@@ -61,7 +61,7 @@ class PendingDecision:
         except RedisError as exc:
             self._error = exc
 
-    def result(self) -> ratelimit.Decision:
+    def result(self) -> base.Decision:
         """Read the reply (once); raises BackendUnavailable when Redis did not answer."""
         parsed = self.parsed
         try:
@@ -69,50 +69,50 @@ class PendingDecision:
                 raise self._error
             decision = self._reply()
         except RedisError as exc:
-            ratelimit.outcomes.put_back(self._outcomes)
+            outcomes.pending.put_back(self._outcomes)
             raise BackendUnavailable(str(exc)) from exc
         store = self._store
         # At most two fills: the key record, then its tenant's state.
         for _ in range(2):
-            if decision.code == ratelimit.MISS:
+            if decision.code == base.MISS:
                 api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
                 if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
-                    return ratelimit.Decision(ratelimit.INVALID)
-                _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
-            elif decision.code == ratelimit.TENANT_MISS:
+                    return base.Decision(base.INVALID)
+                _call(store.fill_record, parsed.lookup_id, base.record_fields(api_key))
+            elif decision.code == base.TENANT_MISS:
                 from tenants.models import Tenant
 
                 tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
                 if tenant is None:
-                    return ratelimit.Decision(ratelimit.INVALID)
-                _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
+                    return base.Decision(base.INVALID)
+                _call(store.fill_tenant, str(tenant.pk), base.tenant_fields(tenant))
             else:
                 return decision
             decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
         return decision
 
 
-def decide(parsed: ParsedKey) -> ratelimit.Decision:
+def decide(parsed: ParsedKey) -> base.Decision:
     return PendingDecision(parsed).result()
 
 
-def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
+def decide_from_database(parsed: ParsedKey) -> base.Decision:
     """Authentication without the shared store (fail-open mode during a Redis outage): no limit applied."""
     api_key = ApiKey.objects.using(ACCESS_DB).select_related("tenant").filter(lookup_id=parsed.lookup_id).first()
     if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
-        return ratelimit.Decision(ratelimit.INVALID)
+        return base.Decision(base.INVALID)
     common = {"key_id": str(api_key.pk), "tenant_id": str(api_key.tenant_id)}
     if api_key.revoked_at:
-        return ratelimit.Decision(ratelimit.REVOKED, **common)
+        return base.Decision(base.REVOKED, **common)
     if api_key.expires_at and api_key.expires_at <= timezone.now():
-        return ratelimit.Decision(ratelimit.EXPIRED, **common)
+        return base.Decision(base.EXPIRED, **common)
     if not api_key.tenant.is_active:
-        return ratelimit.Decision(ratelimit.SUSPENDED, **common)
+        return base.Decision(base.SUSPENDED, **common)
     tenant_limit = api_key.tenant.requests_per_minute
     key_limit = min(api_key.rate_limit_per_minute or tenant_limit, tenant_limit)
-    policy = ratelimit.KEY_POLICY if key_limit < tenant_limit else ratelimit.TENANT_POLICY
-    return ratelimit.Decision(
-        ratelimit.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=key_limit, remaining=-1,
+    policy = base.KEY_POLICY if key_limit < tenant_limit else base.TENANT_POLICY
+    return base.Decision(
+        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=key_limit, remaining=-1,
         policy=policy, tenant_limit=tenant_limit, key_limit=key_limit, **common,
     )  # fmt: skip
 
@@ -127,7 +127,7 @@ def _call(function, *args, **kwargs):
 def publish_key(api_key: ApiKey) -> None:
     """Overwrite the cached record (after revoke, rotate): every process sees it on its next request."""
     try:
-        ratelimit.gateway_store().put_record(api_key.lookup_id, ratelimit.record_fields(api_key))
+        base.gateway_store().put_record(api_key.lookup_id, base.record_fields(api_key))
     except RedisError:
         # The record would stay stale up to its TTL; say so loudly (id only, never the key).
         logger.error("could not publish api key id=%s to the gateway cache", api_key.pk)
@@ -136,4 +136,4 @@ def publish_key(api_key: ApiKey) -> None:
 
 def publish_tenant(tenant) -> None:
     """Called from tenants.access.publish_tenant_access after a status or tier change."""
-    ratelimit.gateway_store().put_tenant(str(tenant.pk), ratelimit.tenant_fields(tenant))
+    base.gateway_store().put_tenant(str(tenant.pk), base.tenant_fields(tenant))
