@@ -18,7 +18,8 @@ from django_ratelimit.core import is_ratelimited
 from platform_site import metrics
 from platform_site.exceptions import error_response
 
-from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, base, decide_from_database, outcomes
+from .gateway import base, outcomes
+from .gateway.decision import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
 from .keyformat import KEY_PREFIX, MalformedKey, parse_key
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from platform_site.exceptions import ApplicationError, ConflictError
 from tenants.models import Tenant
 
 from .gateway import base as gateway_base
-from .gateway import publish_key
+from .gateway.decision import publish_key
 from .keyformat import generate_key, last_four
 from .models import ApiKey, ApiUsageMinute
 from .scopes import SCOPES

@@ -41,7 +41,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_redis import get_redis_connection  # noqa: E402
 
-from apikeys import services
+from apikeys import services  # noqa: E402
 from apikeys.gateway import base  # noqa: E402
 from benchmarks.probes import RedisRoundTrips  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402

@@ -1,22 +1,4 @@
 """The API gateway's state and decisions: the store interface (base), the Redis and in-memory stores,
-the Lua scripts (lua/), request outcomes carried along with later calls, and the per-request decision."""
-
-from .decision import (
-    ApiKeyContext,
-    BackendUnavailable,
-    PendingDecision,
-    decide,
-    decide_from_database,
-    publish_key,
-    publish_tenant,
-)
-
-__all__ = [
-    "ApiKeyContext",
-    "BackendUnavailable",
-    "PendingDecision",
-    "decide",
-    "decide_from_database",
-    "publish_key",
-    "publish_tenant",
-]
+the Lua scripts (lua/), request outcomes carried along with later calls (outcomes), and the per-request
+decision with its database fallbacks (decision). Nothing is imported here, so the stores load without
+Django's models (a spawned process, a benchmark)."""

@@ -8,8 +8,22 @@ import time
 
 from ..keyformat import hashes_match
 from .base import (
-    EXPIRED, INVALID, KEY_POLICY, MISS, OK, RATE_LIMITED, REMOVED_FLAG, REVOKED, SUSPENDED, TENANT_LIMIT,
-    TENANT_MISS, TENANT_POLICY, USAGE_BUCKET_SECONDS, WINDOW_SECONDS, Decision, GatewayStore,
+    EXPIRED,
+    INVALID,
+    KEY_POLICY,
+    MISS,
+    OK,
+    RATE_LIMITED,
+    REMOVED_FLAG,
+    REVOKED,
+    SUSPENDED,
+    TENANT_LIMIT,
+    TENANT_MISS,
+    TENANT_POLICY,
+    USAGE_BUCKET_SECONDS,
+    WINDOW_SECONDS,
+    Decision,
+    GatewayStore,
 )  # fmt: skip
 
 
@@ -129,5 +143,3 @@ class MemoryGatewayStore(GatewayStore):
             self.buckets.pop(lookup_id, None)
             if tenant_id:
                 self.buckets.pop(TENANT_LIMIT + tenant_id, None)
-
-

@@ -10,8 +10,19 @@ from importlib import resources
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from .base import LAST_USED, LIMIT, REC, RECORD_TTL_SECONDS, SCRIPT_CONSTANTS, TENANT, USAGE, USAGE_MINUTES
-from .base import Decision, GatewayStore
+from .base import (
+    LAST_USED,
+    LIMIT,
+    REC,
+    RECORD_TTL_SECONDS,
+    SCRIPT_CONSTANTS,
+    TENANT,
+    TENANT_LIMIT,
+    USAGE,
+    USAGE_MINUTES,
+    Decision,
+    GatewayStore,
+)
 
 
 def _lua(name: str) -> str:
@@ -129,5 +140,3 @@ class RedisGatewayStore(GatewayStore):
     def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
         """Empty a key's window (and its tenant's, when named)."""
         self.client.delete(LIMIT + lookup_id, *([TENANT_LIMIT + tenant_id] if tenant_id else []))
-
-

@@ -7,8 +7,8 @@ import pytest
 import redis
 
 from apikeys.gateway import base
-from apikeys.gateway.redis_store import RedisGatewayStore
 from apikeys.gateway.memory_store import MemoryGatewayStore
+from apikeys.gateway.redis_store import RedisGatewayStore
 from apikeys.keyformat import parse_key
 from tests.helpers import wait_for
 
@@ -19,7 +19,7 @@ ATTEMPTS_PER_CLIENT = 3
 
 def _warm(raw_key) -> tuple[str, str]:
     """First use through the real gateway fills the key record and tenant state in Redis."""
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
 
     parsed = parse_key(raw_key)
     decision = decide(parsed)
@@ -116,9 +116,7 @@ def test_memory_store_same_decisions_for_embedded_mode():
     store = MemoryGatewayStore()
     raw_key, parsed = generate_key("test")
     record = {"h": parsed.secret_hash, "id": "k1", "t": "t1", "sc": "websites:read", "exp": "0", "lim": "", "rev": "0"}
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.MISS
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.MISS
     store.fill_record(parsed.lookup_id, record)
     decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
     assert decision.code == base.TENANT_MISS
@@ -126,24 +124,14 @@ def test_memory_store_same_decisions_for_embedded_mode():
     assert _hammer(store, parsed.lookup_id, parsed.secret_hash, 64) == 100
     assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == base.INVALID
     store.fill_record(parsed.lookup_id, {**record, "rev": "1"})  # a fill never overwrites
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        != base.REVOKED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code != base.REVOKED
     store.put_record(parsed.lookup_id, {**record, "rev": "1"})
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == base.REVOKED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.REVOKED
     store.put_record(parsed.lookup_id, {**record, "exp": str(int(time.time() * 1000) - 1)})
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == base.EXPIRED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.EXPIRED
     store.put_record(parsed.lookup_id, record)
     store.put_tenant("t1", {"s": "suspended", "lim": "100", "tier": "free"})
     assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == base.SUSPENDED
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.SUSPENDED
     )
     assert store.usage_read(int(time.time()) // 60 * 60)["k1"]["l"] == 64 * 3 - 100 + 1  # and the one above

@@ -14,7 +14,7 @@ CHECKER = textwrap.dedent(
     """
     import sys, django
     django.setup()
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
     from apikeys.keyformat import parse_key
     for line in sys.stdin:
         print(decide(parse_key(line.strip())).code, flush=True)

@@ -73,7 +73,7 @@ def test_ratelimit_headers_report_the_policy_closest_to_its_limit(free_tenant, m
 
 def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
     """64 threads on 4 keys of one Free tenant: exactly 100 admitted in all, never one more."""
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
 
     parsed = [parse_key(make_key(free_tenant, ["websites:read"], name=f"c{i}")[1]) for i in range(4)]
     for key in parsed:

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from apikeys import services
-from apikeys.gateway import base, outcomes
+from apikeys.gateway import outcomes
 from apikeys.models import ApiKey, ApiUsageMinute
 from platform_site.celery import app
 from tests.apikeys.conftest import error_of
