@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject
 from django_ratelimit.core import is_ratelimited
 
@@ -72,19 +73,40 @@ def _report_outage(where: str) -> None:
 
 
 def _limit_headers(response, decision: base.Decision) -> None:
-    """The tenant's policy (named by its tier) and the key's own when lower; `RateLimit` reports the one
-    closest to its limit (the one that refused, on a 429)."""
-    window = base.WINDOW_SECONDS
-    policies = [f'"{decision.tier}";q={decision.tenant_limit};w={window}']
-    if decision.key_limit < decision.tenant_limit:
-        policies.append(f'"{base.KEY_POLICY}";q={decision.key_limit};w={window}')
-    response["RateLimit-Policy"] = ", ".join(policies)
-    response["X-RateLimit-Limit"] = str(decision.limit)
-    if decision.remaining >= 0:  # unknown while failing open without Redis
-        name = decision.tier if decision.policy == base.TENANT_POLICY else decision.policy
-        response["RateLimit"] = f'"{name}";r={decision.remaining};t={decision.reset_seconds}'
+    """`RateLimit-Policy` lists every window of the plan as applied (IETF draft-ietf-httpapi-ratelimit-headers:
+    name, quota q in units, window w in seconds); `RateLimit` reports the one closest to exhaustion (the one
+    that refused, on a 429), r units left, t seconds until it frees up."""
+    windows = (
+        (base.BURST_POLICY, decision.burst_limit, base.BURST_WINDOW_SECONDS),
+        (base.MINUTE_POLICY, decision.minute_limit, base.WINDOW_SECONDS),
+        (base.KEY_POLICY, decision.key_limit, base.WINDOW_SECONDS),
+        (base.MONTH_POLICY, decision.monthly_quota, base.current_month().seconds),
+    )
+    policies = [f'"{name}";q={quota};w={window}' for name, quota, window in windows if quota]
+    if policies:
+        response["RateLimit-Policy"] = ", ".join(policies)
+    if decision.remaining >= 0 and decision.policy:  # unknown while failing open without Redis
+        response["RateLimit"] = f'"{decision.policy}";r={decision.remaining};t={decision.reset_seconds}'
+        response["X-RateLimit-Limit"] = str(decision.limit)
         response["X-RateLimit-Remaining"] = str(decision.remaining)
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
+
+
+def operation_cost(request) -> int:
+    """The units a request counts in every window and the quota: its view's `gateway_cost` (set on the
+    handler, e.g. a viewset action, or on the view class; default 1). Resolved as the request arrives,
+    before the script call is sent; Django resolves the path again later (microseconds, and no query)."""
+    try:
+        view_func = resolve(request.path_info).func
+    except Resolver404:
+        return 1
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    if view_class is None:
+        return getattr(view_func, "gateway_cost", 1)
+    actions = getattr(view_func, "actions", None) or {}
+    handler = getattr(view_class, actions.get(request.method.lower()) or request.method.lower(), None)
+    cost = getattr(handler, "gateway_cost", None)
+    return int(cost if cost is not None else getattr(view_class, "gateway_cost", 1))
 
 
 class ApiGatewayMiddleware:
@@ -107,7 +129,7 @@ class ApiGatewayMiddleware:
         raw_key = presented_key(request)
         if raw_key is None:
             return self.get_response(request)
-        gate = request._api_gateway = _Gate(raw_key)
+        gate = request._api_gateway = _Gate(raw_key, operation_cost(request))
         try:
             response = self.get_response(request)
         finally:
@@ -162,7 +184,11 @@ class ApiGatewayMiddleware:
         if decision.code == base.RATE_LIMITED:
             metrics.record_rate_limit_decision(tier=decision.tier, outcome="limited")
             response = error_response(
-                "rate_limited", f"Rate limit of {decision.limit} requests a minute exceeded.", 429
+                "rate_limited",
+                f'The usage plan\'s "{decision.policy}" limit of {decision.limit} units is used up; '
+                f"retry in {decision.reset_seconds} s.",
+                429,
+                fields={"policy": [decision.policy]},
             )
             response["Retry-After"] = str(decision.reset_seconds)
             _limit_headers(response, decision)
@@ -204,7 +230,7 @@ class _Gate:
 
     __slots__ = ("started", "parsed", "pending", "decision", "settled")
 
-    def __init__(self, raw_key: str):
+    def __init__(self, raw_key: str, cost: int):
         self.started = time.perf_counter()
         self.decision = self.pending = None
         self.settled = False
@@ -215,7 +241,7 @@ class _Gate:
             prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
             logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
             return
-        self.pending = PendingDecision(self.parsed)
+        self.pending = PendingDecision(self.parsed, cost)
 
     def settle(self, request, gateway: ApiGatewayMiddleware):
         """The refusal (a response) or None, deciding on the first call only."""

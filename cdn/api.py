@@ -58,6 +58,10 @@ class WebsiteInvalidationsView(GenericAPIView):
             audit.detail.update({"invalidation": str(invalidation.pk), "paths": invalidation.paths})
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
 
+    # Units a purge request counts in the usage plan (a read costs 1): it reaches every CDN provider, and
+    # one request may purge the whole site. Decided before the body is read, so every purge costs this.
+    post.gateway_cost = 10
+
 
 class WebsiteInvalidationView(GenericAPIView):
     """GET /api/v1/websites/{id}/invalidations/{invalidation id}: one record, with its provider requests."""

@@ -236,6 +236,9 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     # The upload's own limit (request_limits: a larger request gets a 413 before it is read); the slack
     # is for the multipart framing and the description.
     create_deployment.max_body_bytes = lambda: settings.DEPLOY_BUNDLE_MAX_BYTES + 64 * 1024
+    # Units this call counts in the usage plan's windows and quota (a read costs 1): an upload stores and
+    # validates a bundle, then a worker deploys it and purges the CDN.
+    create_deployment.gateway_cost = 10
 
     @extend_schema(request=DeploymentRollbackInput, responses={201: DeploymentOutput})
     @action(detail=True, methods=["post"])

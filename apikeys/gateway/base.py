@@ -4,10 +4,11 @@ One Lua script per request (`lua/gateway.lua`) reads the cached key record (foun
 GitHub looks tokens up), checks revocation, expiry and the tenant's status, applies the limits and counts
 usage, atomically: no INCR-then-EXPIRE gap, and no two requests can both take the last place.
 
-Limits: the tier belongs to the tenant. Every request counts against the tenant's window (its tier's
-limit, or an operator's override, over all its keys) and, when the key has a lower limit of its own,
-against the key's window too; it is admitted only if both have room. Each window is a sliding window
-of one-second buckets kept in one hash (at most WINDOW_SECONDS + 1 buckets and a running total, so O(1)
+Limits: the tier belongs to the tenant, and with it a usage plan (tenants/plans.py): a burst window
+(units in the current second), the per-minute window, and a monthly quota (calendar month, UTC), each
+optional and over all the tenant's keys; a key's own per-minute limit can only be lower. A request of
+cost c (a view's `gateway_cost`) is admitted only if every window has c units of room, and is then counted
+c in every one (or in none). The per-minute windows are sliding windows of one-second buckets kept in one hash (at most WINDOW_SECONDS + 1 buckets and a running total, so O(1)
 memory and time whatever the limit). A request is admitted only if the buckets of the last
 WINDOW_SECONDS + 1 seconds hold fewer than the limit; any WINDOW_SECONDS span lies inside such buckets,
 so no client ever exceeds its limit over any window (a fixed window allows 2x across its edge).
@@ -19,21 +20,27 @@ cluster they would need a common hash tag. One Redis or Sentinel, as deployed, i
 """
 
 import abc
+import datetime
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from django.conf import settings
 
-WINDOW_SECONDS = 60
+WINDOW_SECONDS = 60  # the per-minute windows (the tenant's, a key's own)
+BURST_WINDOW_SECONDS = 1
 USAGE_BUCKET_SECONDS = 60  # usage is counted per key and minute
 RECORD_TTL_SECONDS = 86_400
-# Usage minutes outlive the roll-up's settling time (apikeys/services.py) with room for a stopped beat.
+# Usage minutes outlive the roll-up's settling time (apikeys/services.py) with room for a stopped beat;
+# a month counter outlives its month by as much, so the roll-up reads its final figure.
 USAGE_TTL_SECONDS = 2 * 86_400
 
 REC = "apk:rec:"
 LIMIT = "apk:rl:"  # a key's own window, by lookup id
 TENANT_LIMIT = "apk:rl:t:"  # a tenant's window over all its keys, by tenant id (lookup ids have no ':')
+TENANT_BURST = "apk:rl:b:"  # a tenant's burst window, by tenant id
+MONTH_USED = "apk:month:"  # a tenant's units in a month: <prefix><tenant id>:<YYYYMM>
 TENANT = "apk:tenant:"
 USAGE = "apk:usage:"
 USAGE_MINUTES = "apk:usage:minutes"
@@ -44,15 +51,52 @@ OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED, RATE_LIMITED = rang
 # A cached record's `rev` after its key was removed from the database (a restore, a deleted tenant): the key
 # is unknown, and a fill (which writes only where nothing is) cannot bring the old record back meanwhile.
 REMOVED_FLAG = "gone"
-# The policies of the RateLimit headers.
-TENANT_POLICY, KEY_POLICY = "tenant", "key"
+# The policies of the RateLimit headers, in the order they are listed.
+BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY = "burst", "minute", "key", "month"
 
-# What the gateway script reads from its ARGV after the key's hash and the outcomes, in this order: the
-# script holds no literal of its own, so Python and Lua cannot drift apart.
+# What the gateway script reads from its ARGV after the per-call values, in this order: the script holds
+# no literal of its own, so Python and Lua cannot drift apart.
 SCRIPT_CONSTANTS = (
-    TENANT, TENANT_LIMIT, USAGE, REMOVED_FLAG, USAGE_TTL_SECONDS, WINDOW_SECONDS, USAGE_BUCKET_SECONDS,
-    OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED, RATE_LIMITED, TENANT_POLICY, KEY_POLICY,
+    TENANT, TENANT_LIMIT, TENANT_BURST, MONTH_USED, USAGE, REMOVED_FLAG, USAGE_TTL_SECONDS, WINDOW_SECONDS,
+    USAGE_BUCKET_SECONDS, BURST_WINDOW_SECONDS, OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED,
+    RATE_LIMITED, BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY,
 )  # fmt: skip
+
+
+class Month(NamedTuple):
+    """A calendar month (UTC): its id as the counters name it, and its bounds in epoch seconds."""
+
+    id: str  # YYYYMM
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+    @property
+    def first_day(self) -> datetime.date:
+        return datetime.date(int(self.id[:4]), int(self.id[4:]), 1)
+
+
+_month: Month | None = None
+
+
+def month_of(epoch_seconds: float) -> Month:
+    day = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.UTC).date().replace(day=1)
+    following = (day + datetime.timedelta(days=32)).replace(day=1)
+    as_epoch = lambda date: int(datetime.datetime(date.year, date.month, 1, tzinfo=datetime.UTC).timestamp())  # noqa: E731
+    return Month(f"{day:%Y%m}", as_epoch(day), as_epoch(following))
+
+
+def current_month() -> Month:
+    """This month, computed once a month per process (the hot path only compares a number)."""
+    global _month
+    now = time.time()
+    month = _month
+    if month is None or not month.start <= now < month.end:
+        month = _month = month_of(now)
+    return month
 
 
 class Decision(NamedTuple):  # a tuple: built once per request, cheaply
@@ -62,23 +106,26 @@ class Decision(NamedTuple):  # a tuple: built once per request, cheaply
     scopes: tuple[str, ...] = ()
     tier: str = ""
     # The policy closest to its limit (the one that refused, when refused): its limit, what is left of
-    # it and when it frees up; the RateLimit headers report it.
+    # it after this request and when it frees up; the RateLimit headers report it. "" when none applies.
+    policy: str = ""
     limit: int = 0
     remaining: int = 0
     reset_seconds: int = 0
-    policy: str = TENANT_POLICY
-    tenant_limit: int = 0
-    key_limit: int = 0  # the key's effective limit: its own when lower than the tenant's, else the tenant's
+    # The plan as applied (0: no such limit); key_limit only when the key's own is below the tenant's.
+    burst_limit: int = 0
+    minute_limit: int = 0
+    key_limit: int = 0
+    monthly_quota: int = 0
 
     @classmethod
     def from_reply(cls, reply: list) -> "Decision":
         code = int(reply[0])
-        if len(reply) < 11:
+        if len(reply) < 13:
             return cls(code, *(item.decode() if isinstance(item, bytes) else str(item) for item in reply[1:3]))
-        key_id, tenant_id, scopes, tier = (item.decode() for item in reply[1:5])
+        key_id, tenant_id, scopes, tier, policy = (item.decode() for item in reply[1:6])
         return cls(
-            code, key_id, tenant_id, tuple(scopes.split()), tier, int(reply[5]), int(reply[6]), int(reply[7]),
-            reply[8].decode(), int(reply[9]), int(reply[10]),
+            code, key_id, tenant_id, tuple(scopes.split()), tier, policy, int(reply[6]), int(reply[7]),
+            int(reply[8]), int(reply[9]), int(reply[10]), int(reply[11]), int(reply[12]),
         )  # fmt: skip
 
 
@@ -101,21 +148,29 @@ def removed_record_fields(*, key_id: str, tenant_id: str, secret_hash: str) -> d
     return {"h": secret_hash, "id": key_id, "t": tenant_id, "sc": "", "exp": "0", "lim": "", "rev": REMOVED_FLAG}
 
 
-def tenant_fields(tenant) -> dict:
-    """The tenant's status and its limit over all its keys (the tier's, or an operator's override)."""
-    return {"s": tenant.status, "lim": str(tenant.requests_per_minute), "tier": tenant.tier}
+def tenant_fields(
+    *, status: str, tier: str, burst: int | None, minute: int | None, quota: int | None, month: str, month_units: int
+) -> dict:
+    """The tenant's status and usage plan as the script reads them ('' for no limit of a kind), with the
+    units the database holds for `month`: the seed of a month counter Redis lost."""
+    return {
+        "s": status, "tier": tier, "b": str(burst or ""), "lim": str(minute or ""), "q": str(quota or ""),
+        "qm": month, "qs": str(month_units),
+    }  # fmt: skip
 
 
 class GatewayStore(abc.ABC):
     """Cached key and tenant records, the limit windows and the usage counters, behind one interface."""
 
     @abc.abstractmethod
-    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
-        """Decide one request (and apply earlier requests' outcomes) atomically."""
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1) -> Decision:
+        """Decide one request of `cost` units (and apply earlier requests' outcomes) atomically."""
 
-    def send_evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Callable[[], Decision]:
+    def send_evaluate(
+        self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1
+    ) -> Callable[[], Decision]:
         """Start `evaluate`; the returned function gives its decision (a store may answer at once)."""
-        decision = self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+        decision = self.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes, cost=cost)
         return lambda: decision
 
     @abc.abstractmethod
@@ -153,8 +208,12 @@ class GatewayStore(abc.ABC):
         """Forget the stamps given, unless a newer request stamped the key meanwhile."""
 
     @abc.abstractmethod
+    def month_units(self, tenant_ids: list[str], month: str) -> dict[str, int]:
+        """The units counted this month per tenant, for the tenants whose counter exists."""
+
+    @abc.abstractmethod
     def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
-        """Empty a key's window (and its tenant's, when named)."""
+        """Empty a key's window (and its tenant's windows, when named; never its month)."""
 
 
 _store: GatewayStore | None = None

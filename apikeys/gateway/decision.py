@@ -49,14 +49,15 @@ class PendingDecision:
     them. A miss (first use, or after a record's TTL) is completed synchronously from the database.
     """
 
-    def __init__(self, parsed: ParsedKey):
+    def __init__(self, parsed: ParsedKey, cost: int = 1):
         self.parsed = parsed
+        self.cost = cost
         self._store = base.gateway_store()
         self._outcomes = outcomes.pending.take(older_than=outcomes.PIGGYBACK_SECONDS)
         self._error: RedisError | None = None
         try:
             self._reply = self._store.send_evaluate(
-                lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=self._outcomes
+                lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=self._outcomes, cost=cost
             )
         except RedisError as exc:
             self._error = exc
@@ -85,15 +86,17 @@ class PendingDecision:
                 tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
                 if tenant is None:
                     return base.Decision(base.INVALID)
-                _call(store.fill_tenant, str(tenant.pk), base.tenant_fields(tenant))
+                _call(store.fill_tenant, str(tenant.pk), gateway_tenant_fields(tenant))
             else:
                 return decision
-            decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
+            decision = _call(
+                store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[], cost=self.cost
+            )
         return decision
 
 
-def decide(parsed: ParsedKey) -> base.Decision:
-    return PendingDecision(parsed).result()
+def decide(parsed: ParsedKey, cost: int = 1) -> base.Decision:
+    return PendingDecision(parsed, cost).result()
 
 
 def decide_from_database(parsed: ParsedKey) -> base.Decision:
@@ -108,12 +111,17 @@ def decide_from_database(parsed: ParsedKey) -> base.Decision:
         return base.Decision(base.EXPIRED, **common)
     if not api_key.tenant.is_active:
         return base.Decision(base.SUSPENDED, **common)
-    tenant_limit = api_key.tenant.requests_per_minute
-    key_limit = min(api_key.rate_limit_per_minute or tenant_limit, tenant_limit)
-    policy = base.KEY_POLICY if key_limit < tenant_limit else base.TENANT_POLICY
+    from tenants.plans import tenant_usage_plan
+
+    plan = tenant_usage_plan(api_key.tenant)
+    minute_limit = plan.requests_per_minute or 0
+    key_limit = api_key.rate_limit_per_minute or 0
+    if minute_limit and key_limit >= minute_limit:
+        key_limit = 0
     return base.Decision(
-        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=key_limit, remaining=-1,
-        policy=policy, tenant_limit=tenant_limit, key_limit=key_limit, **common,
+        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, remaining=-1,
+        burst_limit=plan.burst_per_second or 0, minute_limit=minute_limit, key_limit=key_limit,
+        monthly_quota=plan.monthly_quota or 0, **common,
     )  # fmt: skip
 
 
@@ -134,6 +142,21 @@ def publish_key(api_key: ApiKey) -> None:
         raise
 
 
+def gateway_tenant_fields(tenant) -> dict:
+    """The tenant's cached record: status, usage plan, and the units its month counter starts from should
+    Redis have lost it (two queries, on a miss or a change only)."""
+    from tenants.plans import tenant_usage_plan
+
+    from ..selectors import tenant_month_units
+
+    plan = tenant_usage_plan(tenant)
+    month = base.current_month()
+    return base.tenant_fields(
+        status=tenant.status, tier=tenant.tier, burst=plan.burst_per_second, minute=plan.requests_per_minute,
+        quota=plan.monthly_quota, month=month.id, month_units=tenant_month_units(tenant_id=tenant.pk, month=month),
+    )  # fmt: skip
+
+
 def publish_tenant(tenant) -> None:
-    """Called from tenants.access.publish_tenant_access after a status or tier change."""
-    base.gateway_store().put_tenant(str(tenant.pk), base.tenant_fields(tenant))
+    """Called from tenants.access.publish_tenant_access after a change of status, tier or usage plan."""
+    base.gateway_store().put_tenant(str(tenant.pk), gateway_tenant_fields(tenant))

@@ -8,10 +8,14 @@ import time
 
 from ..keyformat import hashes_match
 from .base import (
+    BURST_POLICY,
+    BURST_WINDOW_SECONDS,
     EXPIRED,
     INVALID,
     KEY_POLICY,
+    MINUTE_POLICY,
     MISS,
+    MONTH_POLICY,
     OK,
     RATE_LIMITED,
     REMOVED_FLAG,
@@ -19,12 +23,12 @@ from .base import (
     SUSPENDED,
     TENANT_LIMIT,
     TENANT_MISS,
-    TENANT_POLICY,
     USAGE_BUCKET_SECONDS,
     WINDOW_SECONDS,
     Decision,
     GatewayStore,
-)  # fmt: skip
+    current_month,
+)
 
 
 class MemoryGatewayStore(GatewayStore):
@@ -34,7 +38,9 @@ class MemoryGatewayStore(GatewayStore):
         self._lock = threading.Lock()
         self.records: dict[str, dict] = {}
         self.tenants: dict[str, dict] = {}
-        self.buckets: dict[str, dict[int, int]] = {}
+        self.buckets: dict[str, dict[int, int]] = {}  # per-minute windows: second -> units
+        self.bursts: dict[str, tuple[int, int]] = {}  # tenant id -> (slot, units)
+        self.months: dict[tuple[str, str], int] = {}  # (tenant id, YYYYMM) -> units
         self.usage: dict[int, dict[str, dict[str, int]]] = {}
         self.last_used: dict[str, int] = {}
 
@@ -42,9 +48,10 @@ class MemoryGatewayStore(GatewayStore):
         metrics = self.usage.setdefault(minute, {}).setdefault(key_id, {})
         metrics[metric] = max(metrics.get(metric, 0), amount) if maximum else metrics.get(metric, 0) + amount
 
-    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1) -> Decision:
         now = time.time()
         now_s = int(now)
+        month = current_month()
         with self._lock:
             self._apply(outcomes)
             rec = self.records.get(lookup_id)
@@ -56,37 +63,68 @@ class MemoryGatewayStore(GatewayStore):
                 return Decision(REVOKED, rec["id"])
             if rec["exp"] != "0" and now * 1000 >= int(rec["exp"]):
                 return Decision(EXPIRED, rec["id"])
-            tenant = self.tenants.get(rec["t"])
+            tenant_id = rec["t"]
+            tenant = self.tenants.get(tenant_id)
             if tenant is None:
-                return Decision(TENANT_MISS, rec["id"], rec["t"])
+                return Decision(TENANT_MISS, rec["id"], tenant_id)
             if tenant["s"] != "active":
-                return Decision(SUSPENDED, rec["id"], rec["t"])
-            tenant_limit = key_limit = int(tenant["lim"])
-            # (buckets, limit, policy): the tenant's window over all its keys, the key's own when lower.
-            windows = [(self.buckets.setdefault(TENANT_LIMIT + rec["t"], {}), tenant_limit, TENANT_POLICY)]
-            if rec["lim"] and int(rec["lim"]) < tenant_limit:
-                key_limit = int(rec["lim"])
-                windows.append((self.buckets.setdefault(lookup_id, {}), key_limit, KEY_POLICY))
-            states = []  # (room left before this request, reset seconds, limit, policy, buckets)
-            for buckets, limit, policy in windows:
-                for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
-                    del buckets[second]
-                reset = (min(buckets) if buckets else now_s) + WINDOW_SECONDS + 1 - now_s
-                states.append((limit - sum(buckets.values()), reset, limit, policy, buckets))
+                return Decision(SUSPENDED, rec["id"], tenant_id)
+            burst, minute_limit, quota = (int(tenant[field] or 0) for field in ("b", "lim", "q"))
+            key_limit = int(rec["lim"] or 0)
+            if minute_limit and key_limit >= minute_limit:
+                key_limit = 0
+            # (policy, limit, units used, reset seconds, count): in the order the headers list them.
+            windows = []
+            if burst:
+                slot = now_s - now_s % BURST_WINDOW_SECONDS
+                held_slot, units = self.bursts.get(tenant_id, (slot, 0))
+                used = units if held_slot == slot else 0
+                count = lambda used=used, slot=slot: self.bursts.__setitem__(tenant_id, (slot, used + cost))  # noqa: E731
+                windows.append((BURST_POLICY, burst, used, slot + BURST_WINDOW_SECONDS - now_s, count))
+            for policy, limit, name in ((MINUTE_POLICY, minute_limit, TENANT_LIMIT + tenant_id),
+                                        (KEY_POLICY, key_limit, lookup_id)):  # fmt: skip
+                if limit:
+                    windows.append((policy, limit, *self._sliding(name, now_s, cost)))
+            if quota:
+                month_key = (tenant_id, month.id)
+                if month_key not in self.months:  # seeded like a counter Redis lost
+                    self.months[month_key] = int(tenant["qs"] or 0) if tenant["qm"] == month.id else 0
+                used = self.months[month_key]
+                count = lambda month_key=month_key: self.months.__setitem__(month_key, self.months[month_key] + cost)  # noqa: E731
+                windows.append((MONTH_POLICY, quota, used, month.end - now_s, count))
             minute = now_s // USAGE_BUCKET_SECONDS * USAGE_BUCKET_SECONDS
             self._count(minute, rec["id"], "r", 1)
             self.last_used[rec["id"]] = now_s
-            common = {"key_id": rec["id"], "tenant_id": rec["t"], "scopes": tuple(rec["sc"].split())}
-            common |= {"tier": tenant["tier"], "tenant_limit": tenant_limit, "key_limit": key_limit}
-            refused = next((state for state in states if state[0] <= 0), None)
+            common = {"key_id": rec["id"], "tenant_id": tenant_id, "scopes": tuple(rec["sc"].split())}
+            common |= {"tier": tenant["tier"], "burst_limit": burst, "minute_limit": minute_limit}
+            common |= {"key_limit": key_limit, "monthly_quota": quota}
+            refused = next((window for window in windows if window[1] - window[2] < cost), None)
             if refused is not None:
                 self._count(minute, rec["id"], "l", 1)
-                _, reset, limit, policy, _ = refused
-                return Decision(RATE_LIMITED, limit=limit, remaining=0, reset_seconds=reset, policy=policy, **common)
-            for *_, buckets in states:
-                buckets[now_s] = buckets.get(now_s, 0) + 1
-            room, reset, limit, policy, _ = min(states, key=lambda state: state[0])  # the first of equals
-            return Decision(OK, limit=limit, remaining=room - 1, reset_seconds=reset, policy=policy, **common)
+                policy, limit, used, reset, _ = refused
+                return Decision(RATE_LIMITED, policy=policy, limit=limit, remaining=max(limit - used, 0),
+                                reset_seconds=reset, **common)  # fmt: skip
+            for *_, count in windows:
+                count()
+            self._count(minute, rec["id"], "u", cost)
+            if not windows:
+                return Decision(OK, remaining=-1, **common)
+            policy, limit, used, reset, _ = min(windows, key=lambda window: window[1] - window[2])  # first of equals
+            return Decision(
+                OK, policy=policy, limit=limit, remaining=limit - used - cost, reset_seconds=reset, **common
+            )
+
+    def _sliding(self, name: str, now_s: int, cost: int) -> tuple:
+        """A per-minute window's units, its reset and the function that counts this request in it."""
+        buckets = self.buckets.setdefault(name, {})
+        for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
+            del buckets[second]
+        reset = (min(buckets) if buckets else now_s) + WINDOW_SECONDS + 1 - now_s
+
+        def count():
+            buckets[now_s] = buckets.get(now_s, 0) + cost
+
+        return sum(buckets.values()), reset, count
 
     def _apply(self, outcomes: list) -> None:
         for minute, key_id, c4, c5, latency_sum, latency_max in outcomes:
@@ -138,8 +176,14 @@ class MemoryGatewayStore(GatewayStore):
                 if self.last_used.get(key_id) == stamp:
                     del self.last_used[key_id]
 
+    def month_units(self, tenant_ids: list[str], month: str) -> dict[str, int]:
+        with self._lock:
+            return {tenant_id: self.months[(tenant_id, month)] for tenant_id in tenant_ids
+                    if (tenant_id, month) in self.months}  # fmt: skip
+
     def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
         with self._lock:
             self.buckets.pop(lookup_id, None)
             if tenant_id:
                 self.buckets.pop(TENANT_LIMIT + tenant_id, None)
+                self.bursts.pop(tenant_id, None)

@@ -13,15 +13,18 @@ from redis.exceptions import NoScriptError
 from .base import (
     LAST_USED,
     LIMIT,
+    MONTH_USED,
     REC,
     RECORD_TTL_SECONDS,
     SCRIPT_CONSTANTS,
     TENANT,
+    TENANT_BURST,
     TENANT_LIMIT,
     USAGE,
     USAGE_MINUTES,
     Decision,
     GatewayStore,
+    current_month,
 )
 
 
@@ -52,23 +55,29 @@ class RedisGatewayStore(GatewayStore):
         self._constants = [str(value) for value in SCRIPT_CONSTANTS]
         self._local = threading.local()
 
-    def _script_input(self, lookup_id: str, secret_hash: str, outcomes: list) -> tuple[list, list]:
+    def _script_input(self, lookup_id: str, secret_hash: str, outcomes: list, cost: int) -> tuple[list, list]:
         keys = [REC + secret_hash, LIMIT + lookup_id, LAST_USED, USAGE_MINUTES]
-        return keys, [secret_hash, json.dumps(outcomes) if outcomes else "", *self._constants]
+        month = current_month()
+        outcomes_json = json.dumps(outcomes) if outcomes else ""
+        return keys, [secret_hash, outcomes_json, str(cost), month.id, str(month.end), *self._constants]
 
-    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Decision:
-        keys, args = self._script_input(lookup_id, secret_hash, outcomes)
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1) -> Decision:
+        keys, args = self._script_input(lookup_id, secret_hash, outcomes, cost)
         return Decision.from_reply(self._gateway(keys=keys, args=args))
 
-    def send_evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list) -> Callable[[], Decision]:
+    def send_evaluate(
+        self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1
+    ) -> Callable[[], Decision]:
         """Send the script call now; the returned function reads its reply (call it exactly once).
 
         Sent on this thread's own connection (no pool checkout, no command packer on the hot path), so
         nothing else reads the reply in between. Errors fall back to the pooled client's usual path.
         """
-        keys, args = self._script_input(lookup_id, secret_hash, outcomes)
+        keys, args = self._script_input(lookup_id, secret_hash, outcomes, cost)
         # The pooled client's usual path: it reconnects, loads the script and retries under its own policy.
-        pooled = functools.partial(self.evaluate, lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+        pooled = functools.partial(
+            self.evaluate, lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes, cost=cost
+        )
         connection = self._own_connection()
         try:
             connection.send_packed_command([_pack(b"EVALSHA", self._gateway_sha, b"4", *keys, *args)])
@@ -99,7 +108,8 @@ class RedisGatewayStore(GatewayStore):
         return local.connection
 
     def flush_outcomes(self, outcomes: list) -> None:
-        self._gateway(keys=[REC, LIMIT, LAST_USED, USAGE_MINUTES], args=["", json.dumps(outcomes), *self._constants])
+        keys, args = self._script_input("", "", outcomes, 0)
+        self._gateway(keys=keys, args=args)
 
     def _hash_args(self, ttl: int, fields: dict) -> list:
         return [ttl, *[item for pair in fields.items() for item in pair]]
@@ -137,6 +147,12 @@ class RedisGatewayStore(GatewayStore):
         if stamps:
             self._forget_last_used(keys=[LAST_USED], args=[item for pair in stamps.items() for item in pair])
 
+    def month_units(self, tenant_ids: list[str], month: str) -> dict[str, int]:
+        if not tenant_ids:
+            return {}
+        values = self.client.mget([f"{MONTH_USED}{tenant_id}:{month}" for tenant_id in tenant_ids])
+        return {tenant_id: int(value) for tenant_id, value in zip(tenant_ids, values, strict=True) if value is not None}
+
     def reset_limit(self, lookup_id: str, tenant_id: str | None = None) -> None:
-        """Empty a key's window (and its tenant's, when named)."""
-        self.client.delete(LIMIT + lookup_id, *([TENANT_LIMIT + tenant_id] if tenant_id else []))
+        tenant_windows = [TENANT_LIMIT + tenant_id, TENANT_BURST + tenant_id] if tenant_id else []
+        self.client.delete(LIMIT + lookup_id, *tenant_windows)

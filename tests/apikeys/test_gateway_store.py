@@ -120,7 +120,8 @@ def test_memory_store_same_decisions_for_embedded_mode():
     store.fill_record(parsed.lookup_id, record)
     decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
     assert decision.code == base.TENANT_MISS
-    store.fill_tenant("t1", {"s": "active", "lim": "100", "tier": "free"})
+    plan = {"tier": "free", "burst": None, "minute": 100, "quota": None, "month": "", "month_units": 0}
+    store.fill_tenant("t1", base.tenant_fields(status="active", **plan))
     assert _hammer(store, parsed.lookup_id, parsed.secret_hash, 64) == 100
     assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == base.INVALID
     store.fill_record(parsed.lookup_id, {**record, "rev": "1"})  # a fill never overwrites
@@ -130,7 +131,7 @@ def test_memory_store_same_decisions_for_embedded_mode():
     store.put_record(parsed.lookup_id, {**record, "exp": str(int(time.time() * 1000) - 1)})
     assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.EXPIRED
     store.put_record(parsed.lookup_id, record)
-    store.put_tenant("t1", {"s": "suspended", "lim": "100", "tier": "free"})
+    store.put_tenant("t1", base.tenant_fields(status="suspended", **plan))
     assert (
         store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.SUSPENDED
     )

@@ -1,13 +1,18 @@
--- The gateway's decision for one request (see apikeys/gateway/redis_store.py for the call).
+-- The gateway's decision for one request: the key record, the tenant's status, every window of the
+-- tenant's usage plan (burst, minute, the key's own minute, the monthly quota) and the usage counters, in
+-- one atomic call (apikeys/gateway/redis_store.py).
 -- KEYS: the key record, the key's own window, the last-used stamps, the usage minutes to roll up.
--- ARGV: the key's hash ('' for a call that only carries outcomes), the outcomes (JSON or ''), then the
--- constants of apikeys/gateway/base.py in the order of SCRIPT_CONSTANTS there.
-local TENANT, TENANT_LIMIT, USAGE, REMOVED_FLAG = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local USAGE_TTL, WINDOW, USAGE_BUCKET = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local OK, MISS, INVALID, REVOKED, EXPIRED = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]),
-  tonumber(ARGV[13]), tonumber(ARGV[14])
-local TENANT_MISS, SUSPENDED, RATE_LIMITED = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
-local TENANT_POLICY, KEY_POLICY = ARGV[18], ARGV[19]
+-- ARGV: the key's hash ('' for a call that only carries outcomes), the outcomes (JSON or ''), the
+-- request's cost, the month ('YYYYMM', UTC) and the epoch second it ends, then the constants of
+-- apikeys/gateway/base.py in the order of SCRIPT_CONSTANTS there: the script holds no literal of its own.
+local TENANT, TENANT_LIMIT, TENANT_BURST, MONTH_USED = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local USAGE, REMOVED_FLAG = ARGV[10], ARGV[11]
+local USAGE_TTL, WINDOW, USAGE_BUCKET = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local BURST_WINDOW = tonumber(ARGV[15])
+local OK, MISS, INVALID, REVOKED, EXPIRED = tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]),
+  tonumber(ARGV[19]), tonumber(ARGV[20])
+local TENANT_MISS, SUSPENDED, RATE_LIMITED = tonumber(ARGV[21]), tonumber(ARGV[22]), tonumber(ARGV[23])
+local BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY = ARGV[24], ARGV[25], ARGV[26], ARGV[27]
 
 local now = redis.call('TIME')
 local now_s = tonumber(now[1])
@@ -30,6 +35,8 @@ if ARGV[2] ~= '' then
 end
 
 if ARGV[1] == '' then return {0} end
+local cost = tonumber(ARGV[3])
+local month, month_end = ARGV[4], tonumber(ARGV[5])
 -- The record is found by the SHA-256 of the presented key: nothing secret is compared here, and
 -- a wrong key simply finds no record.
 local rec = redis.call('HMGET', KEYS[1], 'h', 'id', 't', 'sc', 'exp', 'lim', 'rev')
@@ -38,22 +45,16 @@ if rec[7] == REMOVED_FLAG then return {INVALID} end
 if rec[7] == '1' then return {REVOKED, rec[2]} end
 if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {EXPIRED, rec[2]} end
 
-local tenant = redis.call('HMGET', TENANT .. rec[3], 's', 'lim', 'tier')
+-- The tenant's status and plan: each limit '' when the plan has none; 'qm'/'qs' the month and units the
+-- database had counted when the record was written, the seed of a month counter Redis lost.
+local tenant = redis.call('HMGET', TENANT .. rec[3], 's', 'tier', 'b', 'lim', 'q', 'qm', 'qs')
 if not tenant[1] then return {TENANT_MISS, rec[2], rec[3]} end
 if tenant[1] ~= 'active' then return {SUSPENDED, rec[2], rec[3]} end
+local burst, minute_limit, quota = tonumber(tenant[3]), tonumber(tenant[4]), tonumber(tenant[5])
 
--- {hash, limit, policy name}: the tenant's limit covers all its keys; a key's own can only lower it.
-local tenant_limit = tonumber(tenant[2])
-local key_limit = tenant_limit
-local windows = {{TENANT_LIMIT .. rec[3], tenant_limit, TENANT_POLICY}}
-if rec[6] ~= '' and tonumber(rec[6]) < tenant_limit then
-  key_limit = tonumber(rec[6])
-  windows[#windows + 1] = {KEYS[2], key_limit, KEY_POLICY}
-end
-
--- Drops the buckets older than the window; returns the requests still counted and the oldest counted
--- second. Expiring walks each second once in its life, so a request costs O(1) per window.
-local function window_read(key)
+-- Drops the buckets older than the window; returns the units still counted and the oldest counted
+-- second, and the seconds until it leaves the window. Expiring walks each second once in its life, so a request costs O(1) per window.
+local function sliding_read(key)
   local state = redis.call('HMGET', key, 'n', 'o')
   local used = tonumber(state[1] or '0')
   local oldest = tonumber(state[2] or now_s)
@@ -79,16 +80,73 @@ local function window_read(key)
     oldest = oldest + 1
   end
   if used == 0 then oldest = now_s end
-  return used, oldest
+  return used, oldest + WINDOW + 1 - now_s, oldest
+end
+local function sliding_count(w)
+  redis.call('HINCRBY', w.key, now_s, cost)
+  redis.call('HSET', w.key, 'n', w.used + cost, 'o', w.oldest)
+  redis.call('EXPIRE', w.key, WINDOW + 2)
+end
+
+-- The burst window: the units of the current BURST_WINDOW-second slot (fields 's' = slot, 'n' = units).
+local function burst_read(key)
+  local slot = now_s - (now_s % BURST_WINDOW)
+  local state = redis.call('HMGET', key, 's', 'n')
+  local used = 0
+  if tonumber(state[1]) == slot then used = tonumber(state[2]) end
+  return used, slot + BURST_WINDOW - now_s
+end
+local function burst_count(w)
+  redis.call('HSET', w.key, 's', now_s - (now_s % BURST_WINDOW), 'n', w.used + cost)
+  redis.call('EXPIRE', w.key, BURST_WINDOW + 1)
+end
+
+-- The month's units: a counter per tenant and month, seeded from the database when Redis lost it (a
+-- restart never hands a tenant a fresh month), kept until well after the month ends for the roll-up.
+local function month_read(key)
+  local used = redis.call('GET', key)
+  if not used then
+    used = 0
+    if tenant[6] == month then used = tonumber(tenant[7]) or 0 end
+    redis.call('SET', key, used)
+    redis.call('EXPIREAT', key, month_end + USAGE_TTL)
+  end
+  return tonumber(used), month_end - now_s
+end
+local function month_count(w)
+  redis.call('INCRBY', w.key, cost)
+end
+
+-- The windows of this request, in the order the headers list them. The tenant's windows cover all its
+-- keys; a key's own minute limit can only lower the tenant's.
+local windows = {}
+if burst then
+  windows[#windows + 1] = {key = TENANT_BURST .. rec[3], limit = burst, policy = BURST_POLICY,
+                           read = burst_read, count = burst_count}
+end
+if minute_limit then
+  windows[#windows + 1] = {key = TENANT_LIMIT .. rec[3], limit = minute_limit, policy = MINUTE_POLICY,
+                           read = sliding_read, count = sliding_count}
+end
+local key_limit = tonumber(rec[6])
+if key_limit and (not minute_limit or key_limit < minute_limit) then
+  windows[#windows + 1] = {key = KEYS[2], limit = key_limit, policy = KEY_POLICY,
+                           read = sliding_read, count = sliding_count}
+else
+  key_limit = nil
+end
+if quota then
+  windows[#windows + 1] = {key = MONTH_USED .. rec[3] .. ':' .. month, limit = quota, policy = MONTH_POLICY,
+                           read = month_read, count = month_count}
 end
 
 -- Every window is read before any is counted: a request refused by one is counted in none.
 local refused, closest
 for _, w in ipairs(windows) do
-  w[4], w[5] = window_read(w[1])
-  w[6] = w[2] - w[4]  -- room left before this request
-  if w[6] <= 0 and not refused then refused = w end
-  if not closest or w[6] < closest[6] then closest = w end
+  w.used, w.reset, w.oldest = w.read(w.key)
+  w.room = w.limit - w.used  -- units left before this request
+  if w.room < cost and not refused then refused = w end
+  if not closest or w.room < closest.room then closest = w end
 end
 
 local ukey = USAGE .. minute
@@ -99,15 +157,16 @@ if new_minute then
 end
 redis.call('HSET', KEYS[3], rec[2], now_s)
 
+local plan = {burst or 0, minute_limit or 0, key_limit or 0, quota or 0}
 if refused then
   redis.call('HINCRBY', ukey, rec[2] .. ':l', 1)
-  return {RATE_LIMITED, rec[2], rec[3], rec[4], tenant[3], refused[2], 0, refused[5] + WINDOW + 1 - now_s,
-          refused[3], tenant_limit, key_limit}
+  return {RATE_LIMITED, rec[2], rec[3], rec[4], tenant[2], refused.policy, refused.limit,
+          math.max(refused.room, 0), refused.reset, unpack(plan)}
 end
-for _, w in ipairs(windows) do
-  redis.call('HINCRBY', w[1], now_s, 1)
-  redis.call('HSET', w[1], 'n', w[4] + 1, 'o', w[5])
-  redis.call('EXPIRE', w[1], WINDOW + 2)
+for _, w in ipairs(windows) do w.count(w) end
+redis.call('HINCRBY', ukey, rec[2] .. ':u', cost)
+if not closest then
+  return {OK, rec[2], rec[3], rec[4], tenant[2], '', 0, -1, 0, unpack(plan)}
 end
-return {OK, rec[2], rec[3], rec[4], tenant[3], closest[2], closest[6] - 1, closest[5] + WINDOW + 1 - now_s,
-        closest[3], tenant_limit, key_limit}
+return {OK, rec[2], rec[3], rec[4], tenant[2], closest.policy, closest.limit, closest.room - cost, closest.reset,
+        unpack(plan)}
