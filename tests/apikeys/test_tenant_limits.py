@@ -69,7 +69,10 @@ def test_ratelimit_headers_report_the_policy_closest_to_its_limit(free_tenant, m
     assert _admitted(own, 30) == 18
     refused = own.get(f"{V1}/websites/")
     error_of(refused, 429, "rate_limited")
-    assert refused["RateLimit"].startswith('"minute";r=0;') and '"minute" limit of 100' in refused.json()["error"]["message"]
+    assert (
+        refused["RateLimit"].startswith('"minute";r=0;')
+        and '"minute" limit of 100' in refused.json()["error"]["message"]
+    )
 
 
 def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
