@@ -85,9 +85,10 @@ def _limit_headers(response, decision: base.Decision) -> None:
     policies = [f'"{name}";q={quota};w={window}' for name, quota, window in windows if quota]
     if policies:
         response["RateLimit-Policy"] = ", ".join(policies)
+    if decision.limit:
+        response["X-RateLimit-Limit"] = str(decision.limit)
     if decision.remaining >= 0 and decision.policy:  # unknown while failing open without Redis
         response["RateLimit"] = f'"{decision.policy}";r={decision.remaining};t={decision.reset_seconds}'
-        response["X-RateLimit-Limit"] = str(decision.limit)
         response["X-RateLimit-Remaining"] = str(decision.remaining)
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
 

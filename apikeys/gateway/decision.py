@@ -118,8 +118,10 @@ def decide_from_database(parsed: ParsedKey) -> base.Decision:
     key_limit = api_key.rate_limit_per_minute or 0
     if minute_limit and key_limit >= minute_limit:
         key_limit = 0
+    # The per-minute policy that would bind is named (X-RateLimit-Limit), though nothing is counted.
+    policy, limit = (base.KEY_POLICY, key_limit) if key_limit else (base.MINUTE_POLICY, minute_limit)
     return base.Decision(
-        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, remaining=-1,
+        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, remaining=-1, policy=policy, limit=limit,
         burst_limit=plan.burst_per_second or 0, minute_limit=minute_limit, key_limit=key_limit,
         monthly_quota=plan.monthly_quota or 0, **common,
     )  # fmt: skip
