@@ -12,7 +12,7 @@ from apikeys.permissions import OperatorsOnly, operator_write
 from platform_site.exceptions import ApplicationError
 from platform_site.request_limits import JSONParser
 
-from . import selectors, services, verification
+from . import plans, selectors, services, verification
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
 from .serializers import (
@@ -28,6 +28,10 @@ from .serializers import (
     WebsiteOutput,
     WebsiteUpdateInput,
 )
+
+# Operator-only fields of a tenant (audited as tenant.change_tier, with console.change_tier): the tier and
+# the overrides of its usage plan.
+LIMIT_FIELDS = ("tier", "rate_limit_override", *plans.PLAN_OVERRIDES)
 
 
 def acting_tenant(request):
@@ -98,7 +102,7 @@ class TenantViewSet(viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         data = _validated(TenantUpdateInput, request)
         tenant = self.get_object()
-        limits = {field: data.pop(field) for field in ("tier", "rate_limit_override") if field in data}
+        limits = {field: data.pop(field) for field in LIMIT_FIELDS if field in data}
         with operator_write(
             self, action="tenant.change_tier" if limits else "tenant.update", target=tenant,
             detail={**data, **limits}, also=("console.change_tier",) if limits else (),
@@ -109,6 +113,9 @@ class TenantViewSet(viewsets.GenericViewSet):
                 tenant = services.tenant_limit_override(
                     tenant=tenant, requests_per_minute=limits["rate_limit_override"]
                 )
+            overrides = {name: limits[field] for field, name in plans.PLAN_OVERRIDES.items() if field in limits}
+            if overrides:
+                tenant = plans.tenant_plan_override(tenant=tenant, **overrides)
         return Response(TenantOutput(tenant).data)
 
     @extend_schema(request=TenantSuspendInput, responses=TenantOutput)

@@ -26,6 +26,9 @@ PLAN_FIELDS = {
     "requests_per_minute": MAX_REQUESTS_PER_MINUTE,
     "monthly_quota": MAX_MONTHLY_QUOTA,
 }
+# A tenant's overrides of its plan (fields of Tenant) and the plan field each replaces; the per-minute one,
+# rate_limit_override, has its own service (tenants.services.tenant_limit_override).
+PLAN_OVERRIDES = {"burst_override": "burst_per_second", "monthly_quota_override": "monthly_quota"}
 _UNCHANGED = object()
 
 
