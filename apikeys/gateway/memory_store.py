@@ -3,6 +3,7 @@
 Thread-safe: every read-modify-write holds `_lock`, so one process serving with threads decides exactly.
 """
 
+import functools
 import threading
 import time
 
@@ -79,19 +80,18 @@ class MemoryGatewayStore(GatewayStore):
                 slot = now_s - now_s % BURST_WINDOW_SECONDS
                 held_slot, units = self.bursts.get(tenant_id, (slot, 0))
                 used = units if held_slot == slot else 0
-                count = lambda used=used, slot=slot: self.bursts.__setitem__(tenant_id, (slot, used + cost))  # noqa: E731
-                windows.append((BURST_POLICY, burst, used, slot + BURST_WINDOW_SECONDS - now_s, count))
+                windows.append((BURST_POLICY, burst, used, slot + BURST_WINDOW_SECONDS - now_s,
+                                functools.partial(self.bursts.__setitem__, tenant_id, (slot, used + cost))))  # fmt: skip
             for policy, limit, name in ((MINUTE_POLICY, minute_limit, TENANT_LIMIT + tenant_id),
                                         (KEY_POLICY, key_limit, lookup_id)):  # fmt: skip
                 if limit:
                     windows.append((policy, limit, *self._sliding(name, now_s, cost)))
+            # The month is counted with or without a quota, seeded like a counter Redis lost.
+            month_key = (tenant_id, month.id)
+            if month_key not in self.months:
+                self.months[month_key] = int(tenant["qs"] or 0) if tenant["qm"] == month.id else 0
             if quota:
-                month_key = (tenant_id, month.id)
-                if month_key not in self.months:  # seeded like a counter Redis lost
-                    self.months[month_key] = int(tenant["qs"] or 0) if tenant["qm"] == month.id else 0
-                used = self.months[month_key]
-                count = lambda month_key=month_key: self.months.__setitem__(month_key, self.months[month_key] + cost)  # noqa: E731
-                windows.append((MONTH_POLICY, quota, used, month.end - now_s, count))
+                windows.append((MONTH_POLICY, quota, self.months[month_key], month.end - now_s, lambda: None))
             minute = now_s // USAGE_BUCKET_SECONDS * USAGE_BUCKET_SECONDS
             self._count(minute, rec["id"], "r", 1)
             self.last_used[rec["id"]] = now_s
@@ -106,6 +106,7 @@ class MemoryGatewayStore(GatewayStore):
                                 reset_seconds=reset, **common)  # fmt: skip
             for *_, count in windows:
                 count()
+            self.months[month_key] += cost
             self._count(minute, rec["id"], "u", cost)
             if not windows:
                 return Decision(OK, remaining=-1, **common)

@@ -65,6 +65,15 @@ def test_headers_list_every_window_and_report_the_closest(planned, make_key, key
     assert list(_policies(response)) == ["burst", "minute", "month"]
 
 
+def test_a_plan_without_quota_still_counts_the_month(make_key, key_client):
+    """Usage, and a quota set later, start from the true figure."""
+    tenant = tenant_services.tenant_create(name="Big", slug="big", tier="enterprise")  # no quota by default
+    client = key_client(make_key(tenant, ["websites:read"])[1])
+    responses = [client.get(f"{V1}/websites/") for _ in range(3)]
+    assert [response.status_code for response in responses] == [200] * 3
+    assert "month" not in _policies(responses[-1]) and _month_counter(tenant) == 3
+
+
 def test_the_monthly_quota_refuses_and_names_itself(planned, make_key, key_client):
     tenant = planned(minute=100, quota=5)
     client = key_client(make_key(tenant, ["websites:read"])[1])
@@ -172,6 +181,7 @@ def test_memory_store_applies_the_plan_exactly_under_threads():
         assert admitted <= 10
     heavy = store.evaluate(lookup_id="other", secret_hash=parsed.secret_hash, outcomes=[], cost=6)
     assert heavy.code == base.RATE_LIMITED and heavy.policy == base.BURST_POLICY
+    assert store.month_units(["t2"], month.id) == {"t2": admitted}  # counted without a quota too
 
 
 def test_monthly_usage_survives_a_redis_restart(planned, make_key, key_client):

@@ -101,21 +101,18 @@ local function burst_count(w)
   redis.call('EXPIRE', w.key, BURST_WINDOW + 1)
 end
 
--- The month's units: a counter per tenant and month, seeded from the database when Redis lost it (a
+-- The month's units: a counter per tenant and month, counted whether or not the plan has a quota (usage,
+-- and a quota set later, start from the true figure), seeded from the database when Redis lost it (a
 -- restart never hands a tenant a fresh month), kept until well after the month ends for the roll-up.
-local function month_read(key)
-  local used = redis.call('GET', key)
-  if not used then
-    used = 0
-    if tenant[6] == month then used = tonumber(tenant[7]) or 0 end
-    redis.call('SET', key, used)
-    redis.call('EXPIREAT', key, month_end + USAGE_TTL)
-  end
-  return tonumber(used), month_end - now_s
+local month_key = MONTH_USED .. rec[3] .. ':' .. month
+local month_used = redis.call('GET', month_key)
+if not month_used then
+  month_used = 0
+  if tenant[6] == month then month_used = tonumber(tenant[7]) or 0 end
+  redis.call('SET', month_key, month_used)
+  redis.call('EXPIREAT', month_key, month_end + USAGE_TTL)
 end
-local function month_count(w)
-  redis.call('INCRBY', w.key, cost)
-end
+month_used = tonumber(month_used)
 
 -- The windows of this request, in the order the headers list them. The tenant's windows cover all its
 -- keys; a key's own minute limit can only lower the tenant's.
@@ -136,14 +133,13 @@ else
   key_limit = nil
 end
 if quota then
-  windows[#windows + 1] = {key = MONTH_USED .. rec[3] .. ':' .. month, limit = quota, policy = MONTH_POLICY,
-                           read = month_read, count = month_count}
+  windows[#windows + 1] = {limit = quota, policy = MONTH_POLICY, used = month_used, reset = month_end - now_s}
 end
 
 -- Every window is read before any is counted: a request refused by one is counted in none.
 local refused, closest
 for _, w in ipairs(windows) do
-  w.used, w.reset, w.oldest = w.read(w.key)
+  if w.read then w.used, w.reset, w.oldest = w.read(w.key) end
   w.room = w.limit - w.used  -- units left before this request
   if w.room < cost and not refused then refused = w end
   if not closest or w.room < closest.room then closest = w end
@@ -163,7 +159,10 @@ if refused then
   return {RATE_LIMITED, rec[2], rec[3], rec[4], tenant[2], refused.policy, refused.limit,
           math.max(refused.room, 0), refused.reset, unpack(plan)}
 end
-for _, w in ipairs(windows) do w.count(w) end
+for _, w in ipairs(windows) do
+  if w.count then w.count(w) end
+end
+redis.call('INCRBY', month_key, cost)
 redis.call('HINCRBY', ukey, rec[2] .. ':u', cost)
 if not closest then
   return {OK, rec[2], rec[3], rec[4], tenant[2], '', 0, -1, 0, unpack(plan)}
