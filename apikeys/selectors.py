@@ -1,17 +1,13 @@
 """Reads for API keys and usage."""
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from .models import ApiKey, ApiUsageMinute, TenantUsageMonth
-
-logger = logging.getLogger(__name__)
 
 USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "latency_ms_sum", "units")
 
@@ -68,20 +64,17 @@ def tenant_month_units(*, tenant_id, month) -> int:
 
 
 def quota_summary(*, tenant) -> dict:
-    """This month's units against the tenant's quota (live from the gateway's counter when it answers),
-    the alerts sent, and each key's units this month (rolled up once a minute)."""
+    """This month's units against the tenant's quota, the alerts sent, and each key's units this month, as
+    of the last roll-up (every minute: a read never changes what it reports, the gateway's count being
+    ahead by at most that)."""
     from tenants.plans import tenant_usage_plan
 
-    from .gateway.base import current_month, gateway_store
+    from .gateway.base import current_month
 
     month = current_month()
     plan = tenant_usage_plan(tenant)
     row = TenantUsageMonth.objects.filter(tenant=tenant, month=month.first_day).first()
     used = row.units if row else 0
-    try:
-        used = max(used, gateway_store().month_units([str(tenant.pk)], month.id).get(str(tenant.pk), 0))
-    except RedisError:  # the persisted figure stands in while the store is away
-        logger.warning("gateway store unavailable; quota of tenant %s from the roll-up", tenant.pk)
     quota = plan.monthly_quota
     remaining = None if quota is None else max(quota - used, 0)
     start = datetime.fromtimestamp(month.start, tz=UTC)

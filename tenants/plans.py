@@ -62,6 +62,18 @@ def _check(field: str, value: int | None, *, form_field: str | None = None) -> N
         )
 
 
+def usage_plans_seed(*, using: str = "default") -> int:
+    """Create the documented default plan of every tier that has none (idempotent). Returns how many."""
+    created = 0
+    for tier, values in DEFAULT_USAGE_PLANS.items():
+        created += UsagePlan.objects.using(using).get_or_create(tier=tier, defaults=values)[1]
+    return created
+
+
+def usage_plans_seed_after_migrate(sender, using="default", **kwargs) -> None:
+    usage_plans_seed(using=using)
+
+
 @transaction.atomic
 def usage_plan_update(
     *, tier: str, burst_per_second: int | None, requests_per_minute: int | None, monthly_quota: int | None

@@ -42,7 +42,8 @@ def _policies(response) -> dict:
     return {name: params["q"] for name, params in http_sf.parse(response["RateLimit-Policy"].encode(), tltype="list")}
 
 
-def test_the_migration_seeds_the_documented_plans():
+def test_every_tier_has_its_documented_plan():
+    """Seeded by the migration, and again after a flush empties the table (post_migrate)."""
     seeded = {plan.tier: plans.tier_usage_plan(plan.tier)._asdict() for plan in UsagePlan.objects.all()}
     assert seeded == {str(tier): values for tier, values in DEFAULT_USAGE_PLANS.items()}
     assert seeded["free"]["requests_per_minute"] == 100 and seeded["enterprise"]["requests_per_minute"] == 50_000
