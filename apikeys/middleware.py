@@ -16,8 +16,8 @@ from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject
 from django_ratelimit.core import is_ratelimited
 
-from platform_site import metrics
-from platform_site.exceptions import error_response
+from core.exceptions import error_response
+from observability import metrics
 
 from .gateway import base, outcomes
 from .gateway.decision import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
@@ -34,7 +34,7 @@ _REFUSALS = {
     base.EXPIRED: (401, "expired_api_key", "The API key has expired."),
     base.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
 }
-# Reasons of api_key_auth_failures_total (platform_site/metrics.py).
+# Reasons of api_key_auth_failures_total (observability/metrics.py).
 _FAILURE_REASONS = {
     base.INVALID: "invalid",
     base.REVOKED: "revoked",

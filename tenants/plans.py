@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from django.db import transaction
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .access import publish_tenant_access
 from .models import DEFAULT_USAGE_PLANS, Tenant, Tier, UsagePlan

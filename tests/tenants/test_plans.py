@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from console.models import AuditLogEntry
 from console.roles import PLATFORM_ADMINS, SUPPORT
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import plans
 from tenants.models import DEFAULT_USAGE_PLANS, UsagePlan
 
