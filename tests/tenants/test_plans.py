@@ -89,3 +89,18 @@ def test_a_tenant_override_is_an_audited_operator_action_on_the_api(
     assert _policies(key_api.get("/api/v1/websites/")) == {"burst": 50, "minute": 1_000, "month": 5}
     entry = AuditLogEntry.objects.get(action="tenant.change_tier")
     assert entry.actor_username == "pat" and entry.detail["monthly_quota_override"] == 5
+
+
+def test_the_tenant_page_shows_the_quota_and_its_alerts(tenant, as_role):
+    from django.utils import timezone
+
+    from apikeys.gateway.base import current_month
+    from apikeys.models import TenantUsageMonth
+
+    TenantUsageMonth.objects.create(
+        tenant=tenant, month=current_month().first_day, units=4_100_000, warning_sent_at=timezone.now()
+    )
+    page = as_role(SUPPORT, "sam").get(f"/admin/tenants/tenant/{tenant.pk}/change/")
+    assert page.status_code == 200
+    assert b"4,100,000 of 5,000,000 units" in page.content and b"900,000 left" in page.content
+    assert b"warning sent" in page.content and b"exceeded sent" not in page.content
