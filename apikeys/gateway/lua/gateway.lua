@@ -52,8 +52,9 @@ if not tenant[1] then return {TENANT_MISS, rec[2], rec[3]} end
 if tenant[1] ~= 'active' then return {SUSPENDED, rec[2], rec[3]} end
 local burst, minute_limit, quota = tonumber(tenant[3]), tonumber(tenant[4]), tonumber(tenant[5])
 
--- Drops the buckets older than the window; returns the units still counted and the oldest counted
--- second, and the seconds until it leaves the window. Expiring walks each second once in its life, so a request costs O(1) per window.
+-- Drops the buckets older than the window; returns the units still counted, the seconds until the oldest
+-- counted second leaves the window, and that second. Expiring walks each second once in its life, so a
+-- request costs O(1) per window.
 local function sliding_read(key)
   local state = redis.call('HMGET', key, 'n', 'o')
   local used = tonumber(state[1] or '0')
