@@ -221,7 +221,7 @@ _store_lock = threading.Lock()
 
 
 def gateway_store() -> GatewayStore:
-    """The store for this process: Redis when REDIS_URL is set, else in memory."""
+    """The store for this process: Redis when REDIS_URL is set, else in memory (embedded_store.py)."""
     global _store
     if _store is None:
         with _store_lock:
@@ -233,7 +233,7 @@ def gateway_store() -> GatewayStore:
 
                     _store = RedisGatewayStore(get_redis_connection("default"))
                 else:
-                    from .memory_store import MemoryGatewayStore
+                    from .embedded_store import EmbeddedGatewayStore
 
-                    _store = MemoryGatewayStore()
+                    _store = EmbeddedGatewayStore()
     return _store
