@@ -103,6 +103,7 @@ class _Loop:
         self.waiting: deque[_Flight] = deque()
         self.flying: dict[object, _Flight] = {}
         self.held: Counter = Counter()  # per endpoint: waiting + in flight
+        self.in_air: Counter = Counter()  # per endpoint: in flight
         self.done: list[tuple[_Flight, Response]] = []
         self.done_since: float | None = None
         self._secrets: dict = {}
@@ -149,19 +150,27 @@ class _Loop:
         return Request(destination, body, headers)
 
     def _fill(self) -> None:
+        """Start waiting requests while the lane has room: at most WEBHOOKS_SEND_CONCURRENCY that are not
+        slow yet, at most WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint (the others of that endpoint wait)."""
         active = sum(1 for flight in self.flying.values() if not flight.slow)
+        capped, cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY
         while self.waiting and active < settings.WEBHOOKS_SEND_CONCURRENCY:
             flight = self.waiting.popleft()
+            endpoint_id = flight.delivery.endpoint_id
+            if self.in_air[endpoint_id] >= cap:
+                capped.append(flight)
+                continue
             request = self._request(flight.delivery)
             if isinstance(request, BlockedDestination):
-                self._finished(
-                    flight, Response(None, "", f"refused by the SSRF guard: {request}"[:500], 0, None, time.time())
-                )
+                error = f"refused by the SSRF guard: {request}"[:500]
+                self._finished(flight, Response(None, "", error, 0, None, time.time()))
                 continue
             self.session.add(request, flight.delivery.pk)
             flight.since = time.monotonic()
             self.flying[flight.delivery.pk] = flight
+            self.in_air[endpoint_id] += 1
             active += 1
+        self.waiting.extendleft(reversed(capped))
 
     def _finished(self, flight: _Flight, response: Response) -> None:
         self.held[flight.delivery.endpoint_id] -= 1
@@ -176,10 +185,16 @@ class _Loop:
                 timeout, max(0.0, self.done_since + settings.WEBHOOKS_OUTCOME_FLUSH_SECONDS - time.monotonic())
             )
         for key, response in self.session.poll(timeout) if self.flying else ():
-            self._finished(self.flying.pop(key), response)
-        slow_since = time.monotonic() - settings.WEBHOOKS_SLOW_AFTER_SECONDS
+            flight = self.flying.pop(key)
+            self.in_air[flight.delivery.endpoint_id] -= 1
+            self._finished(flight, response)
+        slow_since, newly_slow = time.monotonic() - settings.WEBHOOKS_SLOW_AFTER_SECONDS, set()
         for flight in self.flying.values():
-            flight.slow = flight.slow or flight.since < slow_since
+            if not flight.slow and flight.since < slow_since:
+                flight.slow = True
+                newly_slow.add(flight.delivery.endpoint_id)
+        if newly_slow:  # their next deliveries go to the slow lane, from every worker's fan-out
+            Endpoint.objects.filter(pk__in=newly_slow, lane=Lane.FAST).update(lane=Lane.SLOW)
         self._fill()
         if self.done and (
             len(self.done) >= _FLUSH_ROWS
@@ -253,20 +268,6 @@ def _outcomes_write(owner: str, done: list[tuple[_Flight, Response]]) -> None:
 # --- the fast lane: fan-out and first attempts -----------------------------------------------------
 
 
-def _endpoints_stalled(endpoint_ids) -> set:
-    """Endpoints with a request on the wire for longer than WEBHOOKS_SLOW_AFTER_SECONDS (any worker's)."""
-    if not endpoint_ids:
-        return set()
-    before = timezone.now() - timedelta(seconds=settings.WEBHOOKS_SLOW_AFTER_SECONDS)
-    return set(
-        Attempt.objects.filter(
-            state=Attempt.State.STARTED, started_at__lt=before, delivery__endpoint_id__in=endpoint_ids
-        )
-        .values_list("delivery__endpoint_id", flat=True)
-        .distinct()
-    )
-
-
 def _fan_out_claim(loop: _Loop | None, *, event_id=None, limit: int) -> int:
     """Claim events, create their deliveries and start the first attempts the fast lane takes (with a loop);
     the others wait for the slow lane. Returns how many events were claimed."""
@@ -277,21 +278,12 @@ def _fan_out_claim(loop: _Loop | None, *, event_id=None, limit: int) -> int:
         deliveries = [_NewDelivery(event, endpoint, event.fanned_out_at)
                       for event, endpoints in claimed for endpoint in endpoints]  # fmt: skip
         now = timezone.now()
-        stalled = _endpoints_stalled({d.endpoint_id for d in deliveries}) if loop is not None else set()
         sending, attempts, parked = [], [], 0
-        reserved: Counter = Counter()
         for delivery in deliveries:
             endpoint = delivery.endpoint
             if not endpoint.is_active:  # a ping to a disabled endpoint
                 delivery.status, delivery.finished_at, delivery.next_attempt_at = Status.FAILED, now, None
-            elif (
-                loop is not None
-                and endpoint.lane == Lane.FAST
-                and endpoint.breaker_state == BreakerState.CLOSED
-                and endpoint.id not in stalled
-                and loop.room(endpoint.id) > reserved[endpoint.id]
-            ):
-                reserved[endpoint.id] += 1
+            elif loop is not None and endpoint.lane == Lane.FAST and endpoint.breaker_state == BreakerState.CLOSED:
                 delivery.attempt_count, delivery.last_attempt_at = 1, now
                 delivery.lease_owner = loop.owner
                 delivery.lease_expires_at = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)

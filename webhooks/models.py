@@ -162,10 +162,6 @@ class Attempt(models.Model):
     class Meta:
         ordering = ["delivery", "number"]
         constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number_unique")]
-        indexes = [
-            # The few attempts on the wire: the fan-out asks which endpoints have one waiting too long.
-            models.Index(fields=["started_at"], name="webhook_attempt_started_idx", condition=models.Q(state="started"))
-        ]
 
     def __str__(self) -> str:
         return f"{self.delivery} #{self.number}"

@@ -30,6 +30,11 @@ WEBHOOKS_TEST_ENV = {
     "WEBHOOKS_CONNECT_TIMEOUT": "1",
     "WEBHOOKS_READ_TIMEOUT": "3",
     "WEBHOOKS_REQUEUE_AFTER_SECONDS": "1",
+    # A killed worker's attempts are lost after 3 s; breakers open after more failures in a row than the
+    # schedule has attempts (so a single delivery's retries never open one), and probe after 1 s.
+    "WEBHOOKS_LEASE_SECONDS": "3",
+    "WEBHOOKS_BREAKER_THRESHOLD": "6",
+    "WEBHOOKS_BREAKER_COOLDOWN_SECONDS": "1",
 }
 
 
@@ -44,6 +49,9 @@ def webhooks_settings(settings):
     settings.WEBHOOKS_CONNECT_TIMEOUT = 1
     settings.WEBHOOKS_READ_TIMEOUT = 3
     settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 1
+    settings.WEBHOOKS_LEASE_SECONDS = 3
+    settings.WEBHOOKS_BREAKER_THRESHOLD = 6
+    settings.WEBHOOKS_BREAKER_COOLDOWN_SECONDS = 1
     return settings
 
 
