@@ -85,11 +85,11 @@ def _started_attempt(delivery, now: datetime, manual: bool) -> dict:
 
 
 class _Flight:
-    __slots__ = ("delivery", "number", "manual", "since", "slow")
+    __slots__ = ("delivery", "number", "manual", "since", "slow", "host")
 
     def __init__(self, delivery, manual: bool):
         self.delivery, self.number, self.manual = delivery, delivery.attempt_count, manual
-        self.since, self.slow = time.monotonic(), False
+        self.since, self.slow, self.host = time.monotonic(), False, None
 
 
 class _Loop:
@@ -103,7 +103,7 @@ class _Loop:
         self.waiting: deque[_Flight] = deque()
         self.flying: dict[object, _Flight] = {}
         self.held: Counter = Counter()  # per endpoint: waiting + in flight
-        self.in_air: Counter = Counter()  # per endpoint: in flight
+        self.in_air: Counter = Counter()  # per endpoint and per (host, port): in flight
         self.done: list[tuple[_Flight, Response]] = []
         self.done_since: float | None = None
         self._secrets: dict = {}
@@ -128,9 +128,9 @@ class _Loop:
             self.held[delivery.endpoint_id] += 1
         self._fill()
 
-    def _request(self, delivery) -> Request | BlockedDestination:
-        """Each event's body is encoded, and each endpoint's secrets decrypted and its URL resolved and
-        checked (the connection is pinned to the checked address), once per loop and minute."""
+    def _destination(self, delivery):
+        """The endpoint's checked address (the connection is pinned to it) or the guard's refusal; with its
+        secrets, resolved once per loop."""
         endpoint_id = delivery.endpoint_id
         if endpoint_id not in self._destinations:
             self._secrets[endpoint_id] = endpoint_signing_secrets(delivery.endpoint)
@@ -138,37 +138,40 @@ class _Loop:
                 self._destinations[endpoint_id] = destination_check(delivery.endpoint.url)
             except BlockedDestination as exc:
                 self._destinations[endpoint_id] = exc
-        destination = self._destinations[endpoint_id]
-        if isinstance(destination, BlockedDestination):
-            return destination
+        return self._destinations[endpoint_id]
+
+    def _request(self, delivery, destination) -> Request:
         if delivery.event_id not in self._bodies:
             self._bodies[delivery.event_id] = event_body(delivery.event)
         body = self._bodies[delivery.event_id]
         headers = signing.headers(
-            secrets_=self._secrets[endpoint_id], msg_id=delivery.msg_id, timestamp=int(time.time()), body=body
+            secrets_=self._secrets[delivery.endpoint_id], msg_id=delivery.msg_id, timestamp=int(time.time()), body=body
         )
         return Request(destination, body, headers)
 
     def _fill(self) -> None:
         """Start waiting requests while the lane has room: at most WEBHOOKS_SEND_CONCURRENCY that are not
-        slow yet, at most WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint (the others of that endpoint wait)."""
+        slow yet, WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint and WEBHOOKS_POOL_MAXSIZE per host (libcurl
+        would queue more, their connect time-out running); the others wait their turn here."""
         active = sum(1 for flight in self.flying.values() if not flight.slow)
-        capped, cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY
+        capped, cap, host_cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_POOL_MAXSIZE
         while self.waiting and active < settings.WEBHOOKS_SEND_CONCURRENCY:
             flight = self.waiting.popleft()
-            endpoint_id = flight.delivery.endpoint_id
-            if self.in_air[endpoint_id] >= cap:
-                capped.append(flight)
-                continue
-            request = self._request(flight.delivery)
-            if isinstance(request, BlockedDestination):
-                error = f"refused by the SSRF guard: {request}"[:500]
+            delivery = flight.delivery
+            destination = self._destination(delivery)
+            if isinstance(destination, BlockedDestination):
+                error = f"refused by the SSRF guard: {destination}"[:500]
                 self._finished(flight, Response(None, "", error, 0, None, time.time()))
                 continue
-            self.session.add(request, flight.delivery.pk)
-            flight.since = time.monotonic()
-            self.flying[flight.delivery.pk] = flight
-            self.in_air[endpoint_id] += 1
+            host = (destination.host, destination.port)
+            if self.in_air[delivery.endpoint_id] >= cap or self.in_air[host] >= host_cap:
+                capped.append(flight)
+                continue
+            self.session.add(self._request(delivery, destination), delivery.pk)
+            flight.since, flight.host = time.monotonic(), host
+            self.flying[delivery.pk] = flight
+            self.in_air[delivery.endpoint_id] += 1
+            self.in_air[host] += 1
             active += 1
         self.waiting.extendleft(reversed(capped))
 
@@ -187,6 +190,7 @@ class _Loop:
         for key, response in self.session.poll(timeout) if self.flying else ():
             flight = self.flying.pop(key)
             self.in_air[flight.delivery.endpoint_id] -= 1
+            self.in_air[flight.host] -= 1
             self._finished(flight, response)
         slow_since, newly_slow = time.monotonic() - settings.WEBHOOKS_SLOW_AFTER_SECONDS, set()
         for flight in self.flying.values():

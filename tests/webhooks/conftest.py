@@ -71,7 +71,7 @@ class Received:
 class Receiver:
     """A real HTTP server on 127.0.0.1. `script` maps a path to a list of behaviours, one per request
     (the last repeats): ("ok",), ("status", 500), ("retry_after", 429, "1"), ("slow", seconds),
-    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away),
+    ("drop",), ("redirect", location), ("hang",) (blocks until released, or 10 s, or the given seconds: ("hang", 30)),
     ("body", bytes) (200 with that body)."""
 
     server: ThreadingHTTPServer
@@ -116,7 +116,7 @@ def _handler(receiver_ref: list):
                 self.connection.shutdown(2)
                 return
             if kind == "hang":
-                receiver.release.wait(10)
+                receiver.release.wait(step[1] if len(step) > 1 else 10)
                 step = ("ok",)
             if kind == "slow":
                 time.sleep(step[1])
@@ -140,29 +140,51 @@ def _handler(receiver_ref: list):
     return Handler
 
 
-@pytest.fixture
-def receiver():
+def _serve_receiver():
     ref: list = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
     server.daemon_threads = True
     ref.append(Receiver(server=server))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield ref[0]
-    ref[0].release.set()
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return ref[0]
+
+
+def _stop_receiver(receiver: Receiver) -> None:
+    receiver.release.set()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    served = _serve_receiver()
+    yield served
+    _stop_receiver(served)
+
+
+@pytest.fixture
+def other_receiver():
+    """A second receiver (its own port, so its own connections): another tenant's, in fairness tests."""
+    served = _serve_receiver()
+    yield served
+    _stop_receiver(served)
 
 
 # --- a real worker on the test queue ----------------------------------------------------------------
 
 
 class WorkerHandle:
-    def __init__(self, env: dict, log_path: Path):
+    # The pool the deployment runs webhooks workers with (deploy/compose, deploy/k8s).
+    THREADS = ("-P", "threads", "-c", "4")
+    # The README's worker: 2 forked processes.
+    README = ("-P", "prefork", "-c", "2")
+
+    def __init__(self, env: dict, log_path: Path, pool: tuple = THREADS, name: str = "webhooks-test"):
         self.env = env
         self.log_path = log_path
+        self.pool = pool
         self.process: subprocess.Popen | None = None
-        self.hostname = f"webhooks-test-{os.getpid()}@localhost"
+        self.hostname = f"{name}-{os.getpid()}@localhost"
 
     def start(self) -> None:
         from platform_site.celery import app
@@ -178,11 +200,7 @@ class WorkerHandle:
                     "worker",
                     "-Q",
                     QUEUE,
-                    # The pool the deployment runs webhooks workers with (deploy/compose, deploy/k8s).
-                    "-P",
-                    "threads",
-                    "-c",
-                    "4",
+                    *self.pool,
                     "-n",
                     self.hostname,
                     "--without-gossip",
@@ -227,3 +245,16 @@ def webhooks_worker(test_database_env, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def readme_worker(webhooks_worker, test_database_env, tmp_path):
+    """The README's worker layout (one worker, 2 processes) on the test queue, instead of the session's, with
+    the production time-out of an attempt (15 s in all)."""
+    webhooks_worker.stop()
+    env = {**test_database_env, **WEBHOOKS_TEST_ENV, "WEBHOOKS_READ_TIMEOUT": "14"}
+    worker = WorkerHandle(env, tmp_path / "readme-worker.log", WorkerHandle.README, "readme")
+    worker.start()
+    yield worker
+    worker.stop()
+    webhooks_worker.start()

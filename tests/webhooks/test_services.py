@@ -102,7 +102,7 @@ def test_sweeper_fans_out_events_whose_task_was_lost(tenant, settings, django_ca
     settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 0
     endpoint, _ = services.endpoint_create(tenant=tenant, url="https://93.184.216.34/", event_types=["tenant.*"])
     event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {}})
-    with django_capture_on_commit_callbacks() as queued:
+    with django_capture_on_commit_callbacks():
         swept = services.webhooks_sweep()
     assert swept["events"] >= 1 and event.fanned_out_at is None
     # The sweep queued the fan-out; run it as the worker would, twice: it is idempotent.
