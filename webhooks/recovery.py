@@ -113,12 +113,13 @@ def webhooks_sweep(*, limit: int = 1000) -> dict:
     for event_id in event_ids:
         enqueue(tasks.event_fan_out_task, str(event_id))
     lost = attempts_mark_lost(limit=limit)
+    now = timezone.now()  # the lost ones were made due just now
     due = (
         Delivery.objects.filter(status=Status.PENDING, lease_owner="", next_attempt_at__lte=now)
         .filter(Q(endpoint__breaker_state=Endpoint.BreakerState.CLOSED) | Q(endpoint__breaker_probe_at__lte=now))
         .count()
     )
-    if due:
+    if due or lost:
         pump_wake()
     if event_ids or due or lost:
         logger.info("webhooks sweep queued events=%s deliveries=%s lost=%s", len(event_ids), due, lost)
