@@ -13,7 +13,8 @@ class EndpointOutput(serializers.ModelSerializer):
         model = Endpoint
         fields = [
             "id", "tenant", "url", "description", "event_types", "is_active", "disabled_reason", "disabled_at",
-            "failing_since", "previous_secret_expires_at", "created_at", "updated_at",
+            "failing_since", "consecutive_failures", "lane", "breaker_state", "breaker_opened_at", "breaker_probe_at",
+            "previous_secret_expires_at", "created_at", "updated_at",
         ]  # fmt: skip
 
 
@@ -66,6 +67,7 @@ class AttemptOutput(serializers.ModelSerializer):
             "error",
             "response_excerpt",
             "manual",
+            "state",
         ]
 
 
