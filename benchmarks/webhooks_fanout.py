@@ -308,7 +308,11 @@ def main() -> None:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
         for worker in workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loop still waiting on hanging receivers
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
         receiver.terminate()
         Tenant.objects.filter(Q(slug=slug) | Q(slug__startswith=f"{slug}-hang-")).delete()
 
