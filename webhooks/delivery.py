@@ -16,9 +16,8 @@ it lost and the delivery is sent again, as an attempt of its own.
 
 import logging
 import time
-import uuid
-from collections import Counter, deque
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,21 +26,16 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from platform_site import metrics
-from platform_site.leases import Lease
 
-from . import outbox, persistence, policy, signing
-from .endpoints import endpoint_signing_secrets
-from .http import Request, Response, client
-from .models import Attempt, Delivery, Endpoint, Event
-from .outbox import EndpointRow, event_body
+from . import outbox, persistence, policy
+from .models import Attempt, Delivery, Endpoint
 from .queueing import enqueue
-from .ssrf import BlockedDestination, destination_check
+from .sending import NewDelivery, SendingLoop, started_attempt
 
 logger = logging.getLogger(__name__)
 
 Status, Lane, BreakerState = Delivery.Status, Endpoint.Lane, Endpoint.BreakerState
 _CLAIM_EVERY_SECONDS = 0.25  # how often a loop whose requests wait looks for new work
-_FLUSH_ROWS = 100
 
 
 def _tasks():
@@ -50,236 +44,17 @@ def _tasks():
     return tasks
 
 
-class _NewDelivery:
-    """A delivery the fan-out creates: Delivery's columns as plain attributes. The fan-out builds no model
-    instances: Model.__init__ for the endpoints and deliveries was the largest part of its own Python."""
-
-    __slots__ = ("id", "event", "endpoint", "status", "attempt_count", "next_attempt_at", "queued_until",
-                 "last_attempt_at", "created_at", "finished_at", "lease_owner", "lease_expires_at")  # fmt: skip
-    msg_id = Delivery.msg_id  # the same property: it reads only `id`
-
-    def __init__(self, event: Event, endpoint: EndpointRow, now: datetime):
-        # The id (the webhook-id receivers deduplicate on) follows from event and endpoint.
-        self.id = uuid.uuid5(event.pk, str(endpoint.id))
-        self.event, self.endpoint = event, endpoint
-        self.status, self.attempt_count = Status.PENDING, 0
-        self.next_attempt_at = self.created_at = now
-        self.queued_until = now + timedelta(seconds=settings.WEBHOOKS_REQUEUE_AFTER_SECONDS)
-        self.last_attempt_at = self.finished_at = self.lease_expires_at = None
-        self.lease_owner = ""
-
-    pk = property(lambda self: self.id)
-    event_id = property(lambda self: self.event.pk)
-    endpoint_id = property(lambda self: self.endpoint.id)
-
-    def as_model(self) -> Delivery:
-        return Delivery(
-            **{name: getattr(self, name) for name in ("id", "event_id", "endpoint_id", *self.__slots__[3:])}
-        )
-
-
-def _started_attempt(delivery, now: datetime, manual: bool) -> dict:
-    return {"delivery_id": delivery.pk, "number": delivery.attempt_count, "started_at": now, "duration_ms": 0,
-            "status_code": None, "succeeded": False, "error": "", "response_excerpt": "", "manual": manual,
-            "state": Attempt.State.STARTED}  # fmt: skip
-
-
-class _Flight:
-    __slots__ = ("delivery", "number", "manual", "since", "slow", "host")
-
-    def __init__(self, delivery, manual: bool):
-        self.delivery, self.number, self.manual = delivery, delivery.attempt_count, manual
-        self.since, self.slow, self.host = time.monotonic(), False, None
-
-
-class _Loop:
-    """Deliveries this loop holds under one lease: started on one multi handle, outcomes written as they
-    arrive (at most WEBHOOKS_OUTCOME_FLUSH_SECONDS later, a statement for all that arrived meanwhile)."""
-
-    def __init__(self):
-        self.owner = uuid.uuid4().hex
-        self.lease = Lease(Delivery, None, self.owner, settings.WEBHOOKS_LEASE_SECONDS)
-        self.session = client().session()
-        self.waiting: deque[_Flight] = deque()
-        self.flying: dict[object, _Flight] = {}
-        self.held: Counter = Counter()  # per endpoint: waiting + in flight
-        self.in_air: Counter = Counter()  # per endpoint and per (host, port): in flight
-        self.done: list[tuple[_Flight, Response]] = []
-        self.done_since: float | None = None
-        self._secrets: dict = {}
-        self._destinations: dict = {}
-        self._bodies: dict = {}
-
-    def busy(self) -> bool:
-        return bool(self.waiting or self.flying or self.done)
-
-    def room(self, endpoint_id) -> int:
-        return settings.WEBHOOKS_ENDPOINT_CONCURRENCY - self.held[endpoint_id]
-
-    def full(self) -> bool:
-        return len(self.waiting) >= settings.WEBHOOKS_BATCH_SIZE
-
-    def endpoints_held(self) -> set:
-        return {endpoint_id for endpoint_id, count in self.held.items() if count}
-
-    def start(self, deliveries: list, *, manual: bool = False) -> None:
-        for delivery in deliveries:
-            self.waiting.append(_Flight(delivery, manual))
-            self.held[delivery.endpoint_id] += 1
-        self._fill()
-
-    def _destination(self, delivery):
-        """The endpoint's checked address (the connection is pinned to it) or the guard's refusal; with its
-        secrets, resolved once per loop."""
-        endpoint_id = delivery.endpoint_id
-        if endpoint_id not in self._destinations:
-            self._secrets[endpoint_id] = endpoint_signing_secrets(delivery.endpoint)
-            try:
-                self._destinations[endpoint_id] = destination_check(delivery.endpoint.url)
-            except BlockedDestination as exc:
-                self._destinations[endpoint_id] = exc
-        return self._destinations[endpoint_id]
-
-    def _request(self, delivery, destination) -> Request:
-        if delivery.event_id not in self._bodies:
-            self._bodies[delivery.event_id] = event_body(delivery.event)
-        body = self._bodies[delivery.event_id]
-        headers = signing.headers(
-            secrets_=self._secrets[delivery.endpoint_id], msg_id=delivery.msg_id, timestamp=int(time.time()), body=body
-        )
-        return Request(destination, body, headers)
-
-    def _fill(self) -> None:
-        """Start waiting requests while the lane has room: at most WEBHOOKS_SEND_CONCURRENCY that are not
-        slow yet, WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint and WEBHOOKS_POOL_MAXSIZE per host (libcurl
-        would queue more, their connect time-out running); the others wait their turn here."""
-        active = sum(1 for flight in self.flying.values() if not flight.slow)
-        capped, cap, host_cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_POOL_MAXSIZE
-        while self.waiting and active < settings.WEBHOOKS_SEND_CONCURRENCY:
-            flight = self.waiting.popleft()
-            delivery = flight.delivery
-            destination = self._destination(delivery)
-            if isinstance(destination, BlockedDestination):
-                error = f"refused by the SSRF guard: {destination}"[:500]
-                self._finished(flight, Response(None, "", error, 0, None, time.time()))
-                continue
-            host = (destination.host, destination.port)
-            if self.in_air[delivery.endpoint_id] >= cap or self.in_air[host] >= host_cap:
-                capped.append(flight)
-                continue
-            self.session.add(self._request(delivery, destination), delivery.pk)
-            flight.since, flight.host = time.monotonic(), host
-            self.flying[delivery.pk] = flight
-            self.in_air[delivery.endpoint_id] += 1
-            self.in_air[host] += 1
-            active += 1
-        self.waiting.extendleft(reversed(capped))
-
-    def _finished(self, flight: _Flight, response: Response) -> None:
-        self.held[flight.delivery.endpoint_id] -= 1
-        if not self.done:
-            self.done_since = time.monotonic()
-        self.done.append((flight, response))
-
-    def step(self, timeout: float) -> None:
-        """Wait at most `timeout` for requests to finish; write the outcomes that are due; renew the lease."""
-        if self.done:
-            timeout = min(
-                timeout, max(0.0, self.done_since + settings.WEBHOOKS_OUTCOME_FLUSH_SECONDS - time.monotonic())
-            )
-        for key, response in self.session.poll(timeout) if self.flying else ():
-            flight = self.flying.pop(key)
-            self.in_air[flight.delivery.endpoint_id] -= 1
-            self.in_air[flight.host] -= 1
-            self._finished(flight, response)
-        slow_since, newly_slow = time.monotonic() - settings.WEBHOOKS_SLOW_AFTER_SECONDS, set()
-        for flight in self.flying.values():
-            if not flight.slow and flight.since < slow_since:
-                flight.slow = True
-                newly_slow.add(flight.delivery.endpoint_id)
-        if newly_slow:  # their next deliveries go to the slow lane, from every worker's fan-out
-            Endpoint.objects.filter(pk__in=newly_slow, lane=Lane.FAST).update(lane=Lane.SLOW)
-        self._fill()
-        if self.done and (
-            len(self.done) >= _FLUSH_ROWS
-            or not self.flying
-            or time.monotonic() - self.done_since >= settings.WEBHOOKS_OUTCOME_FLUSH_SECONDS
-        ):
-            self.flush()
-        if self.flying or self.waiting:
-            self.lease.renew_if_due()
-
-    def flush(self) -> None:
-        done, self.done = self.done, []
-        if done:
-            _outcomes_write(self.owner, done)
-
-    def drain(self) -> None:
-        """Send and write everything this loop holds."""
-        while self.busy():
-            self.step(1.0)
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def _outcomes_write(owner: str, done: list[tuple[_Flight, Response]]) -> None:
-    """Write finished attempts, their deliveries' fate and their endpoints' state in one transaction; queue
-    the slow lane for the retries (each counted from the end of its own attempt) and opened breakers."""
-    now = timezone.now()
-    results = [(flight, response, datetime.fromtimestamp(response.started, tz=UTC)) for flight, response in done]
-    wake_at = None
-    with transaction.atomic():
-        verdicts = policy.endpoints_record([(f.delivery.endpoint, r, started) for f, r, started in results], now=now)
-        deliveries, attempts = [], []
-        for flight, response, started_at in results:
-            delivery, succeeded = flight.delivery, policy.succeeded(response)
-            ended_at = started_at + timedelta(milliseconds=response.duration_ms)
-            delay = None
-            if not succeeded and delivery.endpoint_id not in verdicts.disabled:
-                delay = policy.next_delay(attempts_made=flight.number, response=response)
-            row = {"id": delivery.pk, "status": Status.SUCCEEDED if succeeded else Status.FAILED,
-                   "next_attempt_at": None, "queued_until": None, "finished_at": ended_at}  # fmt: skip
-            if delay is not None:
-                next_at = ended_at + timedelta(seconds=delay)
-                row.update(status=Status.PENDING, next_attempt_at=next_at, finished_at=None)
-                wake_at = min(wake_at or next_at, next_at)
-            deliveries.append(row)
-            attempts.append({
-                "delivery_id": delivery.pk, "number": flight.number, "state": Attempt.State.FINISHED,
-                "started_at": started_at, "duration_ms": response.duration_ms, "status_code": response.status,
-                "succeeded": succeeded, "response_excerpt": persistence.text(response.excerpt),
-                "error": persistence.text(response.error)
-                or ("" if succeeded or response.status is None else f"HTTP {response.status}"),
-            })  # fmt: skip
-            metrics.record_webhook_delivery(
-                outcome="delivered" if succeeded else ("retrying" if delay is not None else "failed"),
-                seconds=response.duration_ms / 1000,
-            )
-            logger.info(
-                "webhook attempt delivery=%s endpoint=%s status=%s error=%s duration_ms=%s",
-                delivery.pk, delivery.endpoint_id, response.status, response.error or "-", response.duration_ms,
-            )  # fmt: skip
-        persistence.outcomes_write(owner=owner, deliveries=deliveries, attempts=attempts)
-        for probe_at in verdicts.opened.values():
-            wake_at = min(wake_at or probe_at, probe_at)
-        if verdicts.closed:  # the deliveries that waited for the breaker go now
-            wake_at = now
-    if wake_at is not None:
-        transaction.on_commit(lambda: pump_wake(at=wake_at))
-
-
 # --- the fast lane: fan-out and first attempts -----------------------------------------------------
 
 
-def _fan_out_claim(loop: _Loop | None, *, event_id=None, limit: int) -> int:
+def _fan_out_claim(loop: SendingLoop | None, *, event_id=None, limit: int) -> int:
     """Claim events, create their deliveries and start the first attempts the fast lane takes (with a loop);
     the others wait for the slow lane. Returns how many events were claimed."""
     with transaction.atomic():
         claimed = outbox.events_claim(event_id=event_id, limit=limit)
         if not claimed:
             return 0
-        deliveries = [_NewDelivery(event, endpoint, event.fanned_out_at)
+        deliveries = [NewDelivery(event, endpoint, event.fanned_out_at)
                       for event, endpoints in claimed for endpoint in endpoints]  # fmt: skip
         now = timezone.now()
         sending, attempts, parked = [], [], 0
@@ -292,7 +67,7 @@ def _fan_out_claim(loop: _Loop | None, *, event_id=None, limit: int) -> int:
                 delivery.lease_owner = loop.owner
                 delivery.lease_expires_at = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
                 sending.append(delivery)
-                attempts.append(_started_attempt(delivery, now, manual=False))
+                attempts.append(started_attempt(delivery, now, manual=False))
             else:
                 parked += 1
         persistence.deliveries_insert(deliveries, attempts)
@@ -306,7 +81,7 @@ def _fan_out_claim(loop: _Loop | None, *, event_id=None, limit: int) -> int:
 def _fan_out_loop(*, event_id=None, limit: int, more: bool) -> int:
     """Claim events and send their first attempts; while requests wait, claim new events every
     _CLAIM_EVERY_SECONDS (for WEBHOOKS_LOOP_SECONDS at most). Returns how many events were claimed."""
-    loop, total = _Loop(), 0
+    loop, total = SendingLoop(), 0
     deadline = time.monotonic() + settings.WEBHOOKS_LOOP_SECONDS
     next_claim = 0.0
     try:
@@ -372,7 +147,7 @@ def pump_wake(at: datetime | None = None) -> None:
     enqueue(_tasks().deliveries_pump_task, countdown=countdown)
 
 
-def _claim(loop: _Loop, queryset, *, now: datetime, manual: bool, respect_breaker: bool) -> list:
+def _claim(loop: SendingLoop, queryset, *, now: datetime, manual: bool, respect_breaker: bool) -> list:
     """Lease the due deliveries of `queryset` the loop may send (caps, breaker) and start their attempts."""
     with transaction.atomic():
         candidates = list(
@@ -411,12 +186,12 @@ def _claim(loop: _Loop, queryset, *, now: datetime, manual: bool, respect_breake
             delivery.attempt_count += 1
             delivery.last_attempt_at, delivery.lease_owner, delivery.lease_expires_at = now, loop.owner, expires
         Delivery.objects.bulk_update(chosen, ["attempt_count", "last_attempt_at", "lease_owner", "lease_expires_at"])
-        Attempt.objects.bulk_create([Attempt(**_started_attempt(d, now, manual)) for d in chosen])
+        Attempt.objects.bulk_create([Attempt(**started_attempt(d, now, manual)) for d in chosen])
     loop.start(chosen, manual=manual)
     return chosen
 
 
-def _slow_lane_due(loop: _Loop, now: datetime):
+def _slow_lane_due(loop: SendingLoop, now: datetime):
     waiting_for_probe = ~Q(endpoint__breaker_state=BreakerState.CLOSED) & Q(endpoint__breaker_probe_at__gt=now)
     return (
         Delivery.objects.filter(next_attempt_at__lte=now)
@@ -435,7 +210,7 @@ def deliveries_pump() -> int:
             return 0
     except Exception as exc:  # noqa: BLE001 - the lock only saves worker slots; the leases keep it correct
         logger.warning("webhooks: the cache is unavailable (%s); running the slow lane unlocked", type(exc).__name__)
-    loop, sent, claimed = _Loop(), 0, 0
+    loop, sent, claimed = SendingLoop(), 0, 0
     deadline = time.monotonic() + settings.WEBHOOKS_LOOP_SECONDS
     next_claim = 0.0
     try:
@@ -481,7 +256,7 @@ def _pump_schedule_next(*, ran_out: bool) -> None:
 def deliveries_attempt(*, delivery_ids: list, manual: bool = False) -> dict[str, str]:
     """Make the next attempt of each pending delivery given (due or not: an operator asked), breaker or not;
     idempotent: a delivery another worker holds is skipped. Returns each one's status afterwards."""
-    loop = _Loop()
+    loop = SendingLoop()
     try:
         held = [delivery.pk for delivery in _claim(
             loop, Delivery.objects.filter(pk__in=delivery_ids), now=timezone.now(), manual=manual, respect_breaker=False
