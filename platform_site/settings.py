@@ -505,7 +505,7 @@ WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
 WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
 WEBHOOKS_SLOW_AFTER_SECONDS = env.float("WEBHOOKS_SLOW_AFTER_SECONDS", default=1)
 WEBHOOKS_LOOP_SECONDS = env.float("WEBHOOKS_LOOP_SECONDS", default=120)
-WEBHOOKS_OUTCOME_FLUSH_SECONDS = env.float("WEBHOOKS_OUTCOME_FLUSH_SECONDS", default=0.1)
+WEBHOOKS_OUTCOME_FLUSH_SECONDS = env.float("WEBHOOKS_OUTCOME_FLUSH_SECONDS", default=0.25)
 # A delivery being sent holds a lease this long (renewed while its request waits); past it, the attempt is
 # recorded as lost and the delivery is sent again.
 WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60)

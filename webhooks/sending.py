@@ -24,7 +24,7 @@ from .ssrf import BlockedDestination, destination_check
 logger = logging.getLogger(__name__)
 
 Status, Lane = Delivery.Status, Endpoint.Lane
-_FLUSH_ROWS = 100
+_FLUSH_ROWS = 200  # an outcome statement per this many (or per WEBHOOKS_OUTCOME_FLUSH_SECONDS)
 
 
 class NewDelivery:
