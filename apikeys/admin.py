@@ -9,7 +9,7 @@ from django.utils.cache import add_never_cache_headers
 
 from console.services import error_text
 from console.workflows import AuditReasonForm, OperatorAdminMixin, Workflow, admin_operator_action, confirmed_action
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.models import Tenant
 
 from . import selectors, services

@@ -13,7 +13,7 @@ from console.workflows import (
     admin_operator_action,
     confirmed_action,
 )
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event

@@ -9,7 +9,7 @@ deliveries to slow or failing endpoints and breaker probes, at most WEBHOOKS_END
 flight per endpoint. Each outcome is written as it arrives, so a retry is counted from the end of its own
 attempt and a 410 disables at once, whatever its batch-mates do.
 
-Every attempt is recorded as started, and its delivery leased (platform_site/leases.py), before the request
+Every attempt is recorded as started, and its delivery leased (core/leases.py), before the request
 goes out; a worker that dies leaves the attempt `started` until its lease runs out, then the sweeper marks
 it lost and the delivery is sent again, as an attempt of its own.
 """
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from platform_site import metrics
+from observability import metrics
 
 from . import outbox, persistence, policy
 from .models import Attempt, Delivery, Endpoint

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
+from observability import metrics
 from tenants.models import Tenant
 
 from . import catalogue, encryption, signing

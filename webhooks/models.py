@@ -104,7 +104,7 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The lease of the worker sending its attempt (platform_site/leases.py); the sweeper marks the attempt
+    # The lease of the worker sending its attempt (core/leases.py); the sweeper marks the attempt
     # lost and sends again once it runs out.
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)

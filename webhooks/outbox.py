@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import catalogue
 from .models import Endpoint, Event

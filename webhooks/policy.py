@@ -19,7 +19,7 @@ from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from platform_site import metrics
+from observability import metrics
 
 from .http import Response
 from .models import Endpoint

@@ -8,9 +8,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError
-from platform_site.leases import lease_ran_out
+from core.exceptions import ApplicationError
+from core.leases import lease_ran_out
+from observability import metrics
 
 from .delivery import pump_wake
 from .models import Attempt, Delivery, Endpoint, Event

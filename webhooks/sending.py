@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.leases import Lease
+from core.leases import Lease
+from observability import metrics
 
 from . import persistence, policy, signing
 from .endpoints import endpoint_signing_secrets

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from platform_site import metrics
+from observability import metrics
 from tenants import services as tenant_services
 from tests.helpers import wait_for
 from webhooks import policy, services
