@@ -140,9 +140,15 @@ def _handler(receiver_ref: list):
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # A real server's listen backlog: the default 5 drops connections when many arrive at once on a loaded
+    # machine, and the client sees a connect time-out that no receiver would cause.
+    request_queue_size = 128
+
+
 def _serve_receiver():
     ref: list = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    server = _Server(("127.0.0.1", 0), _handler(ref))
     server.daemon_threads = True
     ref.append(Receiver(server=server))
     threading.Thread(target=server.serve_forever, daemon=True).start()
