@@ -116,12 +116,8 @@ def endpoints_record(outcomes: list[tuple[object, Response, datetime]], *, now: 
     return verdicts
 
 
-def breaker_allows(endpoint, *, now: datetime | None = None) -> bool:
-    """Whether a request may go to the endpoint now without being its probe."""
-    return endpoint.breaker_state == BreakerState.CLOSED
-
-
 def probe_due(endpoint, *, now: datetime | None = None) -> bool:
+    """Whether the endpoint's breaker is open (or its probe was lost) and its next probe may go now."""
     now = now or timezone.now()
     return endpoint.breaker_state != BreakerState.CLOSED and (
         endpoint.breaker_probe_at is None or endpoint.breaker_probe_at <= now
