@@ -3,8 +3,8 @@
 The fast lane is the fan-out task: it claims new events, creates their deliveries and sends the first
 attempts to endpoints in the fast lane; while requests wait it keeps claiming new events, so a slot that
 waits on a slow receiver still serves every other tenant. A request unanswered after
-WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the lane's WEBHOOKS_SEND_CONCURRENCY, and its endpoint's
-next deliveries go to the slow lane. The slow lane (one loop at a time, `deliveries_pump`) sends retries,
+WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the lane's WEBHOOKS_SEND_CONCURRENCY; after
+WEBHOOKS_SLOW_LANE_SECONDS its endpoint's next deliveries go to the slow lane. The slow lane (one loop at a time, `deliveries_pump`) sends retries,
 deliveries to slow or failing endpoints and breaker probes, at most WEBHOOKS_ENDPOINT_CONCURRENCY in
 flight per endpoint. Each outcome is written as it arrives, so a retry is counted from the end of its own
 attempt and a 410 disables at once, whatever its batch-mates do.

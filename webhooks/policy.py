@@ -1,6 +1,6 @@
 """Retry policy, lanes and the circuit breaker: what an attempt's outcome means for its delivery and endpoint.
 
-Lanes: an endpoint whose last attempt failed, or answered slower than WEBHOOKS_SLOW_AFTER_SECONDS, is in
+Lanes: an endpoint whose last attempt failed, or answered slower than WEBHOOKS_SLOW_LANE_SECONDS, is in
 the slow lane: its deliveries are sent by the slow lane's loop (webhooks/delivery.py), never inline by the
 fan-out, so healthy endpoints' first attempts do not wait behind it. A success in time puts it back.
 
@@ -71,7 +71,7 @@ def endpoints_record(outcomes: list[tuple[object, Response, datetime]], *, now: 
     by_endpoint: dict = {}
     for endpoint, response, started_at in outcomes:
         by_endpoint.setdefault(endpoint.pk, (endpoint, []))[1].append((response, started_at))
-    slow_ms = settings.WEBHOOKS_SLOW_AFTER_SECONDS * 1000
+    slow_ms = settings.WEBHOOKS_SLOW_LANE_SECONDS * 1000
     for endpoint_id, (endpoint, results) in by_endpoint.items():
         answered = [response for response, _ in results if succeeded(response)]
         rows = Endpoint.objects.filter(pk=endpoint_id)

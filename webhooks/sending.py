@@ -62,11 +62,11 @@ def started_attempt(delivery, now: datetime, manual: bool) -> dict:
 
 
 class _Flight:
-    __slots__ = ("delivery", "number", "manual", "since", "slow", "host")
+    __slots__ = ("delivery", "number", "manual", "since", "slow", "moved", "host")
 
     def __init__(self, delivery, manual: bool):
         self.delivery, self.number, self.manual = delivery, delivery.attempt_count, manual
-        self.since, self.slow, self.host = time.monotonic(), False, None
+        self.since, self.slow, self.moved, self.host = time.monotonic(), False, False, None
 
 
 class SendingLoop:
@@ -169,10 +169,13 @@ class SendingLoop:
             self.in_air[flight.delivery.endpoint_id] -= 1
             self.in_air[flight.host] -= 1
             self._finished(flight, response)
-        slow_since, newly_slow = time.monotonic() - settings.WEBHOOKS_SLOW_AFTER_SECONDS, set()
+        now = time.monotonic()
+        slow_since, lane_since = now - settings.WEBHOOKS_SLOW_AFTER_SECONDS, now - settings.WEBHOOKS_SLOW_LANE_SECONDS
+        newly_slow = set()
         for flight in self.flying.values():
-            if not flight.slow and flight.since < slow_since:
-                flight.slow = True
+            flight.slow = flight.slow or flight.since < slow_since  # stops counting against the lane
+            if not flight.moved and flight.since < lane_since:
+                flight.moved = True
                 newly_slow.add(flight.delivery.endpoint_id)
         if newly_slow:  # their next deliveries go to the slow lane, from every worker's fan-out
             Endpoint.objects.filter(pk__in=newly_slow, lane=Lane.FAST).update(lane=Lane.SLOW)
