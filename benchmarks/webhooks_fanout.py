@@ -302,8 +302,8 @@ def main() -> None:
                 time.sleep(0.5)
             waits = [(started - created).total_seconds() * 1000
                      for started, created in first.values_list("started_at", "delivery__event__created_at")]  # fmt: skip
+            # The first phase's endpoints keep hanging (and retrying) through the second, as they would.
             fairness[count] = {"p99": _p99(waits), "missing": wanted - len(waits)}
-            Delivery.objects.filter(endpoint__tenant=hanging_tenant, status="pending").update(status="failed")
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -8,7 +8,7 @@ from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from core.leases import Lease
@@ -187,7 +187,10 @@ class SendingLoop:
         ):
             self.flush()
         if self.flying or self.waiting:
-            self.lease.renew_if_due()
+            try:
+                self.lease.renew_if_due()
+            except DatabaseError as exc:  # e.g. a deadlock with a bulk update of these rows: renew next time
+                logger.warning("webhooks: lease renewal deferred (%s)", type(exc).__name__)
 
     def flush(self) -> None:
         done, self.done = self.done, []
