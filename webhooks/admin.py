@@ -28,16 +28,19 @@ class EndpointForm(AuditReasonForm):
 @admin.register(Endpoint)
 class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "tenant", "is_active", "breaker", "lane", "disabled_reason", "failing_since", "created_at"]
-    list_filter = ["is_active", "breaker_state", "lane", "created_at", "tenant__tier"]
+    list_display = ["url", "tenant", "is_active", "breaker", "lane", "signature_scheme", "disabled_reason",
+                    "failing_since", "created_at"]  # fmt: skip
+    list_filter = ["is_active", "breaker_state", "lane", "signature_scheme", "created_at", "tenant__tier"]
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
     exclude = ["secret_encrypted", "previous_secret_encrypted"]
     # The URL changes only through the API, which runs the SSRF guard.
+    # The signature scheme and v1a public keys are shown, never changed here (rotation is the API's).
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
                        "consecutive_failures", "lane", "breaker_state", "breaker_opened_at", "breaker_probe_at",
-                       "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
+                       "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
+                       "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected", "reset_breaker", "replay_failed", "delete_through_service"]
     delete_audit_action = "endpoint.delete"
 

@@ -6,9 +6,6 @@ consumes the default `webhooks` queue with default settings) never takes these d
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.workers import CeleryWorker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"webhooks-test-{os.getpid()}"
@@ -179,69 +178,13 @@ def other_receiver():
 # --- a real worker on the test queue ----------------------------------------------------------------
 
 
-class WorkerHandle:
-    # The pool the deployment runs webhooks workers with (deploy/compose, deploy/k8s).
-    THREADS = ("-P", "threads", "-c", "4")
-    # The README's worker: 2 forked processes.
-    README = ("-P", "prefork", "-c", "2")
-
-    def __init__(self, env: dict, log_path: Path, pool: tuple = THREADS, name: str = "webhooks-test"):
-        self.env = env
-        self.log_path = log_path
-        self.pool = pool
-        self.process: subprocess.Popen | None = None
-        self.hostname = f"{name}-{os.getpid()}@localhost"
-
-    def start(self) -> None:
-        from platform_site.celery import app
-
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "platform_site",
-                    "worker",
-                    "-Q",
-                    QUEUE,
-                    *self.pool,
-                    "-n",
-                    self.hostname,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-l",
-                    "INFO",
-                ],  # fmt: skip
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"webhooks worker exited: {self.log_path.read_text()[-2000:]}")
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
-                return
-        self.kill()
-        raise RuntimeError(f"webhooks worker not ready in 30 s: {self.log_path.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool children), as a crash or OOM kill would."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def WorkerHandle(  # noqa: N802 - reads as the class it builds
+    env: dict, log_path: Path, pool: str = "threads", concurrency: int = 4, name: str = "webhooks-test"
+) -> CeleryWorker:
+    """A worker on the webhooks test queue, by default with the pool the deployment runs webhooks workers
+    with (threads; deploy/compose, deploy/k8s); the README's worker is prefork with 2 processes."""
+    return CeleryWorker(env, log_path, queues=[QUEUE], hostname=f"{name}-{os.getpid()}@localhost",
+                        concurrency=concurrency, pool=pool)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -259,7 +202,7 @@ def readme_worker(webhooks_worker, test_database_env, tmp_path):
     the production time-out of an attempt (15 s in all)."""
     webhooks_worker.stop()
     env = {**test_database_env, **WEBHOOKS_TEST_ENV, "WEBHOOKS_READ_TIMEOUT": "14"}
-    worker = WorkerHandle(env, tmp_path / "readme-worker.log", WorkerHandle.README, "readme")
+    worker = WorkerHandle(env, tmp_path / "readme-worker.log", pool="prefork", concurrency=2, name="readme")
     worker.start()
     yield worker
     worker.stop()

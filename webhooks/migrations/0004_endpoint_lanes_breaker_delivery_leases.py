@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0002_drop_redundant_fk_indexes"),
+        ("webhooks", "0003_endpoint_signature_scheme"),
     ]
 
     operations = [
