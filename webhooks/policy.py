@@ -72,7 +72,9 @@ def endpoints_record(outcomes: list[tuple[object, Response, datetime]], *, now: 
     for endpoint, response, started_at in outcomes:
         by_endpoint.setdefault(endpoint.pk, (endpoint, []))[1].append((response, started_at))
     slow_ms = settings.WEBHOOKS_SLOW_LANE_SECONDS * 1000
-    for endpoint_id, (endpoint, results) in by_endpoint.items():
+    # In id order (as an UPDATE by primary key locks them): two loops' outcomes for the same endpoints
+    # would otherwise lock them in opposite orders and deadlock.
+    for endpoint_id, (endpoint, results) in sorted(by_endpoint.items(), key=lambda item: str(item[0])):
         answered = [response for response, _ in results if succeeded(response)]
         rows = Endpoint.objects.filter(pk=endpoint_id)
         if answered:
