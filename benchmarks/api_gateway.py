@@ -77,13 +77,34 @@ def _time_interleaved(client, variants, count, setup):
             started = time.perf_counter_ns()
             response = client.get(path, **headers)
             samples[name].append(time.perf_counter_ns() - started)
-            assert response.status_code == 200, (name, response.status_code)
+            assert response.status_code == 200, (name, response.status_code, response.content[:300])
             # The PING right after a request: where the gateway's own call happens, after Django's work
             # (not right after the setup's round trips, which leave the path to Redis warm).
             started = time.perf_counter_ns()
             redis.ping()
             pings.append(time.perf_counter_ns() - started)
     return samples, pings
+
+
+def _wait_for_replicas():
+    """Until every replica has replayed the setup's writes (the benchmark's client has no write position)."""
+    from django.conf import settings
+    from django.db import connections
+
+    from dbrouting.routing import lsn_to_int, primary_lsn
+
+    target = primary_lsn()
+    for alias in settings.DATABASE_REPLICAS:
+        deadline = time.monotonic() + 30
+        while True:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT pg_last_wal_replay_lsn()")
+                replayed = cursor.fetchone()[0]
+            if replayed and lsn_to_int(replayed) >= target:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"benchmark: replica {alias} did not catch up within 30 s")
+            time.sleep(0.05)
 
 
 def _drf_history(scope, ident, entries):
@@ -213,6 +234,7 @@ def main():
     # Every window of a plan active, none ever refusing here: the cost of deciding them all.
     key_plan, _ = _planned_tenant(run, "plan", burst=10**6, minute=10**7, quota=10**12)
 
+    _wait_for_replicas()  # the peers read their tokens through the router: from a replica
     client = Client()
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {key_free}"}
     bearer_plan = {"HTTP_AUTHORIZATION": f"Bearer {key_plan}"}
@@ -226,7 +248,8 @@ def main():
         ("/api/v1/bench/drf-token-enterprise/", {"HTTP_AUTHORIZATION": f"Token {token_ent}"}),
         ("/api/v1/bench/drf-api-key/", {"HTTP_AUTHORIZATION": f"Api-Key {their_key}"}),
     ]:
-        assert client.get(path, **headers).status_code == 200, path
+        response = client.get(path, **headers)
+        assert response.status_code == 200, (path, response.status_code, response.content[:300])
 
     # After 10,000 requests in the window. Free admits only 100 a minute, so each Free request starts
     # from 99 used (DRF's list then holds 99 entries; ours one hash of <= 61 buckets).

@@ -54,58 +54,71 @@ def _retire_unusable_connections(**kwargs) -> None:
     close_old_connections()
 
 
-# Every periodic schedule of the platform. Times are UTC.
-app.conf.beat_schedule = {
-    "beat-heartbeat": {
-        "task": "observability.tasks.beat_heartbeat",
-        "schedule": 60.0,
-    },
-    "apikeys-usage-rollup": {
-        "task": "apikeys.tasks.usage_rollup",
-        "schedule": settings.USAGE_ROLLUP_INTERVAL_SECONDS,
-    },
-    # Custom hostnames' DNS challenges: pending ones with backoff, verified ones re-checked daily.
-    "tenants-hostnames-verify-due": {
-        "task": "tenants.tasks.hostnames_verify_due_task",
-        "schedule": 60.0,
-    },
-    # Deployments whose worker died (lease ran out) are retried or failed with the reason.
-    "tenants-deployments-sweep": {
-        "task": "tenants.tasks.deployments_sweep_task",
-        "schedule": 60.0,
-    },
-    "cdn-invalidation-poll": {
-        "task": "cdn.tasks.invalidation_poll_task",
-        "schedule": 30.0,
-    },
-    # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
-    "backup-full-daily": {"task": "backups.tasks.backup_full_task", "schedule": crontab(hour=2, minute=0)},
-    "backup-incremental-6h": {
-        "task": "backups.tasks.backup_incremental_task",
-        "schedule": crontab(hour="*/6", minute=30),
-    },
-    # Every minute: a repository's outage is reported within two minutes (log, metrics, alert rules).
-    # Stale copies expire instead of piling up behind a long backup (run the backups worker with -c 2).
-    "backup-wal-archive-check": {
-        "task": "backups.tasks.wal_archive_check_task",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    # Runs whose process is gone (lease expired) are failed; leaked drill scratch clusters are reaped.
-    "backup-reconcile": {"task": "backups.tasks.backups_reconcile_task", "schedule": 60.0, "options": {"expires": 55}},
-    "backup-expire-daily": {"task": "backups.tasks.backup_expire_task", "schedule": crontab(hour=4, minute=0)},
-    "backup-tenant-export-daily": {"task": "backups.tasks.tenant_export_task", "schedule": crontab(hour=3, minute=0)},
-    "backup-restore-drill-weekly": {
-        "task": "backups.tasks.restore_drill_task",
-        "schedule": crontab(hour=5, minute=0, day_of_week="sun"),
-    },
-    # Queues webhook fan-outs and deliveries whose task was lost (broker down at commit, worker killed)
-    # and retries due later than a countdown covers.
-    "webhooks-sweep": {
-        "task": "webhooks.tasks.webhooks_sweep_task",
-        "schedule": 30.0,
-    },
-}
+# Every periodic schedule of the platform. Times are UTC. Built when the configuration is first read, not
+# at import: a settings module that imports the platform's settings (benchmarks/settings.py) imports this
+# package while it is itself still half-loaded.
+def _beat_schedule() -> dict:
+    return {
+        "beat-heartbeat": {
+            "task": "observability.tasks.beat_heartbeat",
+            "schedule": 60.0,
+        },
+        "apikeys-usage-rollup": {
+            "task": "apikeys.tasks.usage_rollup",
+            "schedule": settings.USAGE_ROLLUP_INTERVAL_SECONDS,
+        },
+        # Custom hostnames' DNS challenges: pending ones with backoff, verified ones re-checked daily.
+        "tenants-hostnames-verify-due": {
+            "task": "tenants.tasks.hostnames_verify_due_task",
+            "schedule": 60.0,
+        },
+        # Deployments whose worker died (lease ran out) are retried or failed with the reason.
+        "tenants-deployments-sweep": {
+            "task": "tenants.tasks.deployments_sweep_task",
+            "schedule": 60.0,
+        },
+        "cdn-invalidation-poll": {
+            "task": "cdn.tasks.invalidation_poll_task",
+            "schedule": 30.0,
+        },
+        # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
+        "backup-full-daily": {"task": "backups.tasks.backup_full_task", "schedule": crontab(hour=2, minute=0)},
+        "backup-incremental-6h": {
+            "task": "backups.tasks.backup_incremental_task",
+            "schedule": crontab(hour="*/6", minute=30),
+        },
+        # Every minute: a repository's outage is reported within two minutes (log, metrics, alert rules).
+        # Stale copies expire instead of piling up behind a long backup (run the backups worker with -c 2).
+        "backup-wal-archive-check": {
+            "task": "backups.tasks.wal_archive_check_task",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        # Runs whose process is gone (lease expired) are failed; leaked drill scratch clusters are reaped.
+        "backup-reconcile": {
+            "task": "backups.tasks.backups_reconcile_task",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "backup-expire-daily": {"task": "backups.tasks.backup_expire_task", "schedule": crontab(hour=4, minute=0)},
+        "backup-tenant-export-daily": {
+            "task": "backups.tasks.tenant_export_task",
+            "schedule": crontab(hour=3, minute=0),
+        },
+        "backup-restore-drill-weekly": {
+            "task": "backups.tasks.restore_drill_task",
+            "schedule": crontab(hour=5, minute=0, day_of_week="sun"),
+        },
+        # Queues webhook fan-outs and deliveries whose task was lost (broker down at commit, worker killed)
+        # and retries due later than a countdown covers.
+        "webhooks-sweep": {
+            "task": "webhooks.tasks.webhooks_sweep_task",
+            "schedule": 30.0,
+        },
+    }
+
+
+app.add_defaults(lambda: {"beat_schedule": _beat_schedule()})
 
 app.autodiscover_tasks()
 
