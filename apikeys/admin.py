@@ -6,7 +6,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
+from console.display import STATUS_COLOURS, titled
 from console.services import error_text
 from console.workflows import AuditReasonForm, OperatorAdminMixin, Workflow, admin_operator_action, confirmed_action
 from platform_site.exceptions import ApplicationError
@@ -68,9 +71,20 @@ def _check_limit(form, tenant, rate_limit_per_minute) -> None:
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "tenant", "display", "scope_list", "created_at", "expires_at", "revoked_at", "last_used_at"]
-    list_filter = [StateFilter, "environment", "tenant", "created_at", "last_used_at"]
+class ApiKeyAdmin(OperatorAdminMixin, ModelAdmin):
+    list_display = [
+        "state_badge",
+        "name",
+        "tenant",
+        "display",
+        "scope_list",
+        "last_used_at",
+        "expires_at",
+        "created_at",
+    ]
+    list_display_links = ["name"]
+    list_filter = [StateFilter, "environment", "tenant", ("created_at", titled("creation date")),
+                   ("last_used_at", titled("last use"))]  # fmt: skip
     search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     actions = ["revoke_selected"]
@@ -90,6 +104,14 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
         "rotated_to",
     ]
     fields = ["name", "rate_limit_per_minute", "audit_reason", *readonly_fields]
+
+    @display(description="State", label=STATUS_COLOURS)
+    def state_badge(self, api_key):
+        if api_key.revoked_at is not None:
+            return "revoked", "Revoked"
+        if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+            return "expired", "Expired"
+        return "active", "Active"
 
     @admin.display(description="Key")
     def display(self, api_key):
@@ -172,9 +194,9 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiUsageMinute)
-class ApiUsageMinuteAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class ApiUsageMinuteAdmin(OperatorAdminMixin, ModelAdmin):
     list_display = ["minute", "tenant", "api_key", "requests", "client_errors", "server_errors", "rate_limited"]
-    list_filter = ["tenant", "minute"]
+    list_filter = ["tenant", ("minute", titled("minute"))]
     list_select_related = ["tenant", "api_key"]
     change_list_template = "admin/apikeys/usage_change_list.html"
 

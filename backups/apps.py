@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class BackupsConfig(AppConfig):
     name = "backups"
+    verbose_name = "Backups and recovery"

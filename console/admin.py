@@ -1,13 +1,17 @@
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
+from .display import status_badge, titled
 from .models import AuditLogEntry
 from .workflows import OperatorAdminMixin
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(OperatorAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "actor_username", "source", "action", "target_repr", "outcome", "reason"]
-    list_filter = ["action", "outcome", "source", "created_at"]
+class AuditLogEntryAdmin(OperatorAdminMixin, ModelAdmin):
+    list_display = ["outcome_badge", "created_at", "actor_username", "source", "action", "target_repr", "reason"]
+    list_display_links = ["created_at"]
+    list_filter = ["outcome", "action", "source", ("created_at", titled("date"))]
+    outcome_badge = status_badge("outcome", description="Outcome")
     search_fields = ["actor_username", "action", "target_id", "target_repr", "reason"]
     date_hierarchy = "created_at"
     readonly_fields = [

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from unfold.admin import ModelAdmin, TabularInline
 
+from console.display import status_badge, titled
 from console.roles import operator_may
 from console.workflows import (
     AuditReasonForm,
@@ -35,10 +37,12 @@ class TenantForm(AuditReasonForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     form = TenantForm
-    list_display = ["name", "slug", "tier", "requests_per_minute", "status", "website_count", "created_at"]
-    list_filter = ["tier", "status", "created_at"]
+    list_display = ["status_badge", "name", "slug", "tier", "requests_per_minute", "website_count", "created_at"]
+    list_display_links = ["name"]
+    list_filter = ["status", "tier", ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["name", "slug", "id"]
     fields = ["name", "slug", "tier", "rate_limit_override", "audit_reason", "id", "status", "suspended_at",
               "suspension_reason", "created_at", "updated_at"]  # fmt: skip
@@ -143,7 +147,7 @@ class HostnameForm(forms.ModelForm):
         return hostname
 
 
-class HostnameInline(admin.TabularInline):
+class HostnameInline(TabularInline):
     """A website's hostnames: saved as one list by website_update (WebsiteAdmin.save_related), so adding,
     changing and removing them is changing the website."""
 
@@ -176,11 +180,13 @@ def _checked(hostname: Hostname) -> dict:
 
 
 @admin.register(Hostname)
-class HostnameAdmin(admin.ModelAdmin):
+class HostnameAdmin(ModelAdmin):
     """Custom hostnames and their DNS verification; "Check DNS now" looks the records up at once."""
 
-    list_display = ["hostname", "website", "status", "verified_at", "checked_at", "next_check_at", "last_error"]
+    list_display = ["status_badge", "hostname", "website", "verified_at", "checked_at", "last_error"]
+    list_display_links = ["hostname"]
     list_filter = ["status"]
+    status_badge = status_badge()
     search_fields = ["hostname", "website__name", "website__tenant__slug"]
     list_select_related = ["website"]
     fields = ["hostname", "website", "status", "challenge_record", "created_at", "verified_at",
@@ -212,7 +218,7 @@ class HostnameAdmin(admin.ModelAdmin):
         ))  # fmt: skip
 
 
-class DeploymentInline(admin.TabularInline):
+class DeploymentInline(TabularInline):
     model = Deployment
     extra = 0
     fields = ["number", "status", "trigger", "created_at", "finished_at"]
@@ -235,10 +241,12 @@ class WebsiteForm(AuditReasonForm):
 
 
 @admin.register(Website)
-class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     form = WebsiteForm
-    list_display = ["name", "tenant", "status", "hostname_list", "active_deployment", "updated_at"]
-    list_filter = ["status", "tenant__tier", "created_at"]
+    list_display = ["status_badge", "name", "tenant", "hostname_list", "active_deployment", "updated_at"]
+    list_display_links = ["name"]
+    list_filter = ["status", ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["name", "hostnames__hostname", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant", "active_deployment"]
     autocomplete_fields = ["tenant"]
@@ -363,10 +371,12 @@ class InvalidateCacheForm(ReasonForm):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class DeploymentAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True  # deployments change through deploys and rollbacks
-    list_display = ["__str__", "status", "trigger", "created_at", "started_at", "finished_at"]
-    list_filter = ["status", "trigger", "created_at"]
+    list_display = ["status_badge", "__str__", "trigger", "created_at", "started_at", "finished_at"]
+    list_display_links = ["__str__"]
+    list_filter = ["status", "trigger", ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["website__name", "website__tenant__name", "id"]
     list_select_related = ["website", "website__tenant"]
     readonly_fields = [

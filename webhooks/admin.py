@@ -3,7 +3,10 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
 
+from console.display import STATUS_COLOURS, ActiveFilter, status_badge, titled
 from console.workflows import (
     AuditReasonForm,
     OperatorAdminMixin,
@@ -25,10 +28,11 @@ class EndpointForm(AuditReasonForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "tenant", "is_active", "disabled_reason", "failing_since", "created_at"]
-    list_filter = ["is_active", "created_at", "tenant__tier"]
+    list_display = ["state_badge", "url", "tenant", "disabled_reason", "failing_since", "created_at"]
+    list_display_links = ["url"]
+    list_filter = [ActiveFilter, ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
@@ -38,6 +42,10 @@ class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
                        "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected", "replay_failed", "delete_through_service"]
     delete_audit_action = "endpoint.delete"
+
+    @display(description="State", ordering="is_active", label=STATUS_COLOURS)
+    def state_badge(self, endpoint):
+        return ("active", "Active") if endpoint.is_active else ("disabled", "Disabled")
 
     def has_add_permission(self, request):
         return False  # created through the API, which returns the secret once
@@ -112,7 +120,7 @@ class ReplayForm(ReasonForm):
     )
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
@@ -130,10 +138,21 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True  # deliveries change through redelivery and replay
-    list_display = ["__str__", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at", "created_at"]
-    list_filter = ["status", "event__type", "created_at", "endpoint__is_active"]
+    list_display = [
+        "status_badge",
+        "__str__",
+        "event_type",
+        "endpoint",
+        "attempt_count",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_display_links = ["__str__"]
+    list_filter = ["status", ("event__type", titled("event type")), ("created_at", titled("creation date")),
+                   ("endpoint__is_active", titled("endpoint active"))]  # fmt: skip
+    status_badge = status_badge()
     search_fields = ["id", "endpoint__url", "event__id", "endpoint__tenant__slug"]
     list_select_related = ["event", "endpoint"]
     readonly_fields = ["id", "event", "endpoint", "status", "attempt_count", "next_attempt_at", "queued_until",
@@ -164,10 +183,10 @@ class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class EventAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
     list_display = ["type", "tenant", "version", "created_at", "fanned_out_at"]
-    list_filter = ["type", "created_at"]
+    list_filter = [("type", titled("event type")), ("created_at", titled("creation date"))]
     search_fields = ["id", "tenant__slug"]
     list_select_related = ["tenant"]
     readonly_fields = ["id", "tenant", "type", "version", "data", "target_endpoint", "created_at", "fanned_out_at"]
