@@ -11,7 +11,14 @@ from unfold.decorators import display
 
 from console.display import STATUS_COLOURS, titled
 from console.services import error_text
-from console.workflows import AuditReasonForm, OperatorAdminMixin, Workflow, admin_operator_action, confirmed_action
+from console.workflows import (
+    AuditReasonForm,
+    OperatorAdminMixin,
+    Workflow,
+    admin_operator_action,
+    confirmed_action,
+    object_button,
+)
 from platform_site.exceptions import ApplicationError
 from tenants.models import Tenant
 
@@ -88,6 +95,9 @@ class ApiKeyAdmin(OperatorAdminMixin, ModelAdmin):
     search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     actions = ["revoke_selected"]
+    actions_detail = ["revoke_detail"]
+    revoke_detail = object_button("revoke_detail", "revoke_selected", description="Revoke", url_path="revoke",
+                                  permission="revoke_apikey", danger=True, icon="block")  # fmt: skip
     form = ApiKeyChangeForm
     readonly_fields = [
         "id",
@@ -160,7 +170,10 @@ class ApiKeyAdmin(OperatorAdminMixin, ModelAdmin):
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
-        obj.pk = api_key.pk
+        # The form's instance becomes the saved key (its environment and last four included): the admin's
+        # history and messages name it as str(obj), which read "plk__…" from the unsaved form instance.
+        for model_field in ApiKey._meta.concrete_fields:
+            setattr(obj, model_field.attname, getattr(api_key, model_field.attname))
         obj._state.adding = False
         request._created_api_key = (api_key, raw_key)
 

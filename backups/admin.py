@@ -4,7 +4,7 @@ from django.urls import path, reverse
 from unfold.admin import ModelAdmin
 
 from console.display import status_badge, titled
-from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation
+from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation, object_button
 
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
 from .restore_admin import tenant_restore_workflow
@@ -122,6 +122,9 @@ class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = [f.name for f in TenantExport._meta.fields]
     change_list_template = "admin/backups/tenantexport/change_list.html"
     actions = ["restore_tenant"]
+    actions_detail = ["restore_detail"]
+    restore_detail = object_button("restore_detail", "restore_tenant", description="Restore a tenant from this export",
+                                   url_path="restore", permission="restore_tenant", icon="settings_backup_restore")  # fmt: skip
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.export_now)

@@ -11,6 +11,7 @@ from console.workflows import (
     Workflow,
     admin_operator_action,
     confirmed_action,
+    object_button,
 )
 from platform_site.exceptions import ApplicationError
 
@@ -49,7 +50,12 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = ["id", "status", "suspended_at", "suspension_reason", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
+    actions_detail = ["suspend_detail", "reactivate_detail"]
     delete_audit_action = "tenant.delete"
+    suspend_detail = object_button("suspend_detail", "suspend_selected", description="Suspend", url_path="suspend",
+                                   permission="suspend_tenant", danger=True, icon="block")  # fmt: skip
+    reactivate_detail = object_button("reactivate_detail", "reactivate_selected", description="Reactivate",
+                                      url_path="reactivate", permission="suspend_tenant", icon="play_circle")  # fmt: skip
 
     @admin.display(description="Websites")
     def website_count(self, tenant):
@@ -255,7 +261,12 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = ["id", "active_deployment", "created_at", "updated_at"]
     inlines = [HostnameInline, DeploymentInline]
     actions = ["invalidate_cdn_cache", "rollback_selected", "delete_through_service"]
+    actions_detail = ["rollback_detail", "invalidate_detail"]
     delete_audit_action = "website.delete"
+    rollback_detail = object_button("rollback_detail", "rollback_selected", description="Roll back",
+                                    url_path="rollback", permission="change", icon="undo")  # fmt: skip
+    invalidate_detail = object_button("invalidate_detail", "invalidate_cdn_cache", description="Invalidate CDN cache",
+                                      url_path="invalidate", permission="invalidate_cdn", icon="cached")  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(self.readonly_fields)
@@ -339,10 +350,13 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
             deployment = services.deployment_rollback(website=website)
             return {"deployment": deployment.number, "serving": deployment.source_deployment.number}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return confirmed_action(self, request, queryset.select_related("active_deployment"), Workflow(
             audit_action="website.rollback", permission="tenants.change_website", title="Roll back websites",
             question="Serve the previous deployment of these websites again?",
+            consequence="The rollback is a new deployment that serves the earlier one's files; the CDN is purged "
+                        "of what differs. Deploying again or rolling back once more undoes it.",
             submit_label="Yes, roll back", done_message="{count} website(s) rolled back.", perform=rollback,
+            describe=_describe_rollback,
         ))  # fmt: skip
 
     @admin.display(description="Hostnames")
@@ -351,6 +365,17 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("hostnames")
+
+
+def _describe_rollback(website: Website) -> str:
+    from .selectors import deployment_rollback_target
+
+    active, target = website.active_deployment, deployment_rollback_target(website=website)
+    if active is None or target is None:
+        return f"{website}: nothing to roll back to (no earlier successful deployment)"
+    when = target.finished_at or target.created_at
+    return (f"{website}: now serving deployment #{active.number}; will serve deployment #{target.number} again "
+            f"(deployed {when:%Y-%m-%d %H:%M} UTC{', ' + target.description if target.description else ''})")  # fmt: skip
 
 
 class InvalidateCacheForm(ReasonForm):

@@ -24,7 +24,7 @@ from .access import publish_tenant_access
 from .bundles import BundleError, bundle_check_upload, bundle_publish, bundle_scan
 from .hostnames import normalize_hostnames
 from .models import Deployment, Hostname, Tenant, Tier, Website
-from .selectors import hostnames_verified_elsewhere
+from .selectors import deployment_rollback_target, hostnames_verified_elsewhere
 from .verification import hostnames_cache_purge
 
 logger = logging.getLogger(__name__)
@@ -623,13 +623,7 @@ def deployment_rollback(*, website: Website, to: Deployment | None = None, descr
     if to is None:
         if active is None:
             raise ConflictError("The website has no active deployment to roll back from.", code="invalid_state")
-        active_prefix = active.storage_prefix
-        to = (
-            candidates.filter(number__lt=active.number)
-            .exclude(storage_prefix=active_prefix)
-            .order_by("-number")
-            .first()
-        )
+        to = deployment_rollback_target(website=website)
         if to is None:
             raise ConflictError("There is no earlier successful deployment to roll back to.", code="invalid_state")
     elif to.website_id != website.pk or not candidates.filter(pk=to.pk).exists():

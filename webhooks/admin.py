@@ -14,6 +14,7 @@ from console.workflows import (
     Workflow,
     admin_operator_action,
     confirmed_action,
+    object_button,
 )
 from platform_site.exceptions import ApplicationError
 
@@ -41,7 +42,14 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
                        "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected", "replay_failed", "delete_through_service"]
+    actions_detail = ["replay_detail", "disable_detail", "enable_detail"]
     delete_audit_action = "endpoint.delete"
+    replay_detail = object_button("replay_detail", "replay_failed", description="Replay failed deliveries",
+                                  url_path="replay", permission="redeliver_webhook", icon="replay")  # fmt: skip
+    disable_detail = object_button("disable_detail", "disable_selected", description="Disable", url_path="disable",
+                                   permission="toggle_endpoint", danger=True, icon="block")  # fmt: skip
+    enable_detail = object_button("enable_detail", "enable_selected", description="Enable", url_path="enable",
+                                  permission="toggle_endpoint", icon="play_circle")  # fmt: skip
 
     @display(description="State", ordering="is_active", label=STATUS_COLOURS)
     def state_badge(self, endpoint):
@@ -159,6 +167,9 @@ class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
                        "last_attempt_at", "created_at", "finished_at"]  # fmt: skip
     inlines = [AttemptInline]
     actions = ["redeliver_selected"]
+    actions_detail = ["redeliver_detail"]
+    redeliver_detail = object_button("redeliver_detail", "redeliver_selected", description="Redeliver",
+                                     url_path="redeliver", permission="redeliver_webhook", icon="send")  # fmt: skip
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, delivery):
