@@ -61,3 +61,13 @@ class ActiveFilter(admin.SimpleListFilter):
         if self.value() in ("0", "1"):
             return queryset.filter(is_active=self.value() == "1")
         return queryset
+
+
+def json_block(data, encoder=None):
+    """A read-only JSON field as an indented <pre>: unfold colours JSON with pygments' inline styles, which
+    the CSP refuses (ConsoleConfig.ready puts this in their place)."""
+    import json
+
+    from django.utils.html import format_html
+
+    return format_html('<pre class="console-json">{}</pre>', json.dumps(data, indent=2, sort_keys=True, cls=encoder))

@@ -244,6 +244,7 @@ class WebsiteForm(AuditReasonForm):
     class Meta:
         model = Website
         fields = ["tenant", "name", "status", *CDN_FIELDS]
+        labels = {"cdn_backend": "CDN backend", "cdn_config": "CDN configuration"}
 
 
 @admin.register(Website)
