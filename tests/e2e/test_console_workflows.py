@@ -89,6 +89,14 @@ def _api_get(base_url: str, raw_key: str) -> int:
         return exc.code
 
 
+def _status_first(page, row_text: str) -> str:
+    """The row's status badge, checked to be the list's first column (after the selection box)."""
+    first_header = page.locator("#result_list thead th").nth(1).inner_text().strip().lower()
+    assert first_header in ("status", "state"), first_header
+    row = page.locator("#result_list tbody tr", has_text=row_text)
+    return row.locator("td[class*='field-'][class*='_badge']").first.inner_text().strip()
+
+
 def _confirm(page, reason: str) -> None:
     page.fill("#id_reason", reason)
     page.click("input[name=apply]")
@@ -107,10 +115,9 @@ def test_revoke_a_key_from_its_page(console, console_server, acme):
     assert _api_get(console_server, raw_key) == 200
 
     console.goto("/admin/apikeys/apikey/")
-    row = console.locator("#result_list tbody tr", has_text="leaked-ci-key")
-    assert row.locator("td").first.inner_text().strip() == "ACTIVE"  # the status comes first, as a badge
+    assert _status_first(console, "leaked-ci-key") == "ACTIVE"
     look(console, "01-keys")
-    row.locator("a", has_text="leaked-ci-key").click()
+    console.locator("#result_list tbody tr a", has_text="leaked-ci-key").click()
     console.click("text=Revoke")
     assert "leaked-ci-key" in console.inner_text(".confirm-objects") and api_key.display in console.content()
     look(console, "01-revoke-confirmation")
@@ -152,9 +159,7 @@ def test_suspend_and_reactivate_a_tenant(console, console_server, acme):
     assert "1 tenant(s) suspended." in _messages(console)
     assert Tenant.objects.get(pk=tenant.pk).status == "suspended"
     assert _api_get(console_server, raw_key) == 403
-    assert console.locator("#result_list tbody tr", has_text="Acme").locator("td").first.inner_text().strip() == (
-        "SUSPENDED"
-    )
+    assert _status_first(console, "Acme") == "SUSPENDED"
     look(console, "03-suspended")
 
     console.goto(f"/admin/tenants/tenant/{tenant.pk}/change/")
@@ -222,8 +227,7 @@ def test_invalidate_a_cache(console, acme, celery_worker):
     assert invalidation.paths == ["/pricing/", "/blog/*"]
     wait_for(lambda: Invalidation.objects.get(pk=invalidation.pk).status == "completed", timeout=30)
     console.goto("/admin/cdn/invalidation/")
-    row = console.locator("#result_list tbody tr", has_text="Acme shop")
-    assert row.locator("td").first.inner_text().strip() == "COMPLETED"
+    assert _status_first(console, "Acme shop") == "COMPLETED"
     look(console, "06-invalidations")
 
 
@@ -266,8 +270,7 @@ def test_run_a_backup(console, celery_worker):
     assert "Full backup queued" in _messages(console)
     run = wait_for(lambda: BackupRun.objects.filter(status="succeeded", trigger="admin").first(), timeout=120)
     console.reload()
-    first = console.locator("#result_list tbody tr").first
-    assert first.locator("td").first.inner_text().strip() == "SUCCEEDED" and "Full" in first.inner_text()
+    assert _status_first(console, "Full") == "SUCCEEDED"
     look(console, "08-backup-runs")
     console.goto("/admin/console/")
     backups = console.inner_text("#backups")
