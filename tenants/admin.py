@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from console.display import status_badge, titled
 from console.roles import operator_may
@@ -133,6 +134,12 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
 class HostnameForm(forms.ModelForm):
     """The service's rules for a new hostname (tenants/services.py `_set_hostnames`): a valid name, not
     the platform's, not verified by another website."""
+
+    class Meta:
+        model = Hostname
+        fields = ["hostname"]
+        # A row of the website's hostnames has no label of its own: screen readers get the column's name.
+        widgets = {"hostname": UnfoldAdminTextInputWidget(attrs={"aria-label": "Hostname"})}
 
     def clean_hostname(self) -> str:
         from django.core.exceptions import ValidationError

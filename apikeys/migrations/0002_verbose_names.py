@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apikeys', '0001_initial'),
+        ("apikeys", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apikey',
-            options={'ordering': ['-created_at'], 'verbose_name': 'API key'},
+            name="apikey",
+            options={"ordering": ["-created_at"], "verbose_name": "API key"},
         ),
         migrations.AlterModelOptions(
-            name='apiusageminute',
-            options={'ordering': ['-minute'], 'verbose_name': 'API usage minute'},
+            name="apiusageminute",
+            options={"ordering": ["-minute"], "verbose_name": "API usage minute"},
         ),
     ]

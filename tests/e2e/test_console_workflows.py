@@ -91,7 +91,8 @@ def _api_get(base_url: str, raw_key: str) -> int:
 
 def _status_first(page, row_text: str) -> str:
     """The row's status badge, checked to be the list's first column (after the selection box)."""
-    first_header = page.locator("#result_list thead th").nth(1).inner_text().strip().lower()
+    headers = page.locator("#result_list thead th:not(.action-checkbox-column)")
+    first_header = headers.first.inner_text().strip().splitlines()[0].lower()  # then the sort icons' names
     assert first_header in ("status", "state"), first_header
     row = page.locator("#result_list tbody tr", has_text=row_text)
     return row.locator("td[class*='field-'][class*='_badge']").first.inner_text().strip()
