@@ -47,6 +47,12 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        from console.selectors import backup_engine
+
+        # "Run incremental now" only where the engine has incremental backups (not on SQLite).
+        return super().changelist_view(request, {**(extra_context or {}), "backup_engine": backup_engine()})
+
     def get_urls(self):
         views = [
             path("run-full/", self.admin_site.admin_view(self.run_full), name="backups_backuprun_run_full"),
