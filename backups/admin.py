@@ -19,7 +19,7 @@ def _size(value):
 @admin.register(BackupRun)
 class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = ["status_badge", "started_at", "kind", "engine", "trigger", "size", "delta", "duration"]
+    list_display = ["status_badge", "started_at", "kind", "label", "trigger", "size", "delta", "duration"]
     list_display_links = ["started_at"]
     list_filter = ["status", "kind", "engine", "repo", "trigger", ("started_at", titled("start date"))]
     status_badge = status_badge()

@@ -303,3 +303,57 @@ def test_restore_a_tenant_after_a_dry_run(console, acme):
     assert "Tenant Acme (acme) restored from" in _messages(console)
     assert set(Website.objects.filter(tenant=tenant).values_list("name", flat=True)) == {"Acme shop", "Acme blog"}
     look(console, "09-restored")
+
+
+def test_every_console_page_fits_both_sizes_and_passes_axe(browser, console_server, django_user_model, settings):
+    """Every list, add page and object page of the console, the dashboard and its own pages: no horizontal
+    overflow at 1280×800 or 1920×1080, no critical axe-core violation, and no Alpine expression that the
+    CSP build of Alpine could not evaluate (unfold's components would silently stop working)."""
+    from axe_playwright_python.sync_playwright import Axe
+    from django.contrib import admin
+    from django.test import RequestFactory
+    from django.urls import reverse
+
+    from tests.hardening.conftest import tenant_with_everything
+
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    settings.WEBHOOKS_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    tenant_with_everything("every-page")
+    django_user_model.objects.create_superuser("root-pages", "root@example.com", "root-pages-pw-1")
+    request = RequestFactory().get("/admin/")
+    request.user = django_user_model.objects.get(username="root-pages")
+    urls = ["/admin/", "/admin/console/", "/admin/replicas/", reverse("admin:apikeys_usage_chart")]
+    for model, model_admin in admin.site._registry.items():
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls.append(reverse(f"{info}_changelist"))
+        if model_admin.has_add_permission(request):
+            urls.append(reverse(f"{info}_add"))
+        first = model_admin.get_queryset(request).first()
+        if first is not None:
+            urls.append(reverse(f"{info}_change", args=[first.pk]))
+
+    context = browser.new_context(base_url=console_server, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    alpine_errors = []
+    page.on("console", lambda m: alpine_errors.append(m.text) if "Alpine" in m.text else None)
+    page.on("pageerror", lambda error: alpine_errors.append(str(error)))
+    login(page, "root-pages", "root-pages-pw-1")
+    axe, problems = Axe(), []
+    for url in urls:
+        assert page.goto(url).status == 200, url
+        for width, height in VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(100)
+            scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if scroll_width > inner_width:
+                problems.append(f"{url} overflows at {width}px: {scroll_width}")
+        critical = [v["id"] for v in axe.run(page).response["violations"] if v["impact"] == "critical"]
+        if critical:
+            problems.append(f"{url}: axe {critical}")
+        if alpine_errors:
+            problems.append(f"{url}: {alpine_errors[:2]}")
+            alpine_errors.clear()
+        page.set_viewport_size({"width": 1280, "height": 800})
+    context.close()
+    assert len(urls) >= 30 and problems == [], problems
