@@ -1,5 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
 from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from .display import status_badge, titled
 from .models import AuditLogEntry
@@ -28,3 +32,21 @@ class AuditLogEntryAdmin(OperatorAdminMixin, ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Operator accounts in the console's theme: Django's own UserAdmin and GroupAdmin (their forms, password
+# handling and permissions), with unfold's widgets, whose date and time inputs carry labels.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class OperatorUserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class OperatorGroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

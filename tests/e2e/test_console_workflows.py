@@ -245,6 +245,8 @@ def test_redeliver_a_failed_webhook_from_its_page(
     console.goto("/admin/console/")
     assert console.inner_text("#webhook-failed-deliveries") == "1 failed"
     console.click("#webhook-failed-deliveries")
+    console.wait_for_url("**/admin/webhooks/delivery/?status__exact=failed")
+    console.wait_for_selector("#result_list tbody tr")
     assert console.locator("#result_list tbody tr").count() == 1
     look(console, "07-failed-deliveries")
     console.locator("#result_list tbody tr a", has_text=delivery.msg_id).click()
