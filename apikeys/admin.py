@@ -19,7 +19,7 @@ from console.workflows import (
     confirmed_action,
     object_button,
 )
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.models import Tenant
 
 from . import selectors, services

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import selectors, services

@@ -15,8 +15,8 @@ from django.db import DatabaseError
 from django.utils.functional import SimpleLazyObject
 from django_ratelimit.core import is_ratelimited
 
-from platform_site import metrics
-from platform_site.exceptions import error_response
+from core.exceptions import error_response
+from observability import metrics
 
 from . import ratelimit
 from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
@@ -33,7 +33,7 @@ _REFUSALS = {
     ratelimit.EXPIRED: (401, "expired_api_key", "The API key has expired."),
     ratelimit.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
 }
-# Reasons of api_key_auth_failures_total (platform_site/metrics.py).
+# Reasons of api_key_auth_failures_total (observability/metrics.py).
 _FAILURE_REASONS = {
     ratelimit.INVALID: "invalid",
     ratelimit.REVOKED: "revoked",

@@ -15,7 +15,7 @@ import contextlib
 from rest_framework.permissions import BasePermission
 
 from console.services import AuditDraft, authorize, operator_action
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .gateway import ApiKeyContext
 

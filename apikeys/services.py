@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from platform_site.exceptions import ApplicationError, ConflictError
+from core.exceptions import ApplicationError, ConflictError
 from tenants.models import Tenant
 
 from . import ratelimit

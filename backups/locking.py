@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from platform_site.exceptions import ConflictError
+from core.exceptions import ConflictError
 
 # Arbitrary but fixed: pg_try_advisory_lock(BACKUP_LOCK_KEY) means "a backup is running".
 BACKUP_LOCK_KEY = 7_412_001

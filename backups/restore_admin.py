@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from console.workflows import ReasonForm
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import tenant_exports
 from .models import TenantExport

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
+from observability import metrics
 
 from .engines import get_engine
 from .engines.base import BackupEngine, BackupError, BackupInfo, Repository, RestoredCluster
@@ -107,7 +107,7 @@ def backup_run(
             run.status, run.error, run.finished_at = BackupRun.Status.FAILED, message, timezone.now()
             run.row_counts = {"before": before} if before else {}
             _save_outcome(run, ["status", "error", "finished_at", "row_counts"])
-            metrics.BACKUP_RUNS.labels(kind=kind, status="failed").inc()
+            metrics.record_backup_run(kind=kind, status="failed")
             logger.error("backup failed id=%s kind=%s %s: %s", run.pk, kind, repository.label, message)
             if isinstance(exc, ApplicationError):
                 raise
@@ -120,8 +120,8 @@ def backup_run(
         # A set recorded earlier by backup_sync (found in the repository) gives way to this run.
         BackupRun.objects.filter(engine=run.engine, repo=run.repo, label=run.label).exclude(pk=run.pk).delete()
         run.save()
-    # The last success per kind is exported from BackupRun rows at scrape time (platform_site/metrics.py).
-    metrics.BACKUP_RUNS.labels(kind=kind, status=run.status).inc()
+    # The last success per kind is exported from BackupRun rows at scrape time (backups/metrics.py).
+    metrics.record_backup_run(kind=kind, status=run.status)
     logger.info(
         "backup %s id=%s kind=%s repo=%s label=%s size=%s",
         run.status,
@@ -292,7 +292,7 @@ def backup_verify(
     verification.finished_at = timezone.now()
     verification.scratch_path = ""
     _save_outcome(verification, ["status", "error", "finished_at", "details", "tables_checked", "scratch_path"])
-    metrics.BACKUP_RUNS.labels(kind="verify", status=verification.status).inc()
+    metrics.record_backup_run(kind="verify", status=verification.status)
     return verification
 
 

@@ -30,12 +30,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
+from core.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
 from tenants.access import publish_tenant_access
 from tenants.models import Tenant
 
 from .engines.base import BackupError
-from .export_storage import export_fetch, export_put
 from .leases import lease_fields, lease_held
 from .models import TenantExport, Trigger
 from .tenant_data import TenantOwnedModel, schema_version, tenant_owned_models
@@ -99,7 +99,7 @@ def tenant_export_create(*, trigger: str = Trigger.COMMAND, progress: Progress =
             export.size_bytes = archive.stat().st_size
             key = f"tenant-exports/{export.started_at:%Y/%m/%d}/{export.pk}.tar.gz"
             progress("upload", 0, 1)
-            export.location = export_put(key=key, path=archive)
+            export.location = _export_put(key=key, path=archive)
             progress("upload", 1, 1)
         export.schema_version = manifest["schema_version"]
         export.tenant_count = len(manifest["tenants"])
@@ -444,6 +444,34 @@ def _describe_conflict(item: TenantOwnedModel, pk: str, columns: list[str], *, t
     return f"{item.label} {pk} ({str(instance)[:100]}): {what}"
 
 
+def _export_put(*, key: str, path: Path) -> str:
+    """Store a finished archive in the tenant_exports storage; returns its location."""
+    store = object_store("tenant_exports")
+    try:
+        with open(path, "rb") as archive:
+            store.put_file(
+                ObjectPut(key=key, body=b"", content_type="application/gzip", cache_control="no-store"), archive
+            )
+    except ObjectStorageError as exc:
+        where = "S3" if store.location(key).startswith("s3://") else "the export folder"
+        raise BackupError(f"uploading the tenant export to {where} failed: {exc}", code="storage_unavailable") from exc
+    return store.location(key)
+
+
+def _export_fetch(*, location: str, path: Path) -> None:
+    store = object_store("tenant_exports")
+    key = store.key_from_location(location)
+    if key is None:
+        raise BackupError(f"export {location} is not in the tenant export storage", code="not_found")
+    try:
+        with open(path, "wb") as archive:
+            store.download(key, archive)
+    except ObjectNotFound as exc:
+        raise BackupError(f"export file {location} does not exist", code="not_found") from exc
+    except ObjectStorageError as exc:
+        raise BackupError(f"downloading {location} failed: {exc}", code="storage_unavailable") from exc
+
+
 def _archive_corrupt(export: TenantExport, detail: str) -> BackupError:
     return BackupError(f"tenant export {export.pk} is corrupted: {detail}; nothing was restored", code="export_corrupt")
 
@@ -451,7 +479,7 @@ def _archive_corrupt(export: TenantExport, detail: str) -> BackupError:
 def _fetch_verified(export: TenantExport, path: Path) -> None:
     """The archive, refused unless its size and sha256 match the export's record and its gzip stream is
     whole (CRC and length trailer): checked before a byte of it is interpreted."""
-    export_fetch(location=export.location, path=path)
+    _export_fetch(location=export.location, path=path)
     size = path.stat().st_size
     if export.size_bytes and size != export.size_bytes:
         raise _archive_corrupt(export, f"{size} bytes, the export recorded {export.size_bytes}")

@@ -51,8 +51,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.db import router
 
-    from platform_site.db_router import PrimaryReplicaRouter
-    from platform_site.replica_monitor import get_monitor
+    from dbrouting.monitor import get_monitor
+    from dbrouting.router import PrimaryReplicaRouter
     from tenants.models import Tenant
 
     ours = PrimaryReplicaRouter()
@@ -134,7 +134,7 @@ def _set_replica_delay(milliseconds: int) -> None:
 def _overhead(router, ours, tenants) -> tuple[float, float]:
     from django.conf import settings
 
-    from platform_site import db_routing
+    from dbrouting import routing as db_routing
     from tenants.models import Tenant
 
     token = db_routing.begin(client_ids=(f"bench-reader-{uuid.uuid4().hex}",))
@@ -186,7 +186,7 @@ def _workload(router, name, routing, tenants, plan) -> tuple[float, int, float]:
     from tenants.models import Tenant
 
     if name == "ours":
-        from platform_site.db_middleware import ReadYourWritesMiddleware as Middleware
+        from dbrouting.middleware import ReadYourWritesMiddleware as Middleware
     else:
         from multidb.middleware import PinningRouterMiddleware as Middleware
     router.routers = [routing]

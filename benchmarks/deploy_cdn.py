@@ -83,7 +83,7 @@ def _raw_boto3(files, run_id: str) -> float:
     from django.conf import settings
 
     from cdn.policy import cache_control_for, content_type_for
-    from platform_site.objectstore import UPLOAD_CONCURRENCY
+    from core.objectstore import UPLOAD_CONCURRENCY
 
     client = boto3.client(
         "s3", endpoint_url=settings.S3_ENDPOINT_URL, region_name=settings.AWS_DEFAULT_REGION,
@@ -319,7 +319,7 @@ def main() -> None:
     _setup_django()
     from urllib.parse import urlsplit
 
-    from platform_site.objectstore import UPLOAD_CONCURRENCY
+    from core.objectstore import UPLOAD_CONCURRENCY
     from tenants import services
     from tenants.hostnames import preview_host
 

@@ -42,8 +42,8 @@ REQUESTS_PER_ROUND = 50
 SCRAPES = 10
 METRICS_MIDDLEWARE = {
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "platform_site.instrumentation.PrometheusAfterMiddleware",
-    "platform_site.instrumentation.ApiMetricsMiddleware",
+    "observability.instrumentation.PrometheusAfterMiddleware",
+    "observability.instrumentation.ApiMetricsMiddleware",
 }
 
 
@@ -108,7 +108,7 @@ def measure_overhead(tenant_id, cookie: str) -> dict:
 
 
 def populate(count: int) -> list:
-    from platform_site import metrics
+    from observability import metrics
     from tenants.models import Deployment, Tenant, Website
     from tenants.usage import usage_record
 
@@ -136,7 +136,7 @@ def populate(count: int) -> list:
 
 
 def measure_scrape(headers: dict) -> dict:
-    from platform_site.metrics_endpoint import PLATFORM_STATE_COLLECTOR
+    from observability.endpoint import PLATFORM_STATE_COLLECTOR
 
     handler = WSGIHandler()
     with override_settings(METRICS_COLLECTOR_CACHE_SECONDS=0):

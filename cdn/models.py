@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models
 
-from platform_site.leases import LeasedJob
+from core.leases import LeasedJob
 
 
 class InvalidationStatus(models.TextChoices):

@@ -8,9 +8,9 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError
-from platform_site.leases import lease_claim, lease_expired, lease_released
+from core.exceptions import ApplicationError
+from core.leases import lease_claim, lease_expired, lease_released
+from observability import metrics
 from tenants.hostnames import preview_host
 from tenants.models import Tenant
 

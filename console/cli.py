@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .models import AuditLogEntry
 from .services import AuditDraft, CommandActor, OperatorForbidden, audit_record, authorize, operator_action

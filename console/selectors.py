@@ -161,7 +161,7 @@ def replica_lag() -> list[dict]:
     """Each replica's lag as the replica monitor sees it; empty without replicas."""
     if not settings.DATABASE_REPLICAS:
         return []
-    from platform_site.replica_monitor import replica_status
+    from dbrouting.monitor import replica_status
 
     return [{"alias": alias, **status} for alias, status in replica_status()["replicas"].items()]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import models, transaction
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .models import AuditLogEntry
 from .roles import operator_may, role_may

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .roles import operator_may
 from .services import error_text, operator_action

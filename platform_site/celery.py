@@ -56,7 +56,7 @@ def _retire_unusable_connections(**kwargs) -> None:
 # Every periodic schedule of the platform. Times are UTC.
 app.conf.beat_schedule = {
     "beat-heartbeat": {
-        "task": "platform_site.tasks.beat_heartbeat",
+        "task": "observability.tasks.beat_heartbeat",
         "schedule": 60.0,
     },
     "apikeys-usage-rollup": {
@@ -105,4 +105,4 @@ app.conf.beat_schedule = {
 
 app.autodiscover_tasks()
 
-from . import celery_metrics  # noqa: E402,F401 - connects the workers' metrics signals
+from observability import celery_metrics  # noqa: E402,F401 - connects the workers' metrics signals

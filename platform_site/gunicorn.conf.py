@@ -37,6 +37,6 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    from platform_site.metrics import set_web_worker_alive
+    from observability.metrics import set_web_worker_alive
 
     set_web_worker_alive()

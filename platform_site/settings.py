@@ -84,7 +84,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
-    "platform_site",
+    "core",
+    "observability",
+    "dbrouting",
     "tenants",
     "apikeys",
     "webhooks",
@@ -94,7 +96,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "platform_site.instrumentation.ApiMetricsMiddleware",
+    "observability.instrumentation.ApiMetricsMiddleware",
     # Serves tenant websites by Host before host validation (see tenants/origin.py).
     "tenants.origin.WebsiteHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -106,7 +108,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cdn.policy.ApiNoStoreMiddleware",
-    "platform_site.instrumentation.PrometheusAfterMiddleware",
+    "observability.instrumentation.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "platform_site.urls"
@@ -160,12 +162,12 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), sta
     DATABASE_REPLICAS.append(_alias)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- read replicas (platform_site/db_router.py) -----------------------------------------------
+# --- read replicas (dbrouting/router.py) -----------------------------------------------
 # The router and its middleware are installed only when replicas exist: no overhead otherwise.
-DATABASE_ROUTERS = ["platform_site.db_router.PrimaryReplicaRouter"] if DATABASE_REPLICAS else []
+DATABASE_ROUTERS = ["dbrouting.router.PrimaryReplicaRouter"] if DATABASE_REPLICAS else []
 if DATABASE_REPLICAS:
     # Wraps everything after it, so session and user lookups also run in the request's routing context.
-    MIDDLEWARE.insert(1, "platform_site.db_middleware.ReadYourWritesMiddleware")
+    MIDDLEWARE.insert(1, "dbrouting.middleware.ReadYourWritesMiddleware")
 # A replica leaves rotation when it is behind the primary by more than either bound.
 DATABASE_REPLICA_MAX_LAG_BYTES = env.int("DATABASE_REPLICA_MAX_LAG_BYTES", default=16 * 1024 * 1024)
 DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30.0)
@@ -207,7 +209,26 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 S3_BUCKET = env.str("S3_BUCKET", default="")
 S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
-OBJECT_STORAGE_DIR = VAR_DIR / "objects"
+# Shaped like Django's STORAGES (core/objectstore.py): "default" holds deployed bundles, "tenant_exports"
+# the tenant export archives. S3 when S3_BUCKET is set, else local folders under VAR_DIR.
+if S3_BUCKET:
+    _S3 = {"bucket": S3_BUCKET, "endpoint_url": S3_ENDPOINT_URL, "region": AWS_DEFAULT_REGION}
+    OBJECT_STORAGES = {
+        "default": {"BACKEND": "core.objectstore.S3ObjectStore", "OPTIONS": _S3},
+        # An export upload fails fast when S3 is unreachable; the nightly run is retried by the schedule.
+        "tenant_exports": {
+            "BACKEND": "core.objectstore.S3ObjectStore",
+            "OPTIONS": {**_S3, "connect_timeout": 5, "read_timeout": 60, "max_attempts": 3},
+        },
+    }
+else:
+    OBJECT_STORAGES = {
+        "default": {"BACKEND": "core.objectstore.LocalObjectStore", "OPTIONS": {"root": str(VAR_DIR / "objects")}},
+        "tenant_exports": {
+            "BACKEND": "core.objectstore.LocalObjectStore",
+            "OPTIONS": {"root": str(VAR_DIR / "backups" / "tenant-exports")},
+        },
+    }
 
 # --- CDN and backups (pluggable backends, STORAGES-shaped) -------------------------------------
 CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
@@ -309,14 +330,12 @@ BACKUP_SCHEDULE_REPOS = env.list("BACKUP_SCHEDULE_REPOS", cast=int, default=[])
 # A running backup, drill or export renews its lease every quarter of this; a row whose lease ran out
 # (its process is gone) is failed by the reconcile beat task.
 BACKUP_LEASE_SECONDS = env.int("BACKUP_LEASE_SECONDS", default=120)
-BACKUP_TENANT_EXPORT_PREFIX = "tenant-exports/"
-BACKUP_TENANT_EXPORT_DIR = BACKUP_LOCAL_DIR / "tenant-exports"
 # Models with a path to Tenant that are not tenant data (e.g. audit copies), as "app_label.Model".
 BACKUP_TENANT_EXPORT_EXCLUDE = env.list("BACKUP_TENANT_EXPORT_EXCLUDE", default=[])
 # WAL archiving alert: fail when the newest archived segment is more than this many segments behind.
 BACKUP_WAL_MAX_SEGMENTS_BEHIND = env.int("BACKUP_WAL_MAX_SEGMENTS_BEHIND", default=16)
 
-# --- metrics and usage cost (platform_site/metrics.py, tenants/usage.py) -------------------------
+# --- metrics and usage cost (observability/metrics.py, tenants/usage.py) -------------------------
 # /metrics needs "Authorization: Bearer $METRICS_TOKEN" when set; in real mode it is required (absent: 404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Scrape-time sources (database counts, queue depth, WAL archiver, usage) are recomputed at most this often.
@@ -365,7 +384,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "platform_site.staticfiles.GzipManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "core.staticfiles.GzipManifestStaticFilesStorage"},
 }
 
 # --- REST API -----------------------------------------------------------------------------------
@@ -373,15 +392,15 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["platform_site.request_limits.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "platform_site.pagination.DefaultPagination",
+    "DEFAULT_PARSER_CLASSES": ["core.request_limits.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "platform_site.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -407,14 +426,14 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-# --- request bodies (platform_site/request_limits.py) --------------------------------------------
+# --- request bodies (core/request_limits.py) --------------------------------------------
 # An API body larger than this gets a 413 before it is read (the bundle upload has its own limit,
 # DEPLOY_BUNDLE_MAX_BYTES); deeper JSON or a NUL character gets a 400.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "platform_site.request_limits.RequestBodyLimitMiddleware"
+    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "core.request_limits.RequestBodyLimitMiddleware"
 )
 
 # --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
@@ -445,7 +464,7 @@ API_KEY_CREATE_RATE = env.str("API_KEY_CREATE_RATE", default="60/h")
 # and how long a rotated key may keep working.
 API_KEY_MAX_ACTIVE_PER_TENANT = env.int("API_KEY_MAX_ACTIVE_PER_TENANT", default=100)
 API_KEY_ROTATION_MAX_GRACE_SECONDS = env.int("API_KEY_ROTATION_MAX_GRACE_SECONDS", default=7 * 86_400)
-# The client address behind proxies (platform_site/client_ip.py): the networks of the proxies whose
+# The client address behind proxies (core/client_ip.py): the networks of the proxies whose
 # X-Forwarded-For is believed (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32"), or how many proxies there are in
 # front of the app (TRUSTED_PROXY_COUNT). Neither set: the connection's address (REMOTE_ADDR).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -459,7 +478,7 @@ for _cidr in TRUSTED_PROXIES:
 if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
     sys.stderr.write("error: set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both\n")
     raise SystemExit(2)
-RATELIMIT_IP_META_KEY = "platform_site.client_ip.client_ip"
+RATELIMIT_IP_META_KEY = "core.client_ip.client_ip"
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
 # --- webhooks (webhooks/) -----------------------------------------------------------------------
@@ -579,7 +598,7 @@ SITES_RESERVED_DOMAINS = env.list("SITES_RESERVED_DOMAINS", default=[])
 INSTALLED_APPS.append("csp")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "platform_site.security.PlatformHeadersMiddleware",
+    "core.security.PlatformHeadersMiddleware",
 )
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

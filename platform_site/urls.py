@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from . import api_docs, errors, health, metrics_endpoint, replicas_admin
+from core import api_docs, errors
+from dbrouting import views as replicas_admin
+from observability import endpoint as metrics_endpoint
+from observability import health
 
 api_v1 = [
     path("", include("tenants.urls")),

@@ -14,7 +14,7 @@ from console.workflows import (
     confirmed_action,
     object_button,
 )
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import services, verification
 from .models import Deployment, Hostname, Tenant, Website

@@ -9,8 +9,8 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apikeys.permissions import OperatorsOnly, operator_write
-from platform_site.exceptions import ApplicationError
-from platform_site.request_limits import JSONParser
+from core.exceptions import ApplicationError
+from core.request_limits import JSONParser
 
 from . import selectors, services, verification
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter

@@ -28,8 +28,8 @@ from typing import BinaryIO
 from django.conf import settings
 
 from cdn.policy import cache_control_for, content_type_for
-from platform_site.exceptions import ApplicationError
-from platform_site.objectstore import ObjectPut, ObjectStore
+from core.exceptions import ApplicationError
+from core.objectstore import ObjectPut, ObjectStore
 
 # S3 keys are at most 1,024 bytes; a deployment's prefix takes about 100 of them.
 MAX_PATH_BYTES = 900
@@ -425,7 +425,7 @@ class BundleFile:
 
 def bundle_read(data: bytes, *, limits: BundleLimits | None = None) -> list[BundleFile]:
     """Scan a small in-memory bundle and return its files with their content (tests, tools)."""
-    from platform_site.objectstore import LocalObjectStore
+    from core.objectstore import LocalObjectStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = LocalObjectStore(root=folder)

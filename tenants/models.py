@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from platform_site.leases import LeasedJob
+from core.leases import LeasedJob
 
 
 class Tier(models.TextChoices):
@@ -211,7 +211,7 @@ class Hostname(models.Model):
 
 
 class Deployment(LeasedJob):
-    """A version of a website. While it runs, its worker holds a lease (platform_site/leases.py)."""
+    """A version of a website. While it runs, its worker holds a lease (core/leases.py)."""
 
     Status = DeploymentStatus
     Trigger = DeploymentTrigger

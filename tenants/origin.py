@@ -30,12 +30,12 @@ from django.utils.cache import get_conditional_response
 
 from cdn import compression
 from cdn.policy import cache_control_for
-from platform_site import metrics
-from platform_site.objectstore import ObjectNotFound, ObjectStorageError, object_store
+from core.objectstore import ObjectNotFound, ObjectStorageError, object_store
 
 from .access import tenant_is_active
 from .hostnames import preview_host, website_id_from_preview_host
 from .models import Deployment, Hostname, Website
+from .usage import origin_served
 
 MAX_CACHED_OBJECT_BYTES = 256 * 1024
 
@@ -152,7 +152,7 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
             not_modified["Cache-Control"] = cache_control
             for name, value in vary.items():
                 not_modified[name] = value
-            metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=0)
+            origin_served(tenant_id=website["tenant_id"], nbytes=0)
             return not_modified
     try:
         body = _read(prefix, file_path, entry, encoding=encoding)
@@ -164,7 +164,7 @@ def serve_website(request, website: dict, path: str, *, url_prefix: str = "") ->
         )
     response = HttpResponse(b"" if request.method == "HEAD" else body, status=status,
                             content_type=entry["content_type"], headers=vary)  # fmt: skip
-    metrics.record_origin_bytes_served(tenant_id=website["tenant_id"], nbytes=len(response.content))
+    origin_served(tenant_id=website["tenant_id"], nbytes=len(response.content))
     if encoding:
         response["Content-Encoding"] = encoding
     response["Content-Length"] = str(len(body))

@@ -14,10 +14,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdn.policy import ContentClass, classify
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError, ConflictError, ServiceUnavailable
-from platform_site.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_ran_out
-from platform_site.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
+from core.exceptions import ApplicationError, ConflictError, ServiceUnavailable
+from core.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_ran_out
+from core.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
+from observability import metrics
 from webhooks.services import event_record
 
 from .access import publish_tenant_access

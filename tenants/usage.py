@@ -19,6 +19,8 @@ from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q, Sum
 
+from observability import metrics
+
 from .models import Deployment, Tenant, Website
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ def _redis_client():
     client = getattr(cache, "client", None)
     get_client = getattr(client, "get_client", None)
     return get_client(write=True) if get_client else None
+
+
+def origin_served(*, tenant_id, nbytes: int) -> None:
+    """The origin answered one request for a tenant's website with nbytes of body: the platform counter
+    plus the tenant's usage (one Redis round trip)."""
+    metrics.record_origin_bytes_served(nbytes=nbytes)
+    usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
 
 
 def usage_record(*, tenant_id, requests: int = 0, bytes_served: int = 0) -> None:

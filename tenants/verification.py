@@ -69,7 +69,7 @@ def hostnames_cache_purge(*, website, hostnames: list[str], reason: str) -> None
     if not hostnames:
         return
     from cdn.services import invalidation_request
-    from platform_site.exceptions import ApplicationError
+    from core.exceptions import ApplicationError
 
     try:
         invalidation_request(website=website, paths=["/*"], hostnames=hostnames, reason=reason)

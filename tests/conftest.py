@@ -115,7 +115,7 @@ def dns_zone(dns_server):
         records.clear()
 
 
-# --- read replicas (platform_site/db_router.py) ------------------------------------------------
+# --- read replicas (dbrouting/router.py) ------------------------------------------------
 @pytest.fixture(autouse=True)
 def _reads_from_primary(request):
     """Test code reads what it just wrote: its queries (and requests it makes through the test client)
@@ -123,7 +123,7 @@ def _reads_from_primary(request):
     if request.node.get_closest_marker("replica_routing"):
         yield
         return
-    from platform_site.db_routing import use_primary
+    from dbrouting.routing import use_primary
 
     with use_primary():
         yield
@@ -133,7 +133,7 @@ def _reads_from_primary(request):
 def _replica_monitor_stopped(django_db_setup):
     """The replica monitor polls over its own connections; close them before the test database is dropped."""
     yield
-    from platform_site.replica_monitor import get_monitor
+    from dbrouting.monitor import get_monitor
 
     get_monitor().stop()
 

@@ -26,7 +26,7 @@ def serving_in_request_thread(app):
     def wrapped(environ, start_response):
         from django.db import connections
 
-        from platform_site.db_routing import use_primary
+        from dbrouting.routing import use_primary
 
         try:
             with use_primary():

@@ -16,7 +16,7 @@ from console.workflows import (
     confirmed_action,
     object_button,
 )
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event

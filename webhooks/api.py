@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apikeys.permissions import HasScope, operator_write
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import catalogue, selectors, services

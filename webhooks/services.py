@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from platform_site import metrics
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
+from observability import metrics
 from tenants.models import Tenant
 
 from . import catalogue, encryption, signing

@@ -1,12 +1,12 @@
 """The backup-engine handler: settings.BACKUP_ENGINES in the STORAGES shape, BACKUP_ENGINE picks one.
 
-The same handler as the CDN backends (platform_site/backends.py, shared/STYLE.md).
+The same handler as the CDN backends (core/backends.py, shared/STYLE.md).
 """
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from platform_site.backends import BackendHandler
+from core.backends import BackendHandler
 
 from .base import BackupEngine
 

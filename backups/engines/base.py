@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CDN_BACKENDS handler: aliases built lazily from settings, like Django's caches/storages."""
 
-from platform_site.backends import BackendHandler
+from core.backends import BackendHandler
 
 from .base import CdnBackend, CdnConfigurationError
 

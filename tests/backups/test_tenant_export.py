@@ -15,7 +15,7 @@ from backups.engines.base import BackupError
 from backups.models import TenantExport
 from backups.tenant_data import schema_version, tenant_owned_models
 from console.models import AuditLogEntry
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import services as tenant_services
 from tenants.models import Deployment, Hostname, Tenant, Website
 
@@ -259,7 +259,12 @@ def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, se
     export = services.tenant_export_create()
     with pytest.raises(BackupError, match="is not in this export"):
         services.tenant_export_restore(export=export, tenant_id="00000000-0000-0000-0000-000000000000")
-    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    exports = settings.OBJECT_STORAGES["tenant_exports"]
+    settings.OBJECT_STORAGES = {
+        **settings.OBJECT_STORAGES,
+        # nothing listens on the discard port
+        "tenant_exports": {**exports, "OPTIONS": {**exports["OPTIONS"], "endpoint_url": "http://127.0.0.1:9"}},
+    }
     with pytest.raises(BackupError, match="tenant export failed: uploading the tenant export to S3 failed"):
         services.tenant_export_create()
     failed = TenantExport.objects.filter(status=TenantExport.Status.FAILED).get()
@@ -268,8 +273,13 @@ def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, se
 
 def test_embedded_mode_writes_exports_to_the_local_folder(two_tenants, settings, tmp_path):
     a, _ = two_tenants
-    settings.S3_BUCKET = ""
-    settings.BACKUP_TENANT_EXPORT_DIR = tmp_path / "exports"
+    settings.OBJECT_STORAGES = {
+        **settings.OBJECT_STORAGES,
+        "tenant_exports": {
+            "BACKEND": "core.objectstore.LocalObjectStore",
+            "OPTIONS": {"root": str(tmp_path / "exports")},
+        },
+    }
     export = services.tenant_export_create()
     assert export.location.startswith(str(tmp_path / "exports"))
     plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)

@@ -84,7 +84,7 @@ def unknown_metrics(expressions: list[tuple[str, str]], exported: set[str]) -> d
 
 
 def platform_exported_names() -> set[str]:
-    """Sample names the platform exports: prometheus_client metrics of platform_site.metrics and
+    """Sample names the platform exports: prometheus_client metrics of observability.metrics and
     django-prometheus (process/GC collectors excluded: multiprocess mode does not export them), the
     scrape-time collector's, recording rules' and Prometheus' own per-target series."""
     import django_prometheus.cache.metrics  # noqa: F401
@@ -95,7 +95,8 @@ def platform_exported_names() -> set[str]:
     from prometheus_client import REGISTRY
     from prometheus_client.metrics import MetricWrapperBase
 
-    import platform_site.metrics as platform_metrics
+    import observability.metrics  # noqa: F401 - defines the recorded metrics
+    from observability.collectors import scrape_time_metric_names
 
     django_prometheus.middleware.Metrics.get_instance()
     names = {
@@ -103,7 +104,7 @@ def platform_exported_names() -> set[str]:
         for name, collector in REGISTRY._names_to_collectors.items()  # noqa: SLF001 - the registry's own index
         if isinstance(collector, MetricWrapperBase)
     }
-    return names | platform_metrics.SCRAPE_TIME_METRIC_NAMES | recorded_names() | SCRAPE_SERIES
+    return names | scrape_time_metric_names() | recorded_names() | SCRAPE_SERIES
 
 
 def dashboard_files() -> list[Path]:

@@ -1,4 +1,4 @@
-"""platform_site/metrics.py, the API middleware and /metrics, in process against the real stack."""
+"""observability/metrics.py, the API middleware and /metrics, in process against the real stack."""
 
 import subprocess
 import sys
@@ -11,9 +11,10 @@ from django.test import override_settings
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from platform_site import metrics
+from observability import metrics
+from observability.collectors import scrape_time_metric_names
+from observability.endpoint import PLATFORM_STATE_COLLECTOR
 from platform_site.celery import QUEUES
-from platform_site.metrics_endpoint import PLATFORM_STATE_COLLECTOR
 from tenants import services
 from tenants.models import Tier
 from tests.conftest import REPO_ROOT
@@ -129,10 +130,10 @@ def test_gateway_backend_errors_by_mode():
 
 @pytest.mark.django_db
 def test_origin_bytes_count_for_the_tier_and_the_tenant(tenant):
-    from tenants.usage import tenant_usage_get
+    from tenants.usage import origin_served, tenant_usage_get
 
     before = sample("origin_bytes_served_total")
-    metrics.record_origin_bytes_served(tenant_id=tenant.pk, nbytes=2048)
+    origin_served(tenant_id=tenant.pk, nbytes=2048)
     assert sample("origin_bytes_served_total") == before + 2048
     usage = tenant_usage_get(tenant=tenant)
     assert (usage.requests, usage.bandwidth_bytes) == (1, 2048)
@@ -319,11 +320,11 @@ def test_declared_scrape_time_names_are_what_the_collector_exports(client, websi
 
     BackupRun.objects.create(engine="pgbackrest", kind="full", status="succeeded", finished_at=datetime.now(UTC))
     exported = set(scrape(client))
-    produced = {name for name in exported if name in metrics.SCRAPE_TIME_METRIC_NAMES}
+    produced = {name for name in exported if name in scrape_time_metric_names()}
     # Only the last-failure time is absent while archiving has never failed.
-    assert metrics.SCRAPE_TIME_METRIC_NAMES - produced <= {"wal_archive_last_failure_timestamp_seconds"}
+    assert scrape_time_metric_names() - produced <= {"wal_archive_last_failure_timestamp_seconds"}
     state_samples = {s.name for family in PLATFORM_STATE_COLLECTOR.collect() for s in family.samples}
-    assert state_samples <= metrics.SCRAPE_TIME_METRIC_NAMES, state_samples - metrics.SCRAPE_TIME_METRIC_NAMES
+    assert state_samples <= scrape_time_metric_names(), state_samples - scrape_time_metric_names()
 
 
 # --- per-tenant usage family -------------------------------------------------------------------
@@ -374,7 +375,7 @@ def test_a_threads_worker_counts_its_own_process(pool, counted, monkeypatch):
 
     from celery.concurrency import get_implementation
 
-    from platform_site import celery_metrics
+    from observability import celery_metrics
 
     marked = []
     monkeypatch.setattr(metrics, "set_celery_process_alive", lambda: marked.append(True))

@@ -36,7 +36,7 @@ def test_the_schema_is_built_once_per_process_whatever_the_query(client, monkeyp
     parameters (which select a language or version we do not have) cannot make it build again."""
     from drf_spectacular.generators import SchemaGenerator
 
-    from platform_site.api_docs import SchemaView
+    from core.api_docs import SchemaView
 
     SchemaView._documents.clear()
     built = []

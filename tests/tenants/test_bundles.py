@@ -105,7 +105,7 @@ def test_a_large_member_is_streamed_not_held(tmp_path):
     import hashlib
     import io
 
-    from platform_site.objectstore import LocalObjectStore
+    from core.objectstore import LocalObjectStore
     from tenants.bundles import bundle_publish, bundle_scan
 
     size = 64 * 1024 * 1024

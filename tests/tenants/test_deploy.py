@@ -121,7 +121,7 @@ def test_failed_deployment_leaves_the_previous_version_serving(website, s3_clien
 
 
 def test_rollback_needs_an_earlier_success(website):
-    from platform_site.exceptions import ConflictError
+    from core.exceptions import ConflictError
 
     with pytest.raises(ConflictError):
         services.deployment_rollback(website=website)
@@ -154,11 +154,15 @@ def test_suspended_tenant_and_disabled_website_stop_serving(website, tenant, dja
     assert get("/").status_code == 404 and get("/", host=preview(website)).status_code == 404
 
 
-def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeypatch):
-    from platform_site import objectstore
+def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, settings):
+    from core.objectstore import LocalObjectStore, ObjectStorageError, object_store
 
-    store = objectstore.LocalObjectStore(root=tmp_path / "objects")
-    monkeypatch.setattr(objectstore, "_store", store)
+    settings.OBJECT_STORAGES = {
+        **settings.OBJECT_STORAGES,
+        "default": {"BACKEND": "core.objectstore.LocalObjectStore", "OPTIONS": {"root": str(tmp_path / "objects")}},
+    }
+    store = object_store()
+    assert isinstance(store, LocalObjectStore) and store.root == tmp_path / "objects"
     deployment = deploy(website, site_v1())
     assert deployment.status == Deployment.Status.SUCCEEDED, deployment.error
     stored = store.get(deployment.storage_prefix + "logo.png")
@@ -168,12 +172,12 @@ def test_embedded_mode_stores_files_in_a_local_folder(website, tmp_path, monkeyp
         site_v1()
     )
     assert get("/").content == b"<h1>home v1</h1>"
-    with pytest.raises(objectstore.ObjectStorageError):
+    with pytest.raises(ObjectStorageError):
         store.get("../outside")
 
 
 def test_a_refused_deployment_leaves_no_uploaded_bundle_behind(website, s3_client):
-    from platform_site.exceptions import ConflictError
+    from core.exceptions import ConflictError
 
     services.website_update(website=website, status="disabled")
     with pytest.raises(ConflictError):

@@ -15,7 +15,7 @@ from apikeys import services as apikey_services
 from cdn import services as cdn_services
 from cdn.backends.dummy import DummyBackend
 from cdn.models import Invalidation
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import services, verification
 from tenants.dns_challenge import Outcome, challenge_lookup
 from tenants.models import Hostname

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from platform_site.exceptions import ApplicationError, ConflictError
+from core.exceptions import ApplicationError, ConflictError
 from tenants import services
 from tenants.access import tenant_is_active
 from tenants.models import Deployment, Tenant, Website

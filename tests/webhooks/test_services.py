@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import services as tenant_services
 from webhooks import catalogue, services
 from webhooks.models import Delivery, Event

@@ -11,7 +11,7 @@ from apikeys.models import ApiKey
 from apikeys.scopes import SCOPES
 from console.cli import add_reason_argument, command_action, command_error_line
 from console.services import CommandActor
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants.models import Tenant
 
 

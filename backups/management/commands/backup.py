@@ -9,7 +9,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from console.cli import add_reason_argument, command_job
 from console.services import CommandActor, OperatorForbidden, authorize
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from ... import services, tenant_exports
 from ...engines import get_engine

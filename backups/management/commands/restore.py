@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from ... import services
 from ...engines.pgbackrest import free_port

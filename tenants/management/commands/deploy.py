@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from console.cli import add_reason_argument, command_action
-from platform_site.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from tenants import selectors, services
 from tenants.models import Deployment
 

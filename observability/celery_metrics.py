@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def _metrics_wsgi_app(token: str):
     from prometheus_client import make_wsgi_app
 
-    from .metrics_endpoint import process_metrics_registry, token_allows
+    from .endpoint import process_metrics_registry, token_allows
 
     app = make_wsgi_app(process_metrics_registry())
 

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from rest_framework.test import APIClient
 
-from platform_site import db_routing
-from platform_site.db_routing import accept_stale, use_primary
+from dbrouting import routing as db_routing
+from dbrouting.routing import accept_stale, use_primary
 from tenants.models import Deployment, Tenant
 from tests.conftest import REPO_ROOT
 from tests.helpers import wait_for
@@ -251,7 +251,7 @@ def test_without_replicas_no_router_and_no_middleware(test_database_env):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[] False"
-    assert settings.DATABASE_ROUTERS == ["platform_site.db_router.PrimaryReplicaRouter"]
+    assert settings.DATABASE_ROUTERS == ["dbrouting.router.PrimaryReplicaRouter"]
 
 
 def test_api_key_client_reads_its_write_while_the_replica_lags(tenant, replica_delay):

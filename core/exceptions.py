@@ -80,7 +80,7 @@ def primary_reachable() -> bool:
 
     if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
         return True
-    from .replica_monitor import get_monitor
+    from dbrouting.monitor import get_monitor
 
     return get_monitor().primary_reachable()
 

@@ -10,7 +10,7 @@ import logging
 from celery import signals
 from django.db import DatabaseError
 
-from . import db_routing
+from . import routing
 
 logger = logging.getLogger(__name__)
 
@@ -20,13 +20,13 @@ _tokens: dict[str, object] = {}
 def add_position_headers(headers: dict | None = None, **kwargs) -> None:
     if headers is None:
         return
-    state = db_routing.current_state()
+    state = routing.current_state()
     identities = state.identities()
     required = 0
     if state.wrote:
         # Tasks are published after commit, so the primary's position now covers the publisher's writes.
         try:
-            required = db_routing.primary_lsn()
+            required = routing.primary_lsn()
         except DatabaseError:
             logger.warning("could not read the primary's WAL position for a task; it will read from the primary")
             required = None
@@ -36,9 +36,9 @@ def add_position_headers(headers: dict | None = None, **kwargs) -> None:
         # Unknown position: the task reads from the primary (a position no replica has replayed).
         required = 2**63 - 1
     if required:
-        headers[db_routing.TASK_LSN_HEADER] = str(required)
+        headers[routing.TASK_LSN_HEADER] = str(required)
     if identities:
-        headers[db_routing.TASK_CLIENTS_HEADER] = list(identities)
+        headers[routing.TASK_CLIENTS_HEADER] = list(identities)
 
 
 def _header(task, name):
@@ -50,29 +50,29 @@ def _header(task, name):
 
 
 def open_task_context(task_id=None, task=None, **kwargs) -> None:
-    min_lsn = int(_header(task, db_routing.TASK_LSN_HEADER) or 0)
-    client_ids = tuple(_header(task, db_routing.TASK_CLIENTS_HEADER) or ())
-    _tokens[task_id] = db_routing.begin(client_ids=client_ids, min_lsn=min_lsn)
+    min_lsn = int(_header(task, routing.TASK_LSN_HEADER) or 0)
+    client_ids = tuple(_header(task, routing.TASK_CLIENTS_HEADER) or ())
+    _tokens[task_id] = routing.begin(client_ids=client_ids, min_lsn=min_lsn)
 
 
 def close_task_context(task_id=None, **kwargs) -> None:
     token = _tokens.pop(task_id, None)
     if token is None:
         return
-    state = db_routing.current_state()
+    state = routing.current_state()
     try:
         if state.wrote and state.client_ids:
             # What a task did for a client is visible to that client's next reads too.
-            db_routing.record_client_write(state.client_ids)
+            routing.record_client_write(state.client_ids)
     except DatabaseError:
         logger.warning("could not record the WAL position after a task's write")
     finally:
-        db_routing.end(token)
+        routing.end(token)
 
 
 def start_monitor(**kwargs) -> None:
     # Poll from the start, so a worker's first tasks can already use replicas.
-    from .replica_monitor import get_monitor
+    from .monitor import get_monitor
 
     get_monitor().snapshot()
 

@@ -1,9 +1,9 @@
-"""The client address per-IP limits count, behind trusted proxies (platform_site/client_ip.py)."""
+"""The client address per-IP limits count, behind trusted proxies (core/client_ip.py)."""
 
 import pytest
 from django.test import RequestFactory
 
-from platform_site.client_ip import client_ip
+from core.client_ip import client_ip
 
 
 def _ip(remote: str, forwarded: str | None = None) -> str:

@@ -1,7 +1,14 @@
-"""Object storage: S3 (boto3; S3_ENDPOINT_URL for S3-compatible stores) or a local folder (embedded).
+"""Object storage, one pluggable interface: S3 (boto3; an endpoint for S3-compatible stores) or a local
+folder (embedded).
 
-Objects are written once under immutable keys; readers get the bytes and the metadata written with
-them (Content-Type, Cache-Control), so a CDN pointed at the bucket serves what the origin serves.
+Configured like Django's STORAGES, in OBJECT_STORAGES: {alias: {"BACKEND": ..., "OPTIONS": {...}}}.
+"default" holds deployed bundles; "tenant_exports" the tenant export archives. Objects are written once
+under immutable keys; readers get the bytes and the metadata written with them (Content-Type,
+Cache-Control), so a CDN pointed at the bucket serves what the origin serves.
+
+Django's own Storage API (and django-storages' S3 backend on it) was considered: it has no per-object
+Content-Type/Cache-Control/metadata on save, no server-side copy and no concurrent batch upload, which
+the deployment path needs, so the stores keep this small interface and share Django's backend handler.
 """
 
 import json
@@ -15,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .backends import BackendHandler
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +37,10 @@ class ObjectNotFound(Exception):
 
 
 class ObjectStorageError(Exception):
+    pass
+
+
+class ObjectStorageImproperlyConfigured(ImproperlyConfigured):
     pass
 
 
@@ -49,6 +62,16 @@ class ObjectPut:
 
 
 class ObjectStore:
+    alias = "default"
+
+    def location(self, key: str) -> str:
+        """Where an object is, in a form an operator can use (s3://bucket/key or a file path)."""
+        raise NotImplementedError
+
+    def key_from_location(self, location: str) -> str | None:
+        """The key of a location this store produced, or None when it is not in this store."""
+        raise NotImplementedError
+
     def put(self, item: ObjectPut) -> None:
         raise NotImplementedError
 
@@ -84,18 +107,45 @@ class ObjectStore:
 
 
 class S3ObjectStore(ObjectStore):
-    def __init__(self, *, bucket: str, endpoint_url: str | None, region: str, concurrency: int = UPLOAD_CONCURRENCY):
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        alias: str = "default",
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        concurrency: int = UPLOAD_CONCURRENCY,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int = 5,
+    ):
         import boto3
         from botocore.config import Config
 
+        if not bucket:
+            raise ObjectStorageImproperlyConfigured(f"OBJECT_STORAGES[{alias!r}]: S3ObjectStore needs a bucket")
+        self.alias = alias
         self.bucket = bucket
+        timeouts = {name: value for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout))
+                    if value is not None}  # fmt: skip
         # A boto3 client is thread-safe; one pool sized for the upload concurrency avoids reconnects.
         self.client = boto3.client(
             "s3",
-            endpoint_url=endpoint_url,
+            endpoint_url=endpoint_url or None,
             region_name=region,
-            config=Config(max_pool_connections=concurrency * 2, retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                max_pool_connections=concurrency * 2,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+                **timeouts,
+            ),
         )
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_from_location(self, location: str) -> str | None:
+        prefix = f"s3://{self.bucket}/"
+        return location[len(prefix) :] if location.startswith(prefix) and len(location) > len(prefix) else None
 
     def put(self, item: ObjectPut) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -134,15 +184,18 @@ class S3ObjectStore(ObjectStore):
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put_file(self, item: ObjectPut, fileobj: BinaryIO) -> None:
+        from boto3.exceptions import S3UploadFailedError as S3TransferFailed
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            # One PUT streamed from the file (botocore reads it in blocks), up to S3's 5 GB.
-            self.client.put_object(
-                Bucket=self.bucket, Key=item.key, Body=fileobj, ContentType=item.content_type,
-                CacheControl=item.cache_control, Metadata=item.metadata,
+            # boto3's managed transfer: one PUT for a small file, a multipart upload (no size limit,
+            # parts in parallel) for a large one such as a tenant export.
+            self.client.upload_fileobj(
+                fileobj, self.bucket, item.key,
+                ExtraArgs={"ContentType": item.content_type, "CacheControl": item.cache_control,
+                           "Metadata": item.metadata},
             )  # fmt: skip
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, S3TransferFailed) as exc:
             raise ObjectStorageError(f"storing {item.key} failed: {exc}") from exc
 
     def download(self, key: str, fileobj: BinaryIO) -> None:
@@ -181,9 +234,20 @@ class S3ObjectStore(ObjectStore):
 class LocalObjectStore(ObjectStore):
     """Embedded mode: a folder; metadata lives beside each object in a `.meta` tree."""
 
-    def __init__(self, *, root: Path):
+    def __init__(self, *, root: Path | str, alias: str = "default"):
+        self.alias = alias
         self.root = Path(root)
         self.meta_root = self.root / ".meta"
+
+    def location(self, key: str) -> str:
+        return str(self._path(key))
+
+    def key_from_location(self, location: str) -> str | None:
+        try:
+            key = Path(location).resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return None
+        return None if not key.parts or key.parts[0] == ".meta" else key.as_posix()
 
     def _path(self, key: str, *, meta: bool = False) -> Path:
         base = self.meta_root if meta else self.root
@@ -259,19 +323,9 @@ class LocalObjectStore(ObjectStore):
                     yield key
 
 
-_store: ObjectStore | None = None
-_store_lock = threading.Lock()
+object_stores: BackendHandler[ObjectStore] = BackendHandler("OBJECT_STORAGES", ObjectStorageImproperlyConfigured)
 
 
-def object_store() -> ObjectStore:
-    """The configured store: S3 when S3_BUCKET is set, else the local folder."""
-    global _store
-    with _store_lock:
-        if _store is None:
-            if settings.S3_BUCKET:
-                _store = S3ObjectStore(
-                    bucket=settings.S3_BUCKET, endpoint_url=settings.S3_ENDPOINT_URL, region=settings.AWS_DEFAULT_REGION
-                )
-            else:
-                _store = LocalObjectStore(root=settings.OBJECT_STORAGE_DIR)
-        return _store
+def object_store(alias: str = "default") -> ObjectStore:
+    """The store configured under `alias` in OBJECT_STORAGES, built once."""
+    return object_stores[alias]

@@ -47,7 +47,7 @@ def _check_replica(alias: str):
     direct = _check_database(alias)
 
     def check():
-        from .replica_monitor import replica_status
+        from dbrouting.monitor import replica_status
 
         # The poller's view: what the router acts on (replayed LSN, lag, whether reads go there).
         status = replica_status()["replicas"][alias]

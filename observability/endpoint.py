@@ -20,8 +20,9 @@ from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
-from .exceptions import error_response
-from .metrics import PlatformStateCollector
+from core.exceptions import error_response
+
+from .collectors import PlatformStateCollector
 
 platform_state = CollectorRegistry(auto_describe=False)
 PLATFORM_STATE_COLLECTOR = PlatformStateCollector()

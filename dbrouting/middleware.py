@@ -7,8 +7,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse
 
-from . import db_routing
-from .exceptions import error_response, primary_reachable
+from core.exceptions import error_response, primary_reachable
+
+from . import routing
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +30,21 @@ class ReadYourWritesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = db_routing.begin(request=request)
+        token = routing.begin(request=request)
         try:
             response = self.get_response(request)
-            state = db_routing.current_state()
+            state = routing.current_state()
             if state.wrote:
                 identities = state.identities() + self._new_session_ids(response)
                 try:
-                    db_routing.record_client_write(identities)
+                    routing.record_client_write(identities)
                 except DatabaseError:
                     # The write committed but the primary went away before we read its position; the
                     # client's next reads may be served stale only if a replica is also behind.
                     logger.warning("could not read the primary's WAL position after a write")
             return response
         finally:
-            db_routing.end(token)
+            routing.end(token)
 
     def process_exception(self, request, exception):
         # DRF views are handled by the API exception handler; this covers every other view.

@@ -30,7 +30,7 @@ def ran_on(alias: str, marker: str) -> bool:
 
 @pytest.fixture
 def monitor():
-    from platform_site.replica_monitor import get_monitor
+    from dbrouting.monitor import get_monitor
 
     monitor = get_monitor()
 

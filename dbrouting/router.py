@@ -1,5 +1,5 @@
 """Primary/replica router: writes, migrations and transactions on the primary; reads on a healthy replica
-that has replayed everything the client wrote (platform_site/db_routing.py), else on the primary.
+that has replayed everything the client wrote (dbrouting/routing.py), else on the primary.
 
 Installed through DATABASE_ROUTERS only when DATABASE_REPLICA_URLS names replicas, so a single-database
 deployment pays nothing.
@@ -10,8 +10,8 @@ import itertools
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from .db_routing import current_state
-from .replica_monitor import get_monitor
+from .monitor import get_monitor
+from .routing import current_state
 
 
 class PrimaryReplicaRouter:

@@ -24,7 +24,7 @@ from django.utils.functional import empty
 logger = logging.getLogger(__name__)
 
 LSN_KEY_PREFIX = "platform:db:lsn:"
-# Celery message headers that carry a client's position to the worker (see platform_site/db_tasks.py).
+# Celery message headers that carry a client's position to the worker (see dbrouting/celery_signals.py).
 TASK_LSN_HEADER = "platform_min_lsn"
 TASK_CLIENTS_HEADER = "platform_client_ids"
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.template.response import TemplateResponse
 
-from .replica_monitor import get_monitor, replica_status
+from .monitor import get_monitor, replica_status
 
 
 @staff_member_required

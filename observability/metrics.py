@@ -37,20 +37,20 @@ Label cardinality (series per metric, at most):
 |                                          |                             | switchable, capped (settings)       |
 
 Counters and histograms live in prometheus_client's registry; under gunicorn and Celery prefork they are
-written to PROMETHEUS_MULTIPROC_DIR and summed at scrape time (platform_site/metrics_endpoint.py).
+written to PROMETHEUS_MULTIPROC_DIR and summed at scrape time (observability/endpoint.py).
 State that must survive a process restart or is the same for every process (database counts, queue
 depth, last backup, WAL archiver) is not kept in process memory at all: the web /metrics collects it at
-scrape time from its source of truth, cached a few seconds (`PlatformStateCollector`).
+scrape time from its source of truth, cached a few seconds (observability/collectors.py). Each app
+registers its own sources there from its AppConfig.ready (tenants/metrics.py, backups/metrics.py,
+dbrouting/metrics.py), so this package never imports a domain app.
 """
 
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -277,316 +277,16 @@ def record_cdn_invalidation(*, backend: str, status: str) -> None:
     ).inc()
 
 
-def record_origin_bytes_served(*, tenant_id, nbytes: int) -> None:
-    """The origin answered one request for a tenant's website with nbytes of body: the platform counter
-    plus the tenant's usage (one Redis round trip)."""
-    from tenants.usage import usage_record
-
+def record_origin_bytes_served(*, nbytes: int) -> None:
+    """The origin answered one request for a tenant's website with nbytes of body (the tenant's own
+    share is counted by tenants.usage.origin_served, which calls this)."""
     ORIGIN_BYTES_SERVED.inc(nbytes)
-    usage_record(tenant_id=tenant_id, requests=1, bytes_served=nbytes)
+
+
+def record_backup_run(*, kind: str, status: str) -> None:
+    """A backup operation (backup, verification, export) finished with status."""
+    BACKUP_RUNS.labels(kind=kind, status=status).inc()
 
 
 def record_celery_task(*, task: str, outcome: str) -> None:
     CELERY_TASKS.labels(task=task, outcome=_bounded(outcome, TASK_OUTCOMES)).inc()
-
-
-# --- collected at scrape time (web /metrics only) ----------------------------------------------
-
-
-class _Cached:
-    """Run a collection function at most once every `ttl` seconds in this process."""
-
-    def __init__(self, function: Callable[[], list], ttl: Callable[[], float]):
-        self.function = function
-        self.ttl = ttl
-        self.value: list = []
-        self.at = float("-inf")
-
-    def __call__(self) -> list:
-        now = time.monotonic()
-        if now - self.at >= self.ttl():
-            self.value = self.function()
-            self.at = now
-        return self.value
-
-    def clear(self) -> None:
-        self.at = float("-inf")
-
-
-def _cache_seconds() -> float:
-    from django.conf import settings
-
-    return settings.METRICS_COLLECTOR_CACHE_SECONDS
-
-
-def _database_families() -> list:
-    from django.db.models import Count
-
-    from tenants.models import Tenant, Website
-
-    tenants = GaugeMetricFamily("tenants_total", "Tenants by tier and status.", labels=["tier", "status"])
-    for row in Tenant.objects.values("tier", "status").annotate(n=Count("pk")).order_by():
-        tenants.add_metric([row["tier"], row["status"]], row["n"])
-    websites = GaugeMetricFamily("websites_total", "Websites by status.", labels=["status"])
-    for row in Website.objects.values("status").annotate(n=Count("pk")).order_by():
-        websites.add_metric([row["status"]], row["n"])
-    active = Website.objects.filter(status=Website.Status.ACTIVE, tenant__status=Tenant.Status.ACTIVE).count()
-    return [
-        tenants,
-        websites,
-        GaugeMetricFamily(
-            "active_websites_total", "Websites being served: active websites of active tenants.", value=active
-        ),
-    ]
-
-
-def _queue_families() -> list:
-    from django.conf import settings
-
-    from platform_site.celery import QUEUES
-
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        return []
-    import redis
-
-    family = GaugeMetricFamily(
-        "celery_queue_length", "Tasks waiting in the broker, per Celery queue.", labels=["queue"]
-    )
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            # Kombu keeps one Redis list per queue and priority step: "name" and "name\x06\x16<priority>".
-            keys = {queue: [queue, *(f"{queue}\x06\x16{p}" for p in (3, 6, 9))] for queue in QUEUES}
-            for queue_keys in keys.values():
-                for key in queue_keys:
-                    pipe.llen(key)
-            lengths = iter(pipe.execute())
-        for queue, queue_keys in keys.items():
-            family.add_metric([queue], sum(next(lengths) for _ in queue_keys))
-    finally:
-        client.close()
-    return [family]
-
-
-def _wal_archive_families() -> list:
-    from django.db import connections
-
-    connection = connections["default"]
-    if connection.vendor != "postgresql":
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT archived_count, failed_count, extract(epoch FROM last_archived_time),"
-            " extract(epoch FROM last_failed_time) FROM pg_stat_archiver"
-        )
-        archived, failed, last_archived, last_failed = cursor.fetchone()
-    families = [
-        CounterMetricFamily("wal_archived", "WAL segments archived (pg_stat_archiver).", value=archived),
-        CounterMetricFamily("wal_archive_failures", "Failed WAL archive attempts (pg_stat_archiver).", value=failed),
-    ]
-    from backups.selectors import wal_backlog
-
-    backlog = wal_backlog()
-    if backlog["pg_wal_bytes"] is not None:
-        families.append(GaugeMetricFamily("pg_wal_bytes", "Size of the primary's pg_wal.", value=backlog["pg_wal_bytes"]))
-        families.append(
-            GaugeMetricFamily(
-                "wal_ready_bytes",
-                "WAL in pg_wal that PostgreSQL has not archived yet (its .ready segments).",
-                value=backlog["wal_ready_bytes"],
-            )
-        )
-    if last_archived is not None:
-        families.append(
-            GaugeMetricFamily(
-                "wal_archive_last_success_timestamp_seconds",
-                "When the last WAL segment was archived.",
-                value=float(last_archived),
-            )
-        )
-    if last_failed is not None:
-        families.append(
-            GaugeMetricFamily(
-                "wal_archive_last_failure_timestamp_seconds",
-                "When WAL archiving last failed.",
-                value=float(last_failed),
-            )
-        )
-    return families
-
-
-def _backup_families() -> list:
-    """The last successful backup of each kind, from the BackupRun/TenantExport records (restart-proof)."""
-    from backups.models import BackupKind, BackupRun, TenantExport
-
-    last = GaugeMetricFamily(
-        "backup_last_success_timestamp_seconds",
-        "When the last successful backup of each type finished.",
-        labels=["type"],
-    )
-    duration = GaugeMetricFamily(
-        "backup_last_duration_seconds", "How long the last successful backup of each type took.", labels=["type"]
-    )
-    latest = {
-        kind: BackupRun.objects.filter(kind=kind, status=BackupRun.Status.SUCCEEDED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
-        for kind in BackupKind.values
-    }
-    latest["tenant_export"] = (
-        TenantExport.objects.filter(status=TenantExport.Status.SUCCEEDED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
-    )
-    for backup_type, row in sorted(latest.items()):
-        if row is not None:
-            started, finished = row
-            last.add_metric([backup_type], finished.timestamp())
-            duration.add_metric([backup_type], max(0.0, (finished - started).total_seconds()))
-    return [last, duration]
-
-
-def _replica_families() -> list:
-    """The replica monitor's view (platform_site/replica_monitor.py) of this process: cheap, never cached."""
-    from django.conf import settings
-
-    if not settings.DATABASE_REPLICAS:
-        return []
-    from .replica_monitor import get_monitor
-
-    snapshot = get_monitor().status()
-    up = GaugeMetricFamily("platform_db_replica_up", "1 if the replica answered the last poll.", labels=["alias"])
-    rotation = GaugeMetricFamily(
-        "platform_db_replica_in_rotation", "1 if reads may be routed to the replica.", labels=["alias"]
-    )
-    replay = GaugeMetricFamily(
-        "platform_db_replica_replay_lsn_bytes", "WAL position the replica has replayed.", labels=["alias"]
-    )
-    lag_bytes = GaugeMetricFamily(
-        "platform_db_replica_lag_bytes", "WAL bytes the replica is behind the primary.", labels=["alias"]
-    )
-    lag_seconds = GaugeMetricFamily(
-        "platform_db_replica_lag_seconds", "Seconds the replica has been behind the primary.", labels=["alias"]
-    )
-    for alias, status in snapshot.replicas.items():
-        up.add_metric([alias], 1 if status.up else 0)
-        rotation.add_metric([alias], 1 if status.in_rotation else 0)
-        if status.replay_lsn is not None:
-            replay.add_metric([alias], status.replay_lsn)
-            lag_bytes.add_metric([alias], status.lag_bytes)
-            lag_seconds.add_metric([alias], status.lag_seconds)
-    primary_up = GaugeMetricFamily("platform_db_primary_up", "1 if the primary answered the last poll.")
-    primary_up.add_metric([], 1 if snapshot.primary_up else 0)
-    return [up, rotation, replay, lag_bytes, lag_seconds, primary_up]
-
-
-def _tenant_usage_families() -> list:
-    from django.conf import settings
-
-    from tenants.usage import tenant_usage_list
-
-    if not settings.METRICS_TENANT_USAGE_ENABLED:
-        return []
-    storage = GaugeMetricFamily("tenant_storage_bytes", "Bytes of the tenant's deployed assets.", labels=["tenant_id"])
-    bandwidth = CounterMetricFamily(
-        "tenant_bandwidth_bytes", "Bytes of the tenant's assets served by the origin.", labels=["tenant_id"]
-    )
-    requests = CounterMetricFamily(
-        "tenant_requests", "Requests for the tenant's websites served by the origin.", labels=["tenant_id"]
-    )
-    deployments = GaugeMetricFamily(
-        "tenant_deployments_succeeded", "Succeeded deployments of the tenant (all time).", labels=["tenant_id"]
-    )
-    cost = GaugeMetricFamily(
-        "tenant_cost_dollars",
-        "Cost attributed to the tenant at the configured unit prices (USAGE_PRICE_*).",
-        labels=["tenant_id"],
-    )
-    for usage in tenant_usage_list(limit=settings.METRICS_TENANT_SERIES_LIMIT):
-        labels = [str(usage.tenant_id)]
-        storage.add_metric(labels, usage.storage_bytes)
-        bandwidth.add_metric(labels, usage.bandwidth_bytes)
-        requests.add_metric(labels, usage.requests)
-        deployments.add_metric(labels, usage.deployments)
-        cost.add_metric(labels, float(usage.cost.total))
-    return [storage, bandwidth, requests, deployments, cost]
-
-
-# Every source collected at scrape time, by name (the `source` label of metrics_source_up).
-SCRAPE_TIME_SOURCES: dict[str, Callable[[], list]] = {
-    "database": _database_families,
-    "broker": _queue_families,
-    "wal_archiver": _wal_archive_families,
-    "backups": _backup_families,
-    "tenant_usage": _tenant_usage_families,
-    "replicas": _replica_families,
-}
-# Sources read from memory are cheap: collected on every scrape, so a rotation change shows at once.
-UNCACHED_SOURCES = frozenset({"replicas"})
-
-
-class PlatformStateCollector(Collector):
-    """Collects SCRAPE_TIME_SOURCES; one failing source drops only its own metrics and sets its _up to 0."""
-
-    def __init__(self):
-        self.sources = {
-            name: _Cached(self._guarded(name, fn), (lambda: 0.0) if name in UNCACHED_SOURCES else _cache_seconds)
-            for name, fn in SCRAPE_TIME_SOURCES.items()
-        }
-
-    @staticmethod
-    def _guarded(name: str, function: Callable[[], list]) -> Callable[[], list]:
-        def collect() -> list:
-            try:
-                return [(True, function())]
-            except Exception as exc:  # noqa: BLE001 - a scrape must not fail because one source is down
-                logger.warning("metrics source %s unavailable: %s", name, exc.__class__.__name__)
-                return [(False, [])]
-
-        return collect
-
-    def clear(self) -> None:
-        for cached in self.sources.values():
-            cached.clear()
-
-    def collect(self):
-        up = GaugeMetricFamily("metrics_source_up", "1 when the scrape-time source answered.", labels=["source"])
-        for name, cached in self.sources.items():
-            ok, families = cached()[0]
-            up.add_metric([name], 1 if ok else 0)
-            yield from families
-        yield up
-
-
-# Metric families the platform exports beyond prometheus_client objects and django-prometheus: the
-# dashboards/rules test checks PromQL against these names.
-SCRAPE_TIME_METRIC_NAMES = frozenset(
-    {
-        "tenants_total",
-        "websites_total",
-        "active_websites_total",
-        "celery_queue_length",
-        "wal_archived_total",
-        "wal_archive_failures_total",
-        "wal_archive_last_success_timestamp_seconds",
-        "wal_archive_last_failure_timestamp_seconds",
-        "pg_wal_bytes",
-        "wal_ready_bytes",
-        "backup_last_success_timestamp_seconds",
-        "backup_last_duration_seconds",
-        "tenant_storage_bytes",
-        "tenant_bandwidth_bytes_total",
-        "tenant_requests_total",
-        "tenant_deployments_succeeded",
-        "tenant_cost_dollars",
-        "metrics_source_up",
-        "platform_db_replica_up",
-        "platform_db_replica_in_rotation",
-        "platform_db_replica_replay_lsn_bytes",
-        "platform_db_replica_lag_bytes",
-        "platform_db_replica_lag_seconds",
-        "platform_db_primary_up",
-    }
-)
