@@ -527,7 +527,7 @@ outcomes = OutcomeBuffer()
 
 
 def gateway_store():
-    """The store for this process: Redis when REDIS_URL is set, else in memory."""
+    """The store for this process: Redis when REDIS_URL is set, else in memory (apikeys/embedded_store.py)."""
     global _store
     if _store is None:
         with _store_lock:
@@ -537,7 +537,9 @@ def gateway_store():
 
                     _store = RedisGatewayStore(get_redis_connection("default"))
                 else:
-                    _store = MemoryGatewayStore()
+                    from .embedded_store import EmbeddedGatewayStore
+
+                    _store = EmbeddedGatewayStore()
     return _store
 
 

@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 
 from django.db.models import Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from .models import ApiKey, ApiUsageMinute
@@ -15,11 +14,6 @@ USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "l
 def apikey_list(*, tenant=None) -> QuerySet[ApiKey]:
     queryset = ApiKey.objects.select_related("tenant").order_by("-created_at")
     return queryset.filter(tenant=tenant) if tenant is not None else queryset
-
-
-def apikey_get(*, api_key_id, tenant=None) -> ApiKey:
-    """One key; 404 when it belongs to another tenant."""
-    return get_object_or_404(apikey_list(tenant=tenant), pk=api_key_id)
 
 
 def usage_summary(*, tenant, since: datetime, until: datetime | None = None) -> dict:

@@ -167,18 +167,6 @@ def apikey_revoke(*, api_key: ApiKey, revoked_by: str, reason: str = "") -> ApiK
     return api_key
 
 
-def apikey_revoke_many(*, api_key_ids: list, revoked_by: str, reason: str) -> int:
-    """Revoke many keys (admin bulk action); already revoked ones are skipped. Returns how many."""
-    revoked = 0
-    for api_key in ApiKey.objects.filter(pk__in=api_key_ids, revoked_at__isnull=True):
-        try:
-            apikey_revoke(api_key=api_key, revoked_by=revoked_by, reason=reason)
-        except ConflictError:  # revoked concurrently
-            continue
-        revoked += 1
-    return revoked
-
-
 @transaction.atomic
 def apikey_rotate(
     *, api_key: ApiKey, grace_seconds: int, rotated_by=None, granting_scopes: frozenset[str] | None = None

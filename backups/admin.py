@@ -1,11 +1,14 @@
-from django.contrib import admin
-from django.db import transaction
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from unfold.admin import ModelAdmin
 
 from console.display import status_badge, titled
 from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation, object_button
+from core.enqueue import enqueue_on_commit
 
+from .engines import get_engine
+from .engines.sqlite import INCREMENTAL_MESSAGE
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
 from .restore_admin import tenant_restore_workflow
 
@@ -47,12 +50,6 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def changelist_view(self, request, extra_context=None):
-        from console.selectors import backup_engine
-
-        # "Run incremental now" only where the engine has incremental backups (not on SQLite).
-        return super().changelist_view(request, {**(extra_context or {}), "backup_engine": backup_engine()})
-
     def get_urls(self):
         views = [
             path("run-full/", self.admin_site.admin_view(self.run_full), name="backups_backuprun_run_full"),
@@ -65,7 +62,7 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
         """Confirm with a reason, then queue the task after commit; audited by the console."""
 
         def enqueue(_nothing, data):
-            transaction.on_commit(lambda: task.delay(*args))
+            enqueue_on_commit(task, *args)
             return {"task": task.name, "args": list(args)}
 
         workflow = Workflow(
@@ -75,29 +72,37 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
         return confirmed_operation(self, request, workflow, back_url=reverse("admin:backups_backuprun_changelist"))
 
     def run_full(self, request):
-        from .tasks import backup_on_demand
+        return self._run_now(request, "full", title="Run a full backup now",
+                             question="Start a full pgBackRest backup of the primary now?",
+                             done_message="Full backup queued on the backups queue.")  # fmt: skip
 
-        return self._enqueue(
-            request, backup_on_demand, "full", Trigger.ADMIN, audit_action="backup.run", permission="console.run_backup",
-            title="Run a full backup now", question="Start a full pgBackRest backup of the primary now?",
-            done_message="Full backup queued on the backups queue.",
-        )  # fmt: skip
+    def changelist_view(self, request, extra_context=None):
+        engine = get_engine()
+        extra_context = {"supports_incremental": engine.supports_incremental, **(extra_context or {})}
+        if not engine.supports_incremental:
+            extra_context["incremental_note"] = INCREMENTAL_MESSAGE
+        return super().changelist_view(request, extra_context)
 
     def run_incr(self, request):
-        from .tasks import backup_on_demand
+        if not get_engine().supports_incremental:
+            messages.error(request, INCREMENTAL_MESSAGE)
+            return HttpResponseRedirect(reverse("admin:backups_backuprun_changelist"))
+        return self._run_now(request, "incr", title="Run an incremental backup now",
+                             question="Start an incremental backup of the primary now?",
+                             done_message="Incremental backup queued on the backups queue.")  # fmt: skip
 
-        return self._enqueue(
-            request, backup_on_demand, "incr", Trigger.ADMIN, audit_action="backup.run", permission="console.run_backup",
-            title="Run an incremental backup now", question="Start an incremental backup of the primary now?",
-            done_message="Incremental backup queued on the backups queue.",
-        )  # fmt: skip
+    def _run_now(self, request, kind: str, **texts):
+        from .tasks import backup_on_demand_task
+
+        return self._enqueue(request, backup_on_demand_task, kind, Trigger.ADMIN, audit_action="backup.run",
+                             permission="console.run_backup", **texts)  # fmt: skip
 
     def verify_latest(self, request):
-        from .tasks import restore_drill
+        from .tasks import restore_drill_task
 
         # The drill records who asked for it: the admin, not the weekly schedule.
         return self._enqueue(
-            request, restore_drill, None, Trigger.ADMIN, audit_action="backup.verify", permission="console.verify_backup",
+            request, restore_drill_task, None, Trigger.ADMIN, audit_action="backup.verify", permission="console.verify_backup",
             title="Verify the latest backup",
             question="Restore the latest successful backup into a scratch cluster and check every table?",
             done_message="Verification of the latest backup queued on the backups queue.",
@@ -137,11 +142,11 @@ class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
         return [path("export-now/", view, name="backups_tenantexport_export_now"), *super().get_urls()]
 
     def export_now(self, request):
-        from .tasks import tenant_export
+        from .tasks import tenant_export_task
 
         def enqueue(_nothing, data):
-            transaction.on_commit(lambda: tenant_export.delay(Trigger.ADMIN))
-            return {"task": tenant_export.name}
+            enqueue_on_commit(tenant_export_task, Trigger.ADMIN)
+            return {"task": tenant_export_task.name}
 
         workflow = Workflow(
             audit_action="backup.export", permission="console.run_backup", title="Export all tenants now",

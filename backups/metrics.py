@@ -7,8 +7,7 @@ TenantExport rows at scrape time, so they survive a process restart.
 from django.db import connections
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from .models import BackupKind, BackupRun, TenantExport
-from .selectors import wal_backlog
+from .selectors import last_successes, wal_backlog
 
 WAL_ARCHIVER_METRIC_NAMES = frozenset(
     {
@@ -78,22 +77,8 @@ def backup_families() -> list:
     duration = GaugeMetricFamily(
         "backup_last_duration_seconds", "How long the last successful backup of each type took.", labels=["type"]
     )
-    latest = {
-        kind: BackupRun.objects.filter(kind=kind, status=BackupRun.Status.SUCCEEDED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
-        for kind in BackupKind.values
-    }
-    latest["tenant_export"] = (
-        TenantExport.objects.filter(status=TenantExport.Status.SUCCEEDED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
-    )
-    for backup_type, row in sorted(latest.items()):
-        if row is not None:
-            started, finished = row
-            last.add_metric([backup_type], finished.timestamp())
-            duration.add_metric([backup_type], max(0.0, (finished - started).total_seconds()))
+    latest = last_successes()
+    for backup_type, (started, finished) in sorted(latest.items()):
+        last.add_metric([backup_type], finished.timestamp())
+        duration.add_metric([backup_type], max(0.0, (finished - started).total_seconds()))
     return [last, duration]

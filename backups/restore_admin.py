@@ -20,7 +20,7 @@ from . import tenant_exports
 from .models import TenantExport
 
 DRY_RUN_SIGNING_SALT = "backups.restore-tenant.dry-run"
-TOKEN_MAX_AGE_SECONDS = 30 * 60
+TOKEN_MAX_AGE_SECONDS = tenant_exports.RESTORE_DRY_RUN_VALID_SECONDS
 
 
 class RestoreTenantForm(ReasonForm):

@@ -1,10 +1,40 @@
-"""Reads for backups: what piles up in pg_wal while a repository cannot take it."""
+"""Reads for backups: the latest runs of each kind, and what piles up in pg_wal while a repository cannot
+take it. The console and the metrics read through here."""
 
 import logging
+from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
 
+from .models import BackupKind, BackupRun, RestoreVerification, RunStatus, TenantExport
+
 logger = logging.getLogger(__name__)
+
+
+def latest_finished(model: type[BackupRun | TenantExport | RestoreVerification]) -> tuple:
+    """(the latest finished row, the latest successful one) of backups, tenant exports or restore drills."""
+    finished = model.objects.exclude(status=RunStatus.RUNNING)
+    return (
+        finished.order_by("-started_at").first(),
+        finished.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at").first(),
+    )
+
+
+def last_successes() -> dict[str, tuple[datetime, datetime]]:
+    """(started, finished) of the last successful backup of each kind and of the last tenant export."""
+    succeeded = {"status": RunStatus.SUCCEEDED, "finished_at__isnull": False}
+    rows = {
+        kind: BackupRun.objects.filter(kind=kind, **succeeded).order_by("-finished_at")
+        .values_list("started_at", "finished_at").first()
+        for kind in BackupKind.values
+    }  # fmt: skip
+    rows["tenant_export"] = (
+        TenantExport.objects.filter(**succeeded)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")
+        .first()
+    )
+    return {kind: row for kind, row in rows.items() if row is not None}
 
 
 def wal_backlog() -> dict:

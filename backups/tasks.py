@@ -46,17 +46,20 @@ def _run_scheduled(task, kind: str, repos: list[int] | None) -> list[int]:
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_full(self, repos: list[int] | None = None) -> list[int]:
+def backup_full_task(self, repos: list[int] | None = None) -> list[int]:
     return _run_scheduled(self, "full", repos)
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_incremental(self, repos: list[int] | None = None) -> list[int]:
+def backup_incremental_task(self, repos: list[int] | None = None) -> list[int]:
+    # The SQLite engine (embedded mode) makes full copies only: the schedule's incremental is not a failure.
+    if not get_engine().supports_incremental:
+        return []
     return _run_scheduled(self, "incr", repos)
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_expire(self) -> list[str]:
+def backup_expire_task(self) -> list[str]:
     """Retention in every repository, each with its own policy; one failing does not stop the others."""
     try:
         outcomes = services.backup_expire()
@@ -69,20 +72,20 @@ def backup_expire(self) -> list[str]:
 
 
 @shared_task
-def wal_archive_check() -> dict:
+def wal_archive_check_task() -> dict:
     if not get_engine().supports_wal_archiving:
         return {"ok": True, "skipped": "the backup engine archives no WAL (embedded mode)"}
     return services.wal_archive_check()
 
 
 @shared_task
-def backups_reconcile() -> dict:
+def backups_reconcile_task() -> dict:
     """Runs whose process is gone are failed with the reason; leaked scratch clusters are reaped."""
     return services.backups_reconcile()
 
 
 @shared_task(bind=True, acks_late=True)
-def tenant_export(self, trigger: str = Trigger.SCHEDULE) -> str:
+def tenant_export_task(self, trigger: str = Trigger.SCHEDULE) -> str:
     try:
         return str(tenant_exports.tenant_export_create(trigger=trigger).pk)
     except BackupError as exc:
@@ -90,7 +93,7 @@ def tenant_export(self, trigger: str = Trigger.SCHEDULE) -> str:
 
 
 @shared_task(bind=True, acks_late=True)
-def restore_drill(self, backup_run_id: int | None = None, trigger: str = Trigger.SCHEDULE) -> int:
+def restore_drill_task(self, backup_run_id: int | None = None, trigger: str = Trigger.SCHEDULE) -> int:
     from .models import BackupRun
 
     run = BackupRun.objects.filter(pk=backup_run_id).first() if backup_run_id else None
@@ -98,7 +101,7 @@ def restore_drill(self, backup_run_id: int | None = None, trigger: str = Trigger
 
 
 @shared_task(bind=True, acks_late=True)
-def backup_on_demand(self, kind: str, trigger: str = Trigger.ADMIN, repo: int | None = None) -> int:
+def backup_on_demand_task(self, kind: str, trigger: str = Trigger.ADMIN, repo: int | None = None) -> int:
     """Admin's "run now": the same service, recorded with its trigger."""
     try:
         return services.backup_run(kind=kind, trigger=trigger, repo=repo).pk

@@ -20,7 +20,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
@@ -41,6 +41,9 @@ from .models import TenantExport, Trigger
 from .tenant_data import TenantOwnedModel, schema_version, tenant_owned_models
 
 logger = logging.getLogger(__name__)
+
+# How long a dry run allows the restore it showed (the admin's signed step uses the same bound).
+RESTORE_DRY_RUN_VALID_SECONDS = 30 * 60
 
 EXPORT_FORMAT = 1
 # PostgreSQL's COPY text format round-trips every type exactly; SQLite (embedded) uses JSON rows.
@@ -283,11 +286,13 @@ def tenant_export_restore(
     """Replace exactly one tenant's rows by those of an export, in one transaction, and audit it.
 
     The dry run and the restore run the same steps; the dry run (and a restore with conflicts) is rolled
-    back. A restore with conflicts is refused with one ApplicationError listing them. Other tenants' rows
-    are never touched: every delete is filtered by the tenant's path.
+    back. A restore is refused unless the same actor dry-ran it (same export, same tenant) within
+    RESTORE_DRY_RUN_VALID_SECONDS, whichever surface asks (admin, command line). A restore with conflicts
+    is refused with one ApplicationError listing them. Other tenants' rows are never touched: every
+    delete is filtered by the tenant's path.
     """
     from console.models import AuditLogEntry
-    from console.services import audit_record
+    from console.services import actor_name, audit_record
 
     tenant_id = str(tenant_id)
     target = Tenant.objects.filter(pk=tenant_id).first() or export
@@ -298,6 +303,12 @@ def tenant_export_restore(
 
     try:
         manifest, bodies = _read_tenant_from_export(export, tenant_id)
+        if not dry_run and not _dry_run_recorded(export, tenant_id, actor_name(actor)):
+            raise ApplicationError(
+                "dry_run_required",
+                "Run the dry run for this tenant first (or again: it is valid for "
+                f"{RESTORE_DRY_RUN_VALID_SECONDS // 60} minutes).",
+            )
         with transaction.atomic():
             plan = _restore_in_transaction(export, manifest, bodies, tenant_id)
             if dry_run or plan.conflicts:
@@ -319,6 +330,16 @@ def tenant_export_restore(
         raise
     logger.info("tenant restored id=%s from export %s", tenant_id, export.pk)
     return plan
+
+
+def _dry_run_recorded(export: TenantExport, tenant_id: str, actor_username: str) -> bool:
+    from console.models import AuditLogEntry
+
+    return AuditLogEntry.objects.filter(
+        action="tenant.restore", outcome=AuditLogEntry.Outcome.DRY_RUN, actor_username=actor_username,
+        detail__export=str(export.pk), detail__tenant=tenant_id,
+        created_at__gte=timezone.now() - timedelta(seconds=RESTORE_DRY_RUN_VALID_SECONDS),
+    ).exists()  # fmt: skip
 
 
 def _restore_in_transaction(export: TenantExport, manifest: dict, bodies: dict[str, bytes], tenant_id: str):

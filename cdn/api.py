@@ -10,6 +10,7 @@ from apikeys.permissions import operator_write
 from tenants import selectors
 from tenants.api import acting_tenant
 
+from . import selectors as cdn_selectors
 from . import services
 from .models import Invalidation
 from .serializers import (
@@ -40,9 +41,7 @@ class WebsiteInvalidationsView(GenericAPIView):
         website = self._website()
         query = InvalidationListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        invalidations = website.invalidations.prefetch_related("requests").order_by("-requested_at")
-        if query.validated_data.get("status"):
-            invalidations = invalidations.filter(status=query.validated_data["status"])
+        invalidations = cdn_selectors.invalidation_list(website=website, status=query.validated_data.get("status"))
         page = self.paginate_queryset(invalidations)
         return self.get_paginated_response(InvalidationOutput(page, many=True).data)
 
@@ -71,7 +70,7 @@ class WebsiteInvalidationView(GenericAPIView):
 
     def get(self, request, website_id, invalidation_id):
         website = selectors.website_get(website_id=website_id, tenant=acting_tenant(request))
-        invalidation = get_object_or_404(website.invalidations.prefetch_related("requests"), pk=invalidation_id)
+        invalidation = get_object_or_404(cdn_selectors.invalidation_list(website=website), pk=invalidation_id)
         return Response(InvalidationOutput(invalidation).data)
 
 

@@ -7,9 +7,14 @@ path set (controls, space, `"#<>?` `` ` `` `{}`, non-ASCII) are encoded; an exis
 backend purges exactly this string (CloudFront, Cloudflare and Varnish get the same bytes).
 """
 
+import logging
 import re
 import string
 from urllib.parse import quote
+
+from .policy import ContentClass, classify
+
+logger = logging.getLogger(__name__)
 
 MAX_PATH_LENGTH = 4000  # CloudFront's limit for one invalidation path; others are more lenient
 
@@ -70,3 +75,51 @@ def file_url_path(file_path: str) -> str:
     """The canonical URL path of a file of a deployment ('docs/Annual Report.pdf' ->
     '/docs/Annual%20Report.pdf'): its name is literal, so '%' and '*' are encoded too."""
     return canonical_path("/" + quote(file_path, safe=_PATH_SAFE.replace("*", "")))
+
+
+# --- what a new deployment makes stale ------------------------------------------------------------
+
+
+def file_purge_paths(file_path: str) -> list[str]:
+    """The canonical URLs a file is served under: about/index.html is also /about/ and /about
+    (which redirects to /about/, and may be a cached 404 from before), index.html also /.
+
+    A name that cannot be an exact purge path (a literal '*', too long once encoded) is covered by its
+    directory's wildcard instead, so it never drops the other paths.
+    """
+    directory = file_path.rsplit("/", 1)[0] + "/" if "/" in file_path else ""
+    try:
+        if "*" in file_path:
+            raise InvalidPath("a literal '*'")
+        url = file_url_path(file_path)
+        if file_path == "index.html":
+            return ["/", url]
+        if file_path.endswith("/index.html"):
+            folder = url[: -len("index.html")]
+            return [folder, folder.rstrip("/"), url]
+        return [url]
+    except InvalidPath:
+        logger.info("file %r is purged through its directory's wildcard", file_path[:200])
+    parts = directory.split("/")[:-1]
+    while parts:
+        try:
+            return [file_url_path("/".join(parts) + "/") + "*"]
+        except InvalidPath:
+            parts.pop()
+    return ["/*"]
+
+
+def changed_purge_paths(*, previous: dict | None, current: dict) -> list[str]:
+    """URL paths whose content differs between two manifests (added, changed or removed files).
+
+    Versioned assets never change under their name, so they are left out; everything else a CDN may
+    hold for up to its max-age is listed.
+    """
+    previous = previous or {}
+    changed = [
+        path
+        for path in sorted(set(previous) | set(current))
+        if previous.get(path, {}).get("sha256") != current.get(path, {}).get("sha256")
+        and classify("/" + path) is not ContentClass.VERSIONED
+    ]
+    return [url for path in changed for url in file_purge_paths(path)]

@@ -106,10 +106,6 @@ def cache_control_for(path: str, *, content_type: str | None = None, overrides: 
     return CACHE_CONTROL[content_class]
 
 
-def is_html(path: str) -> bool:
-    return classify(path) is ContentClass.HTML
-
-
 def validate_overrides(overrides: dict) -> dict:
     """Check a website's overrides; raise ValueError naming the bad key."""
     if not isinstance(overrides, dict):

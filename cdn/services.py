@@ -8,6 +8,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.enqueue import enqueue_many, enqueue_on_commit
 from core.exceptions import ApplicationError
 from core.leases import lease_claim, lease_expired, lease_released
 from observability import metrics
@@ -16,9 +17,9 @@ from tenants.models import Tenant
 
 from .backends import cdn_backends
 from .backends.base import CdnBackend, CdnConfigurationError, CdnError, CdnRejected, CdnThrottled, Site
-from .batching import normalize_path, plan_requests
+from .batching import collapse_paths, normalize_path, plan_requests
 from .models import Invalidation, ProviderRequest
-from .paths import InvalidPath
+from .paths import InvalidPath, changed_purge_paths
 
 EVENT_TYPES = {
     Invalidation.Status.COMPLETED: "cdn.invalidation.completed",
@@ -106,9 +107,27 @@ def invalidation_request(
         )  # fmt: skip
         website_id = str(website.pk)
         # One flush per window does the work; the others find nothing left to plan (cheap, idempotent).
-        transaction.on_commit(lambda: _enqueue_flush(website_id, countdown=_window_seconds()))
+        from .tasks import invalidation_flush_task
+
+        enqueue_on_commit(invalidation_flush_task, website_id, countdown=_window_seconds())
     logger.info("invalidation requested id=%s website=%s paths=%s", invalidation.pk, website.pk, len(normalized))
     return invalidation
+
+
+def deployment_purge(*, website, previous: dict | None, current: dict, reason: str) -> Invalidation | None:
+    """Purge what changed between two deployments' manifests (called inside the activation's transaction).
+    A misconfigured CDN must not block serving the new version: the refusal is logged, not raised."""
+    changed = changed_purge_paths(previous=previous, current=current)
+    if not changed:
+        return None
+    if len(changed) > MAX_PATHS_PER_CALL:  # a huge deploy: purge crowded directories as wildcards
+        changed = collapse_paths(changed, threshold=100)
+        changed = changed if len(changed) <= MAX_PATHS_PER_CALL else ["/*"]
+    try:
+        return invalidation_request(website=website, paths=changed, reason=reason)
+    except ApplicationError as exc:
+        logger.warning("website %s: CDN invalidation for %s not requested: %s", website.pk, reason, exc.message)
+        return None
 
 
 @transaction.atomic
@@ -138,12 +157,6 @@ def website_cdn_update(
     website.save(update_fields=["cdn_backend", "cdn_config", "cache_overrides", "updated_at"])
     logger.info("website cdn updated id=%s backend=%s", website.pk, website.cdn_backend)
     return website
-
-
-def _enqueue_flush(website_id: str, *, countdown: float) -> None:
-    from .tasks import invalidation_flush
-
-    invalidation_flush.apply_async((website_id,), countdown=countdown)
 
 
 def _max_attempts() -> int:
@@ -446,7 +459,7 @@ def invalidation_poll_all() -> dict:
             requested_at__lt=now - timedelta(seconds=_window_seconds() + 30),
         ).values_list("website_id", flat=True)
     )  # fmt: skip
-    for website_id in websites:
-        counts["requeued"] += 1
-        _enqueue_flush(str(website_id), countdown=0)
+    from .tasks import invalidation_flush_task
+
+    counts["requeued"] += enqueue_many(invalidation_flush_task, [(str(website_id),) for website_id in websites])
     return counts

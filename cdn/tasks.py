@@ -8,7 +8,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=50)
-def invalidation_flush(self, website_id: str) -> int:
+def invalidation_flush_task(self, website_id: str) -> int:
     """Send a website's due invalidations; idempotent (nothing due, nothing sent). Requests that must
     wait (provider capacity, rate limit, a retry) are flushed again when due; past this task's retries
     the beat poll queues them."""
@@ -20,7 +20,7 @@ def invalidation_flush(self, website_id: str) -> int:
 
 
 @shared_task
-def invalidation_poll() -> dict:
+def invalidation_poll_task() -> dict:
     """Beat: track in-progress invalidations until the provider reports them completed; retry or fail
     those whose worker died while sending them."""
     return services.invalidation_poll_all()

@@ -8,8 +8,9 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from apikeys.models import ApiUsageMinute
+from backups import selectors as backup_selectors
 from backups.models import BackupRun, RestoreVerification, TenantExport
-from cdn.models import Invalidation
+from cdn.selectors import invalidations_recent
 from tenants.models import Deployment, Tenant, TenantStatus, Tier
 from webhooks.models import Attempt, Delivery
 
@@ -108,8 +109,8 @@ def freshness(finished_at, *, amber_after_hours: float, red_after_hours: float) 
     return "amber" if age_hours < red_after_hours else "red"
 
 
-def _latest_row(title: str, latest, latest_ok, *, finished_field: str, amber: float, red: float) -> dict:
-    finished = getattr(latest_ok, finished_field) if latest_ok else None
+def _latest_row(title: str, latest, latest_ok, *, amber: float, red: float) -> dict:
+    finished = latest_ok.finished_at if latest_ok else None
     state = freshness(finished, amber_after_hours=amber, red_after_hours=red)
     # A failure after the last success needs a look even while the success is recent.
     if state == "green" and latest is not None and latest.status == "failed":
@@ -137,22 +138,15 @@ def backup_engine() -> dict:
 
 
 def latest_backups() -> list[dict]:
-    """The latest backup (of the configured engine), tenant export and restore drill, each with its age and
-    a green/amber/red state."""
+    """The latest backup, tenant export and restore drill, each with its age and a green/amber/red state;
+    the backup named by the configured engine."""
     engine = backup_engine()
-    finished = BackupRun.objects.filter(engine=engine["alias"]).exclude(status=BackupRun.Status.RUNNING)
-    exports = TenantExport.objects.exclude(status=TenantExport.Status.RUNNING)
-    drills = RestoreVerification.objects.exclude(status=RestoreVerification.Status.RUNNING)
-    ok = BackupRun.Status.SUCCEEDED
     return [
-        _latest_row(f"Database backup ({engine['name']})", finished.order_by("-started_at").first(),
-                    finished.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+        _latest_row(f"Database backup ({engine['name']})", *backup_selectors.latest_finished(BackupRun),
                     amber=settings.CONSOLE_BACKUP_AMBER_AFTER_HOURS, red=settings.CONSOLE_BACKUP_RED_AFTER_HOURS),
-        _latest_row("Tenant export", exports.order_by("-started_at").first(),
-                    exports.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+        _latest_row("Tenant export", *backup_selectors.latest_finished(TenantExport),
                     amber=settings.CONSOLE_EXPORT_AMBER_AFTER_HOURS, red=settings.CONSOLE_EXPORT_RED_AFTER_HOURS),
-        _latest_row("Restore drill (verification)", drills.order_by("-started_at").first(),
-                    drills.filter(status=ok).order_by("-finished_at").first(), finished_field="finished_at",
+        _latest_row("Restore drill (verification)", *backup_selectors.latest_finished(RestoreVerification),
                     amber=settings.CONSOLE_VERIFY_AMBER_AFTER_HOURS, red=settings.CONSOLE_VERIFY_RED_AFTER_HOURS),
     ]  # fmt: skip
 
@@ -171,7 +165,7 @@ def recent_deployments(*, limit: int = 8):
 
 
 def recent_invalidations(*, limit: int = 8):
-    return Invalidation.objects.select_related("website").order_by("-requested_at")[:limit]
+    return invalidations_recent(limit=limit)
 
 
 def recent_audit_entries(*, limit: int = 10):

@@ -77,11 +77,12 @@ def authorize(actor, *permissions: str) -> None:
     """Raise OperatorForbidden (403) unless the actor holds every permission."""
     for permission in permissions:
         if not actor_may(actor, permission):
-            logger.warning("operator action refused: %s lacks %s", _actor_name(actor), permission)
+            logger.warning("operator action refused: %s lacks %s", actor_name(actor), permission)
             raise OperatorForbidden(actor, permission)
 
 
-def _actor_name(actor) -> str:
+def actor_name(actor) -> str:
+    """The name an actor is recorded under in the audit log."""
     if isinstance(actor, CommandActor):
         return actor.os_user[:150]
     if getattr(actor, "pk", None):
@@ -114,7 +115,7 @@ def audit_record(
     account = actor.account if isinstance(actor, CommandActor) else actor
     entry = AuditLogEntry.objects.create(
         actor=account if getattr(account, "pk", None) else None,
-        actor_username=_actor_name(actor),
+        actor_username=actor_name(actor),
         source=source or _default_source(actor),
         action=action,
         target_type=target._meta.label_lower if target is not None else "",

@@ -106,6 +106,18 @@ class ObjectStore:
         return count
 
 
+MIB = 1024 * 1024
+
+
+def _bounded_transfer():
+    """At most two 8 MiB parts of one upload in memory at a time."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=2)
+    config.max_in_memory_upload_chunks = 2
+    return config
+
+
 class S3ObjectStore(ObjectStore):
     def __init__(
         self,
@@ -188,10 +200,11 @@ class S3ObjectStore(ObjectStore):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            # boto3's managed transfer: one PUT for a small file, a multipart upload (no size limit,
-            # parts in parallel) for a large one such as a tenant export.
+            # boto3's managed transfer: one PUT for a small file, a multipart upload (no size limit) for a
+            # large one such as a tenant export. A file object's parts are read into memory, so their number
+            # in flight is bounded: boto3's defaults (10 x 8 MiB, per upload) cost a web worker ~100 MiB.
             self.client.upload_fileobj(
-                fileobj, self.bucket, item.key,
+                fileobj, self.bucket, item.key, Config=_bounded_transfer(),
                 ExtraArgs={"ContentType": item.content_type, "CacheControl": item.cache_control,
                            "Metadata": item.metadata},
             )  # fmt: skip

@@ -52,8 +52,10 @@ _ensure_multiprocess_dir()
 
 @signals.worker_init.connect
 def _prepare_multiprocess_dir(**kwargs):
+    from django.conf import settings
+
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not os.environ.get("CELERY_METRICS_PORT"):
+    if not settings.CELERY_METRICS_PORT:
         return
     if not directory:
         raise RuntimeError("CELERY_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR (a directory of the worker's own)")
@@ -67,10 +69,11 @@ def _prepare_multiprocess_dir(**kwargs):
 
 @signals.worker_ready.connect
 def _serve_metrics(**kwargs):
-    port = os.environ.get("CELERY_METRICS_PORT")
+    from django.conf import settings
+
+    port = settings.CELERY_METRICS_PORT
     if not port:
         return
-    from django.conf import settings
 
     token = settings.METRICS_TOKEN
     if settings.REAL_MODE and not token:
@@ -78,7 +81,7 @@ def _serve_metrics(**kwargs):
         return
     from prometheus_client.exposition import ThreadingWSGIServer
 
-    address = os.environ.get("CELERY_METRICS_ADDRESS", "127.0.0.1")
+    address = settings.CELERY_METRICS_ADDRESS
     server = make_server(address, int(port), _metrics_wsgi_app(token), ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-listener", daemon=True).start()
     logger.info("metrics: serving worker metrics on %s:%s", address, port)

@@ -91,6 +91,9 @@ def dependency_checks() -> dict[str, tuple[bool, callable]]:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         checks["broker"] = (True, _check_broker)
         checks["beat"] = (False, _check_beat)
+    elif settings.EMBEDDED_SCHEDULER:
+        # Embedded mode: the server's own scheduler thread records the same heartbeat.
+        checks["beat"] = (False, _check_beat)
     return checks
 
 

@@ -20,6 +20,7 @@ Label cardinality (series per metric, at most):
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
+| platform_task_enqueue_failures_total     | task                        | registered tasks                    |
 | cdn_invalidations_total                  | backend, status             | configured CDN aliases x 5          |
 | origin_bytes_served_total                | -                           | 1                                   |
 | backup_last_success_timestamp_seconds    | type                        | 4 (full, diff, incr, tenant_export) |
@@ -188,6 +189,13 @@ CELERY_TASKS = Counter(
 )
 
 
+TASK_ENQUEUE_FAILURES = Counter(
+    "platform_task_enqueue_failures",
+    "Tasks that could not be queued because the broker refused them (their sweeper queues them again).",
+    ["task"],
+)
+
+
 # --- process liveness (multiprocess "livesum": a dead process drops out once marked dead) ----------
 
 WEB_WORKERS = Gauge("web_workers", "gunicorn worker processes alive in this server.", multiprocess_mode="livesum")
@@ -286,6 +294,11 @@ def record_origin_bytes_served(*, nbytes: int) -> None:
 def record_backup_run(*, kind: str, status: str) -> None:
     """A backup operation (backup, verification, export) finished with status."""
     BACKUP_RUNS.labels(kind=kind, status=status).inc()
+
+
+def record_task_enqueue_failure(*, task: str) -> None:
+    """The broker refused a task (core.enqueue); task: its registered name (a bounded set)."""
+    TASK_ENQUEUE_FAILURES.labels(task=task).inc()
 
 
 def record_celery_task(*, task: str, outcome: str) -> None:

@@ -5,6 +5,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
@@ -61,38 +62,41 @@ app.conf.beat_schedule = {
     },
     "apikeys-usage-rollup": {
         "task": "apikeys.tasks.usage_rollup",
-        "schedule": 60.0,
+        "schedule": settings.USAGE_ROLLUP_INTERVAL_SECONDS,
     },
     # Custom hostnames' DNS challenges: pending ones with backoff, verified ones re-checked daily.
     "tenants-hostnames-verify-due": {
-        "task": "tenants.tasks.hostnames_verify_due",
+        "task": "tenants.tasks.hostnames_verify_due_task",
         "schedule": 60.0,
     },
     # Deployments whose worker died (lease ran out) are retried or failed with the reason.
     "tenants-deployments-sweep": {
-        "task": "tenants.tasks.deployments_sweep",
+        "task": "tenants.tasks.deployments_sweep_task",
         "schedule": 60.0,
     },
     "cdn-invalidation-poll": {
-        "task": "cdn.tasks.invalidation_poll",
+        "task": "cdn.tasks.invalidation_poll_task",
         "schedule": 30.0,
     },
     # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
-    "backup-full-daily": {"task": "backups.tasks.backup_full", "schedule": crontab(hour=2, minute=0)},
-    "backup-incremental-6h": {"task": "backups.tasks.backup_incremental", "schedule": crontab(hour="*/6", minute=30)},
+    "backup-full-daily": {"task": "backups.tasks.backup_full_task", "schedule": crontab(hour=2, minute=0)},
+    "backup-incremental-6h": {
+        "task": "backups.tasks.backup_incremental_task",
+        "schedule": crontab(hour="*/6", minute=30),
+    },
     # Every minute: a repository's outage is reported within two minutes (log, metrics, alert rules).
     # Stale copies expire instead of piling up behind a long backup (run the backups worker with -c 2).
     "backup-wal-archive-check": {
-        "task": "backups.tasks.wal_archive_check",
+        "task": "backups.tasks.wal_archive_check_task",
         "schedule": 60.0,
         "options": {"expires": 55},
     },
     # Runs whose process is gone (lease expired) are failed; leaked drill scratch clusters are reaped.
-    "backup-reconcile": {"task": "backups.tasks.backups_reconcile", "schedule": 60.0, "options": {"expires": 55}},
-    "backup-expire-daily": {"task": "backups.tasks.backup_expire", "schedule": crontab(hour=4, minute=0)},
-    "backup-tenant-export-daily": {"task": "backups.tasks.tenant_export", "schedule": crontab(hour=3, minute=0)},
+    "backup-reconcile": {"task": "backups.tasks.backups_reconcile_task", "schedule": 60.0, "options": {"expires": 55}},
+    "backup-expire-daily": {"task": "backups.tasks.backup_expire_task", "schedule": crontab(hour=4, minute=0)},
+    "backup-tenant-export-daily": {"task": "backups.tasks.tenant_export_task", "schedule": crontab(hour=3, minute=0)},
     "backup-restore-drill-weekly": {
-        "task": "backups.tasks.restore_drill",
+        "task": "backups.tasks.restore_drill_task",
         "schedule": crontab(hour=5, minute=0, day_of_week="sun"),
     },
     # Queues webhook fan-outs and deliveries whose task was lost (broker down at commit, worker killed)

@@ -92,23 +92,10 @@ INSTALLED_APPS = [
     "webhooks",
     "cdn",
     "backups",
-]
-
-MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "observability.instrumentation.ApiMetricsMiddleware",
-    # Serves tenant websites by Host before host validation (see tenants/origin.py).
-    "tenants.origin.WebsiteHostMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "cdn.policy.ApiNoStoreMiddleware",
-    "observability.instrumentation.PrometheusAfterMiddleware",
+    # Last but one, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
+    "console",
+    # Content-Security-Policy (django-csp) on every response of the platform host; see CONTENT_SECURITY_POLICY.
+    "csp",
 ]
 
 ROOT_URLCONF = "platform_site.urls"
@@ -147,6 +134,12 @@ def _database(url: str, *, role: str) -> dict:
         options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
         # Lets the servers' own statistics tell which node served a query.
         options.setdefault("application_name", f"platform-{role}")
+    elif "sqlite" in config["ENGINE"]:
+        # Embedded mode serves from threads of one process, and its scheduler writes too: a transaction
+        # takes the write lock when it begins (no deadlock upgrading a read lock), and waits for it.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
     return config
 
 
@@ -165,9 +158,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- read replicas (dbrouting/router.py) -----------------------------------------------
 # The router and its middleware are installed only when replicas exist: no overhead otherwise.
 DATABASE_ROUTERS = ["dbrouting.router.PrimaryReplicaRouter"] if DATABASE_REPLICAS else []
-if DATABASE_REPLICAS:
-    # Wraps everything after it, so session and user lookups also run in the request's routing context.
-    MIDDLEWARE.insert(1, "dbrouting.middleware.ReadYourWritesMiddleware")
 # A replica leaves rotation when it is behind the primary by more than either bound.
 DATABASE_REPLICA_MAX_LAG_BYTES = env.int("DATABASE_REPLICA_MAX_LAG_BYTES", default=16 * 1024 * 1024)
 DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30.0)
@@ -176,6 +166,36 @@ DATABASE_REPLICA_POLL_INTERVAL = env.float("DATABASE_REPLICA_POLL_INTERVAL", def
 DATABASE_REPLICA_POLL_TIMEOUT = env.float("DATABASE_REPLICA_POLL_TIMEOUT", default=2.0)
 # How long a client's last write position is remembered (longer than any lag we keep in rotation).
 DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=60)
+
+
+# --- the request path, in one list --------------------------------------------------------------
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Wraps everything after it, so session and user lookups also run in the request's routing context.
+    *(["dbrouting.middleware.ReadYourWritesMiddleware"] if DATABASE_REPLICAS else []),
+    "observability.instrumentation.ApiMetricsMiddleware",
+    # An API body over API_MAX_BODY_BYTES gets a 413 before it is read (core/request_limits.py).
+    "core.request_limits.RequestBodyLimitMiddleware",
+    # Serves tenant websites by Host before host validation (see tenants/origin.py).
+    "tenants.origin.WebsiteHostMiddleware",
+    # Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host
+    # middleware, which never serves /api/): the key's Redis call is sent on arrival and read in
+    # process_view, so the round trip overlaps the rest of the chain and URL resolution.
+    "apikeys.middleware.ApiGatewayMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # No inline script, nothing from elsewhere, on the platform host; tenant responses never get it
+    # (they are answered before this middleware runs).
+    "core.security.PlatformHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cdn.policy.ApiNoStoreMiddleware",
+    "observability.instrumentation.PrometheusAfterMiddleware",
+]
 
 # --- cache (rate limits, key cache, usage counters) ------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -199,8 +219,14 @@ else:
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- celery ------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+# Embedded: no broker. Tasks run eagerly where they are queued, and the web process runs the beat
+# schedule itself (platform_site/embedded.py). The in-memory transport is named with a host so kombu
+# does not warn that none was given; nothing is ever sent to it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://localhost/")
 CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=CELERY_TASK_ALWAYS_EAGER)
+# How often the gateway's usage counters are rolled up into the database (seconds).
+USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=60.0)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
@@ -209,6 +235,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 S3_BUCKET = env.str("S3_BUCKET", default="")
 S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
+# boto3 reads these itself; pgBackRest gets them in its configuration file (mode 0640), never a command line.
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
 # Shaped like Django's STORAGES (core/objectstore.py): "default" holds deployed bundles, "tenant_exports"
 # the tenant export archives. S3 when S3_BUCKET is set, else local folders under VAR_DIR.
 if S3_BUCKET:
@@ -234,7 +263,7 @@ else:
 CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
     "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}
 }
-# --- deployments and CDN (issue 6) -------------------------------------------------------------
+# --- deployments and CDN ----------------------------------------------------------------
 DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
 DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
 # Every entry of an archive counts: files, directories and links.
@@ -258,7 +287,7 @@ CDN_SEND_LEASE_SECONDS = env.float("CDN_SEND_LEASE_SECONDS", default=120.0)
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
 
-# --- backups (issue 7): engines in the CDN_BACKENDS shape; BACKUP_ENGINE picks the alias ------
+# --- backups: engines in the CDN_BACKENDS shape; BACKUP_ENGINE picks the alias ------
 # pgBackRest's repositories: PGBACKREST_REPO<n>_* (n = 1..4), named like pgBackRest's own options.
 # S3 keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and are written only to the
 # configuration file (mode 0640), never to a command line or a log.
@@ -340,6 +369,10 @@ BACKUP_WAL_MAX_SEGMENTS_BEHIND = env.int("BACKUP_WAL_MAX_SEGMENTS_BEHIND", defau
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Scrape-time sources (database counts, queue depth, WAL archiver, usage) are recomputed at most this often.
 METRICS_COLLECTOR_CACHE_SECONDS = env.float("METRICS_COLLECTOR_CACHE_SECONDS", default=5.0)
+# A Celery worker host's /metrics listener (observability/celery_metrics.py): off unless a port is set.
+# (PROMETHEUS_MULTIPROC_DIR is prometheus_client's own variable, read by the library, not here.)
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
 # The per-tenant family (tenant_* series, one per tenant per metric) can be switched off and is capped.
 METRICS_TENANT_USAGE_ENABLED = env.bool("METRICS_TENANT_USAGE_ENABLED", default=True)
 METRICS_TENANT_SERIES_LIMIT = env.int("METRICS_TENANT_SERIES_LIMIT", default=10_000)
@@ -389,8 +422,12 @@ STORAGES = {
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Tenants' developers use API keys (the gateway has checked them); operators a staff session.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.ScopedAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.request_limits.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultPagination",
@@ -414,6 +451,15 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # No call to swagger.io's validator: the docs page loads nothing from elsewhere (CSP).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # One name per choice set in the OpenAPI schema (several models have a `status`).
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.TenantStatus",
+        "WebsiteStatusEnum": "tenants.models.WebsiteStatus",
+        "DeploymentStatusEnum": "tenants.models.DeploymentStatus",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+        "SignatureSchemeEnum": "webhooks.models.SignatureScheme",
+        "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
+    },
 }
 
 # --- logging ------------------------------------------------------------------------------------
@@ -432,23 +478,8 @@ LOGGING = {
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware"), "core.request_limits.RequestBodyLimitMiddleware"
-)
 
-# --- API gateway: API keys, rate limits, usage (apikeys) ---------------------------------------
-# Auth -> rate limit -> tenant context -> view -> usage. Early in the chain (after the website-by-Host
-# middleware, which never serves /api/): the key's Redis call is sent on arrival and read in process_view,
-# so the round trip overlaps the rest of the chain and URL resolution.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("tenants.origin.WebsiteHostMiddleware") + 1,
-    "apikeys.middleware.ApiGatewayMiddleware",
-)
-REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "apikeys.authentication.ApiKeyAuthentication",
-    "rest_framework.authentication.SessionAuthentication",
-]
-REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["apikeys.permissions.ScopedAccess"]
+# --- API gateway: API keys, rate limits, usage (apikeys; its middleware is in MIDDLEWARE) --------
 API_GATEWAY_PATH_PREFIX = "/api/v1/"
 # Redis unavailable: "open" serves keys checked against the database without a limit (Kong's
 # fault_tolerant); "closed" answers 503. Either way counted in a metric and logged once per interval.
@@ -506,6 +537,9 @@ WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="webhooks")
 # (tests, self-hosting), e.g. "127.0.0.0/8,::1/128".
 WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
 WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+# DNS servers the SSRF guard asks for endpoints' addresses ("address" or "address:port"); the system's
+# resolver when empty.
+WEBHOOKS_DNS_RESOLVERS = env.list("WEBHOOKS_DNS_RESOLVERS", default=[])
 WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
 WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
@@ -523,8 +557,6 @@ WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
 WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 
 # --- operator console (console) -----------------------------------------------------------------
-# Last, so its post_migrate (which syncs the operator roles) runs after every app's permissions exist.
-INSTALLED_APPS.append("console")
 # The role of a shell user who runs a management command and has no operator account of the same name
 # ("platform admins", "support", or "" to refuse operator actions to such users). Commands record the
 # OS user and their --reason in the audit log either way.
@@ -554,7 +586,7 @@ UNFOLD = {
     "SCRIPTS": ["console.navigation.csp_script"],
     "SIDEBAR": {"show_search": False, "show_all_applications": True, "navigation": "console.navigation.sidebar"},
 }
-# --- HTTPS, cookies and security headers (issue 11: hardening) ---------------------------------
+# --- HTTPS, cookies and security headers ---------------------------------
 # Production defaults in real mode; embedded mode (and the local stack, whose `env` opts out) serves
 # plain HTTP on 127.0.0.1. TLS usually ends at the CDN or ingress: name the header it sets
 # (DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto) so Django knows the request was HTTPS.
@@ -573,14 +605,6 @@ SESSION_COOKIE_HTTPONLY = True
 _proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
 if _proxy_ssl_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
-# One name per choice set in the OpenAPI schema (several models have a `status`).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    "TenantStatusEnum": "tenants.models.TenantStatus",
-    "WebsiteStatusEnum": "tenants.models.WebsiteStatus",
-    "DeploymentStatusEnum": "tenants.models.DeploymentStatus",
-    "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
-    "InvalidationStatusEnum": "cdn.models.InvalidationStatus",
-}
 
 # --- trust boundary: tenant sites, platform cookies, CSP, hostname verification -----------------
 # Admin and API cookies belong to the platform host alone: no Domain attribute (host-only; the
@@ -593,13 +617,8 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
 # Names tenants may not claim as hostnames, nor anything beneath them (the platform and preview hosts
 # always are); add the platform's own domains here.
 SITES_RESERVED_DOMAINS = env.list("SITES_RESERVED_DOMAINS", default=[])
-# Content-Security-Policy (django-csp) on every response of the platform host: no inline script, nothing
-# from elsewhere. Tenant responses never get it (they are answered before this middleware runs).
-INSTALLED_APPS.append("csp")
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "core.security.PlatformHeadersMiddleware",
-)
+# Content-Security-Policy (django-csp, core/security.py) on every response of the platform host: no
+# inline script, nothing from elsewhere.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

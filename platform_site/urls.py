@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from core import api_docs, errors
+from core import api_docs, errors, landing
 from dbrouting import views as replicas_admin
 from observability import endpoint as metrics_endpoint
 from observability import health
@@ -16,6 +16,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing.landing_page, name="landing"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/replicas/", replicas_admin.replica_status_view, name="admin-replicas"),

@@ -16,7 +16,7 @@ from console.workflows import (
 )
 from core.exceptions import ApplicationError
 
-from . import services, verification
+from . import deployments, services, verification
 from .models import Deployment, Hostname, Tenant, Website
 
 LIMIT_FIELDS = ("tier", "rate_limit_override")
@@ -355,7 +355,7 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     @admin.action(description="Roll back to the previous deployment", permissions=["change"])
     def rollback_selected(self, request, queryset):
         def rollback(website, data):
-            deployment = services.deployment_rollback(website=website)
+            deployment = deployments.deployment_rollback(website=website)
             return {"deployment": deployment.number, "serving": deployment.source_deployment.number}
 
         return confirmed_action(self, request, queryset.select_related("active_deployment"), Workflow(

@@ -12,7 +12,7 @@ from apikeys.permissions import OperatorsOnly, operator_write
 from core.exceptions import ApplicationError
 from core.request_limits import JSONParser
 
-from . import selectors, services, verification
+from . import deployments, selectors, services, verification
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
 from .serializers import (
@@ -226,7 +226,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         bundle = data["bundle"]
         bundle.seek(0)
         with operator_write(self, action="deployment.create", target=website, detail={"size": bundle.size}) as audit:
-            deployment = services.deployment_create(
+            deployment = deployments.deployment_create(
                 website=website, trigger=Deployment.Trigger.API, description=data["description"], bundle=bundle.file
             )
             audit.detail["deployment"] = str(deployment.pk)
@@ -250,7 +250,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
                     "invalid", "The request is invalid.", fields={"deployment": ["No such deployment of this website."]}
                 )
         with operator_write(self, action="website.rollback", target=website) as audit:
-            deployment = services.deployment_rollback(website=website, to=target)
+            deployment = deployments.deployment_rollback(website=website, to=target)
             audit.detail.update({"deployment": deployment.number, "serving": target.number if target else None})
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
 

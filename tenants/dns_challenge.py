@@ -38,7 +38,8 @@ def challenge_name(hostname: str) -> str:
     return f"{CHALLENGE_LABEL}.{hostname}"
 
 
-def _nameserver(spec: str) -> dns.nameserver.Do53Nameserver:
+def nameserver_parse(spec: str) -> dns.nameserver.Do53Nameserver:
+    """Parse "address", "address:port" or "[v6]:port"; ValueError when it is not an address."""
     spec = spec.strip()
     address, port = spec, 53
     if spec.startswith("["):  # [v6]:port
@@ -55,7 +56,7 @@ def configured_nameservers() -> list[dns.nameserver.Do53Nameserver]:
     """HOSTNAME_DNS_RESOLVERS parsed; ImproperlyConfigured with a clear message when one is not an address."""
     specs = [spec for spec in settings.HOSTNAME_DNS_RESOLVERS if spec.strip()]
     try:
-        return [_nameserver(spec) for spec in specs]
+        return [nameserver_parse(spec) for spec in specs]
     except ValueError as exc:
         raise ImproperlyConfigured(
             f"HOSTNAME_DNS_RESOLVERS: {specs!r} must be addresses, optionally with a port (127.0.0.1:5353)"

@@ -85,11 +85,32 @@ def deployment_get(*, deployment_id, tenant: Tenant | None = None) -> Deployment
     return get_object_or_404(queryset, pk=deployment_id)
 
 
+def tenant_find(*, reference: str) -> Tenant:
+    """A tenant by slug or id, for commands; ValueError with a clear message."""
+    import uuid
+
+    reference = (reference or "").strip()
+    tenant = Tenant.objects.filter(slug=reference).first()
+    if tenant is None:
+        try:
+            tenant = Tenant.objects.filter(pk=uuid.UUID(reference)).first()
+        except ValueError:
+            tenant = None
+    if tenant is None:
+        raise ValueError(f"no tenant with slug or id {reference!r}")
+    return tenant
+
+
 def website_find(*, reference: str) -> Website:
-    """A website by id, hostname or (unique) name, for commands; ValueError with a clear message."""
+    """A website by id, hostname, (unique) name or `tenant-slug/name`, for commands; ValueError with a
+    clear message."""
     import uuid
 
     queryset = website_list()
+    tenant_slug, slash, name = reference.partition("/")
+    if slash and name and Tenant.objects.filter(slug=tenant_slug).exists():
+        queryset = queryset.filter(tenant__slug=tenant_slug)
+        reference = name
     try:
         website = queryset.filter(pk=uuid.UUID(reference)).first()
     except ValueError:
@@ -99,7 +120,7 @@ def website_find(*, reference: str) -> Website:
     if website is None:
         matches = list(queryset.filter(name=reference)[:2])
         if len(matches) > 1:
-            raise ValueError(f"several websites are named {reference!r}; use the id or a hostname")
+            raise ValueError(f"several websites are named {reference!r}; use the id, a hostname or tenant-slug/name")
         website = matches[0] if matches else None
     if website is None:
         raise ValueError(f"no website with id, hostname or name {reference!r}")

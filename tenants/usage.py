@@ -26,7 +26,8 @@ from .models import Deployment, Tenant, Website
 logger = logging.getLogger(__name__)
 
 GIB = 1024**3
-CENT = Decimal("0.0001")
+# Costs are rounded to a hundredth of a cent (four decimal places of a dollar).
+COST_PRECISION = Decimal("0.0001")
 
 
 def _key(kind: str, tenant_id) -> str:
@@ -122,7 +123,7 @@ class TenantUsage:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(COST_PRECISION, rounding=ROUND_HALF_UP)
 
 
 def usage_cost(*, usage: TenantUsage, prices: UnitPrices) -> Cost:

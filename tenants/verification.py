@@ -3,7 +3,7 @@
 Life of a hostname (tenants.models.Hostname):
 
 * added: `pending`, with its own token. The tenant publishes `_platform-challenge.<hostname> TXT <token>`.
-* pending: checked by `tenants.tasks.hostname_verify` (queued by the beat task `hostnames_verify_due`)
+* pending: checked by `tenants.tasks.hostname_verify_task` (queued by the beat task `hostnames_verify_due_task`)
   after HOSTNAME_VERIFY_BACKOFF_SECONDS, then backing off (doubling, at most
   HOSTNAME_VERIFY_BACKOFF_MAX_SECONDS apart). Found: `verified`, served from the next request on.
   Not found for HOSTNAME_VERIFY_GIVE_UP_HOURS: `failed`, no more automatic checks.
@@ -24,7 +24,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
+
+from core.enqueue import enqueue_many
 
 from .dns_challenge import ChallengeResult, Outcome, challenge_lookup
 from .models import Hostname
@@ -168,7 +169,7 @@ def _pending_not_found(row: Hostname, result: ChallengeResult, now, *, requested
 def hostname_checks_enqueue(*, limit: int = 500) -> int:
     """Queue the checks that are due (the beat task); each is claimed for CHECK_LEASE, so a check whose
     task the broker lost is queued again after it."""
-    from .tasks import hostname_verify as hostname_verify_task
+    from .tasks import hostname_verify_task
 
     now = timezone.now()
     with transaction.atomic():
@@ -179,12 +180,5 @@ def hostname_checks_enqueue(*, limit: int = 500) -> int:
             .values_list("pk", flat=True)[:limit]
         )
         Hostname.objects.filter(pk__in=due).update(next_check_at=now + CHECK_LEASE)
-    queued = 0
-    for pk in due:
-        try:
-            hostname_verify_task.apply_async((pk,), retry=False)
-        except BrokerError as exc:  # the claim expires and the next beat queues it again
-            logger.warning("could not queue the check of hostname %s (%s)", pk, type(exc).__name__)
-            break
-        queued += 1
-    return queued
+    # A broker error stops the loop; the claims expire and the next beat queues those checks again.
+    return enqueue_many(hostname_verify_task, [(pk,) for pk in due])

@@ -2,9 +2,6 @@
 replica, Redis, a real Celery worker. ./bin/test starts it and exports its environment."""
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +17,18 @@ def pytest_configure(config):
             'deploy/local/stack up && eval "$(deploy/local/stack env)" first',
             returncode=4,
         )
+    _dummy_cdn_by_default()
     _flush_retries_on_deadlock()
+
+
+def _dummy_cdn_by_default():
+    """`deploy/local/stack env` points CDN_BACKENDS at the stack's Varnish for people running real mode on
+    it. The suite's default is the recording dummy backend (in this process and in the workers and
+    servers it starts); tests of the Varnish backend configure it themselves (tests/cdn)."""
+    os.environ.pop("CDN_BACKENDS", None)
+    from django.conf import settings
+
+    settings.CDN_BACKENDS = {"default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}}
 
 
 def _flush_retries_on_deadlock():
@@ -71,6 +79,14 @@ def staff_client(staff_user):
 
 
 @pytest.fixture
+def admin_client_logged_in(client, django_user_model):
+    """Django's test client logged in to the admin as a superuser ("root-op"): the one admin login."""
+    user = django_user_model.objects.create_superuser("root-op", "op@example.test", "pass-123-long")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def tenant(db):
     from tenants import services
 
@@ -108,10 +124,10 @@ def dns_server():
 def dns_zone(dns_server):
     """The suite's DNS zone, empty at the start of the test: publish TXT records, make names fail."""
     zone = dns_server.zone
-    for records in (zone.txt, zone.failing, zone.silent):
+    for records in (zone.txt, zone.addresses, zone.failing, zone.silent):
         records.clear()
     yield zone
-    for records in (zone.txt, zone.failing, zone.silent):
+    for records in (zone.txt, zone.addresses, zone.failing, zone.silent):
         records.clear()
 
 
@@ -161,51 +177,14 @@ def test_database_env(django_db_setup, django_db_blocker):
 def celery_worker(test_database_env, tmp_path_factory):
     """A real Celery worker process consuming every queue, on the test database."""
     from platform_site.celery import QUEUES, app
+    from tests.workers import CeleryWorker
 
     app.control.purge()
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    hostname = f"test-{os.getpid()}@localhost"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "platform_site",
-                "worker",
-                "-Q",
-                ",".join(QUEUES),
-                "-c",
-                "2",
-                "-n",
-                hostname,
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "INFO",
-            ],  # fmt: skip
-            cwd=REPO_ROOT,
-            env=test_database_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"celery worker exited: {log_path.read_text()[-2000:]}")
-        if app.control.ping(destination=[hostname], timeout=0.5):
-            break
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise RuntimeError(f"celery worker not ready in 30 s: {log_path.read_text()[-2000:]}")
-    yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    worker = CeleryWorker(test_database_env, tmp_path_factory.mktemp("celery") / "worker.log", queues=QUEUES,
+                          hostname=f"test-{os.getpid()}@localhost", concurrency=2)  # fmt: skip
+    worker.start()
+    yield worker.process
+    worker.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

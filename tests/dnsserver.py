@@ -1,19 +1,22 @@
 """A real DNS server on 127.0.0.1 (dnslib's, UDP and TCP on one ephemeral port) answering from a zone the
-test edits: TXT records, names that fail (SERVFAIL) or never answer. Point the platform at it with the
-`dns_server` fixture (tests/conftest.py), which sets HOSTNAME_DNS_RESOLVERS."""
+test edits: TXT records, A/AAAA records, names that fail (SERVFAIL) or never answer. Point the platform at
+it with the `dns_server` fixture (tests/conftest.py), which sets HOSTNAME_DNS_RESOLVERS; the webhooks'
+SSRF guard asks it when a test sets WEBHOOKS_DNS_RESOLVERS to its address."""
 
+import ipaddress
 import threading
 
-from dnslib import QTYPE, RCODE, RR, TXT
+from dnslib import AAAA, QTYPE, RCODE, RR, TXT, A
 from dnslib.dns import DNSError
 from dnslib.server import DNSLogger, DNSServer
 
 
 class Zone:
-    """What the server answers: {name: [TXT values]}; anything else is NXDOMAIN."""
+    """What the server answers: {name: [TXT values]} and {name: [addresses]}; anything else is NXDOMAIN."""
 
     def __init__(self):
         self.txt: dict[str, list[str]] = {}
+        self.addresses: dict[str, list[str]] = {}  # answered as A (IPv4) and AAAA (IPv6) records
         self.failing: set[str] = set()  # answered with SERVFAIL
         self.silent: set[str] = set()  # never answered (a timeout)
         self.queries: list[tuple[str, str]] = []
@@ -27,6 +30,12 @@ class Zone:
     def withdraw(self, name: str) -> None:
         with self.lock:
             self.txt.pop(name.rstrip(".").lower(), None)
+            self.addresses.pop(name.rstrip(".").lower(), None)
+
+    def publish_addresses(self, name: str, *addresses: str) -> None:
+        """The name's A and AAAA records from now on (replacing the last ones): DNS rebinding in one call."""
+        with self.lock:
+            self.addresses[name.rstrip(".").lower()] = [str(ipaddress.ip_address(a)) for a in addresses]
 
     def resolve(self, request, handler):
         name = str(request.q.qname).rstrip(".").lower()
@@ -34,6 +43,7 @@ class Zone:
         with self.lock:
             self.queries.append((name, qtype))
             values = list(self.txt.get(name, [])) if name in self.txt else None
+            addresses = list(self.addresses.get(name, [])) if name in self.addresses else None
             failing, silent = name in self.failing, name in self.silent
         if silent:
             self.stopped.wait(30)  # longer than any lookup's lifetime in the tests
@@ -41,9 +51,15 @@ class Zone:
         reply = request.reply()
         if failing:
             reply.header.rcode = RCODE.SERVFAIL
-        elif values is None:
+        elif values is None and addresses is None:
             reply.header.rcode = RCODE.NXDOMAIN
-        elif qtype == "TXT":
+        elif qtype in ("A", "AAAA"):
+            version = 4 if qtype == "A" else 6
+            for address in addresses or ():
+                if ipaddress.ip_address(address).version == version:
+                    rdata = A(address) if version == 4 else AAAA(address)
+                    reply.add_answer(RR(request.q.qname, getattr(QTYPE, qtype), rdata=rdata, ttl=0))
+        elif qtype == "TXT" and values is not None:
             for value in values:
                 # Values longer than 255 bytes are split into several strings of one record, as DNS does.
                 chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]

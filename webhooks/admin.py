@@ -31,16 +31,19 @@ class EndpointForm(AuditReasonForm):
 @admin.register(Endpoint)
 class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     form = EndpointForm
-    list_display = ["state_badge", "url", "tenant", "disabled_reason", "failing_since", "created_at"]
+    list_display = ["state_badge", "url", "tenant", "signature_scheme", "disabled_reason", "failing_since"]
     list_display_links = ["url"]
-    list_filter = [ActiveFilter, ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]
+    list_filter = [ActiveFilter, ("signature_scheme", titled("signature scheme")),
+                   ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]  # fmt: skip
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
     exclude = ["secret_encrypted", "previous_secret_encrypted"]
     # The URL changes only through the API, which runs the SSRF guard.
+    # The signature scheme and v1a public keys are shown, never changed here (rotation is the API's).
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
-                       "previous_secret_expires_at", "created_at", "updated_at"]  # fmt: skip
+                       "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
+                       "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected", "replay_failed", "delete_through_service"]
     actions_detail = ["replay_detail", "disable_detail", "enable_detail"]
     delete_audit_action = "endpoint.delete"

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apikeys.permissions import HasScope, operator_write
 from core.exceptions import ApplicationError
@@ -23,6 +24,8 @@ from .serializers import (
     ReplayInput,
     ReplayOutput,
     RotateSecretInput,
+    SigningKeySetOutput,
+    SigningKeysQuery,
 )
 
 # An API key holding webhooks:manage, or an operator whose role allows the view's operator_permissions.
@@ -135,6 +138,24 @@ class EndpointViewSet(viewsets.GenericViewSet):
         with operator_write(self, action="endpoint.replay_failed", target=endpoint, detail=data) as audit:
             count = audit.detail["replayed"] = services.deliveries_replay_failed(endpoint=endpoint, **data)
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class SigningKeyListView(APIView):
+    """The v1a public keys that sign deliveries now, as a JWK set: receivers verify webhook-signature's
+    `v1a,` signatures with them (a previous key is listed until its grace period ends)."""
+
+    permission_classes = WEBHOOK_PERMISSIONS
+    operator_permissions = {"GET": "webhooks.view_endpoint"}
+
+    # An APIView, not a viewset's list: the answer is one JWK set object, not a page of items.
+    @extend_schema(parameters=[SigningKeysQuery], responses=SigningKeySetOutput)
+    def get(self, request):
+        query = SigningKeysQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        keys = selectors.signing_public_keys(
+            tenant=acting_tenant(request), endpoint_id=query.validated_data.get("endpoint")
+        )
+        return Response(SigningKeySetOutput({"keys": keys}).data)
 
 
 class EventTypeViewSet(viewsets.ViewSet):

@@ -5,6 +5,11 @@ import uuid
 from django.db import models
 
 
+class SignatureScheme(models.TextChoices):
+    V1 = "v1", "v1: HMAC-SHA256 with a shared secret"
+    V1A = "v1a", "v1a: ed25519 with a published public key"
+
+
 class Endpoint(models.Model):
     """A tenant's webhook receiver: a URL and the event types (or wildcards) it subscribes to."""
 
@@ -17,10 +22,15 @@ class Endpoint(models.Model):
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
-    # whsec_ secrets, Fernet-encrypted with FIELD_ENCRYPTION_KEY; the previous one signs too until it expires.
+    # The signing keys, Fernet-encrypted with FIELD_ENCRYPTION_KEY: a whsec_ secret (v1) or a whsk_ ed25519
+    # private key (v1a). The previous one signs too until it expires (a rotation's grace period).
     secret_encrypted = models.TextField()
     previous_secret_encrypted = models.TextField(blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # The current key's scheme, and for v1a keys their whpk_ public keys (published: receivers verify with them).
+    signature_scheme = models.CharField(max_length=3, choices=SignatureScheme.choices, default=SignatureScheme.V1)
+    public_key = models.CharField(max_length=64, blank=True)
+    previous_public_key = models.CharField(max_length=64, blank=True)
     # Set at the first failure after a success; cleared by a success. Drives disabling after N days.
     failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,6 +39,11 @@ class Endpoint(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [models.Index(fields=["tenant", "is_active"], name="webhook_endpoint_tenant_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(signature_scheme__in=SignatureScheme.values), name="webhook_endpoint_scheme_valid"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.url

@@ -25,7 +25,7 @@ from tenants.models import Tenant
 
 from . import catalogue, encryption, signing
 from .http import Request, Response, client
-from .models import Attempt, Delivery, Endpoint, Event
+from .models import Attempt, Delivery, Endpoint, Event, SignatureScheme
 from .ssrf import BlockedDestination, destination_check
 
 logger = logging.getLogger(__name__)
@@ -327,11 +327,29 @@ def _check_event_types(event_types: list[str]) -> None:
         raise _invalid("event_types", f"Unknown event types: {', '.join(unknown)}.")
 
 
+def _check_signature_scheme(scheme: str) -> None:
+    if scheme not in SignatureScheme.values:
+        raise _invalid("signature_scheme", f"Choose one of: {', '.join(SignatureScheme.values)}.")
+
+
+def _signing_key_new(scheme: str) -> tuple[str, str, str | None]:
+    """A new signing key: (its encrypted form, its whpk_ public key or "", what to show once: the whsec_
+    secret of v1, None for v1a, whose private key never leaves the platform)."""
+    key = signing.key_generate(scheme)
+    if scheme == SignatureScheme.V1A:
+        return encryption.encrypt(key), signing.public_key(key), None
+    return encryption.encrypt(key), "", key
+
+
 @transaction.atomic
-def endpoint_create(*, tenant, url: str, event_types: list[str], description: str = "") -> tuple[Endpoint, str]:
-    """Create an endpoint; returns it and its signing secret, which is shown this once."""
+def endpoint_create(
+    *, tenant, url: str, event_types: list[str], description: str = "", signature_scheme: str = SignatureScheme.V1
+) -> tuple[Endpoint, str | None]:
+    """Create an endpoint; returns it and its v1 signing secret, which is shown this once (None for v1a:
+    the endpoint's public key verifies its signatures)."""
     _check_url(url)
     _check_event_types(event_types)
+    _check_signature_scheme(signature_scheme)
     # Serialise creations per tenant so the limit holds under concurrency.
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
     if Endpoint.objects.filter(tenant=tenant).count() >= settings.WEBHOOKS_MAX_ENDPOINTS_PER_TENANT:
@@ -340,15 +358,17 @@ def endpoint_create(*, tenant, url: str, event_types: list[str], description: st
             f"A tenant may have at most {settings.WEBHOOKS_MAX_ENDPOINTS_PER_TENANT} webhook endpoints.",
             status_code=409,
         )
-    secret = signing.secret_generate()
+    key_encrypted, public_key, secret = _signing_key_new(signature_scheme)
     endpoint = Endpoint.objects.create(
         tenant=tenant,
         url=url,
         event_types=list(dict.fromkeys(event_types)),
         description=description,
-        secret_encrypted=encryption.encrypt(secret),
+        secret_encrypted=key_encrypted,
+        signature_scheme=signature_scheme,
+        public_key=public_key,
     )
-    logger.info("webhook endpoint created id=%s tenant=%s", endpoint.pk, tenant.pk)
+    logger.info("webhook endpoint created id=%s tenant=%s scheme=%s", endpoint.pk, tenant.pk, signature_scheme)
     return endpoint, secret
 
 
@@ -387,16 +407,22 @@ def endpoint_delete(*, endpoint: Endpoint) -> None:
 
 
 @transaction.atomic
-def endpoint_rotate_secret(*, endpoint: Endpoint, grace_seconds: int | None = None) -> str:
-    """A new secret signs from now on; the old one also signs until the grace period ends."""
+def endpoint_rotate_secret(
+    *, endpoint: Endpoint, grace_seconds: int | None = None, signature_scheme: str | None = None
+) -> str | None:
+    """A new signing key signs from now on (of the scheme given, or the endpoint's); the old one also signs
+    until the grace period ends. Returns the new v1 secret (shown this once), None for a v1a key."""
     endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+    scheme = endpoint.signature_scheme if signature_scheme is None else signature_scheme
+    _check_signature_scheme(scheme)
     grace = settings.WEBHOOKS_ROTATION_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    secret = signing.secret_generate()
+    key_encrypted, public_key, secret = _signing_key_new(scheme)
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted if grace > 0 else ""
+    endpoint.previous_public_key = endpoint.public_key if grace > 0 else ""
     endpoint.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace) if grace > 0 else None
-    endpoint.secret_encrypted = encryption.encrypt(secret)
+    endpoint.secret_encrypted, endpoint.public_key, endpoint.signature_scheme = key_encrypted, public_key, scheme
     endpoint.save()
-    logger.info("webhook endpoint secret rotated id=%s grace=%ss", endpoint.pk, grace)
+    logger.info("webhook endpoint secret rotated id=%s grace=%ss scheme=%s", endpoint.pk, grace, scheme)
     return secret
 
 

@@ -13,10 +13,13 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Python's is_global misses a few of these (CGNAT, multicast), so each is named for a clear message.
+# The rule: the address, and every IPv4 address it embeds, must be globally routable. Python's is_global
+# alone is not enough (3.11 calls ::127.0.0.1, fec0::1, 64:ff9b:1::1 and global-scope multicast global),
+# so the special-purpose ranges are named here, each for a clear message, and checked first.
 _BLOCKED_V4 = [
     ("0.0.0.0/8", "unspecified"),
     ("10.0.0.0/8", "private"),
@@ -26,6 +29,7 @@ _BLOCKED_V4 = [
     ("172.16.0.0/12", "private"),
     ("192.0.0.0/24", "reserved"),
     ("192.0.2.0/24", "documentation"),
+    ("192.88.99.0/24", "deprecated 6to4 relay"),
     ("192.168.0.0/16", "private"),
     ("198.18.0.0/15", "benchmarking"),
     ("198.51.100.0/24", "documentation"),
@@ -36,14 +40,28 @@ _BLOCKED_V4 = [
 _BLOCKED_V6 = [
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
-    ("64:ff9b::/96", "NAT64"),
-    ("100::/64", "discard"),
+    ("::/96", "deprecated IPv4-compatible IPv6"),
+    ("64:ff9b:1::/48", "local-use NAT64"),
+    ("::/8", "reserved"),  # also SIIT's ::ffff:0:a.b.c.d; IPv4-mapped ::ffff:a.b.c.d is judged as its IPv4
+    ("100::/64", "discard-only"),
+    ("2001::/32", "Teredo"),
+    ("2001:2::/48", "benchmarking"),
+    ("2001:10::/28", "deprecated ORCHID"),
+    ("2001:20::/28", "ORCHIDv2"),
     ("2001:db8::/32", "documentation"),
+    ("2001::/23", "IETF protocol assignment"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "SRv6 segment identifier"),
     ("fc00::/7", "unique local (ULA)"),
     ("fe80::/10", "link-local"),
+    ("fec0::/10", "deprecated site-local"),
     ("ff00::/8", "multicast"),
 ]
 _BLOCKED = [(ipaddress.ip_network(net), why) for net, why in _BLOCKED_V4 + _BLOCKED_V6]
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")  # every other IPv6 range is special-purpose or unassigned
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: the IPv4 address is the last 32 bits
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_ISATAP_IDS = (0x00005EFE, 0x02005EFE)  # RFC 5214: the interface identifier ::0:5efe:a.b.c.d (or 200:5efe)
 
 
 class BlockedDestination(ValueError):
@@ -65,22 +83,49 @@ def _networks(nets: tuple[str, ...]) -> list:
     return [ipaddress.ip_network(net.strip(), strict=False) for net in nets if net]
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, each with the name of its form: a packet to it
+    reaches (or is tunnelled through) that IPv4 address, so each must be as acceptable as the address."""
+    found = []
+    if address in _NAT64:
+        found.append(("NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+    if address.sixtofour is not None:
+        found.append(("6to4", address.sixtofour))
+    if address.teredo is not None:
+        server, client = address.teredo
+        found += [("Teredo server", server), ("Teredo client", client)]
+    if (int(address) >> 32) & 0xFFFFFFFF in _ISATAP_IDS:
+        found.append(("ISATAP", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+    return found
+
+
 def _address_refusal(address: IPAddress, allowed: tuple[str, ...]) -> str | None:
     """Why this address may not be called, or None if it may (allowed: WEBHOOKS_ALLOWED_NETWORKS)."""
     if any(address in network for network in _networks(allowed)):
         return None
     if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 hidden in IPv6 (::ffff:127.0.0.1, 6to4, Teredo) is judged as the IPv4 address it reaches.
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-        if embedded is not None:
-            reason = _address_refusal(embedded, allowed)
-            return f"IPv6 form of a {reason} address" if reason else None
+        if address.ipv4_mapped is not None:  # the socket connects to the IPv4 address itself
+            reason = _address_refusal(address.ipv4_mapped, allowed)
+            return f"IPv4-mapped IPv6 form of a {reason}" if reason else None
+        for form, ipv4 in embedded_ipv4(address):
+            reason = _address_refusal(ipv4, allowed)
+            if reason:
+                return f"{form} form of a {reason}"
+        if address in _NAT64:
+            return None  # a global IPv4 address through the NAT64 gateway (an IPv6-only network's DNS64)
     for network, why in _BLOCKED:
         if address.version == network.version and address in network:
             return why
-    if not address.is_global:
+    if address.version == 6 and address not in _GLOBAL_UNICAST_V6:
+        return "non-global IPv6 (outside 2000::/3)"
+    if not address.is_global or address.is_multicast or address.is_reserved:
         return "not publicly routable"
     return None
+
+
+def address_refusal(address: str, *, allowed: tuple[str, ...] = ()) -> str | None:
+    """Why an address (a string, with or without a %zone) may not be called, or None if it may."""
+    return _resolved_address_refusal(address, tuple(allowed))
 
 
 @lru_cache(maxsize=4096)
@@ -104,9 +149,47 @@ def _numeric_host_refusal(host: str) -> str | None:
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address the host resolves to. Tests replace this to play a rebinding resolver."""
+    """Every address the host resolves to: asked of WEBHOOKS_DNS_RESOLVERS when set (A and AAAA, no cache),
+    else of the system's resolver. OSError when the lookup fails."""
+    nameservers = configured_nameservers()
+    if nameservers:
+        return _resolve_with(nameservers, host)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def configured_nameservers() -> list:
+    """WEBHOOKS_DNS_RESOLVERS parsed (checked at start, webhooks/checks.py); [] for the system's resolver."""
+    from tenants.dns_challenge import nameserver_parse
+
+    specs = [spec for spec in settings.WEBHOOKS_DNS_RESOLVERS if spec.strip()]
+    try:
+        return [nameserver_parse(spec) for spec in specs]
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"WEBHOOKS_DNS_RESOLVERS: {specs!r} must be addresses, optionally with a port (127.0.0.1:5353)"
+        ) from exc
+
+
+def _resolve_with(nameservers: list, host: str) -> list[str]:
+    import dns.exception
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = nameservers
+    resolver.lifetime = settings.WEBHOOKS_CONNECT_TIMEOUT
+    resolver.timeout = min(resolver.lifetime, 2.0)
+    resolver.cache = None
+    addresses = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = resolver.resolve(host, rdtype, search=False, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            continue
+        except dns.exception.DNSException as exc:
+            raise OSError(f"DNS lookup of {host} failed ({type(exc).__name__})") from exc
+        addresses += [record.address for record in answer]
+    return list(dict.fromkeys(addresses))
 
 
 def url_parse(url: str) -> tuple[str, str, int, str]:
@@ -169,5 +252,7 @@ def destination_check(url: str) -> Destination:
     for address in addresses:
         refusal = _resolved_address_refusal(address, allowed)
         if refusal:
-            raise BlockedDestination(f"The host {host!r} resolves to a {refusal} address, which is refused.")
+            if literal is not None:
+                raise BlockedDestination(f"The address {address} is a {refusal} address, which is refused.")
+            raise BlockedDestination(f"The host {host!r} resolves to {address}, a {refusal} address, which is refused.")
     return Destination(scheme=scheme, host=host, port=port, target=target, address=addresses[0])

@@ -251,9 +251,9 @@ class PgBackRestEngine(BackupEngine):
                         "s3-uri-style": repo.get("s3_uri_style", "path"),
                         "storage-port": repo.get("storage_port", 443),
                         "storage-verify-tls": "y" if repo.get("storage_verify_tls", True) else "n",
-                        # Keys from the environment (AWS_*), written only to this 0640 file.
-                        "s3-key": repo.get("s3_key") or os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                        "s3-key-secret": repo.get("s3_key_secret") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                        # Keys from settings (AWS_*), written only to this 0640 file.
+                        "s3-key": repo.get("s3_key") or settings.AWS_ACCESS_KEY_ID,
+                        "s3-key-secret": repo.get("s3_key_secret") or settings.AWS_SECRET_ACCESS_KEY,
                     }
                 )
             # Each repository has its own retention (e.g. a short one locally, a long one off-site).

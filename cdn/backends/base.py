@@ -1,5 +1,6 @@
-"""The CDN backend contract (Wagtail frontend_cache's shape: one request method, a batch method that
-falls back to a loop, capabilities declared as attributes)."""
+"""The CDN backend contract (Wagtail frontend_cache's shape: one request method, capabilities declared
+as attributes). Batching across paths and requests is the planner's job (cdn/batching.py), so backends
+have no batch method of their own."""
 
 from dataclasses import dataclass, field
 
@@ -67,9 +68,6 @@ class CdnBackend:
     def invalidate(self, site: Site, paths: list[str]) -> InvalidationResult:
         """Send one invalidation request for paths (already collapsed and within the request limits)."""
         raise NotImplementedError
-
-    def invalidate_batch(self, site: Site, batches: list[list[str]]) -> list[InvalidationResult]:
-        return [self.invalidate(site, paths) for paths in batches]
 
     def status(self, site: Site, provider_id: str) -> str:
         """'completed' or 'in_progress'; providers that purge synchronously are always completed."""

@@ -28,7 +28,7 @@ def test_create_list_revoke(tenant):
     assert str(api_key.pk) in listing and api_key.display in listing and raw_key not in listing
     assert "active" in listing
 
-    assert "revoked" in _run("revoke", str(api_key.pk), "--reason", "rotation")
+    assert "revoked" in _run("revoke", str(api_key.pk), "--reason", "rotation", "--yes")
     api_key.refresh_from_db()
     os_user = getpass.getuser()
     assert api_key.revoked_reason == "rotation" and api_key.revoked_by == f"command:{os_user}"
@@ -60,9 +60,9 @@ def test_bad_input_exits_with_one_clear_line(tenant, args, message):
 def test_revoking_twice_is_a_clear_error(tenant):
     raw_key = _run("create", "--tenant", tenant.slug, "--name", "x", "--scope", "usage:read").splitlines()[-1]
     api_key = ApiKey.objects.get(lookup_id=parse_key(raw_key).lookup_id)
-    _run("revoke", str(api_key.pk), "--reason", "leaked")
+    _run("revoke", str(api_key.pk), "--reason", "leaked", "--yes")
     with pytest.raises(CommandError, match="already revoked"):
-        _run("revoke", str(api_key.pk), "--reason", "again")
+        _run("revoke", str(api_key.pk), "--reason", "again", "--yes")
     assert list(
         AuditLogEntry.objects.filter(action="apikey.revoke").order_by("id").values_list("outcome", flat=True)
     ) == [
@@ -82,10 +82,27 @@ def test_the_role_map_applies_to_commands(tenant, django_user_model, settings):
     account = django_user_model.objects.create_user(username=getpass.getuser(), password="pw-12345-long", is_staff=True)
     account.groups.add(Group.objects.get(name=SUPPORT))
     with pytest.raises(CommandError, match=r"refused: OS user .* may not do this \(console.revoke_apikey\)"):
-        _run("revoke", str(api_key.pk), "--reason", "support tries")
+        _run("revoke", str(api_key.pk), "--reason", "support tries", "--yes")
     account.delete()
     settings.CLI_OPERATOR_ROLE = ""
     with pytest.raises(CommandError, match="refused"):
-        _run("revoke", str(api_key.pk), "--reason", "nobody tries")
+        _run("revoke", str(api_key.pk), "--reason", "nobody tries", "--yes")
     api_key.refresh_from_db()
     assert api_key.revoked_at is None and not AuditLogEntry.objects.filter(action="apikey.revoke").exists()
+
+
+def test_revoke_asks_first_and_tenants_are_named_by_slug_or_id(tenant, monkeypatch):
+    raw_key = _run("create", "--tenant", str(tenant.pk), "--name", "x", "--scope", "usage:read").splitlines()[-1]
+    api_key = ApiKey.objects.get(lookup_id=parse_key(raw_key).lookup_id)
+    assert str(api_key.pk) in _run("list", "--tenant", str(tenant.pk))
+    assert str(api_key.pk) in _run("list", "--tenant", tenant.slug)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to revoke"):
+        _run("revoke", str(api_key.pk), "--reason", "leaked")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+    assert not AuditLogEntry.objects.filter(action="apikey.revoke").exists()
+    _run("revoke", str(api_key.pk), "--reason", "leaked", "--yes")
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None

@@ -10,18 +10,6 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def admin_client_logged_in(client, django_user_model, settings):
-    # The manifest storage needs collectstatic; pages render the same with the plain storage.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    user = django_user_model.objects.create_superuser("root-op", "op@example.test", "pass-123-long")
-    client.force_login(user)
-    return client
-
-
 def test_lists_render_with_filters(admin_client_logged_in):
     BackupRun.objects.create(engine="pgbackrest", kind="full", status="succeeded", label="L1F", size_bytes=2 << 20)
     TenantExport.objects.create(status="failed", error="S3 down")

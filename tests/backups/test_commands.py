@@ -2,6 +2,7 @@
 
 import getpass
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_tenant_export_and_list_print_progress(tenant, capsys):
     call_command("backup", "tenant-export")
     out = capsys.readouterr().out
-    assert "read   [" in out and "tenant export" in out and "1 tenants" in out
+    # Not a terminal: plain progress lines, no carriage returns.
+    assert re.search(r"^read +(\d+)/\1 \(100%\)$", out, re.M) and "\r" not in out
+    assert "tenant export" in out and "1 tenants" in out
     call_command("backup", "list")
     assert "export " in capsys.readouterr().out
 
@@ -173,3 +176,22 @@ def test_backup_commands_are_operator_actions_checked_and_audited(tenant, settin
         "backup.export", "cli", getpass.getuser(), "before the migration", "done",
     )  # fmt: skip
     assert TenantExport.objects.get().status == TenantExport.Status.SUCCEEDED
+
+
+def test_expire_asks_first_unless_dry_run(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to expire"):
+        call_command("backup", "expire", "--keep-full", "1")
+    from console.models import AuditLogEntry
+
+    assert not AuditLogEntry.objects.filter(action="backup.expire").exists()
+
+
+def test_restore_over_a_directory_asks_first(monkeypatch, tmp_path):
+    target = tmp_path / "kept"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="not a terminal; run again with --yes to overwrite it"):
+        call_command("restore", "--latest", "--to", str(target), "--force")
+    assert [path.name for path in target.iterdir()] == ["notes.txt"]

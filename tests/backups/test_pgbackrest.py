@@ -376,4 +376,4 @@ def test_the_wal_check_task_skips_an_engine_without_wal(settings, tmp_path):
         **settings.BACKUP_ENGINES,
         "sqlite": {"BACKEND": "backups.engines.sqlite.SQLiteEngine", "OPTIONS": {"directory": str(tmp_path)}},
     }
-    assert tasks.wal_archive_check.apply().get()["skipped"].startswith("the backup engine archives no WAL")
+    assert tasks.wal_archive_check_task.apply().get()["skipped"].startswith("the backup engine archives no WAL")

@@ -33,6 +33,7 @@ def test_restore_keeps_revocations_and_refuses_removed_keys_at_once():
         _status(raw_key)  # every record is now cached by the gateway
     assert _status(raw_new) == (200, "") and _status(raw_revoked) == (401, "revoked_api_key")
 
+    services.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
     services.tenant_export_restore(export=export, tenant_id=tenant.pk)
 
     assert _status(raw_kept) == (200, "")
@@ -49,6 +50,7 @@ def test_a_rolled_back_restore_leaves_the_gateway_as_it_was():
     export = services.tenant_export_create()
     _, raw_new = apikey_services.apikey_create(tenant=tenant, name="new", scopes=["websites:read"])
     assert _status(raw_new) == (200, "")
+    services.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
     with pytest.raises(RuntimeError), transaction.atomic():
         services.tenant_export_restore(export=export, tenant_id=tenant.pk)
         raise RuntimeError("the operator's transaction failed after the restore")

@@ -14,13 +14,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_every_backup_schedule_is_defined_and_routed_to_the_backups_queue():
     schedule = app.conf.beat_schedule
     expected = {
-        "backup-full-daily": "backups.tasks.backup_full",
-        "backup-incremental-6h": "backups.tasks.backup_incremental",
-        "backup-wal-archive-check": "backups.tasks.wal_archive_check",
-        "backup-expire-daily": "backups.tasks.backup_expire",
-        "backup-tenant-export-daily": "backups.tasks.tenant_export",
-        "backup-restore-drill-weekly": "backups.tasks.restore_drill",
-        "backup-reconcile": "backups.tasks.backups_reconcile",
+        "backup-full-daily": "backups.tasks.backup_full_task",
+        "backup-incremental-6h": "backups.tasks.backup_incremental_task",
+        "backup-wal-archive-check": "backups.tasks.wal_archive_check_task",
+        "backup-expire-daily": "backups.tasks.backup_expire_task",
+        "backup-tenant-export-daily": "backups.tasks.tenant_export_task",
+        "backup-restore-drill-weekly": "backups.tasks.restore_drill_task",
+        "backup-reconcile": "backups.tasks.backups_reconcile_task",
     }
     for name, task in expected.items():
         assert schedule[name]["task"] == task
@@ -42,7 +42,7 @@ def test_backup_task_retries_while_another_backup_holds_the_lock(raw_connection)
     try:
         # Eager apply propagates (CELERY_TASK_EAGER_PROPAGATES): a worker would re-queue it in 300 s.
         with pytest.raises(Retry, match="Another backup is running"):
-            tasks.backup_full.apply(kwargs={"repos": [1]})
+            tasks.backup_full_task.apply(kwargs={"repos": [1]})
     finally:
         with raw_connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [BACKUP_LOCK_KEY])
@@ -56,7 +56,7 @@ def test_a_scheduled_backup_goes_to_every_repository_in_turn(celery_worker, sett
     settings.BACKUP_SCHEDULE_REPOS = [2]
     assert tasks.scheduled_repos() == [2]
     settings.BACKUP_SCHEDULE_REPOS = []
-    tasks.backup_full.delay()
+    tasks.backup_full_task.delay()
     runs = wait_for(lambda: len(done := list(BackupRun.objects.filter(status="succeeded"))) == 2 and done, timeout=180)
     assert sorted((run.repo, run.kind, run.trigger) for run in runs) == [
         (1, "full", "schedule"),

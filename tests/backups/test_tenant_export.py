@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import tarfile
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -224,7 +225,7 @@ def test_conflicts_are_predicted_by_the_dry_run_and_refuse_the_restore(two_tenan
     Tenant.objects.filter(pk=b.pk).update(slug="alpha")
     rows_a, rows_b = _tenant_rows(a.pk), _tenant_rows(b.pk)
 
-    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops (command line)")
     assert len(plan.conflicts) == 2, plan.conflicts
     slug, hostname = sorted(plan.conflicts)
     # A partial unique index (verified hostnames only) is found like any other.
@@ -253,6 +254,32 @@ def test_a_row_referring_to_data_gone_since_is_a_conflict(two_tenants, django_us
     django_user_model.objects.filter(pk=user.pk).delete()  # the key's creator is gone since
     plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
     assert len(plan.conflicts) == 1 and "no longer exists" in plan.conflicts[0] and "auth_user" in plan.conflicts[0]
+
+
+def test_a_restore_without_the_actor_s_own_recent_dry_run_is_refused_and_audited(two_tenants):
+    a, _ = two_tenants
+    export = services.tenant_export_create()
+    tenant_services.tenant_update(tenant=a, name="Alpha now")
+    with pytest.raises(ApplicationError) as refused:
+        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+    assert refused.value.code == "dry_run_required"
+    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="someone else")
+    with pytest.raises(ApplicationError, match="Run the dry run for this tenant first"):
+        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+    assert Tenant.objects.get(pk=a.pk).name == "Alpha now"  # refused: nothing changed
+
+    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
+    AuditLogEntry.objects.filter(outcome="dry_run", actor_username="ops").update(
+        created_at=timezone.now() - timedelta(seconds=services.RESTORE_DRY_RUN_VALID_SECONDS + 1)
+    )
+    with pytest.raises(ApplicationError, match="Run the dry run for this tenant first"):
+        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+
+    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
+    services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+    assert Tenant.objects.get(pk=a.pk).name == "Alpha"
+    outcomes = list(AuditLogEntry.objects.filter(actor_username="ops").order_by("id").values_list("outcome", flat=True))
+    assert outcomes == ["refused", "refused", "dry_run", "refused", "dry_run", "done"]
 
 
 def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, settings):

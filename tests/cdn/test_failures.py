@@ -107,16 +107,12 @@ def test_coalescing_never_deletes_a_record_a_client_knows(website):
     assert Invalidation.objects.filter(pk__in=ids, status="completed").count() == 5
 
 
-def test_failed_invalidations_show_in_the_admin(flaky_website, client, django_user_model, settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def test_failed_invalidations_show_in_the_admin(flaky_website, admin_client_logged_in, settings):
+    client = admin_client_logged_in
     FlakyBackend.error = CdnError("provider down")
     settings.CDN_INVALIDATION_MAX_ATTEMPTS = 1
     asked = services.invalidation_request(website=flaky_website, paths=["/a.html"])
     [request] = services.invalidation_flush(website_id=flaky_website.pk)
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123"))
     page = client.get("/admin/cdn/invalidation/?status__exact=failed")
     assert page.status_code == 200 and b"provider down" in page.content
     page = client.get(f"/admin/cdn/invalidation/{asked.pk}/change/")

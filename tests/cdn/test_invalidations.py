@@ -1,5 +1,7 @@
 """Coalescing through a real worker; the API, the admin action and the command."""
 
+import socket
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -69,14 +71,8 @@ def test_command_invalidates_now(website, capsys):
 
 
 @pytest.mark.django_db
-def test_admin_action_with_paths_form(website, client, django_user_model, settings):
-    # The admin's CSS is referenced through the manifest, which only collectstatic writes.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123")
-    client.force_login(admin_user)
+def test_admin_action_with_paths_form(website, admin_client_logged_in, settings):
+    client = admin_client_logged_in
     changelist = "/admin/tenants/website/"
     form = client.post(changelist, {"action": "invalidate_cdn_cache", "_selected_action": [website.pk]})
     assert form.status_code == 200 and b"Invalidate CDN cache" in form.content
@@ -143,3 +139,27 @@ def test_api_refuses_traversal_and_protocol_relative_paths(staff_client, website
                                  format="json")  # fmt: skip
     assert response.status_code == 400 and response.json()["error"]["fields"]["paths"]
     assert not Invalidation.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "attempts,message,line",
+    [(5, r"is still pending; next attempt in \d+ s", ": pending: "), (1, r"invalidation .* failed: ", ": failed: ")],
+)
+def test_command_now_reports_a_failure_or_a_wait(website, settings, capsys, attempts, message, line):
+    """--now says what the provider answered: a failure exits non-zero with its error; a retry says when."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings.CDN_BACKENDS = {
+        **settings.CDN_BACKENDS,
+        "down": {"BACKEND": "cdn.backends.varnish.VarnishBackend",
+                 "OPTIONS": {"NODES": [f"http://127.0.0.1:{closed_port}"], "TIMEOUT_SECONDS": 1}},
+    }  # fmt: skip
+    website.cdn_backend = "down"
+    website.save(update_fields=["cdn_backend"])
+    settings.CDN_INVALIDATION_MAX_ATTEMPTS = attempts
+    # The website named as tenant-slug/name, as every command accepts.
+    with pytest.raises(CommandError, match=message):
+        call_command("cdn", "invalidate", "tenant-a/Site A", "/a.html", "--now", "--wait", "0")
+    assert line in capsys.readouterr().out  # the provider request and its error

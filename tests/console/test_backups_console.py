@@ -63,3 +63,29 @@ def test_run_and_verify_backup_roles(platform_admin, support_user, client_for):
     assert client_for(platform_admin).post(verify).status_code == 200  # the confirmation page
     assert not AuditLogEntry.objects.exists()
     assert TenantExport.objects.count() == 0
+
+
+def test_the_sqlite_engine_offers_no_incremental_backup(platform_admin, client_for, settings):
+    """Embedded mode's engine makes full copies only: the console says so instead of a button that fails."""
+    from backups.engines import reset_engines
+    from backups.engines.sqlite import INCREMENTAL_MESSAGE
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    admin = client_for(platform_admin)
+    changelist = reverse("admin:backups_backuprun_changelist")
+    assert "Run incremental now" in admin.get(changelist).content.decode()  # pgBackRest on the stack
+
+    settings.BACKUP_ENGINE = "sqlite"
+    reset_engines()
+    try:
+        page = admin.get(changelist).content.decode()
+        assert "Run incremental now" not in page and "Run full backup now" in page
+        assert INCREMENTAL_MESSAGE in page
+        response = admin.post(reverse("admin:backups_backuprun_run_incr"), follow=True)
+        assert INCREMENTAL_MESSAGE in response.content.decode()
+        assert not AuditLogEntry.objects.exists()
+    finally:
+        reset_engines()

@@ -18,11 +18,8 @@ def _directives(header: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def operator(django_user_model, website):
-    user = django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-Headers-1")
-    client = Client()
-    client.force_login(user)
-    return client
+def operator(admin_client_logged_in):
+    return admin_client_logged_in
 
 
 def test_admin_console_docs_and_api_responses_carry_the_policies(operator, website):

@@ -95,12 +95,12 @@ def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_
     # (a lease claim, on the primary), so even the lagging replica cannot make it miss: it runs (and fails,
     # having no bundle) instead of being skipped as it was when its first step was a replica read.
     from tenants import services
-    from tenants.tasks import deployment_run
+    from tenants.tasks import deployment_run_task
 
     control = services.deployment_create(website=website, run=False)
     token = db_routing.begin()
     try:
-        deployment_run.delay(str(control.pk))
+        deployment_run_task.delay(str(control.pk))
     finally:
         db_routing.end(token)
     wait_for(lambda: "'failed'" in log_path.read_text(), timeout=20)

@@ -193,7 +193,17 @@ def test_every_documented_platform_variable_is_read_by_the_code():
     read = set(settings_variables())
     sources = "\n".join(
         path.read_text()
-        for app in ("platform_site", "tenants", "apikeys", "webhooks", "cdn", "backups")
+        for app in (
+            "platform_site",
+            "core",
+            "dbrouting",
+            "observability",
+            "tenants",
+            "apikeys",
+            "webhooks",
+            "cdn",
+            "backups",
+        )
         for path in (REPO_ROOT / app).rglob("*.py")
     )
     stale = {name for name in documented(PLATFORM_ENV_EXAMPLE) if name not in read and f'"{name}"' not in sources}

@@ -38,7 +38,10 @@ def tenant_with_everything(slug: str, *, tier: str = "professional") -> Objects:
     tenant = services.tenant_create(name=f"Tenant {slug}", slug=slug, tier=tier)
     website = services.website_create(tenant=tenant, name=f"Site of {slug}", hostnames=[f"www.{slug}.test"])
     deployment = services.deployment_create(website=website, bundle=bundle_build({"index.html": slug}), run=False)
-    endpoint, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/hook", event_types=["*"])
+    # v1a: its public key is one more object of the tenant's that another tenant's key must not list.
+    endpoint, _ = webhook_services.endpoint_create(
+        tenant=tenant, url="http://127.0.0.1:9/hook", event_types=["*"], signature_scheme="v1a"
+    )
     event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
     webhook_services.event_fan_out(event_id=event.pk)
     delivery = Delivery.objects.get(endpoint=endpoint, event=event)
@@ -90,6 +93,7 @@ def two_tenants(db, hardening_webhooks, fresh_cache, django_capture_on_commit_ca
 SECRET_PATTERNS = {
     "API key": re.compile(r"plk_(?:live|test)_[0-9A-Za-z]{50}"),
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{24,}"),
+    "webhook private key": re.compile(r"whsk_[A-Za-z0-9+/=]{40,}"),  # v1a: base64 of 32 bytes
 }
 SCAN_LAST = "test_no_secret_in_the_output_of_the_whole_run"
 RUN_FIRST = "test_broker_down_while_events_are_produced_then_the_outbox_catches_up"

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import stack, wait_for
 from tests.webhooks import conftest as webhooks_fixtures
+from tests.workers import CeleryWorker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 
@@ -23,11 +24,12 @@ receiver, webhooks_settings = webhooks_fixtures.receiver, webhooks_fixtures.webh
 
 @pytest.fixture(scope="module")
 def broker_fault_worker(test_database_env, tmp_path_factory):
-    worker = webhooks_fixtures.WorkerHandle(
+    worker = CeleryWorker(
         {**test_database_env, **webhooks_fixtures.WEBHOOKS_TEST_ENV},
         tmp_path_factory.mktemp("broker-fault-worker") / "worker.log",
-    )
-    worker.hostname = f"hardening-broker-{os.getpid()}@localhost"
+        queues=[webhooks_fixtures.QUEUE], hostname=f"hardening-broker-{os.getpid()}@localhost",
+        concurrency=4, pool="threads",
+    )  # fmt: skip
     worker.start()
     yield worker
     worker.stop()
@@ -57,7 +59,14 @@ def test_broker_down_while_events_are_produced_then_the_outbox_catches_up(
     stack("start", "redis")
     settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 0
     # The restarted Redis is empty: whatever was queued before is gone; the outbox is the record.
-    wait_for(lambda: webhook_services.webhooks_sweep()["events"] >= 0 and receiver.received(), timeout=60, interval=1)
+    swept = []
+
+    def delivered() -> bool:
+        swept.append(webhook_services.webhooks_sweep()["events"])
+        return bool(receiver.received())
+
+    wait_for(delivered, timeout=60, interval=1)
+    assert swept[0] == 1  # the first sweep found the one event whose task the broker never got
     (body,) = receiver.events()
     assert body["type"] == "website.created" and body["data"]["website"]["id"] == website_id
     assert Delivery.objects.get(event=event).status == Delivery.Status.SUCCEEDED

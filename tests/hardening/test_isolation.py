@@ -123,6 +123,7 @@ CASES: dict[tuple[str, str], Case | tuple[Case, ...]] = {
     ("webhook-delivery-detail", "GET"): hidden(f"{V1}/webhooks/deliveries/{{b.delivery}}/"),
     ("webhook-delivery-redeliver", "POST"): hidden(f"{V1}/webhooks/deliveries/{{b.delivery}}/redeliver/"),
     ("webhook-event-type-list", "GET"): same(f"{V1}/webhooks/event-types/", 200),
+    ("webhook-signing-key-list", "GET"): same(f"{V1}/webhooks/keys/?endpoint={{b.endpoint}}", 200),
 }
 
 
@@ -332,6 +333,7 @@ OPERATOR_CASES: dict[tuple[str, str], OperatorCase] = {
     ("webhook-delivery-detail", "GET"): op(f"{V1}/webhooks/deliveries/{{b.delivery}}/", VIEW, 200),
     ("webhook-delivery-redeliver", "POST"): op(f"{V1}/webhooks/deliveries/{{b.delivery}}/redeliver/", REDELIVER, 202),
     ("webhook-event-type-list", "GET"): op(f"{V1}/webhooks/event-types/", VIEW, 200),
+    ("webhook-signing-key-list", "GET"): op(f"{V1}/webhooks/keys/?endpoint={{b.endpoint}}", VIEW, 200),
 }
 ROLES = {"support": (VIEW, REDELIVER), "platform admins": (VIEW, REDELIVER, ADMIN), None: ()}
 

@@ -11,8 +11,9 @@ def test_the_scanner_finds_each_kind_of_secret():
     known = {"DJANGO_SECRET_KEY[0]": secrets.token_urlsafe(50)}
     assert secrets_in("key=plk_live_" + "a1B2" * 12 + "zz", known) == ["API key"]
     assert secrets_in("signing with whsec_" + "QUJD" * 8, known) == ["webhook secret"]
+    assert secrets_in("signing with whsk_" + "QUJD" * 10 + "QUI=", known) == ["webhook private key"]
     assert secrets_in(f"settings {known['DJANGO_SECRET_KEY[0]']}", known) == ["DJANGO_SECRET_KEY[0]"]
-    assert secrets_in("key plk_live_abcd…wxyz prefix only; whsec_ alone", known) == []
+    assert secrets_in("key plk_live_abcd…wxyz prefix only; whsec_ alone; whsk_ alone; whpk_" + "QUJD" * 11, known) == []
 
 
 def test_no_secret_in_the_output_of_the_whole_run(tmp_path_factory):

@@ -114,11 +114,20 @@ def test_api_key_auth_failures_by_bounded_reason():
 
 @pytest.mark.django_db
 def test_replica_monitor_state_in_every_scrape(client):
-    families = scrape(client)
+    from dbrouting.monitor import get_monitor
+
+    monitor = get_monitor()
+    snapshot = monitor.refresh()
+    # Holding the poll lock keeps the poller from replacing the snapshot: the scrape must export exactly
+    # the positions the router acts on.
+    with monitor._poll_lock:  # noqa: SLF001 - the monitor's own lock, held only for this one scrape
+        families = scrape(client)
+    replica = snapshot.replicas["replica_1"]
     assert value(families, "platform_db_primary_up") == 1
     assert value(families, "platform_db_replica_up", alias="replica_1") == 1
-    assert value(families, "platform_db_replica_in_rotation", alias="replica_1") in (0, 1)
-    assert value(families, "platform_db_replica_lag_bytes", alias="replica_1") >= 0
+    assert value(families, "platform_db_replica_in_rotation", alias="replica_1") == int(replica.in_rotation)
+    assert value(families, "platform_db_replica_replay_lsn_bytes", alias="replica_1") == replica.replay_lsn
+    assert value(families, "platform_db_replica_lag_bytes", alias="replica_1") == replica.lag_bytes
     assert value(families, "metrics_source_up", source="replicas") == 1
 
 
@@ -262,7 +271,9 @@ def test_database_and_queue_state_collected_at_scrape_time(client, isolated_brok
     isolated_broker.lpush("webhooks\x06\x163", b"{}")  # kombu's key for priority 3
     isolated_broker.lpush("cdn", b"{}")
 
+    archived_before = _archived_count()
     families = scrape(client)
+    archived_after = _archived_count()
     assert value(families, "tenants_total", tier="enterprise", status="suspended") == 1
     assert value(families, "tenants_total", tier="enterprise", status="active") == 1
     assert value(families, "tenants_total", tier="free", status="active") == 1
@@ -271,8 +282,17 @@ def test_database_and_queue_state_collected_at_scrape_time(client, isolated_brok
     assert value(families, "celery_queue_length", queue="webhooks") == 8
     assert value(families, "celery_queue_length", queue="cdn") == 1
     assert value(families, "celery_queue_length", queue="default") == 0
-    assert value(families, "wal_archived_total") >= 0
+    # pg_stat_archiver's count at the time of the scrape (the stack archives WAL as it goes).
+    assert archived_before <= value(families, "wal_archived_total") <= archived_after
     assert value(families, "metrics_source_up", source="broker") == 1
+
+
+def _archived_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT archived_count FROM pg_stat_archiver")
+        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db

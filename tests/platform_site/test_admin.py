@@ -6,13 +6,6 @@ from tenants.models import Hostname, Tenant
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client_logged_in(client, django_user_model):
-    user = django_user_model.objects.create_superuser(username="root-op", password="pw-long-enough-1")
-    client.force_login(user)
-    return client
-
-
 def test_admin_requires_login(client):
     response = client.get("/admin/tenants/tenant/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

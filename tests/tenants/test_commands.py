@@ -1,7 +1,13 @@
+import io
+import subprocess
+import sys
+
 import pytest
 from django.core.management import CommandError, call_command
 
 from tenants.models import Deployment, Tenant, Website
+from tests.conftest import REPO_ROOT
+from tests.sitebundles import bundle_build, site_v1
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +46,7 @@ def test_tenant_command_is_audited_with_the_os_user_and_reaches_the_gateway(
         call_command("tenant", "limit", str(tenant.pk), "7000", "--reason", "launch")
     assert api.get("/api/v1/websites/")["X-RateLimit-Limit"] == "7000"
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("tenant", "suspend", tenant.slug, "--reason", "abuse report 3")
+        call_command("tenant", "suspend", tenant.slug, "--reason", "abuse report 3", "--yes")
     assert api.get("/api/v1/websites/").status_code == 403
     assert "suspended" in capsys.readouterr().out
 
@@ -58,8 +64,74 @@ def test_tenant_command_is_audited_with_the_os_user_and_reaches_the_gateway(
         (["limit", tenant.slug, "lots", "--reason", "x"], "give a number"),
         (["limit", tenant.slug, "0", "--reason", "x"], "Between 1 and"),
         (["tier", tenant.slug, "platinum", "--reason", "x"], "invalid choice"),
-        (["suspend", tenant.slug, "--reason", "twice"], "already suspended"),
+        (["suspend", tenant.slug, "--reason", "twice", "--yes"], "already suspended"),
     ):
         with pytest.raises(CommandError, match=message):
             call_command("tenant", *args)
     assert Tenant.objects.get().rate_limit_override == 7000
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_suspend_and_delete_ask_first_and_refuse_without_a_terminal(tenant, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    for action in ("suspend", "delete"):
+        with pytest.raises(CommandError, match=f"not a terminal; run again with --yes to {action}"):
+            call_command("tenant", action, tenant.slug, "--reason", "cleanup")
+    monkeypatch.setattr("sys.stdin", Terminal("no\n"))
+    with pytest.raises(CommandError, match="not confirmed: nothing changed"):
+        call_command("tenant", "delete", str(tenant.pk), "--reason", "cleanup")
+    assert Tenant.objects.get(pk=tenant.pk).status == "active"
+    assert "Delete tenant Tenant A (tenant-a) with its websites" in capsys.readouterr().out
+
+    monkeypatch.setattr("sys.stdin", Terminal("yes\n"))
+    call_command("tenant", "suspend", str(tenant.pk), "--reason", "abuse")  # by id, confirmed at the prompt
+    assert Tenant.objects.get(pk=tenant.pk).status == "suspended"
+    call_command("tenant", "delete", tenant.slug, "--reason", "closed", "--yes")
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_websites_are_found_by_tenant_slug_and_name(tenant, website, tmp_path, capsys):
+    from tenants import services
+
+    other = services.tenant_create(name="Tenant B", slug="tenant-b", tier="free")
+    services.website_create(tenant=other, name="Site A")
+    bundle = tmp_path / "site.tar.gz"
+    bundle.write_bytes(bundle_build(site_v1()))
+    with pytest.raises(
+        CommandError, match="several websites are named 'Site A'; use the id, a hostname or tenant-slug/name"
+    ):
+        call_command("deploy", "Site A", str(bundle))
+    call_command("deploy", "tenant-a/Site A", str(bundle))
+    assert "is live" in capsys.readouterr().out
+    assert website.deployments.count() == 1
+    with pytest.raises(CommandError, match="no website with id, hostname or name 'Nope'"):
+        call_command("deploy", "tenant-a/Nope", str(bundle))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commands_are_quiet_by_default_and_log_with_v2(test_database_env, tmp_path):
+    """deploy's own lines on stdout, none of the platform's INFO log lines on stderr unless -v 2."""
+    from tenants import services
+
+    tenant = services.tenant_create(name="Quiet", slug="quiet", tier="free")
+    website = services.website_create(tenant=tenant, name="Quiet site")
+    bundle = tmp_path / "site.tar.gz"
+    bundle.write_bytes(bundle_build(site_v1()))
+    env = {key: value for key, value in test_database_env.items() if key != "LOG_LEVEL"}
+    command = [sys.executable, "manage.py", "deploy", str(website.pk), str(bundle), "--description"]
+
+    quiet = subprocess.run([*command, "quiet"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "deployment #1 is live" in quiet.stdout
+    assert " INFO " not in quiet.stdout + quiet.stderr
+
+    verbose = subprocess.run(
+        [*command, "verbose", "-v", "2"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert verbose.returncode == 0, verbose.stderr
+    assert "deployment #2 is live" in verbose.stdout
+    assert " INFO tenants.services deployment succeeded" in verbose.stderr

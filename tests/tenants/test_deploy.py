@@ -186,12 +186,8 @@ def test_a_refused_deployment_leaves_no_uploaded_bundle_behind(website, s3_clien
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_admin_pages_show_deployments_and_cdn_settings(website, client, django_user_model, settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123"))
+def test_admin_pages_show_deployments_and_cdn_settings(website, admin_client_logged_in):
+    client = admin_client_logged_in
     deployment = deploy(website, site_v1())
     page = client.get(f"/admin/tenants/deployment/{deployment.pk}/change/")
     assert page.status_code == 200 and deployment.storage_prefix.encode() in page.content

@@ -4,8 +4,6 @@ the beat sweep retries it on another worker, or fails it with the reason after D
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,9 +15,9 @@ from django.utils import timezone
 
 from tenants import services, tasks
 from tenants.models import Deployment
-from tests.conftest import REPO_ROOT
 from tests.helpers import wait_for
 from tests.sitebundles import bundle_build, site_v1, site_v2
+from tests.workers import CeleryWorker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stack]
 
@@ -50,24 +48,14 @@ class Blackhole:
 @pytest.fixture
 def doomed_worker(test_database_env, tmp_path):
     """A Celery worker on its own queue whose object storage hangs; the test SIGKILLs it."""
-    from platform_site.celery import app
-
     blackhole = Blackhole()
     queue = f"doomed-{uuid.uuid4().hex[:8]}"
     hostname = f"doomed-{os.getpid()}@localhost"
     env = {**test_database_env, "S3_ENDPOINT_URL": f"http://127.0.0.1:{blackhole.port}", "DEPLOY_LEASE_SECONDS": "2"}
-    log = open(tmp_path / "doomed.log", "wb")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", queue, "-c", "1", "-n", hostname,
-         "--without-gossip", "--without-mingle", "-l", "INFO"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    wait_for(lambda: app.control.ping(destination=[hostname], timeout=0.5), timeout=30)
-    yield process, queue
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-    log.close()
+    worker = CeleryWorker(env, tmp_path / "doomed.log", queues=[queue], hostname=hostname, concurrency=1)
+    worker.start()
+    yield worker.process, queue
+    worker.kill()
     blackhole.close()
 
 
@@ -77,7 +65,7 @@ def test_a_sigkilled_worker_mid_deploy_is_retried_by_the_sweep(website, doomed_w
         deployment=services.deployment_create(website=website, bundle=bundle_build(site_v1()), run=False)
     )
     deployment = services.deployment_create(website=website, bundle=bundle_build(site_v2()), run=False)
-    tasks.deployment_run.apply_async((str(deployment.pk),), queue=queue)
+    tasks.deployment_run_task.apply_async((str(deployment.pk),), queue=queue)
 
     running = wait_for(lambda: Deployment.objects.filter(pk=deployment.pk, status="running").first(), timeout=30)
     assert running.attempts == 1 and running.lease_owner
@@ -85,10 +73,10 @@ def test_a_sigkilled_worker_mid_deploy_is_retried_by_the_sweep(website, doomed_w
     process.wait(timeout=10)
 
     # Its lease (2 s) runs out; until then the sweep leaves it alone.
-    assert tasks.deployments_sweep() == {"retried": 0, "failed": 0, "requeued": 0}
+    assert tasks.deployments_sweep_task() == {"retried": 0, "failed": 0, "requeued": 0}
     time.sleep(2.5)
     assert Deployment.objects.get(pk=deployment.pk).status == "running"  # what it was left as
-    assert tasks.deployments_sweep()["retried"] == 1  # beat's task: queued for a live worker
+    assert tasks.deployments_sweep_task()["retried"] == 1  # beat's task: queued for a live worker
 
     def finished():
         row = Deployment.objects.get(pk=deployment.pk)
@@ -110,14 +98,14 @@ def test_a_deployment_whose_worker_keeps_dying_is_failed_with_the_reason(website
     )  # fmt: skip
     # A task redelivered late cannot take it over either: its attempts are used up.
     assert services.deployment_execute(deployment=deployment).status == "running"
-    assert tasks.deployments_sweep() == {"retried": 0, "failed": 1, "requeued": 0}
+    assert tasks.deployments_sweep_task() == {"retried": 0, "failed": 1, "requeued": 0}
     failed = Deployment.objects.get(pk=deployment.pk)
     assert failed.status == "failed" and "stopped" in failed.error and "2 times" in failed.error
     assert Event.objects.filter(type="deployment.failed", data__deployment__id=str(deployment.pk)).exists()
-    assert tasks.deployments_sweep()["failed"] == 0  # once
+    assert tasks.deployments_sweep_task()["failed"] == 0  # once
     from platform_site.celery import app
 
-    assert app.conf.beat_schedule["tenants-deployments-sweep"]["task"] == "tenants.tasks.deployments_sweep"
+    assert app.conf.beat_schedule["tenants-deployments-sweep"]["task"] == "tenants.tasks.deployments_sweep_task"
 
 
 def test_a_live_lease_is_not_taken_over(website):
@@ -125,6 +113,6 @@ def test_a_live_lease_is_not_taken_over(website):
     claimed, lease = services.deployment_claim(deployment_id=deployment.pk)
     assert services.deployment_claim(deployment_id=deployment.pk) is None
     assert services.deployment_execute(deployment=deployment).status == "running"  # left to its holder
-    assert tasks.deployments_sweep()["retried"] == 0
+    assert tasks.deployments_sweep_task()["retried"] == 0
     lease.renew()
     assert claimed.attempts == 1

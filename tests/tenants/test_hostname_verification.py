@@ -256,15 +256,15 @@ def test_platform_names_cannot_be_claimed(tenant, settings):
 def test_the_beat_queues_due_checks_and_a_celery_worker_verifies(tenant, dns_zone, celery_worker):
     """The automatic path: the beat task claims what is due and a real worker (pointed at the same DNS
     server by HOSTNAME_DNS_RESOLVERS) runs the check."""
-    from tenants.tasks import hostnames_verify_due
+    from tenants.tasks import hostnames_verify_due_task
 
     website = _deployed_website(tenant, "Automatic", ["auto.test", "never.test"])
     auto = website.hostnames.get(hostname="auto.test")
     dns_zone.publish(auto.challenge_name, auto.verification_token)
     Hostname.objects.filter(website=website).update(next_check_at=timezone.now())
-    assert hostnames_verify_due() == 2
+    assert hostnames_verify_due_task() == 2
     # Claimed: a second beat run before the worker reports queues nothing twice.
-    assert hostnames_verify_due() == 0
+    assert hostnames_verify_due_task() == 0
     wait_for(lambda: Hostname.objects.get(pk=auto.pk).status == "verified", timeout=30)
     never = wait_for(lambda: (h := website.hostnames.get(hostname="never.test")).checked_at and h, timeout=30)
     assert never.status == "pending" and never.next_check_at > timezone.now() and never.check_failures == 1

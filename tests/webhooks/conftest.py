@@ -6,9 +6,6 @@ consumes the default `webhooks` queue with default settings) never takes these d
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.workers import CeleryWorker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"webhooks-test-{os.getpid()}"
@@ -149,67 +148,11 @@ def receiver():
 # --- a real worker on the test queue ----------------------------------------------------------------
 
 
-class WorkerHandle:
-    def __init__(self, env: dict, log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-        self.hostname = f"webhooks-test-{os.getpid()}@localhost"
-
-    def start(self) -> None:
-        from platform_site.celery import app
-
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "platform_site",
-                    "worker",
-                    "-Q",
-                    QUEUE,
-                    # The pool the deployment runs webhooks workers with (deploy/compose, deploy/k8s).
-                    "-P",
-                    "threads",
-                    "-c",
-                    "4",
-                    "-n",
-                    self.hostname,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-l",
-                    "INFO",
-                ],  # fmt: skip
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"webhooks worker exited: {self.log_path.read_text()[-2000:]}")
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
-                return
-        self.kill()
-        raise RuntimeError(f"webhooks worker not ready in 30 s: {self.log_path.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool children), as a crash or OOM kill would."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def WorkerHandle(env: dict, log_path: Path) -> CeleryWorker:  # noqa: N802 - reads as the class it builds
+    """A worker on the webhooks test queue with the pool the deployment runs webhooks workers with
+    (threads; deploy/compose, deploy/k8s)."""
+    return CeleryWorker(env, log_path, queues=[QUEUE], hostname=f"webhooks-test-{os.getpid()}@localhost",
+                        concurrency=4, pool="threads")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client_logged_in(client, django_user_model):
-    user = django_user_model.objects.create_superuser(username="hook-op", password="pw-long-enough-1")
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def delivery(tenant):
     endpoint, secret = services.endpoint_create(tenant=tenant, url="https://93.184.216.34/in", event_types=["*"])
     event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {}})

@@ -151,5 +151,6 @@ def test_openapi_schema_has_the_webhooks_api(client):
         "/api/v1/webhooks/endpoints/{id}/replay/",
         "/api/v1/webhooks/deliveries/{id}/redeliver/",
         "/api/v1/webhooks/event-types/",
+        "/api/v1/webhooks/keys/",
     ):
         assert path in schema["paths"], path

@@ -206,6 +206,32 @@ def test_secrets_never_reach_the_worker_log(tenant, receiver, webhooks_worker):
     assert secret not in json.dumps(list(Endpoint.objects.values("secret_encrypted")))
 
 
+def test_v1a_deliveries_from_the_worker_verify_with_pynacl_and_the_private_key_stays_out_of_its_log(
+    tenant, receiver, webhooks_worker
+):
+    import base64
+
+    import nacl.signing
+
+    from webhooks import encryption
+
+    endpoint, secret = services.endpoint_create(
+        tenant=tenant, url=receiver.url(), event_types=["*"], signature_scheme="v1a"
+    )
+    assert secret is None
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    (request,) = receiver.received()
+    version, _, signature = request.headers["webhook-signature"].partition(",")
+    signed = f"{delivery.msg_id}.{request.headers['webhook-timestamp']}.".encode() + request.body
+    verify_key = nacl.signing.VerifyKey(base64.b64decode(endpoint.public_key.removeprefix("whpk_")))
+    assert version == "v1a" and verify_key.verify(signed, base64.b64decode(signature)) == signed
+    private_key = encryption.decrypt(endpoint.secret_encrypted)
+    log = webhooks_worker.log_path.read_text()
+    assert f"webhook attempt delivery={delivery.pk}" in log
+    assert private_key.startswith("whsk_") and private_key.removeprefix("whsk_") not in log and "whsk_" not in log
+
+
 def test_event_committed_while_the_broker_is_down_is_delivered_by_the_sweeper(
     tenant, receiver, test_database_env, settings
 ):

@@ -11,8 +11,9 @@ from apikeys.models import ApiKey
 from apikeys.scopes import SCOPES
 from console.cli import add_reason_argument, command_action, command_error_line
 from console.services import CommandActor
+from console.terminal import add_yes_argument, confirm
 from core.exceptions import ApplicationError
-from tenants.models import Tenant
+from tenants import selectors as tenant_selectors
 
 
 def audit_os_user() -> str:
@@ -25,7 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a key and print it once")
-        create.add_argument("--tenant", required=True, help="tenant slug")
+        create.add_argument("--tenant", required=True, help="tenant slug or id")
         create.add_argument("--name", required=True)
         create.add_argument(
             "--scope", action="append", required=True, dest="scopes", help=f"repeatable; one of {', '.join(SCOPES)}"
@@ -34,10 +35,11 @@ class Command(BaseCommand):
         create.add_argument("--rate-limit", type=int, help="requests a minute, lower than the tenant's limit")
         add_reason_argument(create, required=False)
         listing = sub.add_parser("list", help="list keys (prefix and last four only)")
-        listing.add_argument("--tenant", help="tenant slug")
+        listing.add_argument("--tenant", help="tenant slug or id")
         revoke = sub.add_parser("revoke", help="revoke a key by its id")
         revoke.add_argument("key_id")
         add_reason_argument(revoke)
+        add_yes_argument(revoke)
 
     def handle(self, *args, action, **options):
         try:
@@ -45,11 +47,11 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(command_error_line(exc)) from exc
 
-    def _tenant(self, slug):
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is None:
-            raise CommandError(f"no tenant with slug {slug!r}")
-        return tenant
+    def _tenant(self, reference):
+        try:
+            return tenant_selectors.tenant_find(reference=reference)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
 
     def _create(self, *, tenant, name, scopes, expires_in_days, rate_limit, reason, **_):
         if expires_in_days is not None and expires_in_days < 1:
@@ -80,11 +82,19 @@ class Command(BaseCommand):
                 f"scopes={','.join(api_key.scopes)}  last_used={api_key.last_used_at or '-'}"
             )
 
-    def _revoke(self, *, key_id, reason, **_):
+    def _revoke(self, *, key_id, reason, yes, **_):
         try:
-            api_key = ApiKey.objects.get(pk=key_id)
+            api_key = ApiKey.objects.select_related("tenant").get(pk=key_id)
         except (ApiKey.DoesNotExist, ValidationError, ValueError) as exc:
             raise CommandError(f"no API key with id {key_id!r}") from exc
+        if not reason.strip():
+            raise CommandError("--reason is required: say why (it goes to the audit log)")
+        confirm(
+            f"Revoke key {api_key.display} ({api_key.name!r}) of tenant {api_key.tenant.slug}? "
+            "It is refused from the next request, for good.",
+            yes=yes,
+            refusal="to revoke",
+        )
         with command_action(permissions="console.revoke_apikey", action="apikey.revoke", reason=reason,
                             target=api_key):  # fmt: skip
             services.apikey_revoke(api_key=api_key, revoked_by=f"command:{audit_os_user()}", reason=reason)

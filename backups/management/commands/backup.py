@@ -1,7 +1,6 @@
 """`manage.py backup full|incr|tenant-export|list|verify|expire|setup|wal-check|restore-tenant`."""
 
 import json
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,6 +8,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from console.cli import add_reason_argument, command_job
 from console.services import CommandActor, OperatorForbidden, authorize
+from console.terminal import Progress, add_yes_argument, confirm
 from core.exceptions import ApplicationError
 
 from ... import services, tenant_exports
@@ -105,15 +105,21 @@ class Command(BaseCommand):
         expire.add_argument("--dry-run", action="store_true")
         expire.add_argument("--keep-full", type=int, help="keep this many full backups instead of the policy")
         expire.add_argument("--repo", type=int, help="only this repository")
+        add_yes_argument(expire)
         restore = sub.add_parser("restore-tenant", help="replace one tenant's rows from an export")
         restore.add_argument("--tenant", required=True, help="the tenant's slug or id")
         restore.add_argument("--export", required=True, help="export id or location (s3://... or a path)")
         restore.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
-        restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        add_yes_argument(restore)
         add_reason_argument(restore, required=False)
 
     def handle(self, *args, action, **options):
         handler = getattr(self, "do_" + action.replace("-", "_"))
+        if action == "expire" and not options["dry_run"]:
+            # Deletes backups: asked before the job starts (--dry-run shows what would go).
+            where = f"repository {options['repo']}" if options["repo"] else "every repository"
+            keep = f"keeping {options['keep_full']} full backups" if options["keep_full"] else "by the retention policy"
+            confirm(f"Delete expired backups in {where}, {keep}?", yes=options["yes"], refusal="to expire")
         try:
             if action in AUDITED:
                 permission, audit_action = AUDITED[action]
@@ -160,15 +166,7 @@ class Command(BaseCommand):
         self._backup("incr", repo)
 
     def do_tenant_export(self, **options):
-        def progress(stage: str, done: int, total: int) -> None:
-            width = 30
-            filled = int(width * done / total) if total else width
-            self.stdout.write(f"\r{stage:<6} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
-            if done == total:
-                self.stdout.write("")
-            self.stdout.flush()
-
-        export = tenant_exports.tenant_export_create(trigger=Trigger.COMMAND, progress=progress)
+        export = tenant_exports.tenant_export_create(trigger=Trigger.COMMAND, progress=Progress(self.stdout))
         self.say(
             f"tenant export {export.pk}: {export.tenant_count} tenants, {export.row_count} rows, "
             f"{_size(export.size_bytes)} -> {export.location} (schema {export.schema_version})"
@@ -277,8 +275,4 @@ class Command(BaseCommand):
             self.say(f"conflict: {conflict}")
 
     def _confirm(self, question: str) -> None:
-        if not sys.stdin.isatty():
-            raise CommandError("not confirmed: stdin is not a terminal; run again with --yes to restore")
-        answer = input(f"{question} Type 'yes' to go on: ")
-        if answer.strip().lower() != "yes":
-            raise CommandError("not confirmed: nothing changed")
+        confirm(question, yes=False, refusal="to restore")

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.terminal import add_yes_argument, confirm
 from core.exceptions import ApplicationError
 
 from ... import services
@@ -21,8 +22,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="allow a non-empty directory (the primary's only when stopped)"
         )
+        add_yes_argument(parser)
 
-    def handle(self, *args, target_time, latest, to, port, force, repo, **options):
+    def handle(self, *args, target_time, latest, to, port, force, repo, yes, **options):
+        if force:
+            # Whatever the directory holds is replaced by the restored cluster.
+            confirm(f"Replace the contents of {to} with the restored cluster?", yes=yes, refusal="to overwrite it")
         port = port or free_port()
         self.stdout.write(f"restore: {'latest' if latest else target_time} into {to} on port {port} ...")
         try:

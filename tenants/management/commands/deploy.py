@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from console.cli import add_reason_argument, command_action
 from core.exceptions import ApplicationError
-from tenants import selectors, services
+from tenants import deployments, selectors
 from tenants.models import Deployment
 
 
@@ -31,13 +31,13 @@ class Command(BaseCommand):
             self.stdout.write(f"validating and uploading {path} ({path.stat().st_size} bytes)...")
             with command_action(permissions="tenants.add_deployment", action="deployment.create", reason=reason,
                                 target=site, reason_required=False) as audit:  # fmt: skip
-                deployment = services.deployment_create(
+                deployment = deployments.deployment_create(
                     website=site, trigger=Deployment.Trigger.COMMAND, description=description,
                     bundle=path.read_bytes(), run=False,
                 )  # fmt: skip
                 audit.detail.update({"deployment": str(deployment.pk), "number": deployment.number})
             self.stdout.write(f"deployment #{deployment.number} created; storing files...")
-            deployment = services.deployment_execute(deployment=deployment)
+            deployment = deployments.deployment_execute(deployment=deployment)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         if deployment.status != Deployment.Status.SUCCEEDED:

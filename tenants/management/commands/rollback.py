@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from console.cli import add_reason_argument, command_action
-from tenants import selectors, services
+from tenants import deployments, selectors
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 raise CommandError(f"website {site.name!r} has no deployment #{number}")
         with command_action(permissions="tenants.change_website", action="website.rollback", reason=reason,
                             target=site) as audit:  # fmt: skip
-            deployment = services.deployment_rollback(website=site, to=target)
+            deployment = deployments.deployment_rollback(website=site, to=target)
             audit.detail.update({"deployment": deployment.number, "serving": deployment.source_deployment.number})
         self.stdout.write(
             self.style.SUCCESS(

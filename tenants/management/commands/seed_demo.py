@@ -5,7 +5,7 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from tenants import services
+from tenants import deployments, services
 from tenants.bundles import bundle_build
 from tenants.hostnames import preview_host
 from tenants.models import Deployment, Tenant, Tier, Website
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 for website_name, hostnames in websites:
                     website = services.website_create(tenant=tenant, name=website_name, hostnames=hostnames)
                     for number in range(2):
-                        services.deployment_create(
+                        deployments.deployment_create(
                             website=website,
                             trigger=Deployment.Trigger.COMMAND,
                             description=f"demo release {number + 1}",

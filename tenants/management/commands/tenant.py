@@ -1,13 +1,21 @@
-"""`manage.py tenant suspend|reactivate|tier|limit|delete SLUG --reason WHY`: the operator's tenant tools.
+"""`manage.py tenant suspend|reactivate|tier|limit|delete SLUG|ID --reason WHY`: the operator's tenant tools.
 
 Checked against the operator roles and recorded in the audit log with the OS user, like the console.
+Suspending and deleting ask first (`--yes` to skip; refused without a terminal).
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from console.cli import add_reason_argument, command_action
-from tenants import services
+from console.terminal import add_yes_argument, confirm
+from tenants import selectors, services
 from tenants.models import Tenant, Tier
+
+# Actions that cut a tenant off or destroy data: confirmed first.
+CONFIRMED = {
+    "suspend": "Suspend tenant {tenant} ({slug})? Its API keys are refused from the next request.",
+    "delete": "Delete tenant {tenant} ({slug}) with its websites, deployments and keys? This cannot be undone.",
+}
 
 
 class Command(BaseCommand):
@@ -23,6 +31,8 @@ class Command(BaseCommand):
             command = sub.add_parser(name, help=text)
             command.add_argument("tenant", help="tenant slug or id")
             add_reason_argument(command)
+            if name in CONFIRMED:
+                add_yes_argument(command)
         tier = sub.add_parser("tier", help="change the tenant's tier (its API limit follows)")
         tier.add_argument("tenant", help="tenant slug or id")
         tier.add_argument("tier", choices=Tier.values)
@@ -34,6 +44,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, tenant, reason, **options):
         found = _tenant(tenant)
+        if action in CONFIRMED:
+            if not (reason or "").strip():
+                raise CommandError("--reason is required: say why (it goes to the audit log)")
+            question = CONFIRMED[action].format(tenant=found.name, slug=found.slug)
+            confirm(question, yes=options["yes"], refusal=f"to {action}")
         getattr(self, f"_{action}")(found, reason=reason, **options)
 
     def _suspend(self, tenant, *, reason, **_):
@@ -77,14 +92,7 @@ class Command(BaseCommand):
 
 
 def _tenant(reference: str) -> Tenant:
-    import uuid
-
-    tenant = Tenant.objects.filter(slug=reference).first()
-    if tenant is None:
-        try:
-            tenant = Tenant.objects.filter(pk=uuid.UUID(reference)).first()
-        except ValueError:
-            tenant = None
-    if tenant is None:
-        raise CommandError(f"no tenant with slug or id {reference!r}")
-    return tenant
+    try:
+        return selectors.tenant_find(reference=reference)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
