@@ -4,12 +4,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_schema import CONFLICT
 from core.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
@@ -22,6 +23,7 @@ from .serializers import (
     ApiKeyOutput,
     ApiKeyRevokeInput,
     ApiKeyRotateInput,
+    UsageOutput,
     UsageQueryInput,
 )
 
@@ -49,11 +51,17 @@ def _creation_allowed(request) -> None:
         raise ApplicationError("rate_limited", "Too many keys created; try again later.", status_code=429)
 
 
+@extend_schema(tags=["API keys"])
+@extend_schema_view(
+    list=extend_schema(summary="List API keys", description="Never the keys themselves: prefix and last four."),
+    retrieve=extend_schema(summary="Read an API key"),
+)
 class ApiKeyViewSet(viewsets.GenericViewSet):
     """The tenant's API keys: list (prefix and last four only), create, rotate, revoke."""
 
     lookup_value_regex = UUID_PATTERN
     serializer_class = ApiKeyOutput
+    filter_backends = []  # the list takes no filters
     permission_classes = [HasScope("keys:manage")]
     operator_permissions = {
         "list": "apikeys.view_apikey",
@@ -73,7 +81,11 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(ApiKeyOutput(self.get_object()).data)
 
-    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
+    @extend_schema(
+        summary="Create an API key", request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput, 409: CONFLICT},
+        description="The response holds the full key, once (`Cache-Control: no-store`). A key creates keys "
+        "only with scopes it holds itself; creations count against a per-address budget (429).",
+    )  # fmt: skip
     def create(self, request):
         _creation_allowed(request)
         data = _validated(ApiKeyCreateInput, request.data)
@@ -88,7 +100,10 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
         body = ApiKeyCreatedOutput(api_key, context={"raw_key": raw_key}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
-    @extend_schema(request=ApiKeyRevokeInput, responses=ApiKeyOutput)
+    @extend_schema(
+        summary="Revoke an API key", request=ApiKeyRevokeInput, responses={200: ApiKeyOutput, 409: CONFLICT},
+        description="Refused from the next request, in every process.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         data = _validated(ApiKeyRevokeInput, request.data)
@@ -97,7 +112,11 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
             api_key = services.apikey_revoke(api_key=api_key, revoked_by=_actor(request), **data)
         return Response(ApiKeyOutput(api_key).data)
 
-    @extend_schema(request=ApiKeyRotateInput, responses={201: ApiKeyCreatedOutput})
+    @extend_schema(
+        summary="Rotate an API key", request=ApiKeyRotateInput, responses={201: ApiKeyCreatedOutput, 409: CONFLICT},
+        description="A new key with the same scopes and limit (shown once); the old one keeps working for "
+        "`grace_seconds`.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
         _creation_allowed(request)
@@ -120,9 +139,15 @@ class UsageView(APIView):
     permission_classes = [HasScope("usage:read")]
     operator_permissions = {"GET": "apikeys.view_apiusageminute"}
 
-    @extend_schema(parameters=[UsageQueryInput], responses=dict)
+    @extend_schema(
+        tags=["Usage"], summary="Read the tenant's API usage", parameters=[UsageQueryInput], responses=UsageOutput,
+        description="Requests per minute and per key over the last `minutes`, rolled up once a minute. "
+        "The limits themselves are on every response: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, "
+        "`RateLimit-Policy`.",
+    )  # fmt: skip
     def get(self, request):
-        data = _validated(UsageQueryInput, request.query_params)
+        # A plain dict: an empty value (`?minutes=`) is then refused rather than taken as absent.
+        data = _validated(UsageQueryInput, request.query_params.dict())
         tenant = target_tenant(request, data.get("tenant"))
         since = timezone.now() - timedelta(minutes=data["minutes"])
         return Response(selectors.usage_summary(tenant=tenant, since=since))

@@ -38,7 +38,14 @@ def operator_permission(view, request) -> str | None:
     return _by_action_or_method(getattr(view, "operator_permissions", None) or {}, view, request)
 
 
+def _unsupported_method(request, view) -> bool:
+    method = request.method.lower()
+    return method not in view.http_method_names or not hasattr(view, method)
+
+
 def _check(request, view, scope: str | None) -> bool:
+    if _unsupported_method(request, view):
+        return True  # DRF answers 405 Method Not Allowed, the same for everyone, whoever asks
     api_key = api_key_of(request)
     if api_key is None:
         return _check_operator(request, view)
@@ -58,9 +65,6 @@ def _check_operator(request, view) -> bool:
     user = request.user
     if not (user and user.is_authenticated and user.is_staff):
         return False  # DRF answers 401 without credentials, 403 for a non-staff session
-    method = request.method.lower()
-    if method not in view.http_method_names or not hasattr(view, method):
-        return True  # DRF answers 405 Method Not Allowed, the same for everyone
     permission = operator_permission(view, request)
     if permission is None:
         raise ApplicationError("operator_forbidden", "No operator role may call this endpoint.", status_code=403)
@@ -73,8 +77,11 @@ class ScopedAccess(BasePermission):
     operator whose role holds the permission the view names for it."""
 
     def has_permission(self, request, view):
-        scope = _by_action_or_method(getattr(view, "required_scopes", None) or {}, view, request)
-        return _check(request, view, scope)
+        return _check(request, view, self.required_scope(request, view))
+
+    def required_scope(self, request, view) -> str | None:
+        """The scope a key needs (None: operators only); the published API description shows it."""
+        return _by_action_or_method(getattr(view, "required_scopes", None) or {}, view, request)
 
 
 def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads as a class in permission_classes
@@ -88,6 +95,9 @@ def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads as a cla
         def has_permission(self, request, view):
             return _check(request, view, scope)
 
+        def required_scope(self, request, view) -> str | None:
+            return scope
+
     _HasScope.__name__ = f"HasScope({scope})"
     return _HasScope
 
@@ -95,6 +105,9 @@ def HasScope(scope: str) -> type[BasePermission]:  # noqa: N802 - reads as a cla
 class OperatorsOnly(BasePermission):
     def has_permission(self, request, view):
         return _check(request, view, None)
+
+    def required_scope(self, request, view) -> str | None:
+        return None
 
 
 def operator_write(view, *, action: str, target=None, reason: str = "", detail: dict | None = None, also=()):

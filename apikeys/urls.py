@@ -6,4 +6,4 @@ from .api import ApiKeyViewSet, UsageView
 router = SimpleRouter()
 router.register("keys", ApiKeyViewSet, basename="apikey")
 
-urlpatterns = [*router.urls, path("usage", UsageView.as_view(), name="usage")]
+urlpatterns = [*router.urls, path("usage/", UsageView.as_view(), name="usage")]

@@ -1,4 +1,4 @@
-"""POST/GET /api/v1/websites/{id}/invalidations[/{invalidation id}]: request a purge, list and read the records."""
+"""POST/GET /api/v1/websites/{id}/invalidations/[{invalidation id}/]: request a purge, list and read the records."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,6 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from apikeys.permissions import operator_write
+from core.api_schema import CONFLICT
 from tenants import selectors
 from tenants.api import acting_tenant
 
@@ -22,10 +23,12 @@ from .serializers import (
 )
 
 
+@extend_schema(tags=["CDN"])
 class WebsiteInvalidationsView(GenericAPIView):
     required_scopes = {"GET": "websites:read", "HEAD": "websites:read", "POST": "cdn:invalidate"}
     operator_permissions = {"GET": "cdn.view_invalidation", "POST": "console.invalidate_cdn"}
     serializer_class = InvalidationOutput
+    filter_backends = []  # `status` only, below
 
     def get_queryset(self):
         return Invalidation.objects.none()
@@ -34,9 +37,10 @@ class WebsiteInvalidationsView(GenericAPIView):
         return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
 
     @extend_schema(
+        summary="List a website's invalidations", description="Newest first.",
         responses=InvalidationOutput(many=True),
-        parameters=[OpenApiParameter("status", enum=Invalidation.Status.values)],
-    )
+        parameters=[OpenApiParameter("status", enum=Invalidation.Status.values, description="Only those in this state.")],
+    )  # fmt: skip
     def get(self, request, website_id):
         website = self._website()
         query = InvalidationListQuery(data=request.query_params)
@@ -45,7 +49,12 @@ class WebsiteInvalidationsView(GenericAPIView):
         page = self.paginate_queryset(invalidations)
         return self.get_paginated_response(InvalidationOutput(page, many=True).data)
 
-    @extend_schema(request=InvalidationCreateInput, responses={202: InvalidationOutput})
+    @extend_schema(
+        summary="Invalidate cached pages", request=InvalidationCreateInput,
+        responses={202: InvalidationOutput, 409: CONFLICT},
+        description="Queued and sent to the website's CDN in batches; poll the record or subscribe to "
+        "`cdn.invalidation.completed` / `cdn.invalidation.failed`.",
+    )  # fmt: skip
     def post(self, request, website_id):
         serializer = InvalidationCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -58,6 +67,7 @@ class WebsiteInvalidationsView(GenericAPIView):
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(tags=["CDN"])
 class WebsiteInvalidationView(GenericAPIView):
     """GET /api/v1/websites/{id}/invalidations/{invalidation id}: one record, with its provider requests."""
 
@@ -68,12 +78,14 @@ class WebsiteInvalidationView(GenericAPIView):
     def get_queryset(self):
         return Invalidation.objects.none()
 
+    @extend_schema(summary="Read an invalidation", responses=InvalidationOutput)
     def get(self, request, website_id, invalidation_id):
         website = selectors.website_get(website_id=website_id, tenant=acting_tenant(request))
         invalidation = get_object_or_404(cdn_selectors.invalidation_list(website=website), pk=invalidation_id)
         return Response(InvalidationOutput(invalidation).data)
 
 
+@extend_schema(tags=["CDN"])
 class WebsiteCdnView(GenericAPIView):
     """GET/PATCH /api/v1/websites/{id}/cdn/: the website's CDN backend, provider ids, cache overrides.
 
@@ -92,10 +104,11 @@ class WebsiteCdnView(GenericAPIView):
     def _website(self):
         return selectors.website_get(website_id=self.kwargs["website_id"], tenant=acting_tenant(self.request))
 
+    @extend_schema(summary="Read a website's CDN settings", responses=WebsiteCdnOutput)
     def get(self, request, website_id):
         return Response(WebsiteCdnOutput(self._website()).data)
 
-    @extend_schema(request=WebsiteCdnInput, responses=WebsiteCdnOutput)
+    @extend_schema(summary="Change a website's CDN settings", request=WebsiteCdnInput, responses=WebsiteCdnOutput)
     def patch(self, request, website_id):
         serializer = WebsiteCdnInput(data=request.data)
         serializer.is_valid(raise_exception=True)

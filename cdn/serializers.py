@@ -1,9 +1,13 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
+
+from core.inputs import Input
 
 from .models import Invalidation, InvalidationStatus, ProviderRequest
 
 
 class ProviderRequestOutput(serializers.ModelSerializer):
+    attempts = serializers.IntegerField(min_value=0, read_only=True)
     path_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -16,6 +20,40 @@ class ProviderRequestOutput(serializers.ModelSerializer):
         return len(request.paths)
 
 
+WEBSITE_ID = "3f2a1c4e-8b7d-4e6f-9a0b-1c2d3e4f5a6b"
+
+# What cdn.paths.canonical_path accepts, as a pattern for the published schema (the service checks it and
+# says what is wrong): "/" then segments, none of them "." or "..", no control character, and "*" only
+# as a final "/*"; the first segment is not empty ("//x" is another host to a browser).
+_CHAR = r"[^/\x00-\x1f\x7f*]"
+_NOT_DOT = r"[^/\x00-\x1f\x7f*.]"
+_SEGMENT = rf"(?:{_NOT_DOT}{_CHAR}*|\.{_NOT_DOT}{_CHAR}*|\.\.{_CHAR}+)"
+SITE_PATH_PATTERN = rf"^/(?:\*|{_SEGMENT}(?:/{_SEGMENT}?)*(?:/\*)?)?$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 4000, "pattern": SITE_PATH_PATTERN})
+class SitePathField(serializers.CharField):
+    """A site-relative path; cdn.paths checks it in the service, with a message naming what is wrong."""
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A completed invalidation", response_only=True, status_codes=["200", "202"],
+            value={
+                "id": "6e5d4c3b-2a19-4f8e-9d7c-6b5a4f3e2d1c", "website": WEBSITE_ID, "backend": "default",
+                "paths": ["/about/", "/blog/*"], "reason": "api by ci deploys", "status": "completed", "error": "",
+                "requested_at": "2026-01-05T09:03:00Z", "submitted_at": "2026-01-05T09:03:01Z",
+                "completed_at": "2026-01-05T09:03:04Z",
+                "requests": [{
+                    "id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "target": "default", "provider_id": "I2J0PQ8ZC3XK1",
+                    "status": "completed", "error": "", "attempts": 1, "path_count": 2,
+                    "submitted_at": "2026-01-05T09:03:01Z", "completed_at": "2026-01-05T09:03:04Z",
+                }],
+            },
+        )
+    ]
+)  # fmt: skip
 class InvalidationOutput(serializers.ModelSerializer):
     website = serializers.UUIDField(source="website_id", read_only=True)
     requests = ProviderRequestOutput(many=True, read_only=True, help_text="The provider requests carrying its paths.")
@@ -32,9 +70,15 @@ class InvalidationListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=InvalidationStatus.choices, required=False)
 
 
-class InvalidationCreateInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("Some pages", value={"paths": ["/about/", "/blog/*"]}, request_only=True),
+        OpenApiExample("The whole site", value={}, request_only=True),
+    ]
+)
+class InvalidationCreateInput(Input):
     paths = serializers.ListField(
-        child=serializers.CharField(max_length=4000, trim_whitespace=False),
+        child=SitePathField(max_length=4000, trim_whitespace=False),
         required=False,
         default=list,
         max_length=20_000,
@@ -43,7 +87,16 @@ class InvalidationCreateInput(serializers.Serializer):
     )
 
 
-class WebsiteCdnInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "CloudFront", request_only=True,
+            value={"cdn_backend": "cloudfront", "cdn_config": {"distribution_id": "E2QWRUHAPOMQZL"},
+                   "cache_overrides": {"html": "public, max-age=60"}},
+        )
+    ]
+)  # fmt: skip
+class WebsiteCdnInput(Input):
     cdn_backend = serializers.CharField(max_length=50, required=False)
     cdn_config = serializers.DictField(required=False, help_text='Provider ids, e.g. {"distribution_id": "E123"}.')
     cache_overrides = serializers.DictField(
@@ -52,7 +105,16 @@ class WebsiteCdnInput(serializers.Serializer):
     )  # fmt: skip
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "CloudFront", response_only=True,
+            value={"cdn_backend": "cloudfront", "cdn_config": {"distribution_id": "E2QWRUHAPOMQZL"},
+                   "cache_overrides": {"html": "public, max-age=60"}},
+        )
+    ]
+)  # fmt: skip
 class WebsiteCdnOutput(serializers.Serializer):
-    cdn_backend = serializers.CharField()
-    cdn_config = serializers.DictField()
-    cache_overrides = serializers.DictField()
+    cdn_backend = serializers.CharField(help_text="An alias of CDN_BACKENDS.")
+    cdn_config = serializers.DictField(help_text='Provider ids, e.g. {"distribution_id": "E123"}.')
+    cache_overrides = serializers.DictField(child=serializers.CharField())

@@ -5,6 +5,8 @@ version and language), so it is built and rendered once per process and format: 
 view costs ~50 ms of CPU, which an anonymous client could otherwise ask for in a loop. Query
 parameters (`lang`, `version`) are ignored for the same reason: they would make the cache unbounded.
 
+Every operation is described for its client by api_schema.DocumentedSchema (DEFAULT_SCHEMA_CLASS).
+
 Swagger UI is the split view: its start-up script is a separate response, not inline, so the docs page
 runs under the platform's Content-Security-Policy (no inline script).
 """
@@ -21,7 +23,7 @@ class SchemaView(SpectacularAPIView):
     _documents: dict[str, tuple[bytes, str]] = {}
     _lock = threading.Lock()
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, exclude=True)
     def get(self, request, *args, **kwargs):
         renderer = request.accepted_renderer
         key = type(renderer).__name__  # one of renderer_classes: a bounded set

@@ -62,6 +62,10 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # tenants/origin.py). The embedded default matches ./bin/run; `*.localhost` resolves to loopback in browsers.
 PLATFORM_HOST = env.str("PLATFORM_HOST", default="127.0.0.1").strip().lower().rstrip(".")
 SITES_PREVIEW_DOMAIN = env.str("SITES_PREVIEW_DOMAIN", default="sites.localhost").strip().lower().strip(".")
+# How visitors reach a website, for the `url` the API shows: behind the CDN in real mode (https, default
+# port); straight from ./bin/run's server embedded.
+SITES_PUBLIC_SCHEME = env.str("SITES_PUBLIC_SCHEME", default="https" if REAL_MODE else "http")
+SITES_PUBLIC_PORT = env.str("SITES_PUBLIC_PORT", default="" if REAL_MODE else env.str("PORT", default="8000"))
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
     default=list(dict.fromkeys([PLATFORM_HOST, "127.0.0.1", "localhost", "[::1]", "testserver"])),
@@ -436,14 +440,38 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.DocumentedSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hosting platform API",
-    "DESCRIPTION": 'Tenants, websites and deployments. Errors: {"error": {"code", "message", "fields"}}.',
+    "DESCRIPTION": (
+        "Websites, deployments, CDN invalidations, webhooks and API keys of a tenant; operators' endpoints "
+        "under the Operators tag.\n\n"
+        "**Authentication:** `Authorization: Bearer plk_live_…` (or `X-API-Key`); each operation names the "
+        "scope its key needs. **Conventions:** every path ends with `/`; a method a path does not list is "
+        "answered 405; a body field an operation does not know is refused (400 naming it), and every invalid "
+        "field is reported at once. **Errors** have one shape: "
+        '`{"error": {"code": "...", "message": "...", "fields": {"<field>": ["..."]}}}`. '
+        "**Limits:** each response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `RateLimit-Policy`; "
+        "a 429 carries `Retry-After`. Tenant developers: start with docs/quickstart.md."
+    ),
     "VERSION": "1.0.0",
+    "TAGS": [
+        {"name": "Websites", "description": "A tenant's websites, their hostnames and public URL."},
+        {"name": "Deployments", "description": "Upload a site bundle, list and read deployments, roll back."},
+        {"name": "CDN", "description": "Cache invalidations and the website's CDN settings."},
+        {"name": "Webhooks", "description": "Endpoints that receive signed events, and the event catalogue."},
+        {"name": "Webhook deliveries", "description": "Each event sent to an endpoint, with its attempts."},
+        {"name": "API keys", "description": "The tenant's API keys: create, rotate, revoke."},
+        {"name": "Usage", "description": "The tenant's API usage, per minute and per key."},
+        {"name": "Operators", "description": "Operators only (a staff session): tenants, usage cost, CDN settings."},
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api_schema.closed_request_bodies",
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,7 +1,7 @@
 """REST API for tenants, websites and deployments: validate, call one service, render."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -9,6 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apikeys.permissions import OperatorsOnly, operator_write
+from core.api_schema import CONFLICT
 from core.exceptions import ApplicationError
 from core.request_limits import JSONParser
 
@@ -55,9 +56,14 @@ def _validated(serializer_class, request, **kwargs) -> dict:
     return serializer.validated_data
 
 
-UUID_PATTERN = "[0-9a-fA-F-]{36}"
+# A canonical UUID: anything else in an id's place is not a route (404), never a 400 from the lookup.
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List tenants"),
+    retrieve=extend_schema(summary="Read a tenant"),
+)
 class TenantViewSet(viewsets.GenericViewSet):
     """Tenants: operators only (no scope lets an API key in)."""
 
@@ -87,14 +93,18 @@ class TenantViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(TenantOutput(self.get_object()).data)
 
-    @extend_schema(request=TenantCreateInput, responses={201: TenantOutput})
+    @extend_schema(summary="Create a tenant", request=TenantCreateInput, responses={201: TenantOutput, 409: CONFLICT})
     def create(self, request):
         data = _validated(TenantCreateInput, request)
         with operator_write(self, action="tenant.create", detail=data) as audit:
             audit.target = tenant = services.tenant_create(**data)
         return Response(TenantOutput(tenant).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=TenantUpdateInput, responses=TenantOutput)
+    @extend_schema(
+        summary="Change a tenant's name, tier or limit", request=TenantUpdateInput,
+        responses={200: TenantOutput, 409: CONFLICT},
+        description="Changing `tier` or `rate_limit_override` needs the operator permission `console.change_tier`.",
+    )  # fmt: skip
     def partial_update(self, request, pk=None):
         data = _validated(TenantUpdateInput, request)
         tenant = self.get_object()
@@ -111,7 +121,10 @@ class TenantViewSet(viewsets.GenericViewSet):
                 )
         return Response(TenantOutput(tenant).data)
 
-    @extend_schema(request=TenantSuspendInput, responses=TenantOutput)
+    @extend_schema(
+        summary="Suspend a tenant", request=TenantSuspendInput, responses={200: TenantOutput, 409: CONFLICT},
+        description="Its API keys are refused (403 `tenant_suspended`) from the next request.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def suspend(self, request, pk=None):
         data = _validated(TenantSuspendInput, request)
@@ -120,7 +133,7 @@ class TenantViewSet(viewsets.GenericViewSet):
             tenant = services.tenant_suspend(tenant=tenant, **data)
         return Response(TenantOutput(tenant).data)
 
-    @extend_schema(request=None, responses=TenantOutput)
+    @extend_schema(summary="Reactivate a tenant", request=None, responses={200: TenantOutput, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def reactivate(self, request, pk=None):
         tenant = self.get_object()
@@ -129,6 +142,12 @@ class TenantViewSet(viewsets.GenericViewSet):
         return Response(TenantOutput(tenant).data)
 
 
+@extend_schema(tags=["Websites"])
+@extend_schema_view(
+    list=extend_schema(summary="List websites"),
+    retrieve=extend_schema(summary="Read a website"),
+    destroy=extend_schema(summary="Delete a website", description="Its deployments and files go with it."),
+)
 class WebsiteViewSet(viewsets.GenericViewSet):
     required_scopes = {
         "list": "websites:read",
@@ -174,7 +193,11 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(WebsiteOutput(self.get_object()).data)
 
-    @extend_schema(request=WebsiteCreateInput, responses={201: WebsiteOutput})
+    @extend_schema(
+        summary="Create a website", request=WebsiteCreateInput, responses={201: WebsiteOutput, 409: CONFLICT},
+        description="Custom hostnames start `pending`: each is served once its DNS TXT record is found "
+        "(see `hostname_details[].record`). The preview host serves the website at once.",
+    )  # fmt: skip
     def create(self, request):
         data = _validated(WebsiteCreateInput, request)
         tenant = target_tenant(request, data.pop("tenant", None))
@@ -182,7 +205,10 @@ class WebsiteViewSet(viewsets.GenericViewSet):
             audit.target = website = services.website_create(tenant=tenant, **data)
         return Response(WebsiteOutput(selectors.website_get(website_id=website.pk)).data, status=201)
 
-    @extend_schema(request=WebsiteUpdateInput, responses=WebsiteOutput)
+    @extend_schema(
+        summary="Change a website", request=WebsiteUpdateInput, responses={200: WebsiteOutput, 409: CONFLICT},
+        description="`hostnames` replaces the whole list. CDN settings are changed on `/cdn/` (operators).",
+    )  # fmt: skip
     def partial_update(self, request, pk=None):
         data = _validated(WebsiteUpdateInput, request)
         website = self.get_object()
@@ -197,15 +223,18 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        responses=DeploymentOutput(many=True),
+        summary="List a website's deployments", tags=["Deployments"], responses=DeploymentOutput(many=True),
+        description="Newest first.",
         parameters=[
-            OpenApiParameter("status", enum=Deployment.Status.values),
-            OpenApiParameter("trigger", enum=Deployment.Trigger.values),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            OpenApiParameter("status", enum=Deployment.Status.values, description="Only deployments in this state."),
+            OpenApiParameter("trigger", enum=Deployment.Trigger.values, description="Only those started this way."),
         ],
-    )
-    @action(detail=True, methods=["get"], url_path="deployments", parser_classes=[MultiPartParser, JSONParser])
+    )  # fmt: skip
+    # Only the deployment filters above: the website list's filters, search and ordering do not apply here.
+    @action(
+        detail=True, methods=["get"], url_path="deployments", parser_classes=[MultiPartParser, JSONParser],
+        filter_backends=[],
+    )  # fmt: skip
     def deployments(self, request, pk=None):
         website = self.get_object()
         filterset = DeploymentFilter(request.query_params, queryset=selectors.deployment_list(website=website))
@@ -215,8 +244,12 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(DeploymentOutput(page, many=True).data)
 
     @extend_schema(
-        request={"multipart/form-data": DeploymentCreateInput}, responses={201: DeploymentOutput},
-        description="Upload a site bundle (tar.gz or zip, field `bundle`); it is validated now and deployed by a worker.",
+        summary="Deploy a site bundle", tags=["Deployments"],
+        request={"multipart/form-data": DeploymentCreateInput},
+        responses={201: DeploymentOutput, 409: CONFLICT},
+        description="Upload a site bundle (tar.gz or zip, form field `bundle`, at most `DEPLOY_BUNDLE_MAX_BYTES`): "
+        "it is checked now and deployed by a worker. Poll `GET /api/v1/deployments/{id}/` or subscribe to "
+        "`deployment.succeeded` / `deployment.failed`. Example: `curl -F bundle=@site.tar.gz -F description=v2 …`.",
     )  # fmt: skip
     @deployments.mapping.post
     def create_deployment(self, request, pk=None):
@@ -237,7 +270,12 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     # is for the multipart framing and the description.
     create_deployment.max_body_bytes = lambda: settings.DEPLOY_BUNDLE_MAX_BYTES + 64 * 1024
 
-    @extend_schema(request=DeploymentRollbackInput, responses={201: DeploymentOutput})
+    @extend_schema(
+        summary="Roll back to an earlier deployment", tags=["Deployments"], request=DeploymentRollbackInput,
+        responses={201: DeploymentOutput, 409: CONFLICT},
+        description="A new deployment that serves the files of `deployment` (default: the last successful one "
+        "before the active one) again; `source_deployment` names it.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         website = self.get_object()
@@ -255,7 +293,7 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=None, responses=HostnameOutput,
+        summary="Check a custom hostname's DNS record now", request=None, responses=HostnameOutput,
         description="Look the hostname's `_platform-challenge` TXT record up now. Found: the hostname is "
         "verified and served. Not found: it stays pending (a failed one is checked again with backoff).",
     )  # fmt: skip
@@ -269,6 +307,8 @@ class WebsiteViewSet(viewsets.GenericViewSet):
         return Response(HostnameOutput(checked).data)
 
 
+@extend_schema(tags=["Deployments"])
+@extend_schema_view(retrieve=extend_schema(summary="Read a deployment"))
 class DeploymentViewSet(viewsets.GenericViewSet):
     required_scopes = {"retrieve": "websites:read"}
     operator_permissions = {"retrieve": "tenants.view_deployment"}

@@ -1,9 +1,11 @@
 import django_filters
 
+from core.filters import StrictFilterSet
+
 from .models import Deployment, Tenant, Tier, Website
 
 
-class TenantFilter(django_filters.FilterSet):
+class TenantFilter(StrictFilterSet):
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
     status = django_filters.ChoiceFilter(choices=Tenant.Status.choices)
 
@@ -12,24 +14,21 @@ class TenantFilter(django_filters.FilterSet):
         fields = ["tier", "status"]
 
 
-def _visible_tenants(request):
-    """The tenants a filter may name: an API key's own only, so naming another tenant is answered
-    exactly as naming one that does not exist (no existence leak); every tenant for operators."""
-    tenant = getattr(request, "tenant", None)
-    return Tenant.objects.filter(pk=tenant.pk) if tenant is not None else Tenant.objects.all()
-
-
-class WebsiteFilter(django_filters.FilterSet):
-    tenant = django_filters.ModelChoiceFilter(queryset=_visible_tenants)
+class WebsiteFilter(StrictFilterSet):
+    # An id, not a choice among the visible tenants: another tenant's id (or an unknown one) matches
+    # nothing in a key's own list, so it is answered with an empty list, never with an existence leak.
+    tenant = django_filters.UUIDFilter(field_name="tenant_id", help_text="Operators: one tenant's websites.")
     status = django_filters.ChoiceFilter(choices=Website.Status.choices)
-    hostname = django_filters.CharFilter(field_name="hostnames__hostname", lookup_expr="iexact")
+    hostname = django_filters.CharFilter(
+        field_name="hostnames__hostname", lookup_expr="iexact", help_text="The website with this custom hostname."
+    )
 
     class Meta:
         model = Website
         fields = ["tenant", "status", "hostname"]
 
 
-class DeploymentFilter(django_filters.FilterSet):
+class DeploymentFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=Deployment.Status.choices)
 
     class Meta:

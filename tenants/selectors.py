@@ -59,8 +59,20 @@ def website_hostname_get(*, website: Website, hostname: str) -> Hostname:
     return get_object_or_404(Hostname, website=website, hostname=normalized)
 
 
+def website_public_url(*, website: Website) -> str:
+    """Where visitors find the website: its first verified custom hostname, else its preview host."""
+    from django.conf import settings
+
+    from .hostnames import preview_host
+
+    verified = sorted(h.hostname for h in website.hostnames.all() if h.status == Hostname.Status.VERIFIED)
+    host = verified[0] if verified else preview_host(website.pk)
+    port = f":{settings.SITES_PUBLIC_PORT}" if settings.SITES_PUBLIC_PORT else ""
+    return f"{settings.SITES_PUBLIC_SCHEME}://{host}{port}/"
+
+
 def deployment_list(*, website: Website) -> QuerySet[Deployment]:
-    return website.deployments.select_related("website").order_by("-number")
+    return website.deployments.select_related("website").prefetch_related("website__hostnames").order_by("-number")
 
 
 def deployment_rollback_target(*, website: Website) -> Deployment | None:
@@ -79,7 +91,7 @@ def deployment_rollback_target(*, website: Website) -> Deployment | None:
 
 
 def deployment_get(*, deployment_id, tenant: Tenant | None = None) -> Deployment:
-    queryset = Deployment.objects.select_related("website", "website__tenant")
+    queryset = Deployment.objects.select_related("website", "website__tenant").prefetch_related("website__hostnames")
     if tenant is not None:
         queryset = queryset.filter(website__tenant=tenant)
     return get_object_or_404(queryset, pk=deployment_id)

@@ -1,11 +1,43 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from .hostnames import preview_host
+from core.inputs import Input
+
+from . import selectors
+from .hostnames import MAX_HOSTNAMES_PER_WEBSITE, normalize_hostnames, preview_host
 from .models import Deployment, Hostname, Tenant, Tier, Website
 
+# The examples of the published API description (/api/schema/, docs/quickstart.md uses the same shapes).
+TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+WEBSITE_ID = "3f2a1c4e-8b7d-4e6f-9a0b-1c2d3e4f5a6b"
+DEPLOYMENT_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+PREVIOUS_DEPLOYMENT_ID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+MAX_RATE_LIMIT = 10_000_000
+MAX_DEPLOYMENT_NUMBER = 2_147_483_647  # PositiveIntegerField
 
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A tenant", response_only=True,
+            value={
+                "id": TENANT_ID, "name": "Acme", "slug": "acme", "tier": "starter", "requests_per_minute": 1000,
+                "rate_limit_override": None, "status": "active", "suspended_at": None, "suspension_reason": "",
+                "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z",
+            },
+        )
+    ]
+)  # fmt: skip
 class TenantOutput(serializers.ModelSerializer):
-    requests_per_minute = serializers.IntegerField(read_only=True)
+    requests_per_minute = serializers.IntegerField(
+        read_only=True, min_value=1, max_value=MAX_RATE_LIMIT, help_text="The limit over all the tenant's keys."
+    )
+    rate_limit_override = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT
+    )
 
     class Meta:
         model = Tenant
@@ -15,26 +47,40 @@ class TenantOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class TenantCreateInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[OpenApiExample("A tenant", value={"name": "Acme", "slug": "acme", "tier": "starter"}, request_only=True)]
+)
+class TenantCreateInput(Input):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=63)
     tier = serializers.ChoiceField(choices=Tier.choices, default=Tier.FREE)
 
 
-class TenantUpdateInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("Upgrade", value={"tier": "professional"}, request_only=True),
+        OpenApiExample("Raise the limit", value={"rate_limit_override": 20000}, request_only=True),
+    ]
+)
+class TenantUpdateInput(Input):
     name = serializers.CharField(max_length=200, required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
     rate_limit_override = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=10_000_000,
+        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT,
         help_text="API requests a minute over all the tenant's keys instead of the tier's; null: the tier's.",
     )  # fmt: skip
 
 
-class TenantSuspendInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[OpenApiExample("Suspend", value={"reason": "Invoice 2026-014 unpaid"}, request_only=True)]
+)
+class TenantSuspendInput(Input):
     reason = serializers.CharField(max_length=500)
 
 
 class DeploymentSummary(serializers.ModelSerializer):
+    number = serializers.IntegerField(min_value=1, max_value=MAX_DEPLOYMENT_NUMBER, read_only=True)
+
     class Meta:
         model = Deployment
         fields = ["id", "number", "status", "finished_at"]
@@ -46,6 +92,14 @@ class ChallengeRecordOutput(serializers.Serializer):
     value = serializers.CharField(help_text="This hostname's token, exactly.")
 
 
+HOSTNAME_EXAMPLE = {
+    "hostname": "www.acme.example", "status": "pending",
+    "record": {"type": "TXT", "name": "_platform-challenge.www.acme.example", "value": "pc-4f7d2a9b1c3e5f60"},
+    "verified_at": None, "checked_at": "2026-01-05T09:00:05Z", "next_check_at": "2026-01-05T09:05:05Z", "error": "",
+}  # fmt: skip
+
+
+@extend_schema_serializer(examples=[OpenApiExample("A pending hostname", value=HOSTNAME_EXAMPLE, response_only=True)])
 class HostnameOutput(serializers.ModelSerializer):
     """A custom hostname and its DNS verification: served once `status` is `verified`."""
 
@@ -60,19 +114,41 @@ class HostnameOutput(serializers.ModelSerializer):
         return {"type": "TXT", "name": hostname.challenge_name, "value": hostname.verification_token}
 
 
+WEBSITE_EXAMPLE = {
+    "id": WEBSITE_ID, "tenant": TENANT_ID, "name": "Acme shop", "status": "active",
+    "url": f"https://{WEBSITE_ID}.sites.example.net/", "hostnames": ["www.acme.example"],
+    "hostname_details": [HOSTNAME_EXAMPLE], "preview_host": f"{WEBSITE_ID}.sites.example.net",
+    "active_deployment": {"id": DEPLOYMENT_ID, "number": 3, "status": "succeeded", "finished_at": "2026-01-05T09:02:11Z"},
+    "cdn_backend": "default", "cdn_config": {}, "cache_overrides": {"html": "public, max-age=60"},
+    "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:02:11Z",
+}  # fmt: skip
+
+
+@extend_schema_serializer(examples=[OpenApiExample("A website", value=WEBSITE_EXAMPLE, response_only=True)])
 class WebsiteOutput(serializers.ModelSerializer):
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
+    url = serializers.SerializerMethodField(
+        help_text="The site's public URL: its first verified custom hostname, else its preview host."
+    )
     hostnames = serializers.SerializerMethodField(help_text="Custom hostnames, verified or not (see hostname_details).")
     hostname_details = HostnameOutput(source="hostnames", many=True, read_only=True)
     preview_host = serializers.SerializerMethodField(help_text="Always serves the website: <id>.<preview domain>.")
     active_deployment = DeploymentSummary(read_only=True, allow_null=True)
+    cdn_config = serializers.DictField(read_only=True, help_text='Provider ids, e.g. {"distribution_id": "E123"}.')
+    cache_overrides = serializers.DictField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Cache-Control by content class (versioned, html, media, api, other); changed by operators.",
+    )  # fmt: skip
 
     class Meta:
         model = Website
         fields = [
-            "id", "tenant", "name", "status", "hostnames", "hostname_details", "preview_host", "active_deployment",
-            "cdn_backend", "cdn_config", "cache_overrides", "created_at", "updated_at",
+            "id", "tenant", "name", "status", "url", "hostnames", "hostname_details", "preview_host",
+            "active_deployment", "cdn_backend", "cdn_config", "cache_overrides", "created_at", "updated_at",
         ]  # fmt: skip
+
+    def get_url(self, website) -> str:
+        return selectors.website_public_url(website=website)
 
     def get_hostnames(self, website) -> list[str]:
         return [hostname.hostname for hostname in website.hostnames.all()]
@@ -81,38 +157,116 @@ class WebsiteOutput(serializers.ModelSerializer):
         return preview_host(website.pk)
 
 
-class WebsiteCreateInput(serializers.Serializer):
+_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+# ASCII labels (an internationalised name in its xn-- form) and a top-level label that starts with a letter
+# (no IP addresses); published as the field's pattern.
+HOSTNAME_PATTERN = rf"^(?:{_LABEL}\.)+[a-zA-Z](?:[a-zA-Z0-9-]{{0,61}}[a-zA-Z0-9])?$"
+
+
+class HostnamesField(serializers.ListField):
+    """Custom hostnames, checked here (syntax, reserved names, duplicates) so that their errors come with the
+    other fields' errors; whether another website holds one is the service's to say (409)."""
+
+    def __init__(self, **kwargs):
+        hostname = serializers.CharField(
+            max_length=253,
+            validators=[RegexValidator(HOSTNAME_PATTERN, "Not a hostname (expected e.g. www.example.com).")],
+        )
+        super().__init__(
+            child=hostname, max_length=MAX_HOSTNAMES_PER_WEBSITE,
+            help_text=f"At most {MAX_HOSTNAMES_PER_WEBSITE} distinct names, e.g. www.example.com (an "
+            "internationalised name in its xn-- form); each is served once verified.",
+            **kwargs,
+        )  # fmt: skip
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        try:
+            normalize_hostnames(values)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return values
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("A website", value={"name": "Acme shop", "hostnames": ["www.acme.example"]}, request_only=True)
+    ]
+)
+class WebsiteCreateInput(Input):
     tenant = serializers.UUIDField(required=False, help_text="Operators only; an API key acts for its own tenant.")
     name = serializers.CharField(max_length=200)
-    hostnames = serializers.ListField(child=serializers.CharField(max_length=253), default=list)
+    hostnames = HostnamesField(default=list)
 
 
-class WebsiteUpdateInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("Rename", value={"name": "Acme store", "hostnames": ["www.acme.example"]}, request_only=True)
+    ]
+)
+class WebsiteUpdateInput(Input):
     name = serializers.CharField(max_length=200, required=False)
     status = serializers.ChoiceField(choices=Website.Status.choices, required=False)
-    hostnames = serializers.ListField(child=serializers.CharField(max_length=253), required=False)
+    hostnames = HostnamesField(required=False)
 
 
+DEPLOYMENT_EXAMPLE = {
+    "id": DEPLOYMENT_ID, "website": WEBSITE_ID, "site_url": f"https://{WEBSITE_ID}.sites.example.net/", "number": 3,
+    "status": "succeeded", "trigger": "api", "description": "Release 2026-01-05", "error": "",
+    "created_at": "2026-01-05T09:02:00Z", "started_at": "2026-01-05T09:02:01Z", "finished_at": "2026-01-05T09:02:11Z",
+    "duration_seconds": 10.2, "bundle_size": 48213, "file_count": 12, "total_bytes": 181022,
+    "storage_prefix": f"sites/{WEBSITE_ID}/3/", "source_deployment": None,
+}  # fmt: skip
+
+
+@extend_schema_serializer(examples=[OpenApiExample("A deployment", value=DEPLOYMENT_EXAMPLE, response_only=True)])
 class DeploymentOutput(serializers.ModelSerializer):
     website = serializers.UUIDField(source="website_id", read_only=True)
-    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
-    source_deployment = serializers.UUIDField(source="source_deployment_id", read_only=True, allow_null=True)
+    site_url = serializers.SerializerMethodField(
+        help_text="The website's public URL (it serves this deployment while it is the active one)."
+    )
+    number = serializers.IntegerField(min_value=1, max_value=MAX_DEPLOYMENT_NUMBER, read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True, min_value=0)
+    bundle_size = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=0, max_value=settings.DEPLOY_BUNDLE_MAX_BYTES,
+        help_text="Bytes of the uploaded archive.",
+    )  # fmt: skip
+    file_count = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=0, max_value=settings.DEPLOY_BUNDLE_MAX_FILES
+    )
+    total_bytes = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=0, max_value=settings.DEPLOY_BUNDLE_MAX_UNPACKED_BYTES,
+        help_text="Bytes of the unpacked files.",
+    )  # fmt: skip
+    source_deployment = serializers.UUIDField(
+        source="source_deployment_id", read_only=True, allow_null=True,
+        help_text="For a rollback: the deployment whose files it serves again.",
+    )  # fmt: skip
 
     class Meta:
         model = Deployment
         fields = [
-            "id", "website", "number", "status", "trigger", "description", "error",
+            "id", "website", "site_url", "number", "status", "trigger", "description", "error",
             "created_at", "started_at", "finished_at", "duration_seconds",
             "bundle_size", "file_count", "total_bytes", "storage_prefix", "source_deployment",
         ]  # fmt: skip
 
+    def get_site_url(self, deployment) -> str:
+        return selectors.website_public_url(website=deployment.website)
 
-class DeploymentCreateInput(serializers.Serializer):
+
+class DeploymentCreateInput(Input):
     bundle = serializers.FileField(help_text="The site as a tar.gz or zip archive.", allow_empty_file=True)
     description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
-class DeploymentRollbackInput(serializers.Serializer):
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("The previous one", value={}, request_only=True),
+        OpenApiExample("A given one", value={"deployment": PREVIOUS_DEPLOYMENT_ID}, request_only=True),
+    ]
+)
+class DeploymentRollbackInput(Input):
     deployment = serializers.UUIDField(
         required=False, allow_null=True, help_text="Default: the last successful deployment before the active one."
     )

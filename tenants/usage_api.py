@@ -1,6 +1,6 @@
 """Operators' view of per-tenant usage and the cost attributed to it (GET only)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -25,6 +25,25 @@ class UnitPricesOutput(serializers.Serializer):
     deployment = serializers.DecimalField(max_digits=18, decimal_places=6)
 
 
+_COST = {"storage": "0.0042", "bandwidth": "0.0180", "requests": "0.0004", "deployments": "0.0300", "total": "0.0526"}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A month so far", response_only=True,
+            value={
+                "tenant": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "slug": "acme", "tier": "starter",
+                "storage_bytes": 181022, "bandwidth_bytes": 2306867, "requests": 412, "deployments": 3,
+                "cost": _COST, "currency": "USD",
+                "unit_prices": {
+                    "storage_gib_month": "0.023000", "bandwidth_gib": "0.085000", "requests_million": "1.000000",
+                    "deployment": "0.010000",
+                },
+            },
+        )
+    ]
+)  # fmt: skip
 class TenantUsageCostOutput(serializers.Serializer):
     tenant = serializers.UUIDField(source="tenant_id")
     slug = serializers.CharField()
@@ -51,6 +70,7 @@ class UsageCostListView(GenericAPIView):
     def get_queryset(self):
         return selectors.tenant_list().order_by("slug")
 
+    @extend_schema(summary="List every tenant's usage and cost", responses=TenantUsageCostOutput(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         usages = tenant_usage_list(tenant_ids=[tenant.pk for tenant in page])
@@ -62,7 +82,7 @@ class TenantUsageCostView(APIView):
 
     operator_permissions = {"GET": "tenants.view_tenant"}
 
-    @extend_schema(responses=TenantUsageCostOutput)
+    @extend_schema(summary="Read one tenant's usage and cost", responses=TenantUsageCostOutput)
     def get(self, request, tenant_id):
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         return Response(TenantUsageCostOutput(tenant_usage_get(tenant=tenant)).data)

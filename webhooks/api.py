@@ -1,17 +1,19 @@
 """Webhooks API (tenant-scoped; scope `webhooks:manage`): validate, call one service, render."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import filters, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.permissions import HasScope, operator_write
+from core.api_schema import CONFLICT
 from core.exceptions import ApplicationError
 from tenants.api import UUID_PATTERN, acting_tenant, target_tenant
 
 from . import catalogue, selectors, services
-from .filters import DeliveryFilter
+from .filters import DeliveryFilter, EndpointFilter
 from .models import Delivery
 from .serializers import (
     DeliveryOutput,
@@ -43,6 +45,18 @@ def _with_secret(endpoint, secret: str) -> dict:
     return EndpointWithSecretOutput(endpoint).data
 
 
+@extend_schema(tags=["Webhooks"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List webhook endpoints",
+        # A boolean as the client sends it (`true`/`false`), not the choice the filter checks it with.
+        parameters=[
+            OpenApiParameter("is_active", bool, description="Only the active (true) or inactive (false) ones.")
+        ],
+    ),
+    retrieve=extend_schema(summary="Read a webhook endpoint"),
+    destroy=extend_schema(summary="Delete a webhook endpoint"),
+)
 class EndpointViewSet(viewsets.GenericViewSet):
     permission_classes = WEBHOOK_PERMISSIONS
     operator_permissions = {
@@ -58,7 +72,8 @@ class EndpointViewSet(viewsets.GenericViewSet):
     }
     lookup_value_regex = UUID_PATTERN
     serializer_class = EndpointOutput
-    filterset_fields = ["is_active"]
+    filter_backends = [DjangoFilterBackend, filters.OrderingFilter]
+    filterset_class = EndpointFilter
     ordering_fields = ["created_at", "url"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -72,7 +87,12 @@ class EndpointViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(EndpointOutput(self.get_object()).data)
 
-    @extend_schema(request=EndpointCreateInput, responses={201: EndpointWithSecretOutput})
+    @extend_schema(
+        summary="Create a webhook endpoint", request=EndpointCreateInput,
+        responses={201: EndpointWithSecretOutput, 409: CONFLICT},
+        description="The response holds the signing `secret`, once. `url` must be https and reach a public "
+        "address; `event_types` are names of the catalogue, prefix wildcards (`deployment.*`) or `*`.",
+    )  # fmt: skip
     def create(self, request):
         data = _validated(EndpointCreateInput, request)
         tenant = target_tenant(request, data.pop("tenant", None))
@@ -81,7 +101,9 @@ class EndpointViewSet(viewsets.GenericViewSet):
             audit.target = endpoint
         return Response(_with_secret(endpoint, secret), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=EndpointUpdateInput, responses=EndpointOutput)
+    @extend_schema(
+        summary="Change a webhook endpoint", request=EndpointUpdateInput, responses={200: EndpointOutput, 409: CONFLICT}
+    )
     def partial_update(self, request, pk=None):
         data = _validated(EndpointUpdateInput, request)
         endpoint = self.get_object()
@@ -95,7 +117,11 @@ class EndpointViewSet(viewsets.GenericViewSet):
             services.endpoint_delete(endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=RotateSecretInput, responses=EndpointWithSecretOutput)
+    @extend_schema(
+        summary="Rotate an endpoint's signing secret", request=RotateSecretInput,
+        responses={200: EndpointWithSecretOutput, 409: CONFLICT},
+        description="The new secret is in the response, once; the old one also signs for `grace_seconds`.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         data = _validated(RotateSecretInput, request)
@@ -106,7 +132,10 @@ class EndpointViewSet(viewsets.GenericViewSet):
         return Response(_with_secret(endpoint, secret))
 
     # Documented as a delivery until the schema was fuzzed (tests/hardening/test_fuzzing.py): it is an event id.
-    @extend_schema(request=None, responses={202: PingOutput})
+    @extend_schema(
+        summary="Send a test ping", request=None, responses={202: PingOutput, 409: CONFLICT},
+        description="Queues a `ping` event for this endpoint only.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
         endpoint = self.get_object()
@@ -116,10 +145,10 @@ class EndpointViewSet(viewsets.GenericViewSet):
         return Response({"event_id": str(event.pk)}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        responses=DeliveryOutput(many=True),
-        parameters=[OpenApiParameter("status", enum=Delivery.Status.values), OpenApiParameter("page", int)],
-    )
-    @action(detail=True, methods=["get"])
+        summary="List an endpoint's deliveries", tags=["Webhook deliveries"], responses=DeliveryOutput(many=True),
+        parameters=[OpenApiParameter("status", enum=Delivery.Status.values, description="Only those in this state.")],
+    )  # fmt: skip
+    @action(detail=True, methods=["get"], filter_backends=[])  # `status` only, below
     def deliveries(self, request, pk=None):
         queryset = selectors.delivery_list(endpoint=self.get_object())
         wanted = request.query_params.get("status")
@@ -130,7 +159,10 @@ class EndpointViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(DeliveryOutput(page, many=True).data)
 
-    @extend_schema(request=ReplayInput, responses={202: ReplayOutput})
+    @extend_schema(
+        summary="Redeliver failed deliveries", request=ReplayInput, responses={202: ReplayOutput, 409: CONFLICT},
+        description="Every failed delivery of this endpoint since `since` gets a new attempt.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
         data = _validated(ReplayInput, request)
@@ -140,6 +172,7 @@ class EndpointViewSet(viewsets.GenericViewSet):
         return Response({"queued": count}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(tags=["Webhooks"])
 class SigningKeyListView(APIView):
     """The v1a public keys that sign deliveries now, as a JWK set: receivers verify webhook-signature's
     `v1a,` signatures with them (a previous key is listed until its grace period ends)."""
@@ -148,9 +181,12 @@ class SigningKeyListView(APIView):
     operator_permissions = {"GET": "webhooks.view_endpoint"}
 
     # An APIView, not a viewset's list: the answer is one JWK set object, not a page of items.
-    @extend_schema(parameters=[SigningKeysQuery], responses=SigningKeySetOutput)
+    @extend_schema(
+        summary="List the keys that sign deliveries", parameters=[SigningKeysQuery], responses=SigningKeySetOutput
+    )
     def get(self, request):
-        query = SigningKeysQuery(data=request.query_params)
+        # A plain dict: an empty value (`?endpoint=`) is then refused rather than taken as absent.
+        query = SigningKeysQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         keys = selectors.signing_public_keys(
             tenant=acting_tenant(request), endpoint_id=query.validated_data.get("endpoint")
@@ -158,17 +194,23 @@ class SigningKeyListView(APIView):
         return Response(SigningKeySetOutput({"keys": keys}).data)
 
 
+@extend_schema(tags=["Webhooks"])
 class EventTypeViewSet(viewsets.ViewSet):
     """The event catalogue (webhooks/catalogue.py): every type, its payload version and an example."""
 
     permission_classes = WEBHOOK_PERMISSIONS
     operator_permissions = {"list": "webhooks.view_event"}
 
-    @extend_schema(responses=EventTypeOutput(many=True))
+    @extend_schema(summary="List event types", responses=EventTypeOutput(many=True))
     def list(self, request):
         return Response(EventTypeOutput(catalogue.EVENT_TYPES.values(), many=True).data)
 
 
+@extend_schema(tags=["Webhook deliveries"])
+@extend_schema_view(
+    list=extend_schema(summary="List deliveries", description="Newest first."),
+    retrieve=extend_schema(summary="Read a delivery", description="With every attempt."),
+)
 class DeliveryViewSet(viewsets.GenericViewSet):
     permission_classes = WEBHOOK_PERMISSIONS
     operator_permissions = {
@@ -178,6 +220,7 @@ class DeliveryViewSet(viewsets.GenericViewSet):
     }
     lookup_value_regex = UUID_PATTERN
     serializer_class = DeliveryOutput
+    filter_backends = [DjangoFilterBackend]
     filterset_class = DeliveryFilter
     http_method_names = ["get", "post", "head", "options"]
 
@@ -191,7 +234,10 @@ class DeliveryViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(DeliveryOutput(self.get_object()).data)
 
-    @extend_schema(request=None, responses={202: DeliveryOutput})
+    @extend_schema(
+        summary="Redeliver now", request=None, responses={202: DeliveryOutput, 409: CONFLICT},
+        description="One more attempt now, with the same `webhook-id`.",
+    )  # fmt: skip
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         delivery = self.get_object()

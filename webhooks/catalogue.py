@@ -24,13 +24,17 @@ class EventType:
     example: dict
 
 
-_TENANT = {"id": "uuid", "slug": "acme", "status": "suspended", "suspended_at": "iso-8601|null", "reason": "str"}
+_TENANT_SUSPENDED = {
+    "id": "uuid", "slug": "acme", "status": "suspended", "suspended_at": "2026-01-05T09:00:00+00:00",
+    "reason": "Invoice 2026-014 unpaid",
+}  # fmt: skip
+_TENANT_REACTIVATED = {**_TENANT_SUSPENDED, "status": "active", "suspended_at": None, "reason": ""}
 _WEBSITE = {"id": "uuid", "name": "Site", "status": "active", "hostnames": ["www.example.com"]}
 _DEPLOYMENT = {
     "id": "uuid", "website_id": "uuid", "number": 3, "status": "succeeded", "trigger": "api",
     "started_at": "iso-8601|null", "finished_at": "iso-8601|null", "error": "str",
 }  # fmt: skip
-_APIKEY = {"id": "uuid", "name": "ci", "prefix": "pk_live_abcd", "scopes": ["webhooks:manage"]}
+_APIKEY = {"id": "uuid", "name": "ci", "prefix": "plk_live_4fQ2mZ7tXcL1", "scopes": ["webhooks:manage"]}
 _INVALIDATION = {"id": "uuid", "website_id": "uuid", "backend": "cloudfront", "paths": ["/index.html"], "error": "str"}
 _HOSTNAME = {
     "hostname": "www.example.com", "website_id": "uuid", "status": "verified", "verified_at": "iso-8601|null",
@@ -41,8 +45,8 @@ _EXPORT = {"id": "uuid", "object_key": "exports/…", "size_bytes": 1234, "error
 EVENT_TYPES: dict[str, EventType] = {
     event.name: event
     for event in (
-        EventType("tenant.suspended", 1, "The tenant was suspended; its API access stopped.", {"tenant": _TENANT}),
-        EventType("tenant.reactivated", 1, "The tenant was reactivated.", {"tenant": _TENANT}),
+        EventType("tenant.suspended", 1, "The tenant was suspended; its API access stopped.", {"tenant": _TENANT_SUSPENDED}),
+        EventType("tenant.reactivated", 1, "The tenant was reactivated.", {"tenant": _TENANT_REACTIVATED}),
         EventType("website.created", 1, "A website was created.", {"website": _WEBSITE}),
         EventType("website.updated", 1, "A website's name, status or hostnames changed.", {"website": _WEBSITE}),
         EventType("website.deleted", 1, "A website was deleted.", {"website": {"id": "uuid", "name": "Site"}}),

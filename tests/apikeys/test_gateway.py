@@ -106,12 +106,12 @@ SCOPED_CALLS = [
     ("delete", "/api/v1/websites/{website}/", "websites:write", 204),
     ("post", "/api/v1/websites/{website}/deployments/", "deployments:write", 400),
     ("post", "/api/v1/websites/{website}/rollback/", "deployments:write", 409),
-    ("get", "/api/v1/websites/{website}/invalidations", "websites:read", 200),
-    ("post", "/api/v1/websites/{website}/invalidations", "cdn:invalidate", 202),
+    ("get", "/api/v1/websites/{website}/invalidations/", "websites:read", 200),
+    ("post", "/api/v1/websites/{website}/invalidations/", "cdn:invalidate", 202),
     ("get", "/api/v1/websites/{website}/cdn/", "websites:read", 200),
     ("get", "/api/v1/keys/", "keys:manage", 200),
     ("post", "/api/v1/keys/", "keys:manage", 400),
-    ("get", "/api/v1/usage", "usage:read", 200),
+    ("get", "/api/v1/usage/", "usage:read", 200),
 ]
 
 
@@ -154,8 +154,8 @@ def test_a_key_of_tenant_a_gets_404_for_every_object_of_tenant_b(
         ("post", f"/api/v1/websites/{site_b.pk}/deployments/", {"description": "x"}),
         ("get", f"/api/v1/deployments/{deployment_b.pk}/", None),
         ("post", f"/api/v1/websites/{site_b.pk}/rollback/", {}),
-        ("get", f"/api/v1/websites/{site_b.pk}/invalidations", None),
-        ("post", f"/api/v1/websites/{site_b.pk}/invalidations", {"paths": ["/"]}),
+        ("get", f"/api/v1/websites/{site_b.pk}/invalidations/", None),
+        ("post", f"/api/v1/websites/{site_b.pk}/invalidations/", {"paths": ["/"]}),
         ("get", f"/api/v1/websites/{site_b.pk}/cdn/", None),
         ("get", f"/api/v1/keys/{key_b.pk}/", None),
         ("post", f"/api/v1/keys/{key_b.pk}/revoke/", {"reason": "x"}),

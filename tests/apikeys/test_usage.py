@@ -16,7 +16,7 @@ def test_usage_counted_in_redis_rolled_up_and_served(tenant, other_tenant, make_
     client = key_client(raw_key)
     assert client.get("/api/v1/websites/").status_code == 200
     assert client.get("/api/v1/websites/00000000-0000-0000-0000-000000000000/").status_code == 404
-    assert client.get("/api/v1/usage").status_code == 200
+    assert client.get("/api/v1/usage/").status_code == 200
     assert client.get("/api/v1/websites/").status_code == 200
     assert client.get("/api/v1/websites/").status_code == 429
     ratelimit.flush_pending_outcomes()  # what the process does within IDLE_FLUSH_SECONDS
@@ -31,21 +31,21 @@ def test_usage_counted_in_redis_rolled_up_and_served(tenant, other_tenant, make_
     assert api_key.last_used_at and timezone.now() - api_key.last_used_at < timedelta(minutes=5)
 
     _, other_raw = make_key(other_tenant, ["usage:read"])
-    body = key_client(other_raw).get("/api/v1/usage?minutes=60").json()
+    body = key_client(other_raw).get("/api/v1/usage/?minutes=60").json()
     assert body["tenant"] == str(other_tenant.pk) and body["totals"]["requests"] == 0  # own tenant only
 
     _, reader = make_key(tenant, ["usage:read"])
-    body = key_client(reader).get("/api/v1/usage?minutes=60").json()
+    body = key_client(reader).get("/api/v1/usage/?minutes=60").json()
     assert body["tenant"] == str(tenant.pk) and body["totals"]["requests"] == 5
     assert body["totals"]["rate_limited"] == 1 and body["totals"]["client_errors"] == 1
     assert [item["name"] for item in body["keys"]] == ["ci"] and len(body["series"]) >= 1
-    error = error_of(key_client(reader).get("/api/v1/usage?minutes=0"), 400, "invalid")
+    error = error_of(key_client(reader).get("/api/v1/usage/?minutes=0"), 400, "invalid")
     assert "minutes" in error["fields"]
 
 
 def test_operator_reads_any_tenants_usage(tenant, staff_client):
-    error_of(staff_client.get("/api/v1/usage"), 400, "invalid")
-    assert staff_client.get(f"/api/v1/usage?tenant={tenant.pk}").json()["tenant"] == str(tenant.pk)
+    error_of(staff_client.get("/api/v1/usage/"), 400, "invalid")
+    assert staff_client.get(f"/api/v1/usage/?tenant={tenant.pk}").json()["tenant"] == str(tenant.pk)
 
 
 def test_rollup_runs_every_minute_from_beat():

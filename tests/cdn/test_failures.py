@@ -55,7 +55,7 @@ def test_a_failing_flush_ends_failed_after_bounded_attempts(flaky_website, staff
     assert request.status == ProviderRequest.Status.FAILED and "gave up after 3 attempts" in request.error
     assert services.invalidation_retry_in(website_id=flaky_website.pk) is None  # nothing left to retry
 
-    body = staff_client.get(f"/api/v1/websites/{flaky_website.pk}/invalidations/{asked.pk}").json()
+    body = staff_client.get(f"/api/v1/websites/{flaky_website.pk}/invalidations/{asked.pk}/").json()
     assert body["status"] == "failed" and "gave up after 3 attempts" in body["error"]
     assert body["requests"][0]["attempts"] == 3 and body["paths"] == ["/caf%C3%A9/", "/a.html"]
     [event] = Event.objects.filter(type="cdn.invalidation.failed")

@@ -30,12 +30,12 @@ def test_requests_within_the_window_coalesce_into_one_provider_request(website, 
 
 @pytest.mark.django_db
 def test_api_requests_and_lists_invalidations(staff_client, website):
-    url = f"/api/v1/websites/{website.pk}/invalidations"
+    url = f"/api/v1/websites/{website.pk}/invalidations/"
     response = staff_client.post(url, {"paths": ["/about/", "/blog/*"]}, format="json")
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["paths"] == ["/about/", "/blog/*"] and body["status"] == "pending" and body["backend"] == "default"
-    response = staff_client.post(url + "/", {}, format="json")  # the whole site; router-style slash works too
+    response = staff_client.post(url, {}, format="json")  # the whole site
     assert response.status_code == 202 and response.json()["paths"] == ["/*"]
     whole_site = response.json()["id"]
     listing = staff_client.get(url).json()
@@ -46,7 +46,7 @@ def test_api_requests_and_lists_invalidations(staff_client, website):
     assert response.status_code == 400 and "must start with '/'" in error["fields"]["paths"][0]
     response = staff_client.post(url, {"paths": "/not-a-list"}, format="json")
     assert response.status_code == 400 and "paths" in response.json()["error"]["fields"]
-    assert staff_client.post(f"/api/v1/websites/{'0' * 8}-0000-0000-0000-{'0' * 12}/invalidations", {},
+    assert staff_client.post(f"/api/v1/websites/{'0' * 8}-0000-0000-0000-{'0' * 12}/invalidations/", {},
                              format="json").status_code == 404  # fmt: skip
 
 
@@ -54,7 +54,7 @@ def test_api_requests_and_lists_invalidations(staff_client, website):
 def test_unconfigured_backend_is_a_clear_error(staff_client, website):
     website.cdn_backend = "nowhere"
     website.save(update_fields=["cdn_backend"])
-    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations", {"paths": ["/"]}, format="json")
+    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations/", {"paths": ["/"]}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "cdn_not_configured"
 
 
@@ -111,16 +111,16 @@ def test_website_cdn_settings_through_the_api(staff_client, website):
 def test_api_reads_one_invalidation_and_filters_by_status(staff_client, website, tenant):
     from tenants import services as tenant_services
 
-    url = f"/api/v1/websites/{website.pk}/invalidations"
+    url = f"/api/v1/websites/{website.pk}/invalidations/"
     done = staff_client.post(url, {"paths": ["/done/"]}, format="json").json()
     services.invalidation_flush(website_id=website.pk)
     waiting = staff_client.post(url, {"paths": ["/café/", "/docs/Annual Report.pdf"]}, format="json").json()
     assert waiting["paths"] == ["/caf%C3%A9/", "/docs/Annual%20Report.pdf"]
 
-    one = staff_client.get(f"{url}/{done['id']}")
+    one = staff_client.get(f"{url}{done['id']}/")
     assert one.status_code == 200 and one.json()["status"] == "completed"
     assert one.json()["requests"][0]["provider_id"].startswith("dummy-")
-    assert staff_client.get(f"{url}/{waiting['id']}/").json()["status"] == "pending"
+    assert staff_client.get(f"{url}{waiting['id']}/").json()["status"] == "pending"
     listing = staff_client.get(url, {"status": "pending"}).json()
     assert [row["id"] for row in listing["results"]] == [waiting["id"]]
     assert [row["id"] for row in staff_client.get(url, {"status": "completed"}).json()["results"]] == [done["id"]]
@@ -128,14 +128,14 @@ def test_api_reads_one_invalidation_and_filters_by_status(staff_client, website,
     assert bad.status_code == 400 and "status" in bad.json()["error"]["fields"]
     # Another website's invalidation is not found under this one.
     other = tenant_services.website_create(tenant=tenant, name="Other", hostnames=["www.other.test"])
-    assert staff_client.get(f"/api/v1/websites/{other.pk}/invalidations/{done['id']}").status_code == 404
+    assert staff_client.get(f"/api/v1/websites/{other.pk}/invalidations/{done['id']}/").status_code == 404
     assert staff_client.get(f"{url}/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/../etc/passwd", "/a/%2e%2e/b", "//evil.test/x", "/a\x00"])
 def test_api_refuses_traversal_and_protocol_relative_paths(staff_client, website, path):
-    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations", {"paths": ["/ok", path]},
+    response = staff_client.post(f"/api/v1/websites/{website.pk}/invalidations/", {"paths": ["/ok", path]},
                                  format="json")  # fmt: skip
     assert response.status_code == 400 and response.json()["error"]["fields"]["paths"]
     assert not Invalidation.objects.exists()

@@ -108,9 +108,9 @@ def test_the_documented_invalidation_limits_can_be_reached(operator, settings):
     paths = [f"/docs/section-{i % 50}/a-fairly-long-page-name-{i:05d}.html" for i in range(20_000)]
     body = json.dumps({"paths": paths})
     assert len(body) > 1_000_000
-    response = client.post(f"/api/v1/websites/{a.website}/invalidations", body, content_type="application/json")
+    response = client.post(f"/api/v1/websites/{a.website}/invalidations/", body, content_type="application/json")
     assert response.status_code == 202, response.content[:300]
     assert len(response.json()["paths"]) == 20_000
     too_many = json.dumps({"paths": paths + ["/one-more"]})
-    response = client.post(f"/api/v1/websites/{a.website}/invalidations", too_many, content_type="application/json")
+    response = client.post(f"/api/v1/websites/{a.website}/invalidations/", too_many, content_type="application/json")
     assert response.status_code == 400 and "paths" in _error_shape(response)["fields"]

@@ -62,7 +62,7 @@ def test_usage_of_other_tenants_is_not_mixed_in(deployed_tenant):
 @override_settings(USAGE_PRICE_REQUESTS_MILLION=Decimal("2.5"))
 def test_usage_cost_api_for_one_tenant(staff_client, deployed_tenant):
     usage_record(tenant_id=deployed_tenant.pk, requests=2_000_000)
-    response = staff_client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost")
+    response = staff_client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost/")
     assert response.status_code == 200
     body = response.json()
     assert body["tenant"] == str(deployed_tenant.pk)
@@ -76,7 +76,7 @@ def test_usage_cost_api_for_one_tenant(staff_client, deployed_tenant):
 @pytest.mark.django_db
 def test_usage_cost_list_is_paginated(staff_client, deployed_tenant):
     services.tenant_create(name="Second", slug="second-usage")
-    response = staff_client.get("/api/v1/usage/costs?page_size=1")
+    response = staff_client.get("/api/v1/usage/costs/?page_size=1")
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 2
@@ -85,10 +85,10 @@ def test_usage_cost_list_is_paginated(staff_client, deployed_tenant):
 
 @pytest.mark.django_db
 def test_usage_cost_api_errors(staff_client, client, deployed_tenant):
-    missing = staff_client.get("/api/v1/tenants/00000000-0000-0000-0000-000000000000/usage-cost")
+    missing = staff_client.get("/api/v1/tenants/00000000-0000-0000-0000-000000000000/usage-cost/")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
-    refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost")
+    refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost/")
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "not_authenticated"
 
@@ -98,6 +98,6 @@ def test_usage_cost_is_for_operators_not_api_keys(client, deployed_tenant):
     from apikeys.services import apikey_create
 
     _key, raw_key = apikey_create(tenant=deployed_tenant, name="ci", scopes=["usage:read", "websites:read"])
-    refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost", HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    refused = client.get(f"/api/v1/tenants/{deployed_tenant.pk}/usage-cost/", HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "operators_only"

@@ -136,7 +136,7 @@ def test_usage_is_rolled_up_by_the_in_process_scheduler(server):
     assert [server.get("/api/v1/websites/", key)[0] for _ in range(7)] == [200] * 7
 
     def requests_counted() -> int:
-        status, body = server.get("/api/v1/usage", key)
+        status, body = server.get("/api/v1/usage/", key)
         assert status == 200, body
         return json.loads(body)["totals"]["requests"]
 
