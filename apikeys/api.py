@@ -134,7 +134,8 @@ class ApiKeyViewSet(viewsets.GenericViewSet):
 
 
 class UsageView(APIView):
-    """The tenant's API usage per minute and per key (rolled up once a minute)."""
+    """The tenant's API usage per minute and per key (rolled up once a minute), and this month's units
+    against its quota, per tenant and per key."""
 
     permission_classes = [HasScope("usage:read")]
     operator_permissions = {"GET": "apikeys.view_apiusageminute"}
@@ -150,4 +151,6 @@ class UsageView(APIView):
         data = _validated(UsageQueryInput, request.query_params.dict())
         tenant = target_tenant(request, data.get("tenant"))
         since = timezone.now() - timedelta(minutes=data["minutes"])
-        return Response(selectors.usage_summary(tenant=tenant, since=since))
+        body = selectors.usage_summary(tenant=tenant, since=since)
+        body["quota"] = selectors.quota_summary(tenant=tenant)
+        return Response(body)

@@ -12,14 +12,15 @@ import uuid
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject
 from django_ratelimit.core import is_ratelimited
 
 from core.exceptions import error_response
 from observability import metrics
 
-from . import ratelimit
-from .gateway import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
+from .gateway import base, outcomes
+from .gateway.decision import ApiKeyContext, BackendUnavailable, PendingDecision, decide_from_database
 from .keyformat import KEY_PREFIX, MalformedKey, parse_key
 
 logger = logging.getLogger(__name__)
@@ -28,17 +29,17 @@ _outage_lock = threading.Lock()
 _outage_logged_at: float | None = None
 
 _REFUSALS = {
-    ratelimit.INVALID: (401, "invalid_api_key", "The API key is not valid."),
-    ratelimit.REVOKED: (401, "revoked_api_key", "The API key has been revoked."),
-    ratelimit.EXPIRED: (401, "expired_api_key", "The API key has expired."),
-    ratelimit.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
+    base.INVALID: (401, "invalid_api_key", "The API key is not valid."),
+    base.REVOKED: (401, "revoked_api_key", "The API key has been revoked."),
+    base.EXPIRED: (401, "expired_api_key", "The API key has expired."),
+    base.SUSPENDED: (403, "tenant_suspended", "The tenant is suspended."),
 }
 # Reasons of api_key_auth_failures_total (observability/metrics.py).
 _FAILURE_REASONS = {
-    ratelimit.INVALID: "invalid",
-    ratelimit.REVOKED: "revoked",
-    ratelimit.EXPIRED: "expired",
-    ratelimit.SUSPENDED: "tenant_suspended",
+    base.INVALID: "invalid",
+    base.REVOKED: "revoked",
+    base.EXPIRED: "expired",
+    base.SUSPENDED: "tenant_suspended",
 }
 
 
@@ -71,20 +72,42 @@ def _report_outage(where: str) -> None:
     logger.error("API gateway store unavailable (%s); failing %s", where, mode)
 
 
-def _limit_headers(response, decision: ratelimit.Decision) -> None:
-    """The tenant's policy (named by its tier) and the key's own when lower; `RateLimit` reports the one
-    closest to its limit (the one that refused, on a 429)."""
-    window = ratelimit.WINDOW_SECONDS
-    policies = [f'"{decision.tier}";q={decision.tenant_limit};w={window}']
-    if decision.key_limit < decision.tenant_limit:
-        policies.append(f'"{ratelimit.KEY_POLICY}";q={decision.key_limit};w={window}')
-    response["RateLimit-Policy"] = ", ".join(policies)
-    response["X-RateLimit-Limit"] = str(decision.limit)
-    if decision.remaining >= 0:  # unknown while failing open without Redis
-        name = decision.tier if decision.policy == ratelimit.TENANT_POLICY else decision.policy
-        response["RateLimit"] = f'"{name}";r={decision.remaining};t={decision.reset_seconds}'
+def _limit_headers(response, decision: base.Decision) -> None:
+    """`RateLimit-Policy` lists every window of the plan as applied (IETF draft-ietf-httpapi-ratelimit-headers:
+    name, quota q in units, window w in seconds); `RateLimit` reports the one closest to exhaustion (the one
+    that refused, on a 429), r units left, t seconds until it frees up."""
+    windows = (
+        (base.BURST_POLICY, decision.burst_limit, base.BURST_WINDOW_SECONDS),
+        (base.MINUTE_POLICY, decision.minute_limit, base.WINDOW_SECONDS),
+        (base.KEY_POLICY, decision.key_limit, base.WINDOW_SECONDS),
+        (base.MONTH_POLICY, decision.monthly_quota, base.current_month().seconds),
+    )
+    policies = [f'"{name}";q={quota};w={window}' for name, quota, window in windows if quota]
+    if policies:
+        response["RateLimit-Policy"] = ", ".join(policies)
+    if decision.limit:
+        response["X-RateLimit-Limit"] = str(decision.limit)
+    if decision.remaining >= 0 and decision.policy:  # unknown while failing open without Redis
+        response["RateLimit"] = f'"{decision.policy}";r={decision.remaining};t={decision.reset_seconds}'
         response["X-RateLimit-Remaining"] = str(decision.remaining)
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
+
+
+def operation_cost(request) -> int:
+    """The units a request counts in every window and the quota: its view's `gateway_cost` (set on the
+    handler, e.g. a viewset action, or on the view class; default 1). Resolved as the request arrives,
+    before the script call is sent; Django resolves the path again later (microseconds, and no query)."""
+    try:
+        view_func = resolve(request.path_info).func
+    except Resolver404:
+        return 1
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    if view_class is None:
+        return getattr(view_func, "gateway_cost", 1)
+    actions = getattr(view_func, "actions", None) or {}
+    handler = getattr(view_class, actions.get(request.method.lower()) or request.method.lower(), None)
+    cost = getattr(handler, "gateway_cost", None)
+    return int(cost if cost is not None else getattr(view_class, "gateway_cost", 1))
 
 
 class ApiGatewayMiddleware:
@@ -107,7 +130,7 @@ class ApiGatewayMiddleware:
         raw_key = presented_key(request)
         if raw_key is None:
             return self.get_response(request)
-        gate = request._api_gateway = _Gate(raw_key)
+        gate = request._api_gateway = _Gate(raw_key, operation_cost(request))
         try:
             response = self.get_response(request)
         finally:
@@ -115,13 +138,13 @@ class ApiGatewayMiddleware:
         if refusal is not None:
             return refusal
         decision = gate.decision
-        if decision is None or decision.code != ratelimit.OK:
+        if decision is None or decision.code != base.OK:
             return response  # refused in process_view: the response is that refusal
         _limit_headers(response, decision)
         latency_ms = int((time.perf_counter() - gate.started) * 1000)
-        ratelimit.outcomes.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
-        if ratelimit.outcomes.older_than(ratelimit.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
-            ratelimit.flush_pending_outcomes()
+        outcomes.pending.add(key_id=decision.key_id, status_code=response.status_code, latency_ms=latency_ms)
+        if outcomes.pending.older_than(outcomes.IDLE_FLUSH_SECONDS):  # an idle process: don't sit on them
+            outcomes.flush_pending_outcomes()
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
@@ -134,7 +157,7 @@ class ApiGatewayMiddleware:
         """Auth -> rate limit -> tenant context: (decision, None) to let the view run, or (decision or
         None, the refusal)."""
         if parsed is None:
-            return None, self._failed_authentication(request, ratelimit.Decision(ratelimit.INVALID), reason="malformed")
+            return None, self._failed_authentication(request, base.Decision(base.INVALID), reason="malformed")
 
         # Failures are limited per client address, valid keys are not: a key is always looked up (a miss
         # costs one indexed query), so a valid key still gets in from an address that has failed many times.
@@ -153,16 +176,20 @@ class ApiGatewayMiddleware:
                 return None, error_response(
                     "service_unavailable", "The service is unavailable; try again shortly.", 503
                 )
-        if decision.code in (ratelimit.INVALID, ratelimit.REVOKED, ratelimit.EXPIRED):
+        if decision.code in (base.INVALID, base.REVOKED, base.EXPIRED):
             return decision, self._failed_authentication(request, decision)
-        if decision.code == ratelimit.SUSPENDED:
+        if decision.code == base.SUSPENDED:
             metrics.record_api_key_auth_failure(reason=_FAILURE_REASONS[decision.code])
             status, code, message = _REFUSALS[decision.code]
             return decision, error_response(code, message, status)
-        if decision.code == ratelimit.RATE_LIMITED:
+        if decision.code == base.RATE_LIMITED:
             metrics.record_rate_limit_decision(tier=decision.tier, outcome="limited")
             response = error_response(
-                "rate_limited", f"Rate limit of {decision.limit} requests a minute exceeded.", 429
+                "rate_limited",
+                f'The usage plan\'s "{decision.policy}" limit of {decision.limit} units is used up; '
+                f"retry in {decision.reset_seconds} s.",
+                429,
+                fields={"policy": [decision.policy]},
             )
             response["Retry-After"] = str(decision.reset_seconds)
             _limit_headers(response, decision)
@@ -204,7 +231,7 @@ class _Gate:
 
     __slots__ = ("started", "parsed", "pending", "decision", "settled")
 
-    def __init__(self, raw_key: str):
+    def __init__(self, raw_key: str, cost: int):
         self.started = time.perf_counter()
         self.decision = self.pending = None
         self.settled = False
@@ -215,7 +242,7 @@ class _Gate:
             prefix = raw_key[:9] if raw_key.startswith(KEY_PREFIX + "_") else "unknown"
             logger.info("api key refused before lookup: %s (prefix %s)", exc, prefix)
             return
-        self.pending = PendingDecision(self.parsed)
+        self.pending = PendingDecision(self.parsed, cost)
 
     def settle(self, request, gateway: ApiGatewayMiddleware):
         """The refusal (a response) or None, deciding on the first call only."""

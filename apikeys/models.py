@@ -76,6 +76,8 @@ class ApiUsageMinute(models.Model):
     rate_limited = models.PositiveIntegerField(default=0)
     latency_ms_sum = models.PositiveBigIntegerField(default=0)
     latency_ms_max = models.PositiveIntegerField(default=0)
+    # Admitted requests weighted by their operations' cost: what the usage plan's windows counted.
+    units = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         verbose_name = "API usage minute"
@@ -85,3 +87,26 @@ class ApiUsageMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.minute:%Y-%m-%d %H:%M}"
+
+
+class TenantUsageMonth(models.Model):
+    """A tenant's units in one calendar month (UTC), as the gateway counted them against its quota.
+
+    Written by the usage roll-up from Redis's month counter; the gateway seeds a counter Redis lost (a
+    restart) from it, so a restart never hands a tenant a fresh month. The alert stamps make each
+    `usage.quota.*` event go out once per month.
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The first day of the month.")
+    units = models.PositiveBigIntegerField(default=0)
+    warning_sent_at = models.DateTimeField(null=True, blank=True)
+    exceeded_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "month"], name="usage_one_row_per_tenant_month")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.month:%Y-%m}"

@@ -17,7 +17,7 @@ from rest_framework.permissions import BasePermission
 from console.services import AuditDraft, authorize, operator_action
 from core.exceptions import ApplicationError
 
-from .gateway import ApiKeyContext
+from .gateway.decision import ApiKeyContext
 
 REASON_HEADER = "X-Operator-Reason"
 

@@ -1,14 +1,14 @@
 """Reads for API keys and usage."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import ApiKey, ApiUsageMinute
+from .models import ApiKey, ApiUsageMinute, TenantUsageMonth
 
-USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "latency_ms_sum")
+USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "latency_ms_sum", "units")
 
 
 def apikey_list(*, tenant=None) -> QuerySet[ApiKey]:
@@ -49,3 +49,51 @@ def usage_last_day_by_hour(*, tenant) -> list[dict]:
         if hour in counts:
             counts[hour] += requests
     return [{"hour": hour, "requests": count} for hour, count in counts.items()]
+
+
+def tenant_month_units(*, tenant_id, month) -> int:
+    """The units the roll-up persisted for a tenant in a month (a `gateway.base.Month`)."""
+    row = TenantUsageMonth.objects.filter(tenant_id=tenant_id, month=month.first_day).values_list("units").first()
+    return row[0] if row else 0
+
+
+def quota_summary(*, tenant) -> dict:
+    """This month's units against the tenant's quota, the alerts sent, and each key's units this month, as
+    of the last roll-up (every minute: a read never changes what it reports, the gateway's count being
+    ahead by at most that)."""
+    from tenants.plans import tenant_usage_plan
+
+    from .gateway.base import current_month
+
+    month = current_month()
+    plan = tenant_usage_plan(tenant)
+    row = TenantUsageMonth.objects.filter(tenant=tenant, month=month.first_day).first()
+    used = row.units if row else 0
+    quota = plan.monthly_quota
+    remaining = None if quota is None else max(quota - used, 0)
+    start = datetime.fromtimestamp(month.start, tz=UTC)
+    names = dict(ApiKey.objects.filter(tenant=tenant).values_list("pk", "name"))
+    per_key = (
+        ApiUsageMinute.objects.filter(tenant=tenant, minute__gte=start)
+        .values("api_key")
+        .annotate(units=Coalesce(Sum("units"), 0))
+        .order_by("-units")
+    )
+    return {
+        "month": f"{month.first_day:%Y-%m}",
+        "resets_at": datetime.fromtimestamp(month.end, tz=UTC),
+        "quota": quota,
+        "used": used,
+        "remaining": remaining,
+        "warning_sent_at": row.warning_sent_at if row else None,
+        "exceeded_sent_at": row.exceeded_sent_at if row else None,
+        "keys": [
+            {
+                "api_key": str(item["api_key"]),
+                "name": names.get(item["api_key"], ""),
+                "units": item["units"],
+                "remaining": remaining,
+            }
+            for item in per_key
+        ],  # fmt: skip
+    }

@@ -11,10 +11,10 @@ from django.utils import timezone
 from core.exceptions import ApplicationError, ConflictError
 from tenants.models import Tenant
 
-from . import ratelimit
-from .gateway import publish_key
+from .gateway import base as gateway_base
+from .gateway.decision import publish_key
 from .keyformat import generate_key, last_four
-from .models import ApiKey, ApiUsageMinute
+from .models import ApiKey, ApiUsageMinute, TenantUsageMonth
 from .scopes import SCOPES
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def apikey_limit_check(*, tenant, rate_limit_per_minute: int | None) -> None:
     if rate_limit_per_minute < 1:
         raise _invalid("rate_limit_per_minute", "Must be at least 1.")
     ceiling = tenant.requests_per_minute
-    if rate_limit_per_minute > ceiling:
+    if ceiling is not None and rate_limit_per_minute > ceiling:
         raise _invalid(
             "rate_limit_per_minute",
             f"At most the tenant's limit of {ceiling} requests a minute (over all its keys); "
@@ -187,7 +187,8 @@ def apikey_rotate(
     _check_granted(old.scopes, granting_scopes)
     # A limit above what the tenant has now (its tier went down since) is dropped: the tenant's applies.
     limit = old.rate_limit_per_minute
-    if limit is not None and limit > old.tenant.requests_per_minute:
+    ceiling = old.tenant.requests_per_minute
+    if limit is not None and ceiling is not None and limit > ceiling:
         limit = None
     new, raw_key = apikey_create(
         tenant=old.tenant,
@@ -263,11 +264,11 @@ def apikeys_forget_after_commit(*, tenant_id, keep: set[str]) -> int:
 
 
 def _publish_many(api_keys: list[ApiKey], removed: list[tuple[str, KeyState]], *, tenant_id: str) -> None:
-    store = ratelimit.gateway_store()
+    store = gateway_base.gateway_store()
     for api_key in api_keys:
         publish_key(api_key)
     for key_id, state in removed:
-        fields = ratelimit.removed_record_fields(key_id=key_id, tenant_id=tenant_id, secret_hash=state.secret_hash)
+        fields = gateway_base.removed_record_fields(key_id=key_id, tenant_id=tenant_id, secret_hash=state.secret_hash)
         store.put_record(state.lookup_id, fields)
 
 
@@ -280,7 +281,10 @@ _METRICS = {
     "l": "rate_limited",
     "ls": "latency_ms_sum",
     "lm": "latency_ms_max",
+    "u": "units",
 }
+# The share of the monthly quota at which `usage.quota.warning` goes out.
+QUOTA_WARNING_RATIO = 0.8
 
 
 def usage_rollup() -> dict:
@@ -289,10 +293,11 @@ def usage_rollup() -> dict:
     Idempotent: rows get the absolute values Redis holds, so a rerun (or a crash halfway) never counts
     twice. A minute is dropped from the to-do list once it has settled.
     """
-    store = ratelimit.gateway_store()
+    store = gateway_base.gateway_store()
     now = int(timezone.now().timestamp())
     rows = 0
     settled = []
+    active_tenants: set[str] = set()
     for minute in store.usage_minutes():
         usage = store.usage_read(minute)
         # Keys deleted since (with their tenant) are skipped: their usage went with them.
@@ -318,6 +323,7 @@ def usage_rollup() -> dict:
                 update_fields=list(_METRICS.values()),
             )
         rows += len(records)
+        active_tenants.update(str(tenant_id) for tenant_id in tenants.values())
         if minute + 60 + USAGE_SETTLE_SECONDS < now:
             settled.append(minute)
     store.usage_forget(settled)
@@ -327,4 +333,50 @@ def usage_rollup() -> dict:
         used_at = datetime.fromtimestamp(stamp, tz=UTC)
         ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gte=used_at).update(last_used_at=used_at)
     store.last_used_forget(stamps)
-    return {"usage_rows": rows, "minutes_settled": len(settled), "keys_last_used": len(stamps)}
+    alerts = usage_months_persist(tenant_ids=sorted(active_tenants))
+    return {"usage_rows": rows, "minutes_settled": len(settled), "keys_last_used": len(stamps), "quota_alerts": alerts}
+
+
+def usage_months_persist(*, tenant_ids: list[str]) -> int:
+    """Copy the gateway's month counters of these tenants into TenantUsageMonth (never lowering a figure),
+    and send `usage.quota.warning` at 80 % and `usage.quota.exceeded` at 100 % of the quota, each once a
+    month. Returns how many alerts were recorded."""
+    from tenants.plans import tenant_usage_plan
+
+    month = gateway_base.current_month()
+    counted = gateway_base.gateway_store().month_units(tenant_ids, month.id)
+    alerts = 0
+    for tenant in Tenant.objects.filter(pk__in=list(counted)):
+        with transaction.atomic():
+            row, _ = TenantUsageMonth.objects.select_for_update().get_or_create(tenant=tenant, month=month.first_day)
+            row.units = max(row.units, counted[str(tenant.pk)])
+            quota = tenant_usage_plan(tenant).monthly_quota
+            alerts += _quota_alerts(row, tenant=tenant, quota=quota, month=month)
+            row.save()
+    return alerts
+
+
+def _quota_alerts(row: TenantUsageMonth, *, tenant, quota: int | None, month) -> int:
+    """Record the month's quota events due (in the caller's transaction, with the stamps that send each once)."""
+    from webhooks.services import event_record
+
+    if not quota:
+        return 0
+    data = {
+        "usage": {
+            "month": f"{month.first_day:%Y-%m}", "quota": quota, "used": row.units,
+            "remaining": max(quota - row.units, 0), "resets_at": datetime.fromtimestamp(month.end, tz=UTC),
+        }
+    }  # fmt: skip
+    sent = 0
+    if row.warning_sent_at is None and row.units >= quota * QUOTA_WARNING_RATIO:
+        event_record(tenant=tenant, type="usage.quota.warning", data=data)
+        row.warning_sent_at = timezone.now()
+        sent += 1
+    if row.exceeded_sent_at is None and row.units >= quota:
+        event_record(tenant=tenant, type="usage.quota.exceeded", data=data)
+        row.exceeded_sent_at = timezone.now()
+        sent += 1
+    if sent:
+        logger.info("usage quota alerts tenant=%s month=%s used=%s quota=%s", tenant.pk, month.id, row.units, quota)
+    return sent

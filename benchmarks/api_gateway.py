@@ -6,8 +6,12 @@
 Variants of one view: (none) no auth, no limit; (gateway) ours, the tenant's window over all its keys and
 the key's own; (drf_token) DRF TokenAuthentication + UserRateThrottle on django-redis; (drf_api_key)
 djangorestframework-api-key + DRF throttle. Each at the Free (100/min) and Enterprise (50,000/min) tier
-after 10,000 requests in the window. `tenant_limit_exact`: 4 keys of one Free tenant under 64 threads
-get exactly 100 requests admitted in all. Overhead is the
+after 10,000 requests in the window, and (gateway_plan) ours with all three windows of a usage plan active
+(burst, minute, monthly quota; `overhead_vs_ping_plan`). `tenant_limit_exact`: 4 keys of one Free tenant
+under 64 threads get exactly 100 requests admitted in all. `plan_exact`: 64 clients in 2 processes on a
+plan of burst 20/s, minute 100, quota 300 are admitted exactly what each window allows: 20 within one
+second, 100 over 7 s (the minute bites), 50 when 250 of the month's 300 were used before (the quota bites,
+its counter seeded from PostgreSQL). Overhead is the
 median request time minus the median of (none). The variants are timed in turn, request by request,
 in a shuffled order, each after the same untimed setup (both Free clients back at 99 of 100) and
 followed by a timed bare PING, so drift on a shared machine and the setup's after-effects hit all
@@ -41,7 +45,9 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django_redis import get_redis_connection  # noqa: E402
 
-from apikeys import ratelimit, services  # noqa: E402
+from apikeys import services  # noqa: E402
+from apikeys.gateway import base  # noqa: E402
+from benchmarks.gateway_clients import across_two_processes  # noqa: E402
 from benchmarks.probes import RedisRoundTrips  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402
 
@@ -90,7 +96,7 @@ def _fill_gateway(tenant_id, used):
     """The tenant's window (over all its keys; the benchmark's keys have no lower limit of their own)."""
     redis = get_redis_connection("default")
     now = int(redis.time()[0])
-    key = ratelimit.TENANT_LIMIT + str(tenant_id)
+    key = base.TENANT_LIMIT + str(tenant_id)
     per_second = {now - 50 + index: used // 50 for index in range(50)}
     per_second[now] = used - sum(per_second.values())
     buckets = {second: count for second, count in per_second.items() if count}
@@ -118,6 +124,58 @@ def _concurrency(path, headers, threads, attempts):
     for worker in workers:
         worker.join()
     return sum(admitted)
+
+
+def _planned_tenant(run, name, *, burst, minute, quota, used_this_month=0):
+    """A tenant with a plan of its own (operator overrides) and a key whose records are in Redis, so the
+    store's first call already decides (nothing counted by a warm-up)."""
+    from apikeys.gateway import base
+    from apikeys.gateway.decision import gateway_tenant_fields
+    from apikeys.keyformat import parse_key
+    from apikeys.models import TenantUsageMonth
+    from tenants import plans
+
+    tenant = tenant_services.tenant_create(name=f"bench {name} {run}", slug=f"bench-{name}-{run}", tier="free")
+    tenant_services.tenant_limit_override(tenant=tenant, requests_per_minute=minute)
+    tenant = plans.tenant_plan_override(tenant=tenant, burst_per_second=burst, monthly_quota=quota)
+    if used_this_month:
+        TenantUsageMonth.objects.create(tenant=tenant, month=base.current_month().first_day, units=used_this_month)
+    api_key, raw_key = services.apikey_create(tenant=tenant, name="bench-plan", scopes=["usage:read"])
+    store = base.gateway_store()
+    store.put_tenant(str(tenant.pk), gateway_tenant_fields(tenant))
+    store.put_record(api_key.lookup_id, base.record_fields(api_key))
+    parsed = parse_key(raw_key)
+    return raw_key, (parsed.lookup_id, parsed.secret_hash)
+
+
+def _plan_exact(run, threads) -> dict:
+    """Admissions of 64 clients in 2 processes under burst 20/s, minute 100, quota 300, window by window."""
+    from apikeys.gateway import base
+
+    store = base.gateway_store()
+    plan = {"burst": 20, "minute": 100, "quota": 300}
+    # The burst: clients asking in the first quarter of a fresh second; repeated when a loaded machine
+    # answered the last of them in the next second (then it is no one-second measurement).
+    burst_admitted = None
+    for attempt in range(5):
+        _, key = _planned_tenant(run, f"burst{attempt}", **plan)
+        start_at = int(time.time()) + 3.01  # the spawned process is up by then
+        admitted, last_reply = across_two_processes(store, key, threads, start_at, start_at + 0.25)
+        if last_reply < int(start_at) + 1:
+            burst_admitted = admitted
+            break
+    _, key = _planned_tenant(run, "minute", **plan)
+    start_at = time.time() + 2
+    minute_admitted, _ = across_two_processes(store, key, threads, start_at, start_at + 7)
+    _, key = _planned_tenant(run, "quota", **plan, used_this_month=250)
+    start_at = time.time() + 2
+    quota_admitted, _ = across_two_processes(store, key, threads, start_at, start_at + 4)
+    return {
+        "plan_burst_admitted": burst_admitted,
+        "plan_minute_admitted": minute_admitted,
+        "plan_quota_admitted": quota_admitted,
+        "plan_exact": (burst_admitted, minute_admitted, quota_admitted) == (20, 100, 50),
+    }
 
 
 def main():
@@ -152,14 +210,19 @@ def main():
     token_free, token_ent, token_conc = (Token.objects.create(user=u).key for u in (user_free, user_ent, user_conc))
     _, their_key = APIKey.objects.create_key(name=f"bench-{run}")
 
+    # Every window of a plan active, none ever refusing here: the cost of deciding them all.
+    key_plan, _ = _planned_tenant(run, "plan", burst=10**6, minute=10**7, quota=10**12)
+
     client = Client()
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {key_free}"}
+    bearer_plan = {"HTTP_AUTHORIZATION": f"Bearer {key_plan}"}
     bearer_ent = {"HTTP_AUTHORIZATION": f"Bearer {key_ent}"}
     # Warm every path once (connections, caches, the script's SHA).
     for path, headers in [
         ("/api/v1/bench/none/", {}),
         ("/api/v1/bench/gateway/", bearer),
         ("/api/v1/bench/gateway/", bearer_ent),
+        ("/api/v1/bench/gateway/", bearer_plan),
         ("/api/v1/bench/drf-token-enterprise/", {"HTTP_AUTHORIZATION": f"Token {token_ent}"}),
         ("/api/v1/bench/drf-api-key/", {"HTTP_AUTHORIZATION": f"Api-Key {their_key}"}),
     ]:
@@ -176,11 +239,16 @@ def main():
         for _ in range(n):
             assert client.get("/api/v1/bench/gateway/", **bearer_ent).status_code == 200
     gateway_queries, gateway_trips = len(queries) / n, trips.count / n
+    with CaptureQueriesContext(connection) as queries, RedisRoundTrips() as trips:
+        for _ in range(n):
+            assert client.get("/api/v1/bench/gateway/", **bearer_plan).status_code == 200
+    gateway_queries, gateway_trips = max(gateway_queries, len(queries) / n), max(gateway_trips, trips.count / n)
 
     variants = {
         "none": ("/api/v1/bench/none/", {}),
         "gateway_enterprise": ("/api/v1/bench/gateway/", bearer_ent),
         "gateway_free": ("/api/v1/bench/gateway/", bearer),
+        "gateway_plan": ("/api/v1/bench/gateway/", bearer_plan),
         "drf_token_enterprise": ("/api/v1/bench/drf-token-enterprise/", {"HTTP_AUTHORIZATION": f"Token {token_ent}"}),
         "drf_token_free": ("/api/v1/bench/drf-token-free/", {"HTTP_AUTHORIZATION": f"Token {token_free}"}),
         "drf_api_key": ("/api/v1/bench/drf-api-key/", {"HTTP_AUTHORIZATION": f"Api-Key {their_key}"}),
@@ -222,6 +290,7 @@ def main():
         "overhead_vs_ping": round(max(overhead["gateway_enterprise"], overhead["gateway_free"]) / ping_ns, 2),
         "overhead_vs_ping_enterprise": round(overhead["gateway_enterprise"] / ping_ns, 2),
         "overhead_vs_ping_free": round(overhead["gateway_free"] / ping_ns, 2),
+        "overhead_vs_ping_plan": round(overhead["gateway_plan"] / ping_ns, 2),
         "overhead_ratio_vs_drf_free": round(overhead["gateway_free"] / overhead["drf_token_free"], 3),
         "overhead_ratio_vs_drf_enterprise": round(overhead["gateway_enterprise"] / overhead["drf_token_enterprise"], 3),
         "overhead_ratio_vs_drf_api_key": round(overhead["gateway_enterprise"] / overhead["drf_api_key"], 3),
@@ -231,6 +300,7 @@ def main():
         "drf_over_admitted": drf_admitted - 100,
         "tenant_keys_admitted": tenant_admitted,
         "tenant_limit_exact": tenant_admitted == 100,
+        **_plan_exact(run, args.threads),
     }
     print(json.dumps(summary))
 

@@ -66,6 +66,10 @@ class WebsiteInvalidationsView(GenericAPIView):
             audit.detail.update({"invalidation": str(invalidation.pk), "paths": invalidation.paths})
         return Response(InvalidationOutput(invalidation).data, status=status.HTTP_202_ACCEPTED)
 
+    # Units a purge request counts in the usage plan (a read costs 1): it reaches every CDN provider, and
+    # one request may purge the whole site. Decided before the body is read, so every purge costs this.
+    post.gateway_cost = 10
+
 
 @extend_schema(tags=["CDN"])
 class WebsiteInvalidationView(GenericAPIView):

@@ -26,7 +26,7 @@ def publish_tenant_access(tenant) -> None:
     except Exception:  # a cache outage must not undo the database change; readers fall back to it
         logger.warning("could not publish status of tenant %s; readers will use the database", tenant.pk)
     # Capabilities that cache access per tenant are called from here.
-    from apikeys.gateway import publish_tenant
+    from apikeys.gateway.decision import publish_tenant
 
     try:
         publish_tenant(tenant)

@@ -16,10 +16,10 @@ from console.workflows import (
 )
 from core.exceptions import ApplicationError
 
-from . import deployments, services, verification
-from .models import Deployment, Hostname, Tenant, Website
+from . import deployments, plans, services, verification
+from .models import Deployment, Hostname, Tenant, UsagePlan, Website
 
-LIMIT_FIELDS = ("tier", "rate_limit_override")
+LIMIT_FIELDS = ("tier", "rate_limit_override", "burst_override", "monthly_quota_override")
 
 
 def _done(tenant: Tenant) -> dict:
@@ -29,13 +29,57 @@ def _done(tenant: Tenant) -> dict:
 class TenantForm(AuditReasonForm):
     class Meta:
         model = Tenant
-        fields = ["name", "slug", "tier", "rate_limit_override"]
+        fields = ["name", "slug", "tier", "rate_limit_override", "burst_override", "monthly_quota_override"]
 
     def clean(self):
         data = super().clean()
         if self.instance.pk and set(LIMIT_FIELDS) & set(self.changed_data) and not data.get("audit_reason"):
             self.add_error("audit_reason", "Say why the tenant's tier or limit changes: it goes to the audit log.")
         return data
+
+
+class UsagePlanForm(AuditReasonForm):
+    class Meta:
+        model = UsagePlan
+        fields = ["burst_per_second", "requests_per_minute", "monthly_quota"]
+
+    def clean(self):
+        data = super().clean()
+        if self.changed_data and not data.get("audit_reason"):
+            self.add_error("audit_reason", "Say why the plan changes: it goes to the audit log.")
+        return data
+
+
+@admin.register(UsagePlan)
+class UsagePlanAdmin(OperatorAdminMixin, admin.ModelAdmin):
+    """A tier's usage plan (docs/api-limits.md): editing needs console.change_tier, is audited, and reaches
+    every tenant of the tier on its next request (through tenants.plans.usage_plan_update)."""
+
+    form = UsagePlanForm
+    list_display = ["tier", "burst_per_second", "requests_per_minute", "monthly_quota", "updated_at"]
+    fields = ["tier", "burst_per_second", "requests_per_minute", "monthly_quota", "audit_reason", "updated_at"]
+    readonly_fields = ["tier", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False  # one plan per tier, created by the migration
+
+    def get_readonly_fields(self, request, obj=None):
+        if not operator_may(request.user, "console.change_tier"):
+            return [*self.readonly_fields, *UsagePlanForm.Meta.fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        values = {field: data.get(field) for field in UsagePlanForm.Meta.fields}
+        detail = {field: {"from": form.initial.get(field), "to": values[field]} for field in form.changed_data
+                  if field in values}  # fmt: skip
+        try:
+            with admin_operator_action(request, permissions=("tenants.change_usageplan", "console.change_tier"),
+                                       action="usage_plan.update", target=obj, reason=data.get("audit_reason", ""),
+                                       detail=detail):  # fmt: skip
+                plans.usage_plan_update(tier=obj.tier, **values)
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
 
 
 @admin.register(Tenant)
@@ -46,9 +90,10 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     list_filter = ["status", "tier", ("created_at", titled("creation date"))]
     status_badge = status_badge()
     search_fields = ["name", "slug", "id"]
-    fields = ["name", "slug", "tier", "rate_limit_override", "audit_reason", "id", "status", "suspended_at",
-              "suspension_reason", "created_at", "updated_at"]  # fmt: skip
-    readonly_fields = ["id", "status", "suspended_at", "suspension_reason", "created_at", "updated_at"]
+    fields = ["name", "slug", "tier", "rate_limit_override", "burst_override", "monthly_quota_override",
+              "audit_reason", "id", "status", "suspended_at", "suspension_reason", "api_quota", "created_at",
+              "updated_at"]  # fmt: skip
+    readonly_fields = ["id", "status", "suspended_at", "suspension_reason", "api_quota", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
     actions_detail = ["suspend_detail", "reactivate_detail"]
@@ -65,6 +110,22 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     @admin.display(description="API requests/min")
     def requests_per_minute(self, tenant):
         return tenant.requests_per_minute
+
+    @admin.display(description="API quota this month")
+    def api_quota(self, tenant):
+        """Units used of the monthly quota and the alerts sent (docs/console.md)."""
+        from apikeys.selectors import quota_summary
+
+        if tenant.pk is None:
+            return "-"
+        usage = quota_summary(tenant=tenant)
+        if usage["quota"] is None:
+            return f"{usage['used']:,} units in {usage['month']} (no quota)"
+        alerts = [f"{name} sent {usage[f'{name}_sent_at']:%Y-%m-%d %H:%M} UTC" for name in ("warning", "exceeded")
+                  if usage[f"{name}_sent_at"]]  # fmt: skip
+        return f"{usage['used']:,} of {usage['quota']:,} units in {usage['month']} ({usage['remaining']:,} left)" + (
+            f"; {', '.join(alerts)}" if alerts else ""
+        )
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(self.readonly_fields)
@@ -107,6 +168,9 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
                 services.tenant_update(tenant=tenant, tier=limits["tier"])
             if "rate_limit_override" in limits:
                 services.tenant_limit_override(tenant=tenant, requests_per_minute=limits["rate_limit_override"])
+            overrides = {name: limits[field] for field, name in plans.PLAN_OVERRIDES.items() if field in limits}
+            if overrides:
+                plans.tenant_plan_override(tenant=tenant, **overrides)
 
     def perform_delete(self, tenant, data):
         services.tenant_delete(tenant=tenant)
@@ -275,6 +339,22 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
                                     url_path="rollback", permission="change", icon="undo")  # fmt: skip
     invalidate_detail = object_button("invalidate_detail", "invalidate_cdn_cache", description="Invalidate CDN cache",
                                       url_path="invalidate", permission="invalidate_cdn", icon="cached")  # fmt: skip
+
+    @admin.display(description="API quota this month")
+    def api_quota(self, tenant):
+        """Units used of the monthly quota and the alerts sent (docs/console.md)."""
+        from apikeys.selectors import quota_summary
+
+        if tenant.pk is None:
+            return "-"
+        usage = quota_summary(tenant=tenant)
+        if usage["quota"] is None:
+            return f"{usage['used']:,} units in {usage['month']} (no quota)"
+        alerts = [f"{name} sent {usage[f'{name}_sent_at']:%Y-%m-%d %H:%M} UTC" for name in ("warning", "exceeded")
+                  if usage[f"{name}_sent_at"]]  # fmt: skip
+        return f"{usage['used']:,} of {usage['quota']:,} units in {usage['month']} ({usage['remaining']:,} left)" + (
+            f"; {', '.join(alerts)}" if alerts else ""
+        )
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(self.readonly_fields)

@@ -13,7 +13,7 @@ from core.api_schema import CONFLICT
 from core.exceptions import ApplicationError
 from core.request_limits import JSONParser
 
-from . import deployments, selectors, services, verification
+from . import deployments, plans, selectors, services, verification
 from .filters import DeploymentFilter, TenantFilter, WebsiteFilter
 from .models import Deployment
 from .serializers import (
@@ -29,6 +29,10 @@ from .serializers import (
     WebsiteOutput,
     WebsiteUpdateInput,
 )
+
+# Operator-only fields of a tenant (audited as tenant.change_tier, with console.change_tier): the tier and
+# the overrides of its usage plan.
+LIMIT_FIELDS = ("tier", "rate_limit_override", *plans.PLAN_OVERRIDES)
 
 
 def acting_tenant(request):
@@ -108,7 +112,7 @@ class TenantViewSet(viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         data = _validated(TenantUpdateInput, request)
         tenant = self.get_object()
-        limits = {field: data.pop(field) for field in ("tier", "rate_limit_override") if field in data}
+        limits = {field: data.pop(field) for field in LIMIT_FIELDS if field in data}
         with operator_write(
             self, action="tenant.change_tier" if limits else "tenant.update", target=tenant,
             detail={**data, **limits}, also=("console.change_tier",) if limits else (),
@@ -119,6 +123,9 @@ class TenantViewSet(viewsets.GenericViewSet):
                 tenant = services.tenant_limit_override(
                     tenant=tenant, requests_per_minute=limits["rate_limit_override"]
                 )
+            overrides = {name: limits[field] for field, name in plans.PLAN_OVERRIDES.items() if field in limits}
+            if overrides:
+                tenant = plans.tenant_plan_override(tenant=tenant, **overrides)
         return Response(TenantOutput(tenant).data)
 
     @extend_schema(
@@ -269,6 +276,9 @@ class WebsiteViewSet(viewsets.GenericViewSet):
     # The upload's own limit (request_limits: a larger request gets a 413 before it is read); the slack
     # is for the multipart framing and the description.
     create_deployment.max_body_bytes = lambda: settings.DEPLOY_BUNDLE_MAX_BYTES + 64 * 1024
+    # Units this call counts in the usage plan's windows and quota (a read costs 1): an upload stores and
+    # validates a bundle, then a worker deploys it and purges the CDN.
+    create_deployment.gateway_cost = 10
 
     @extend_schema(
         summary="Roll back to an earlier deployment", tags=["Deployments"], request=DeploymentRollbackInput,

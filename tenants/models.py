@@ -15,12 +15,16 @@ class Tier(models.TextChoices):
     ENTERPRISE = "enterprise", "Enterprise"
 
 
-# API requests a minute per tier; the API gateway enforces these.
-TIER_REQUESTS_PER_MINUTE = {
-    Tier.FREE: 100,
-    Tier.STARTER: 1_000,
-    Tier.PROFESSIONAL: 5_000,
-    Tier.ENTERPRISE: 50_000,
+# The usage plans a fresh database starts with (operators edit them in the admin): burst (units a
+# second), units a minute and a monthly quota (calendar month, UTC); None is no limit of that kind.
+# Burst is off by default: the minute window already bounds a client, and a burst limit below a
+# tier's minute limit is a product decision per plan. Quotas are about 70 % of what the minute limit
+# allows in a month for the paid tiers below Enterprise; Enterprise has none.
+DEFAULT_USAGE_PLANS = {
+    Tier.FREE: {"burst_per_second": None, "requests_per_minute": 100, "monthly_quota": 100_000},
+    Tier.STARTER: {"burst_per_second": None, "requests_per_minute": 1_000, "monthly_quota": 5_000_000},
+    Tier.PROFESSIONAL: {"burst_per_second": None, "requests_per_minute": 5_000, "monthly_quota": 50_000_000},
+    Tier.ENTERPRISE: {"burst_per_second": None, "requests_per_minute": 50_000, "monthly_quota": None},
 }
 
 
@@ -71,6 +75,9 @@ class Tenant(models.Model):
     # API requests a minute over all the tenant's keys instead of the tier's: set only by an operator,
     # through tenant_limit_override (audited).
     rate_limit_override = models.PositiveIntegerField(null=True, blank=True)
+    # The same for the plan's burst and monthly quota (tenants.plans.tenant_plan_override, audited).
+    burst_override = models.PositiveIntegerField(null=True, blank=True)
+    monthly_quota_override = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,9 +105,38 @@ class Tenant(models.Model):
         return self.status == self.Status.ACTIVE
 
     @property
-    def requests_per_minute(self) -> int:
-        """The tenant's API limit over all its keys: the operator's override, else the tier's."""
-        return self.rate_limit_override or TIER_REQUESTS_PER_MINUTE[Tier(self.tier)]
+    def requests_per_minute(self) -> int | None:
+        """The tenant's API limit a minute over all its keys: the operator's override, else its plan's."""
+        from .plans import tenant_usage_plan
+
+        return tenant_usage_plan(self).requests_per_minute
+
+
+class UsagePlan(models.Model):
+    """A tier's API usage plan: every limit optional (empty: none of that kind); units are requests
+    weighted by each operation's cost. Changed only through tenants.plans.usage_plan_update (audited)."""
+
+    tier = models.CharField(max_length=20, choices=Tier.choices, unique=True)
+    burst_per_second = models.PositiveIntegerField(null=True, blank=True, help_text="Units a second.")
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True, help_text="Units a minute.")
+    monthly_quota = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Units a calendar month (UTC), over all the tenant's keys."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tier"]
+        constraints = [models.CheckConstraint(condition=_in_choices("tier", Tier), name="usage_plan_tier_valid")]
+        constraints += [
+            models.CheckConstraint(
+                condition=models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": 1}),
+                name=f"usage_plan_{field}_positive",
+            )
+            for field in ("burst_per_second", "requests_per_minute", "monthly_quota")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_tier_display()} plan"
 
 
 class Website(models.Model):

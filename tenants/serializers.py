@@ -42,8 +42,8 @@ class TenantOutput(serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = [
-            "id", "name", "slug", "tier", "requests_per_minute", "rate_limit_override", "status",
-            "suspended_at", "suspension_reason", "created_at", "updated_at",
+            "id", "name", "slug", "tier", "requests_per_minute", "rate_limit_override", "burst_override",
+            "monthly_quota_override", "status", "suspended_at", "suspension_reason", "created_at", "updated_at",
         ]  # fmt: skip
 
 
@@ -68,6 +68,14 @@ class TenantUpdateInput(Input):
     rate_limit_override = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT,
         help_text="API requests a minute over all the tenant's keys instead of the tier's; null: the tier's.",
+    )  # fmt: skip
+    burst_override = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000,
+        help_text="Units a second over all the tenant's keys instead of its plan's burst; null: the plan's.",
+    )  # fmt: skip
+    monthly_quota_override = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=10**15,
+        help_text="Units a calendar month (UTC) instead of its plan's quota; null: the plan's.",
     )  # fmt: skip
 
 

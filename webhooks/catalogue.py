@@ -40,6 +40,9 @@ _HOSTNAME = {
     "hostname": "www.example.com", "website_id": "uuid", "status": "verified", "verified_at": "iso-8601|null",
     "error": "str", "record": {"type": "TXT", "name": "_platform-challenge.www.example.com", "value": "token"},
 }  # fmt: skip
+_QUOTA = {
+    "month": "2026-12", "quota": 100000, "used": 80000, "remaining": 20000, "resets_at": "iso-8601",
+}  # fmt: skip
 _EXPORT = {"id": "uuid", "object_key": "exports/…", "size_bytes": 1234, "error": "str"}
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -81,6 +84,18 @@ EVENT_TYPES: dict[str, EventType] = {
         ),
         EventType("apikey.created", 1, "An API key was created (the key itself is never sent).", {"apikey": _APIKEY}),
         EventType("apikey.revoked", 1, "An API key was revoked.", {"apikey": _APIKEY}),
+        EventType(
+            "usage.quota.warning",
+            1,
+            "The tenant used 80 % of its monthly API quota (sent once a month).",
+            {"usage": _QUOTA},
+        ),
+        EventType(
+            "usage.quota.exceeded",
+            1,
+            "The tenant used its whole monthly API quota: requests are refused (429) until the month ends.",
+            {"usage": _QUOTA},
+        ),
         EventType("cdn.invalidation.completed", 1, "A CDN invalidation completed.", {"invalidation": _INVALIDATION}),
         EventType("cdn.invalidation.failed", 1, "A CDN invalidation failed.", {"invalidation": _INVALIDATION}),
         EventType("backup.tenant_export.completed", 1, "A tenant export is ready.", {"export": _EXPORT}),

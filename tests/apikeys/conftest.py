@@ -40,12 +40,12 @@ def fresh_gateway_state():
     """Per-IP guards (django-ratelimit) and pending outcomes start empty in every test."""
     from django.core.cache import cache
 
-    from apikeys import ratelimit
+    from apikeys.gateway import outcomes
 
     cache.clear()
-    ratelimit.outcomes.take()
+    outcomes.pending.take()
     yield
-    ratelimit.outcomes.take()
+    outcomes.pending.take()
 
 
 @pytest.fixture

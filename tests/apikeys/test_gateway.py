@@ -195,7 +195,7 @@ def test_headers_on_200_and_429(tenant, make_key, key_client):
     for remaining in (2, 1, 0):
         response = client.get("/api/v1/websites/")
         assert response.status_code == 200
-        assert response["RateLimit-Policy"] == '"starter";q=1000;w=60, "key";q=3;w=60'
+        assert response["RateLimit-Policy"].startswith('"minute";q=1000;w=60, "key";q=3;w=60, "month";q=5000000;w=')
         match = re.fullmatch(r'"key";r=(\d+);t=(\d+)', response["RateLimit"])
         assert match and int(match[1]) == remaining and 1 <= int(match[2]) <= 61
         assert response["X-RateLimit-Limit"] == "3" and response["X-RateLimit-Remaining"] == str(remaining)
@@ -204,7 +204,7 @@ def test_headers_on_200_and_429(tenant, make_key, key_client):
     error_of(response, 429, "rate_limited")
     assert 1 <= int(response["Retry-After"]) <= 61
     assert response["RateLimit"].startswith('"key";r=0;t=') and response["X-RateLimit-Remaining"] == "0"
-    assert response["RateLimit-Policy"] == '"starter";q=1000;w=60, "key";q=3;w=60'
+    assert response["RateLimit-Policy"].startswith('"minute";q=1000;w=60, "key";q=3;w=60, "month";q=5000000;w=')
 
 
 def test_tier_limit_applies_and_tier_change_takes_effect(
@@ -216,7 +216,7 @@ def test_tier_limit_applies_and_tier_change_takes_effect(
     with django_capture_on_commit_callbacks(execute=True):
         tenant_services.tenant_update(tenant=tenant, tier="enterprise")
     response = client.get("/api/v1/websites/")
-    assert response["X-RateLimit-Limit"] == "50000" and response["RateLimit-Policy"] == '"enterprise";q=50000;w=60'
+    assert response["X-RateLimit-Limit"] == "50000" and response["RateLimit-Policy"] == '"minute";q=50000;w=60'
 
 
 def test_steady_state_is_one_redis_round_trip_and_no_query(tenant, make_key, django_assert_num_queries):
@@ -305,7 +305,9 @@ def test_refusals_pass_the_whole_chain_and_unknown_paths_still_need_a_valid_key(
     assert response["Cache-Control"] == "no-store"
     error_of(key_client("plk_test_" + "A" * 50).get("/api/v1/no-such-endpoint/"), 401, "invalid_api_key")
     response = key_client(raw_key).get("/api/v1/no-such-endpoint/")
-    assert response.status_code == 404 and response["RateLimit-Policy"] == '"starter";q=1000;w=60'
+    assert response.status_code == 404 and response["RateLimit-Policy"].startswith(
+        '"minute";q=1000;w=60, "month";q=5000000;w='
+    )
 
 
 def test_per_ip_limits_use_the_client_behind_trusted_proxies(tenant, key_client, settings):

@@ -63,7 +63,9 @@ def test_fail_open_then_closed_then_recovery(
     settings.API_GATEWAY_FAIL_MODE = "open"
     wait_for(lambda: "RateLimit" in client.get("/api/v1/websites/"), timeout=15, interval=0.2)
     response = client.get("/api/v1/websites/")
-    assert response.status_code == 200 and response["RateLimit-Policy"] == '"starter";q=1000;w=60'
+    assert response.status_code == 200 and response["RateLimit-Policy"].startswith(
+        '"minute";q=1000;w=60, "month";q=5000000;w='
+    )
     error_of(key_client(raw_revoked).get("/api/v1/websites/"), 401, "revoked_api_key")
 
 
@@ -92,5 +94,5 @@ def test_a_redis_restart_between_requests_costs_no_request(tenant, make_key, key
     _stack("start")  # returns once Redis answers; the restarted Redis is empty (no scripts, no records)
     before = _errors("open") + _errors("closed")
     response = client.get("/api/v1/websites/")
-    assert response.status_code == 200 and response["RateLimit"].startswith('"starter";r=999;')
+    assert response.status_code == 200 and response["RateLimit"].startswith('"minute";r=999;')
     assert _errors("open") + _errors("closed") == before

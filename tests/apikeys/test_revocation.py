@@ -6,14 +6,15 @@ import textwrap
 
 import pytest
 
-from apikeys import ratelimit, services
+from apikeys import services
+from apikeys.gateway import base
 from tests.conftest import REPO_ROOT
 
 CHECKER = textwrap.dedent(
     """
     import sys, django
     django.setup()
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
     from apikeys.keyformat import parse_key
     for line in sys.stdin:
         print(decide(parse_key(line.strip())).code, flush=True)
@@ -35,11 +36,11 @@ def test_revocation_is_seen_by_a_second_process_on_its_next_request(test_databas
     try:
         other.stdin.write(raw_key + "\n")
         other.stdin.flush()
-        assert int(other.stdout.readline()) == ratelimit.OK  # warm in the other process
+        assert int(other.stdout.readline()) == base.OK  # warm in the other process
         services.apikey_revoke(api_key=api_key, revoked_by="test", reason="leaked")  # commits, then publishes
         other.stdin.write(raw_key + "\n")
         other.stdin.flush()
-        assert int(other.stdout.readline()) == ratelimit.REVOKED
+        assert int(other.stdout.readline()) == base.REVOKED
     finally:
         other.stdin.close()
         other.wait(timeout=30)

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 
-from apikeys import ratelimit, services
+from apikeys import services
+from apikeys.gateway import base
+from apikeys.gateway.memory_store import MemoryGatewayStore
 from apikeys.keyformat import parse_key
 from console.models import AuditLogEntry
 from tenants import services as tenant_services
@@ -33,7 +35,8 @@ def test_the_tier_limit_covers_all_the_tenants_keys(free_tenant, make_key, key_c
     assert sum(admitted) == 100 and admitted[:3] == [30, 30, 30]
     response = clients[0].get(f"{V1}/websites/")
     error_of(response, 429, "rate_limited")
-    assert response["RateLimit"].startswith('"free";r=0;') and response["RateLimit-Policy"] == '"free";q=100;w=60'
+    assert response["RateLimit"].startswith('"minute";r=0;')
+    assert response["RateLimit-Policy"].startswith('"minute";q=100;w=60, "month";q=100000;w=')
 
 
 def test_a_key_cannot_raise_its_own_limit(free_tenant, make_key, key_client):
@@ -58,25 +61,28 @@ def test_ratelimit_headers_report_the_policy_closest_to_its_limit(free_tenant, m
     _, raw_own = make_key(free_tenant, ["websites:read"], name="own", rate_limit_per_minute=50)
     own = key_client(raw_own)
     first = own.get(f"{V1}/websites/")
-    assert first["RateLimit-Policy"] == '"free";q=100;w=60, "key";q=50;w=60'
+    assert first["RateLimit-Policy"].startswith('"minute";q=100;w=60, "key";q=50;w=60, "month";q=100000;w=')
     assert re.fullmatch(r'"key";r=49;t=\d+', first["RateLimit"])  # 49 left of the key's, 99 of the tenant's
     assert _admitted(key_client(raw_busy), 80) == 80
     second = own.get(f"{V1}/websites/")  # the tenant has 19 left, the key 48: the tenant's is closer
-    assert re.fullmatch(r'"free";r=18;t=\d+', second["RateLimit"]) and second["X-RateLimit-Limit"] == "100"
+    assert re.fullmatch(r'"minute";r=18;t=\d+', second["RateLimit"]) and second["X-RateLimit-Limit"] == "100"
     assert _admitted(own, 30) == 18
     refused = own.get(f"{V1}/websites/")
     error_of(refused, 429, "rate_limited")
-    assert refused["RateLimit"].startswith('"free";r=0;') and "100 requests" in refused.json()["error"]["message"]
+    assert (
+        refused["RateLimit"].startswith('"minute";r=0;')
+        and '"minute" limit of 100' in refused.json()["error"]["message"]
+    )
 
 
 def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
     """64 threads on 4 keys of one Free tenant: exactly 100 admitted in all, never one more."""
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
 
     parsed = [parse_key(make_key(free_tenant, ["websites:read"], name=f"c{i}")[1]) for i in range(4)]
     for key in parsed:
-        assert decide(key).code == ratelimit.OK
-    store = ratelimit.gateway_store()
+        assert decide(key).code == base.OK
+    store = base.gateway_store()
     store.reset_limit(parsed[0].lookup_id, str(free_tenant.pk))
     admitted, start = [], threading.Barrier(64)
 
@@ -85,7 +91,7 @@ def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
         count = 0
         for _ in range(3):
             decision = store.evaluate(lookup_id=key.lookup_id, secret_hash=key.secret_hash, outcomes=[])
-            count += decision.code == ratelimit.OK
+            count += decision.code == base.OK
         admitted.append(count)
 
     threads = [threading.Thread(target=client, args=(parsed[i % 4],)) for i in range(64)]
@@ -99,26 +105,27 @@ def test_exact_under_concurrency_over_four_keys(free_tenant, make_key):
 def test_memory_store_applies_the_tenant_window_too():
     from apikeys.keyformat import generate_key
 
-    store = ratelimit.MemoryGatewayStore()
+    store = MemoryGatewayStore()
     keys = [generate_key("test")[1] for _ in range(3)]
     for index, key in enumerate(keys):
         limit = "10" if index == 2 else ""
         store.put_record(key.lookup_id, {"h": key.secret_hash, "id": f"k{index}", "t": "t1", "sc": "websites:read",
                                          "exp": "0", "lim": limit, "rev": "0"})  # fmt: skip
-    store.put_tenant("t1", {"s": "active", "lim": "20", "tier": "free"})
+    store.put_tenant("t1", base.tenant_fields(status="active", tier="free", burst=None, minute=20, quota=None,
+                                             month="", month_units=0))  # fmt: skip
     codes = []
     for _ in range(12):
         decision = store.evaluate(lookup_id=keys[2].lookup_id, secret_hash=keys[2].secret_hash, outcomes=[])
         codes.append(decision.code)
-    assert codes.count(ratelimit.OK) == 10 and decision.policy == ratelimit.KEY_POLICY and decision.limit == 10
+    assert codes.count(base.OK) == 10 and decision.policy == base.KEY_POLICY and decision.limit == 10
     others = [store.evaluate(lookup_id=k.lookup_id, secret_hash=k.secret_hash, outcomes=[]) for k in keys[:2] * 6]
-    assert sum(d.code == ratelimit.OK for d in others) == 10  # the tenant's 20, 10 of which key 2 used
+    assert sum(d.code == base.OK for d in others) == 10  # the tenant's 20, 10 of which key 2 used
     refused = others[-1]
-    assert refused.code == ratelimit.RATE_LIMITED and (refused.policy, refused.limit) == (ratelimit.TENANT_POLICY, 20)
-    store.put_record(keys[0].lookup_id, ratelimit.removed_record_fields(key_id="k0", tenant_id="t1",
+    assert refused.code == base.RATE_LIMITED and (refused.policy, refused.limit) == (base.MINUTE_POLICY, 20)
+    store.put_record(keys[0].lookup_id, base.removed_record_fields(key_id="k0", tenant_id="t1",
                                                                         secret_hash=keys[0].secret_hash))  # fmt: skip
     assert store.evaluate(lookup_id=keys[0].lookup_id, secret_hash=keys[0].secret_hash, outcomes=[]).code == (
-        ratelimit.INVALID
+        base.INVALID
     )
 
 

@@ -151,7 +151,7 @@ def _edge_requests(a) -> list[tuple[str, str, object]]:
         ):  # fmt: skip
             requests.append(("GET", f"{path}?{query}", None))
     for query in ("minutes=0", "minutes=-1", "minutes=1000000000000", "minutes=abc", "minutes=%00", "tenant=%00"):
-        requests.append(("GET", f"{V1}/usage?{query}", None))
+        requests.append(("GET", f"{V1}/usage/?{query}", None))
     requests += [
         ("GET", f"{website}/deployments/?status=%00&page=0", None),
         ("GET", f"{V1}/websites/{'0' * 36}/", None),

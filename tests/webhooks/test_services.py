@@ -21,6 +21,7 @@ def test_catalogue_documents_every_event_of_the_issue():
         "cdn.invalidation.completed", "cdn.invalidation.failed", "backup.tenant_export.completed",
         "backup.tenant_export.failed", "webhook.endpoint.disabled", "ping",
         "hostname.verified", "hostname.verification_failed", "hostname.record_missing", "hostname.unverified",
+        "usage.quota.warning", "usage.quota.exceeded",
     }  # fmt: skip
     assert set(catalogue.EVENT_TYPES) == expected
     assert all(e.version >= 1 and e.example and e.description for e in catalogue.EVENT_TYPES.values())

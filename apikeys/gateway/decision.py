@@ -1,6 +1,6 @@
 """The gateway's decision for one presented key: cached state in one round trip, the database on a miss.
 
-Steady state is one `GATEWAY_SCRIPT` call and no query. A miss (first use, or after a record's TTL)
+Steady state is one `lua/gateway.lua` call and no query. A miss (first use, or after a record's TTL)
 loads the key and its tenant from the database, fills the cache only where still absent, and asks again.
 """
 
@@ -11,9 +11,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from . import ratelimit
-from .keyformat import ParsedKey, hashes_match
-from .models import ApiKey
+from ..keyformat import ParsedKey, hashes_match
+from ..models import ApiKey
+from . import base, outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +49,20 @@ class PendingDecision:
     them. A miss (first use, or after a record's TTL) is completed synchronously from the database.
     """
 
-    def __init__(self, parsed: ParsedKey):
+    def __init__(self, parsed: ParsedKey, cost: int = 1):
         self.parsed = parsed
-        self._store = ratelimit.gateway_store()
-        self._outcomes = ratelimit.outcomes.take(older_than=ratelimit.PIGGYBACK_SECONDS)
+        self.cost = cost
+        self._store = base.gateway_store()
+        self._outcomes = outcomes.pending.take(older_than=outcomes.PIGGYBACK_SECONDS)
         self._error: RedisError | None = None
         try:
             self._reply = self._store.send_evaluate(
-                lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=self._outcomes
+                lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=self._outcomes, cost=cost
             )
         except RedisError as exc:
             self._error = exc
 
-    def result(self) -> ratelimit.Decision:
+    def result(self) -> base.Decision:
         """Read the reply (once); raises BackendUnavailable when Redis did not answer."""
         parsed = self.parsed
         try:
@@ -69,51 +70,60 @@ class PendingDecision:
                 raise self._error
             decision = self._reply()
         except RedisError as exc:
-            ratelimit.outcomes.put_back(self._outcomes)
+            outcomes.pending.put_back(self._outcomes)
             raise BackendUnavailable(str(exc)) from exc
         store = self._store
         # At most two fills: the key record, then its tenant's state.
         for _ in range(2):
-            if decision.code == ratelimit.MISS:
+            if decision.code == base.MISS:
                 api_key = ApiKey.objects.using(ACCESS_DB).filter(lookup_id=parsed.lookup_id).first()
                 if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
-                    return ratelimit.Decision(ratelimit.INVALID)
-                _call(store.fill_record, parsed.lookup_id, ratelimit.record_fields(api_key))
-            elif decision.code == ratelimit.TENANT_MISS:
+                    return base.Decision(base.INVALID)
+                _call(store.fill_record, parsed.lookup_id, base.record_fields(api_key))
+            elif decision.code == base.TENANT_MISS:
                 from tenants.models import Tenant
 
                 tenant = Tenant.objects.using(ACCESS_DB).filter(pk=decision.tenant_id).first()
                 if tenant is None:
-                    return ratelimit.Decision(ratelimit.INVALID)
-                _call(store.fill_tenant, str(tenant.pk), ratelimit.tenant_fields(tenant))
+                    return base.Decision(base.INVALID)
+                _call(store.fill_tenant, str(tenant.pk), gateway_tenant_fields(tenant))
             else:
                 return decision
-            decision = _call(store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
+            decision = _call(
+                store.evaluate, lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[], cost=self.cost
+            )
         return decision
 
 
-def decide(parsed: ParsedKey) -> ratelimit.Decision:
-    return PendingDecision(parsed).result()
+def decide(parsed: ParsedKey, cost: int = 1) -> base.Decision:
+    return PendingDecision(parsed, cost).result()
 
 
-def decide_from_database(parsed: ParsedKey) -> ratelimit.Decision:
+def decide_from_database(parsed: ParsedKey) -> base.Decision:
     """Authentication without the shared store (fail-open mode during a Redis outage): no limit applied."""
     api_key = ApiKey.objects.using(ACCESS_DB).select_related("tenant").filter(lookup_id=parsed.lookup_id).first()
     if api_key is None or not hashes_match(api_key.secret_hash, parsed.secret_hash):
-        return ratelimit.Decision(ratelimit.INVALID)
+        return base.Decision(base.INVALID)
     common = {"key_id": str(api_key.pk), "tenant_id": str(api_key.tenant_id)}
     if api_key.revoked_at:
-        return ratelimit.Decision(ratelimit.REVOKED, **common)
+        return base.Decision(base.REVOKED, **common)
     if api_key.expires_at and api_key.expires_at <= timezone.now():
-        return ratelimit.Decision(ratelimit.EXPIRED, **common)
+        return base.Decision(base.EXPIRED, **common)
     if not api_key.tenant.is_active:
-        return ratelimit.Decision(ratelimit.SUSPENDED, **common)
-    tenant_limit = api_key.tenant.requests_per_minute
-    key_limit = min(api_key.rate_limit_per_minute or tenant_limit, tenant_limit)
-    policy = ratelimit.KEY_POLICY if key_limit < tenant_limit else ratelimit.TENANT_POLICY
-    return ratelimit.Decision(
-        ratelimit.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, limit=key_limit, remaining=-1,
-        policy=policy, tenant_limit=tenant_limit, key_limit=key_limit, **common,
+        return base.Decision(base.SUSPENDED, **common)
+    from tenants.plans import tenant_usage_plan
+
+    plan = tenant_usage_plan(api_key.tenant)
+    minute_limit = plan.requests_per_minute or 0
+    key_limit = api_key.rate_limit_per_minute or 0
+    if minute_limit and key_limit >= minute_limit:
+        key_limit = 0
+    # The per-minute policy that would bind is named (X-RateLimit-Limit), though nothing is counted.
+    policy, limit = (base.KEY_POLICY, key_limit) if key_limit else (base.MINUTE_POLICY, minute_limit)
+    return base.Decision(
+        base.OK, scopes=tuple(api_key.scopes), tier=api_key.tenant.tier, remaining=-1, policy=policy, limit=limit,
+        burst_limit=plan.burst_per_second or 0, minute_limit=minute_limit, key_limit=key_limit,
+        monthly_quota=plan.monthly_quota or 0, **common,
     )  # fmt: skip
 
 
@@ -127,13 +137,28 @@ def _call(function, *args, **kwargs):
 def publish_key(api_key: ApiKey) -> None:
     """Overwrite the cached record (after revoke, rotate): every process sees it on its next request."""
     try:
-        ratelimit.gateway_store().put_record(api_key.lookup_id, ratelimit.record_fields(api_key))
+        base.gateway_store().put_record(api_key.lookup_id, base.record_fields(api_key))
     except RedisError:
         # The record would stay stale up to its TTL; say so loudly (id only, never the key).
         logger.error("could not publish api key id=%s to the gateway cache", api_key.pk)
         raise
 
 
+def gateway_tenant_fields(tenant) -> dict:
+    """The tenant's cached record: status, usage plan, and the units its month counter starts from should
+    Redis have lost it (two queries, on a miss or a change only)."""
+    from tenants.plans import tenant_usage_plan
+
+    from ..selectors import tenant_month_units
+
+    plan = tenant_usage_plan(tenant)
+    month = base.current_month()
+    return base.tenant_fields(
+        status=tenant.status, tier=tenant.tier, burst=plan.burst_per_second, minute=plan.requests_per_minute,
+        quota=plan.monthly_quota, month=month.id, month_units=tenant_month_units(tenant_id=tenant.pk, month=month),
+    )  # fmt: skip
+
+
 def publish_tenant(tenant) -> None:
-    """Called from tenants.access.publish_tenant_access after a status or tier change."""
-    ratelimit.gateway_store().put_tenant(str(tenant.pk), ratelimit.tenant_fields(tenant))
+    """Called from tenants.access.publish_tenant_access after a change of status, tier or usage plan."""
+    base.gateway_store().put_tenant(str(tenant.pk), gateway_tenant_fields(tenant))

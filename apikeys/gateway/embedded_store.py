@@ -19,7 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .ratelimit import MemoryGatewayStore
+from .memory_store import MemoryGatewayStore
 
 
 class EmbeddedGatewayStore(MemoryGatewayStore):
@@ -55,9 +55,9 @@ class EmbeddedGatewayStore(MemoryGatewayStore):
     def _fill_is_current(self) -> bool:
         return getattr(self._thread, "generation", None) == self._generation()
 
-    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list):
+    def evaluate(self, *, lookup_id: str, secret_hash: str, outcomes: list, cost: int = 1):
         self._refresh()
-        return super().evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes)
+        return super().evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=outcomes, cost=cost)
 
     def fill_record(self, lookup_id: str, fields: dict) -> None:
         if self._fill_is_current():

@@ -6,7 +6,9 @@ import time
 import pytest
 import redis
 
-from apikeys import ratelimit
+from apikeys.gateway import base
+from apikeys.gateway.memory_store import MemoryGatewayStore
+from apikeys.gateway.redis_store import RedisGatewayStore
 from apikeys.keyformat import parse_key
 from tests.helpers import wait_for
 
@@ -17,12 +19,12 @@ ATTEMPTS_PER_CLIENT = 3
 
 def _warm(raw_key) -> tuple[str, str]:
     """First use through the real gateway fills the key record and tenant state in Redis."""
-    from apikeys.gateway import decide
+    from apikeys.gateway.decision import decide
 
     parsed = parse_key(raw_key)
     decision = decide(parsed)
-    assert decision.code == ratelimit.OK
-    ratelimit.gateway_store().reset_limit(parsed.lookup_id, decision.tenant_id)
+    assert decision.code == base.OK
+    base.gateway_store().reset_limit(parsed.lookup_id, decision.tenant_id)
     return parsed.lookup_id, parsed.secret_hash
 
 
@@ -35,7 +37,7 @@ def _hammer(store, lookup_id, secret_hash, threads) -> int:
         count = 0
         for _ in range(ATTEMPTS_PER_CLIENT):
             decision = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-            count += decision.code == ratelimit.OK
+            count += decision.code == base.OK
         admitted.append(count)
 
     workers = [threading.Thread(target=client) for _ in range(threads)]
@@ -47,7 +49,7 @@ def _hammer(store, lookup_id, secret_hash, threads) -> int:
 
 
 def _process_client(redis_url, lookup_id, secret_hash, threads, results):
-    store = ratelimit.RedisGatewayStore(redis.Redis.from_url(redis_url))
+    store = RedisGatewayStore(redis.Redis.from_url(redis_url))
     results.put(_hammer(store, lookup_id, secret_hash, threads))
 
 
@@ -63,7 +65,7 @@ def test_64_concurrent_clients_threads_and_processes_get_exactly_the_free_limit(
     for process in processes:
         process.start()
     # 32 threads here and 4 processes x 8 threads: 64 clients, 192 attempts for 100 places.
-    in_process = _hammer(ratelimit.gateway_store(), lookup_id, secret_hash, 32)
+    in_process = _hammer(base.gateway_store(), lookup_id, secret_hash, 32)
     from_processes = [results.get(timeout=60) for _ in processes]
     for process in processes:
         process.join(timeout=30)
@@ -75,22 +77,22 @@ def test_no_double_burst_across_a_window_edge(tenant, make_key):
     """A full quota used 59 s ago still counts now; a fixed window would admit a second burst here."""
     _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=5)
     lookup_id, secret_hash = _warm(raw_key)
-    client = ratelimit.gateway_store().client
+    client = base.gateway_store().client
     server_now = int(client.time()[0])
     # Five admissions 59 s ago, as the script records them: a bucket, the running total, the oldest.
-    client.hset(ratelimit.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
-    store = ratelimit.gateway_store()
+    client.hset(base.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
+    store = base.gateway_store()
     refused = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    assert refused.code == ratelimit.RATE_LIMITED and refused.remaining == 0
+    assert refused.code == base.RATE_LIMITED and refused.remaining == 0
     assert 1 <= refused.reset_seconds <= 3
     # Once those requests are more than 60 s old, the quota is back, all of it.
     wait_for(
-        lambda: store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[]).code == ratelimit.OK,
+        lambda: store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[]).code == base.OK,
         timeout=10,
         interval=0.25,
     )
     admitted = [store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[]).code for _ in range(5)]
-    assert admitted.count(ratelimit.OK) == 4 and admitted[-1] == ratelimit.RATE_LIMITED
+    assert admitted.count(base.OK) == 4 and admitted[-1] == base.RATE_LIMITED
 
 
 def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_capture_on_commit_callbacks):
@@ -100,10 +102,10 @@ def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_c
         tenant_services.tenant_limit_override(tenant=tenant, requests_per_minute=100_000)
     _, raw_key = make_key(tenant, ["websites:read"], rate_limit_per_minute=50_000)
     lookup_id, secret_hash = _warm(raw_key)
-    store = ratelimit.gateway_store()
+    store = base.gateway_store()
     for _ in range(300):
         store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    for window in (ratelimit.LIMIT + lookup_id, ratelimit.TENANT_LIMIT + str(tenant.pk)):
+    for window in (base.LIMIT + lookup_id, base.TENANT_LIMIT + str(tenant.pk)):
         assert store.client.hlen(window) <= 61 + 2  # buckets, total, oldest
         assert 0 < store.client.pttl(window) <= 62_000
 
@@ -111,37 +113,26 @@ def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_c
 def test_memory_store_same_decisions_for_embedded_mode():
     from apikeys.keyformat import generate_key
 
-    store = ratelimit.MemoryGatewayStore()
+    store = MemoryGatewayStore()
     raw_key, parsed = generate_key("test")
     record = {"h": parsed.secret_hash, "id": "k1", "t": "t1", "sc": "websites:read", "exp": "0", "lim": "", "rev": "0"}
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == ratelimit.MISS
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.MISS
     store.fill_record(parsed.lookup_id, record)
     decision = store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[])
-    assert decision.code == ratelimit.TENANT_MISS
-    store.fill_tenant("t1", {"s": "active", "lim": "100", "tier": "free"})
+    assert decision.code == base.TENANT_MISS
+    plan = {"tier": "free", "burst": None, "minute": 100, "quota": None, "month": "", "month_units": 0}
+    store.fill_tenant("t1", base.tenant_fields(status="active", **plan))
     assert _hammer(store, parsed.lookup_id, parsed.secret_hash, 64) == 100
-    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == ratelimit.INVALID
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == base.INVALID
     store.fill_record(parsed.lookup_id, {**record, "rev": "1"})  # a fill never overwrites
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        != ratelimit.REVOKED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code != base.REVOKED
     store.put_record(parsed.lookup_id, {**record, "rev": "1"})
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == ratelimit.REVOKED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.REVOKED
     store.put_record(parsed.lookup_id, {**record, "exp": str(int(time.time() * 1000) - 1)})
-    assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == ratelimit.EXPIRED
-    )
+    assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.EXPIRED
     store.put_record(parsed.lookup_id, record)
-    store.put_tenant("t1", {"s": "suspended", "lim": "100", "tier": "free"})
+    store.put_tenant("t1", base.tenant_fields(status="suspended", **plan))
     assert (
-        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code
-        == ratelimit.SUSPENDED
+        store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code == base.SUSPENDED
     )
     assert store.usage_read(int(time.time()) // 60 * 60)["k1"]["l"] == 64 * 3 - 100 + 1  # and the one above
