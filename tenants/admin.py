@@ -51,7 +51,7 @@ class UsagePlanForm(AuditReasonForm):
 
 
 @admin.register(UsagePlan)
-class UsagePlanAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class UsagePlanAdmin(OperatorAdminMixin, ModelAdmin):
     """A tier's usage plan (docs/api-limits.md): editing needs console.change_tier, is audited, and reaches
     every tenant of the tier on its next request (through tenants.plans.usage_plan_update)."""
 
