@@ -21,6 +21,7 @@ SIDEBAR = [
     ]),
     ("API access", [
         ("API keys", "key", "admin:apikeys_apikey_changelist", "apikeys.view_apikey"),
+        ("Usage plans", "speed", "admin:tenants_usageplan_changelist", "tenants.view_usageplan"),
         ("API usage by tenant", "bar_chart", "admin:apikeys_usage_chart", "apikeys.view_apiusageminute"),
         ("Usage per minute", "table_rows", "admin:apikeys_apiusageminute_changelist", "apikeys.view_apiusageminute"),
     ]),
