@@ -16,7 +16,15 @@ not consume (Celery's cancel_consumer), then the clock runs from add_consumer to
 finish time. With only 2 cores here, recording the events at the same time (in production: the web
 processes' work, elsewhere) would take CPU from the workers; with_recording_per_s counts that time
 too (recording, then fan-out). Then, on an idle worker, the latency from an event's recording to its
-first attempt. The last line is one JSON object.
+first attempt.
+
+Fairness: another tenant's endpoints never answer (a socket that listens and never accepts, so every
+request waits for the client's 15 s time-out): first 8 endpoints, then 50 fresh ones, while that tenant
+keeps emitting events. other_tenant_p99_ms_with_hanging_endpoints is the p99 of event -> first attempt of
+the benchmark tenant's deliveries meanwhile (the worse of the two phases; target < 2000 ms).
+
+--size quick (the default) finishes in a few minutes; --size full is the measurement of record (more
+deliveries, rounds and samples). The last line is one JSON object.
 """
 
 import argparse
@@ -24,6 +32,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +48,7 @@ BENCH_ENV = {
     "WEBHOOKS_QUEUE": QUEUE,
     "WEBHOOKS_ALLOW_HTTP": "true",
     "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8",
-    "WEBHOOKS_MAX_ENDPOINTS_PER_TENANT": str(ENDPOINTS),
+    "WEBHOOKS_MAX_ENDPOINTS_PER_TENANT": str(max(ENDPOINTS, 50)),
     "LOG_LEVEL": "WARNING",
 }
 
@@ -150,15 +159,41 @@ def start_workers(env: dict, pool: str, threads: int) -> tuple[list[subprocess.P
     raise SystemExit("benchmark: the Celery workers did not start in 60 s")
 
 
+SIZES = {
+    "quick": {"deliveries": 2000, "rounds": 2, "latency_samples": 30, "hanging_seconds": 20},
+    "full": {"deliveries": 5000, "rounds": 3, "latency_samples": 50, "hanging_seconds": 30},
+}
+HANGING_ENDPOINTS = (8, 50)
+
+
+def _never_answering_socket() -> socket.socket:
+    """A listening socket that never accepts: connections complete in the kernel's backlog, requests are
+    never read, and every attempt waits for the client's time-out."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    return sock
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--deliveries", type=int, default=5000)
-    parser.add_argument("--latency-samples", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--size", choices=list(SIZES), default="quick")
+    parser.add_argument("--deliveries", type=int)
+    parser.add_argument("--latency-samples", type=int)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--hanging-seconds", type=float, help="length of each phase with hanging endpoints")
     parser.add_argument("--pool", choices=["threads", "prefork", "solo"], default="threads")
     # The deployment's default (WEBHOOKS_WORKER_CONCURRENCY in deploy/compose, --concurrency in deploy/k8s).
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
+    for name, value in SIZES[args.size].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if not os.environ.get("DATABASE_URL") or not os.environ.get("CELERY_BROKER_URL"):
         raise SystemExit('benchmark: run against the stack: eval "$(deploy/local/stack env)" first')
     os.environ.update(BENCH_ENV)
@@ -168,7 +203,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.db import transaction
-    from django.db.models import Max
+    from django.db.models import Max, Q
     from django.utils import timezone
 
     from tenants import services as tenant_services
@@ -238,16 +273,48 @@ def main() -> None:
             event = services.endpoint_ping(endpoint=endpoint)
             attempt = None
             while attempt is None:
-                attempt = Attempt.objects.filter(delivery__event=event).first()
+                # Finished: a started attempt holds its claim time until its outcome writes the request's.
+                attempt = Attempt.objects.filter(delivery__event=event, state="finished").first()
                 time.sleep(0.002)
             latencies.append((attempt.started_at - event.created_at).total_seconds() * 1000)
+
+        # Fairness: a tenant whose endpoints never answer keeps emitting events; the benchmark tenant's too.
+        hanging_socket = _never_answering_socket()
+        hanging_url = f"http://127.0.0.1:{hanging_socket.getsockname()[1]}"
+        fairness = {}
+        for count in HANGING_ENDPOINTS:
+            hanging_tenant = tenant_services.tenant_create(name=f"Hanging {count}", slug=f"{slug}-hang-{count}")
+            for index in range(count):
+                services.endpoint_create(tenant=hanging_tenant, url=f"{hanging_url}/{index}", event_types=["tenant.*"])
+            phase_started, events_healthy = time.monotonic(), []
+            while time.monotonic() - phase_started < args.hanging_seconds:
+                with transaction.atomic():
+                    services.event_record(tenant=hanging_tenant, type="tenant.suspended", data={"tenant": {"n": 0}})
+                with transaction.atomic():
+                    events_healthy.append(
+                        services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"n": 1}})
+                    )
+                time.sleep(0.25)
+            wanted = len(events_healthy) * ENDPOINTS
+            first = Attempt.objects.filter(delivery__event__in=events_healthy, number=1).exclude(state="started")
+            deadline = time.monotonic() + 120
+            while first.count() < wanted and time.monotonic() < deadline:
+                time.sleep(0.5)
+            waits = [(started - created).total_seconds() * 1000
+                     for started, created in first.values_list("started_at", "delivery__event__created_at")]  # fmt: skip
+            # The first phase's endpoints keep hanging (and retrying) through the second, as they would.
+            fairness[count] = {"p99": _p99(waits), "missing": wanted - len(waits)}
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
         for worker in workers:
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loop still waiting on hanging receivers
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
         receiver.terminate()
-        Tenant.objects.filter(slug=slug).delete()
+        Tenant.objects.filter(Q(slug=slug) | Q(slug__startswith=f"{slug}-hang-")).delete()
 
     raw_per_s = max(statistics.mean(raw_rates), statistics.mean(urllib3_rates))
     urllib3_per_s = statistics.mean(urllib3_rates)
@@ -273,6 +340,11 @@ def main() -> None:
         "worker_pool": args.pool,
         "worker_threads": args.threads if args.pool == "threads" else None,
         "endpoints": ENDPOINTS,
+        "other_tenant_p99_ms_with_hanging_endpoints": round(max(phase["p99"] for phase in fairness.values()), 1),
+        "hanging_endpoints": list(HANGING_ENDPOINTS),
+        "other_tenant_p99_ms_by_hanging_endpoints": {str(n): round(phase["p99"], 1) for n, phase in fairness.items()},
+        "other_tenant_first_attempts_missing": sum(phase["missing"] for phase in fairness.values()),
+        "size": args.size,
     }
     print(json.dumps(result))
 

@@ -8,7 +8,7 @@ whose lease ran out (`lease_expired`) and retries them (a claim may take an expi
 them with the reason once `attempts` reached the job's limit.
 
 Used by deployments (tenants) and CDN provider requests (cdn); meant for every long job (backups,
-drills, webhook deliveries).
+drills); webhook deliveries hold one lease per sending loop over the rows it sends (a Lease without pk).
 """
 
 import time
@@ -47,14 +47,16 @@ class Lease:
     _renewed_at: float = field(default_factory=time.monotonic)
 
     def held(self) -> Q:
-        """The condition a write by the holder adds, so a worker that lost the job writes nothing."""
-        return Q(pk=self.pk, lease_owner=self.owner)
+        """The condition a write by the holder adds, so a worker that lost the job writes nothing. With no
+        pk the lease covers every row its owner took (a batch: webhook deliveries)."""
+        return Q(lease_owner=self.owner) if self.pk is None else Q(pk=self.pk, lease_owner=self.owner)
 
     def renew(self) -> None:
         expires = timezone.now() + timedelta(seconds=self.seconds)
-        if not self.model._default_manager.filter(self.held()).update(lease_expires_at=expires):
-            raise LeaseLost(f"{self.model.__name__} {self.pk}: the lease was taken over")
+        renewed = self.model._default_manager.filter(self.held()).update(lease_expires_at=expires)
         self._renewed_at = time.monotonic()
+        if not renewed and self.pk is not None:  # a batch may simply have nothing left to hold
+            raise LeaseLost(f"{self.model.__name__} {self.pk}: the lease was taken over")
 
     def renew_if_due(self) -> None:
         """Renew when a third of the lease has passed: cheap enough to call at every checkpoint."""

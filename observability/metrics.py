@@ -16,8 +16,9 @@ Label cardinality (series per metric, at most):
 | rate_limit_decisions_total               | tier, outcome               | 5 x 4                               |
 | api_key_auth_failures_total              | reason                      | 7                                   |
 | platform_api_gateway_backend_errors_total| mode                        | 3                                   |
-| webhook_deliveries_total                 | outcome                     | 4                                   |
+| webhook_deliveries_total                 | outcome                     | 5                                   |
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
+| webhook_breaker_transitions_total        | transition                  | 6                                   |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
 | platform_task_enqueue_failures_total     | task                        | registered tasks                    |
@@ -65,7 +66,8 @@ RATE_LIMIT_OUTCOMES = frozenset({"allowed", "limited", "unchecked"})
 AUTH_FAILURE_REASONS = frozenset(
     {"malformed", "invalid", "revoked", "expired", "tenant_suspended", "too_many_failures"}
 )
-WEBHOOK_OUTCOMES = frozenset({"delivered", "retrying", "failed"})
+WEBHOOK_OUTCOMES = frozenset({"delivered", "retrying", "failed", "lost"})
+WEBHOOK_BREAKER_TRANSITIONS = frozenset({"opened", "probe", "reopened", "closed", "reset"})
 CDN_INVALIDATION_STATUSES = frozenset({"submitted", "completed", "failed", "throttled", "retrying"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retried"})
 
@@ -124,6 +126,13 @@ WEBHOOK_DELIVERY_DURATION = Histogram(
     "Time of one webhook delivery attempt (request to response or error), by outcome.",
     ["outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+WEBHOOK_BREAKER = Counter(
+    "webhook_breaker_transitions",
+    "Endpoint circuit-breaker transitions: opened (too many failures in a row), probe (one request after the "
+    "cool-down), reopened (the probe failed), closed (a request succeeded), reset (by an operator).",
+    ["transition"],
 )
 
 # --- CDN and origin ---------------------------------------------------------------------------
@@ -269,10 +278,15 @@ def record_gateway_backend_error(*, mode: str) -> None:
 
 
 def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
-    """One webhook delivery attempt finished (webhooks.services.deliveries_attempt). outcome: WEBHOOK_OUTCOMES."""
+    """One webhook delivery attempt finished (webhooks.sending). outcome: WEBHOOK_OUTCOMES."""
     outcome = _bounded(outcome, WEBHOOK_OUTCOMES)
     WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
     WEBHOOK_DELIVERY_DURATION.labels(outcome=outcome).observe(seconds)
+
+
+def record_webhook_breaker(*, transition: str) -> None:
+    """An endpoint's circuit breaker changed state (webhooks.policy). transition: WEBHOOK_BREAKER_TRANSITIONS."""
+    WEBHOOK_BREAKER.labels(transition=_bounded(transition, WEBHOOK_BREAKER_TRANSITIONS)).inc()
 
 
 def record_cdn_invalidation(*, backend: str, status: str) -> None:

@@ -102,7 +102,7 @@ app.conf.beat_schedule = {
     # Queues webhook fan-outs and deliveries whose task was lost (broker down at commit, worker killed)
     # and retries due later than a countdown covers.
     "webhooks-sweep": {
-        "task": "webhooks.tasks.webhooks_sweep",
+        "task": "webhooks.tasks.webhooks_sweep_task",
         "schedule": 30.0,
     },
 }

@@ -581,6 +581,24 @@ WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=200)
 WEBHOOKS_FAN_OUT_EVENTS = env.int("WEBHOOKS_FAN_OUT_EVENTS", default=10)
 WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
 WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
+# Fairness (docs/webhooks.md, "Lanes"): at most this many requests in flight to one endpoint per sending
+# loop; a request unanswered after WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the fast lane's
+# WEBHOOKS_SEND_CONCURRENCY; after WEBHOOKS_SLOW_LANE_SECONDS its endpoint's next deliveries go to the slow
+# lane, as those of an endpoint whose last attempt failed (or took that long). Two thresholds: on a starved
+# CPU a healthy request can look slow for a second, and moving its endpoint costs more than freeing a slot. A sending loop waits at most WEBHOOKS_LOOP_SECONDS for new
+# work, and writes outcomes at most WEBHOOKS_OUTCOME_FLUSH_SECONDS after they arrive.
+WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
+WEBHOOKS_SLOW_AFTER_SECONDS = env.float("WEBHOOKS_SLOW_AFTER_SECONDS", default=1)
+WEBHOOKS_SLOW_LANE_SECONDS = env.float("WEBHOOKS_SLOW_LANE_SECONDS", default=5)
+WEBHOOKS_LOOP_SECONDS = env.float("WEBHOOKS_LOOP_SECONDS", default=120)
+WEBHOOKS_OUTCOME_FLUSH_SECONDS = env.float("WEBHOOKS_OUTCOME_FLUSH_SECONDS", default=0.25)
+# A delivery being sent holds a lease this long (renewed while its request waits); past it, the attempt is
+# recorded as lost and the delivery is sent again.
+WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60)
+# Circuit breaker: after this many failed attempts in a row an endpoint's breaker opens; its deliveries wait
+# without a request, and one probe goes out every WEBHOOKS_BREAKER_COOLDOWN_SECONDS until one succeeds.
+WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=10)
+WEBHOOKS_BREAKER_COOLDOWN_SECONDS = env.float("WEBHOOKS_BREAKER_COOLDOWN_SECONDS", default=60)
 # CA certificates that receivers' TLS certificates must chain to (default: the system's, as Python's ssl).
 WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 

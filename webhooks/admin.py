@@ -3,6 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
@@ -31,10 +32,11 @@ class EndpointForm(AuditReasonForm):
 @admin.register(Endpoint)
 class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     form = EndpointForm
-    list_display = ["state_badge", "url", "tenant", "signature_scheme", "disabled_reason", "failing_since"]
+    list_display = ["state_badge", "url", "tenant", "breaker", "lane", "signature_scheme", "failing_since"]
     list_display_links = ["url"]
-    list_filter = [ActiveFilter, ("signature_scheme", titled("signature scheme")),
-                   ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]  # fmt: skip
+    list_filter = [ActiveFilter, ("breaker_state", titled("circuit breaker")), "lane",
+                   ("signature_scheme", titled("signature scheme")), ("tenant__tier", titled("tenant's tier")),
+                   ("created_at", titled("creation date"))]  # fmt: skip
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
@@ -42,9 +44,10 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     # The URL changes only through the API, which runs the SSRF guard.
     # The signature scheme and v1a public keys are shown, never changed here (rotation is the API's).
     readonly_fields = ["id", "tenant", "url", "is_active", "disabled_reason", "disabled_at", "failing_since",
+                       "consecutive_failures", "lane", "breaker_state", "breaker_opened_at", "breaker_probe_at",
                        "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
                        "created_at", "updated_at"]  # fmt: skip
-    actions = ["disable_selected", "enable_selected", "replay_failed", "delete_through_service"]
+    actions = ["disable_selected", "enable_selected", "reset_breaker", "replay_failed", "delete_through_service"]
     actions_detail = ["replay_detail", "disable_detail", "enable_detail"]
     delete_audit_action = "endpoint.delete"
     replay_detail = object_button("replay_detail", "replay_failed", description="Replay failed deliveries",
@@ -60,6 +63,18 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # created through the API, which returns the secret once
+
+    @admin.display(description="Breaker", ordering="breaker_state")
+    def breaker(self, endpoint):
+        """A badge: closed (with the failures in a row), open (until its next probe) or half-open."""
+        if endpoint.breaker_state == Endpoint.BreakerState.CLOSED:
+            failures = endpoint.consecutive_failures
+            return format_html(
+                '<span class="breaker breaker-closed">closed{}</span>', f" ({failures} failed)" if failures else ""
+            )
+        label = endpoint.get_breaker_state_display().lower()
+        probe = f" — probe {endpoint.breaker_probe_at:%Y-%m-%d %H:%M:%S}" if endpoint.breaker_probe_at else ""
+        return format_html('<strong class="breaker breaker-{}">{}{}</strong>', endpoint.breaker_state, label, probe)
 
     def save_model(self, request, obj, form, change):
         """Through endpoint_update (its checks of the event types), audited."""
@@ -101,6 +116,20 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
             audit_action="endpoint.enable", permission="console.toggle_endpoint", title="Enable webhook endpoints",
             question="Enable these endpoints? Deliveries to them are attempted again.",
             submit_label="Yes, enable", done_message="{count} endpoint(s) enabled.", perform=enable,
+            describe=_describe_endpoint,
+        ))  # fmt: skip
+
+    @admin.action(description="Close the circuit breaker of selected endpoints", permissions=["toggle_endpoint"])
+    def reset_breaker(self, request, queryset):
+        def reset(endpoint, data):
+            endpoint = services.endpoint_breaker_reset(endpoint=endpoint)
+            return {"breaker_state": endpoint.breaker_state, "lane": endpoint.lane}
+
+        return confirmed_action(self, request, queryset, Workflow(
+            audit_action="endpoint.breaker_reset", permission="console.toggle_endpoint",
+            title="Close webhook circuit breakers",
+            question="Close the breakers of these endpoints? Their waiting deliveries are sent at once, in the fast lane.",
+            submit_label="Yes, close", done_message="{count} breaker(s) closed.", perform=reset,
             describe=_describe_endpoint,
         ))  # fmt: skip
 

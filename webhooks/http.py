@@ -157,49 +157,82 @@ class PinnedClient:
     def post(self, destination: Destination, *, body: bytes, headers: dict[str, str]) -> Response:
         return self.post_many([Request(destination, body, headers)])[0]
 
+    def session(self) -> "Session":
+        """Requests in flight on this thread's multi handle: start them one by one, collect them as they finish."""
+        multi, idle = self._state()
+        return Session(multi, idle, self._options)
+
     def post_many(self, requests: list[Request]) -> list[Response]:
         """Send the requests, at most `concurrency` at a time; one Response each, in their order."""
-        multi, idle = self._state()
         responses: list[Response | None] = [None] * len(requests)
         waiting = deque(enumerate(requests))
-        running: set[_Transfer] = set()
+        with self.session() as session:
+            while waiting and len(session) < self._concurrency:
+                session.add(*reversed(waiting.popleft()))
+            while len(session):
+                for index, response in session.poll(1.0):
+                    responses[index] = response
+                    if waiting:
+                        session.add(*reversed(waiting.popleft()))
+        return responses  # type: ignore[return-value]
 
-        def start_next() -> None:
-            index, request = waiting.popleft()
-            transfer = idle.pop() if idle else _Transfer(self._options)
-            transfer.start(request, index)
-            multi.add_handle(transfer.curl)
-            running.add(transfer)
 
-        try:
-            while waiting and len(running) < self._concurrency:
-                start_next()
-            while running:
-                _, active = multi.perform()
-                if active == len(running):  # nothing finished: wait for the sockets (or libcurl's next timeout)
-                    timeout_ms = multi.timeout()
-                    multi.select(timeout_ms / 1000 if 0 <= timeout_ms < 1000 else 1.0)
-                    continue
+class Session:
+    """Requests in flight on one multi handle. `add` starts a request under a key of the caller's; `poll`
+    waits (at most `timeout` seconds) and returns the (key, Response) of those that finished. The waits of
+    every request overlap, so one worker slot holds many requests, slow ones among them."""
+
+    def __init__(self, multi: pycurl.CurlMulti, idle: list, options: dict):
+        self._multi, self._idle, self._options = multi, idle, options
+        self._running: dict[_Transfer, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def add(self, request: Request, key: object) -> float:
+        """Start a request; returns its start time (time.time())."""
+        transfer = self._idle.pop() if self._idle else _Transfer(self._options)
+        transfer.start(request, 0)
+        self._multi.add_handle(transfer.curl)
+        self._running[transfer] = key
+        return transfer.started
+
+    def poll(self, timeout: float) -> list[tuple[object, Response]]:
+        multi, finished = self._multi, []
+        deadline = time.monotonic() + timeout
+        while self._running:
+            _, active = multi.perform()
+            if active < len(self._running):
                 while True:
                     queued, succeeded, failed = multi.info_read()
-                    finished = [(curl, None) for curl in succeeded] + [(c, (code, msg)) for c, code, msg in failed]
-                    for curl, error in finished:
+                    for curl, error in [(curl, None) for curl in succeeded] + [(c, (n, m)) for c, n, m in failed]:
                         transfer = curl.transfer
                         multi.remove_handle(curl)
-                        running.discard(transfer)
-                        responses[transfer.index] = transfer.response(error)
-                        idle.append(transfer)
-                        if waiting:
-                            start_next()
+                        finished.append((self._running.pop(transfer), transfer.response(error)))
+                        self._idle.append(transfer)
                     if not queued:
                         break
-        finally:
-            # Interrupted (an exception, a worker's shutdown): no transfer may stay in the multi handle,
-            # where the next batch would read its outcome as one of its own.
-            for transfer in running:
-                multi.remove_handle(transfer.curl)
-                transfer.curl.close()
-        return responses  # type: ignore[return-value]
+            left = deadline - time.monotonic()
+            if finished or left <= 0:
+                break
+            # Nothing finished: wait for the sockets (or libcurl's next timeout), never past the deadline.
+            timeout_ms = multi.timeout()
+            multi.select(min(left, timeout_ms / 1000 if 0 <= timeout_ms < 1000 else 1.0))
+        return finished
+
+    def close(self) -> None:
+        """No transfer may stay in the multi handle, where the next session would read its outcome as its own
+        (after an exception, a worker's shutdown)."""
+        for transfer in self._running:
+            self._multi.remove_handle(transfer.curl)
+            transfer.curl.close()
+        self._running.clear()
 
 
 def _ca_options() -> dict:

@@ -5,6 +5,17 @@ import uuid
 from django.db import models
 
 
+class Lane(models.TextChoices):
+    FAST = "fast", "Fast (first attempts inline)"
+    SLOW = "slow", "Slow (failing or slow receiver)"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed"
+    OPEN = "open", "Open"
+    HALF_OPEN = "half_open", "Half-open (probe in flight)"
+
+
 class SignatureScheme(models.TextChoices):
     V1 = "v1", "v1: HMAC-SHA256 with a shared secret"
     V1A = "v1a", "v1a: ed25519 with a published public key"
@@ -33,8 +44,18 @@ class Endpoint(models.Model):
     previous_public_key = models.CharField(max_length=64, blank=True)
     # Set at the first failure after a success; cleared by a success. Drives disabling after N days.
     failing_since = models.DateTimeField(null=True, blank=True)
+    # Fairness and the circuit breaker (webhooks/policy.py): failures in a row, the lane the endpoint's
+    # deliveries take, and the breaker's state (open: nothing is sent until one probe at breaker_probe_at).
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    lane = models.CharField(max_length=10, choices=Lane.choices, default=Lane.FAST)
+    breaker_state = models.CharField(max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED)
+    breaker_opened_at = models.DateTimeField(null=True, blank=True)
+    breaker_probe_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    Lane = Lane
+    BreakerState = BreakerState
 
     class Meta:
         ordering = ["created_at"]
@@ -98,6 +119,10 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the worker sending its attempt (core/leases.py); the sweeper marks the attempt
+    # lost and sends again once it runs out.
+    lease_owner = models.CharField(max_length=64, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -112,6 +137,9 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"], name="webhook_delivery_due_idx", condition=models.Q(status="pending")
             ),
             models.Index(fields=["endpoint", "status", "-created_at"], name="webhook_delivery_endpoint_idx"),
+            models.Index(
+                fields=["lease_owner"], name="webhook_delivery_leased_idx", condition=~models.Q(lease_owner="")
+            ),
         ]
         verbose_name_plural = "deliveries"
 
@@ -123,8 +151,16 @@ class Delivery(models.Model):
         return f"msg_{self.id.hex}"
 
 
+class AttemptState(models.TextChoices):
+    STARTED = "started", "Started (on the wire)"
+    FINISHED = "finished", "Finished"
+    LOST = "lost", "Lost (the worker stopped before its outcome)"
+
+
 class Attempt(models.Model):
-    """One HTTP request of a delivery, whatever its outcome."""
+    """One HTTP request of a delivery, whatever its outcome: recorded as started before it goes out."""
+
+    State = AttemptState
 
     # Indexed by the unique (delivery, number), which leads with it.
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False)
@@ -136,6 +172,7 @@ class Attempt(models.Model):
     error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.CharField(max_length=1024, blank=True)
     manual = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=AttemptState.choices, default=AttemptState.FINISHED)
 
     class Meta:
         ordering = ["delivery", "number"]

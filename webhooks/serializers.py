@@ -34,7 +34,8 @@ class EndpointOutput(serializers.ModelSerializer):
         model = Endpoint
         fields = [
             "id", "tenant", "url", "description", "event_types", "is_active", "disabled_reason", "disabled_at",
-            "failing_since", "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
+            "failing_since", "consecutive_failures", "lane", "breaker_state", "breaker_opened_at", "breaker_probe_at",
+            "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
             "created_at", "updated_at",
         ]  # fmt: skip
 
@@ -180,6 +181,7 @@ class AttemptOutput(serializers.ModelSerializer):
             "error",
             "response_excerpt",
             "manual",
+            "state",
         ]
 
 

@@ -22,6 +22,7 @@ ACTIONS = {
     ("apikeys", "apikey", "revoke_selected"): ADMIN,
     ("webhooks", "endpoint", "disable_selected"): ADMIN,
     ("webhooks", "endpoint", "enable_selected"): ADMIN,
+    ("webhooks", "endpoint", "reset_breaker"): ADMIN,
     ("webhooks", "endpoint", "replay_failed"): REDELIVER,
     ("webhooks", "endpoint", "delete_through_service"): ADMIN,
     ("webhooks", "delivery", "redeliver_selected"): REDELIVER,

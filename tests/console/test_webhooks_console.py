@@ -61,3 +61,25 @@ def test_redelivery_to_a_disabled_endpoint_is_refused_and_recorded(platform_admi
     assert b"enable it first" in response.content
     assert Delivery.objects.get(pk=failed_delivery.pk).status == Delivery.Status.FAILED
     assert AuditLogEntry.objects.get().outcome == AuditLogEntry.Outcome.REFUSED
+
+
+def test_platform_admin_closes_an_open_breaker_and_sees_it_in_the_list(
+    support_user, platform_admin, client_for, failed_delivery
+):
+    endpoint_id = str(failed_delivery.endpoint_id)
+    now = timezone.now()
+    Endpoint.objects.filter(pk=endpoint_id).update(
+        breaker_state="open", lane="slow", consecutive_failures=12, breaker_opened_at=now,
+        breaker_probe_at=now + timedelta(minutes=1),
+    )  # fmt: skip
+    client = client_for(platform_admin)
+    assert b"breaker-open" in client.get(ENDPOINTS).content
+    data = {"action": "reset_breaker", "_selected_action": [endpoint_id], "apply": "1", "reason": "receiver is back"}
+    assert client_for(support_user).post(ENDPOINTS, data).status_code == 403
+    assert Endpoint.objects.get(pk=endpoint_id).breaker_state == "open"
+    client.post(ENDPOINTS, data)
+    endpoint = Endpoint.objects.get(pk=endpoint_id)
+    assert (endpoint.breaker_state, endpoint.lane, endpoint.consecutive_failures) == ("closed", "fast", 0)
+    assert b"breaker-closed" in client.get(ENDPOINTS).content
+    entry = AuditLogEntry.objects.get()
+    assert entry.action == "endpoint.breaker_reset" and entry.detail["breaker_state"] == "closed"

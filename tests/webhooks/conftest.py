@@ -29,6 +29,11 @@ WEBHOOKS_TEST_ENV = {
     "WEBHOOKS_CONNECT_TIMEOUT": "1",
     "WEBHOOKS_READ_TIMEOUT": "3",
     "WEBHOOKS_REQUEUE_AFTER_SECONDS": "1",
+    # A killed worker's attempts are lost after 3 s; breakers open after more failures in a row than the
+    # schedule has attempts (so a single delivery's retries never open one), and probe after 1 s.
+    "WEBHOOKS_LEASE_SECONDS": "3",
+    "WEBHOOKS_BREAKER_THRESHOLD": "6",
+    "WEBHOOKS_BREAKER_COOLDOWN_SECONDS": "1",
 }
 
 
@@ -43,6 +48,9 @@ def webhooks_settings(settings):
     settings.WEBHOOKS_CONNECT_TIMEOUT = 1
     settings.WEBHOOKS_READ_TIMEOUT = 3
     settings.WEBHOOKS_REQUEUE_AFTER_SECONDS = 1
+    settings.WEBHOOKS_LEASE_SECONDS = 3
+    settings.WEBHOOKS_BREAKER_THRESHOLD = 6
+    settings.WEBHOOKS_BREAKER_COOLDOWN_SECONDS = 1
     return settings
 
 
@@ -62,7 +70,7 @@ class Received:
 class Receiver:
     """A real HTTP server on 127.0.0.1. `script` maps a path to a list of behaviours, one per request
     (the last repeats): ("ok",), ("status", 500), ("retry_after", 429, "1"), ("slow", seconds),
-    ("drop",), ("redirect", location), ("hang",) (blocks until released or the client goes away),
+    ("drop",), ("redirect", location), ("hang",) (blocks until released, or 10 s, or the given seconds: ("hang", 30)),
     ("body", bytes) (200 with that body)."""
 
     server: ThreadingHTTPServer
@@ -107,7 +115,7 @@ def _handler(receiver_ref: list):
                 self.connection.shutdown(2)
                 return
             if kind == "hang":
-                receiver.release.wait(10)
+                receiver.release.wait(step[1] if len(step) > 1 else 10)
                 step = ("ok",)
             if kind == "slow":
                 time.sleep(step[1])
@@ -131,28 +139,52 @@ def _handler(receiver_ref: list):
     return Handler
 
 
-@pytest.fixture
-def receiver():
+class _Server(ThreadingHTTPServer):
+    # A real server's listen backlog: the default 5 drops connections when many arrive at once on a loaded
+    # machine, and the client sees a connect time-out that no receiver would cause.
+    request_queue_size = 128
+
+
+def _serve_receiver():
     ref: list = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    server = _Server(("127.0.0.1", 0), _handler(ref))
     server.daemon_threads = True
     ref.append(Receiver(server=server))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield ref[0]
-    ref[0].release.set()
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return ref[0]
+
+
+def _stop_receiver(receiver: Receiver) -> None:
+    receiver.release.set()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    served = _serve_receiver()
+    yield served
+    _stop_receiver(served)
+
+
+@pytest.fixture
+def other_receiver():
+    """A second receiver (its own port, so its own connections): another tenant's, in fairness tests."""
+    served = _serve_receiver()
+    yield served
+    _stop_receiver(served)
 
 
 # --- a real worker on the test queue ----------------------------------------------------------------
 
 
-def WorkerHandle(env: dict, log_path: Path) -> CeleryWorker:  # noqa: N802 - reads as the class it builds
-    """A worker on the webhooks test queue with the pool the deployment runs webhooks workers with
-    (threads; deploy/compose, deploy/k8s)."""
-    return CeleryWorker(env, log_path, queues=[QUEUE], hostname=f"webhooks-test-{os.getpid()}@localhost",
-                        concurrency=4, pool="threads")  # fmt: skip
+def WorkerHandle(  # noqa: N802 - reads as the class it builds
+    env: dict, log_path: Path, pool: str = "threads", concurrency: int = 4, name: str = "webhooks-test"
+) -> CeleryWorker:
+    """A worker on the webhooks test queue, by default with the pool the deployment runs webhooks workers
+    with (threads; deploy/compose, deploy/k8s); the README's worker is prefork with 2 processes."""
+    return CeleryWorker(env, log_path, queues=[QUEUE], hostname=f"{name}-{os.getpid()}@localhost",
+                        concurrency=concurrency, pool=pool)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -162,3 +194,16 @@ def webhooks_worker(test_database_env, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def readme_worker(webhooks_worker, test_database_env, tmp_path):
+    """The README's worker layout (one worker, 2 processes) on the test queue, instead of the session's, with
+    the production time-out of an attempt (15 s in all)."""
+    webhooks_worker.stop()
+    env = {**test_database_env, **WEBHOOKS_TEST_ENV, "WEBHOOKS_READ_TIMEOUT": "14"}
+    worker = WorkerHandle(env, tmp_path / "readme-worker.log", pool="prefork", concurrency=2, name="readme")
+    worker.start()
+    yield worker
+    worker.stop()
+    webhooks_worker.start()

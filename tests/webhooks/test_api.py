@@ -62,6 +62,12 @@ def test_crud_and_secret_shown_only_at_creation(staff_client, tenant, receiver, 
 
     listed = staff_client.get(ENDPOINTS).json()["results"]
     detail = staff_client.get(endpoint_url).json()
+    assert {key: detail[key] for key in ("breaker_state", "lane", "consecutive_failures", "breaker_probe_at")} == {
+        "breaker_state": "closed", "lane": "fast", "consecutive_failures": 0, "breaker_probe_at": None,
+    }  # fmt: skip
+    Endpoint.objects.filter(pk=created["id"]).update(breaker_state="open", consecutive_failures=10, lane="slow")
+    opened = staff_client.get(endpoint_url).json()
+    assert (opened["breaker_state"], opened["consecutive_failures"], opened["lane"]) == ("open", 10, "slow")
     updated = staff_client.patch(endpoint_url, {"event_types": ["tenant.*"], "description": "ops"}, format="json")
     assert updated.status_code == 200 and updated.json()["event_types"] == ["tenant.*"]
     rotated = staff_client.post(f"{endpoint_url}rotate-secret/", {"grace_seconds": 60}, format="json").json()

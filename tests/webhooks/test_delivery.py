@@ -137,7 +137,9 @@ def test_dropped_connection_and_slow_receiver_are_retried(tenant, receiver):
     assert "Timeout" in slow.deliveries.get().attempts.first().error
 
 
-def test_worker_killed_mid_delivery_delivers_after_restart(tenant, receiver, webhooks_worker):
+def test_worker_killed_mid_request_leaves_a_lost_attempt_and_the_resend_is_its_own(tenant, receiver, webhooks_worker):
+    """The attempt is recorded (started) before its request goes out; the worker dies mid-request; once its
+    lease runs out the sweeper marks that attempt lost, and the resend is recorded as attempt 2."""
     receiver.script["/hook"] = [("hang",), ("ok",)]
     endpoint, secret = _endpoint(tenant, receiver.url())
     tenant_services.tenant_suspend(tenant=tenant, reason="x")
@@ -145,14 +147,17 @@ def test_worker_killed_mid_delivery_delivers_after_restart(tenant, receiver, web
     wait_for(lambda: receiver.received(), timeout=15)
     webhooks_worker.kill()  # mid-request: the receiver has not answered
     receiver.release.set()
-    # The fan-out and its first attempt are one transaction, rolled back by the kill: the event waits
-    # to be fanned out again (the sweeper run by the restarted worker queues it once it is overdue).
-    event = Event.objects.get(tenant=tenant, type="tenant.suspended")
-    assert event.fanned_out_at is None and not Delivery.objects.filter(endpoint=endpoint).exists()
-    wait_for(lambda: event.created_at < timezone.now() - timedelta(seconds=1.5), timeout=5)
-    webhooks_worker.start()
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    (attempt,) = delivery.attempts.all()
+    assert attempt.state == "started" and attempt.number == 1 and delivery.lease_owner
+    wait_for(lambda: Delivery.objects.filter(pk=delivery.pk, lease_expires_at__lt=timezone.now()).exists(), timeout=10)
+    webhooks_worker.start()  # its sweep at start finds the expired lease
 
     delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
+    lost, resent = delivery.attempts.all()
+    assert lost.state == "lost" and not lost.succeeded and lost.error.startswith("Lost:")
+    assert resent.state == "finished" and resent.succeeded and resent.number == 2 and resent.status_code == 200
+    assert delivery.attempt_count == 2 and not delivery.lease_owner
     first, second = receiver.received()
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.msg_id
     Webhook(secret).verify(second.body, second.headers)

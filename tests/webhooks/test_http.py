@@ -177,3 +177,25 @@ def test_a_batch_interrupted_midway_leaves_nothing_behind(receiver):
     assert multi.perform()[1] == 0
     responses = client.post_many([Request(destination_check(receiver.url()), b"{}", {}) for _ in range(2)])
     assert [response.status for response in responses] == [200, 200]
+
+
+def test_a_session_returns_each_request_as_it_finishes_while_others_hang(receiver):
+    """The waits overlap: a quick request's outcome comes back while a hanging one is still in flight, and
+    closing the session leaves nothing in the thread's multi handle for the next one."""
+    client = PinnedClient(pool_maxsize=4, connect_timeout=1, read_timeout=5)
+    receiver.script["/hang"] = [("hang", 30)]
+    with client.session() as session:
+        session.add(Request(destination_check(receiver.url("/hang")), b"{}", {}), "hanging")
+        session.add(Request(destination_check(receiver.url("/hook")), b"{}", {}), "quick")
+        finished = []
+        while not finished:
+            finished = session.poll(1.0)
+        assert [(key, response.status) for key, response in finished] == [("quick", 200)]
+        assert len(session) == 1  # the hanging request is still on the wire
+    assert len(session) == 0
+    with client.session() as session:  # the next session sees only its own requests
+        session.add(Request(destination_check(receiver.url("/hook")), b"{}", {}), "next")
+        finished = []
+        while not finished:
+            finished = session.poll(1.0)
+        assert [key for key, _ in finished] == ["next"]
