@@ -6,9 +6,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
+from console.display import STATUS_COLOURS, titled
 from console.services import error_text
-from console.workflows import AuditReasonForm, OperatorAdminMixin, Workflow, admin_operator_action, confirmed_action
+from console.workflows import (
+    AuditReasonForm,
+    OperatorAdminMixin,
+    Workflow,
+    admin_operator_action,
+    confirmed_action,
+    object_button,
+)
 from core.exceptions import ApplicationError
 from tenants.models import Tenant
 
@@ -68,12 +78,26 @@ def _check_limit(form, tenant, rate_limit_per_minute) -> None:
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "tenant", "display", "scope_list", "created_at", "expires_at", "revoked_at", "last_used_at"]
-    list_filter = [StateFilter, "environment", "tenant", "created_at", "last_used_at"]
+class ApiKeyAdmin(OperatorAdminMixin, ModelAdmin):
+    list_display = [
+        "state_badge",
+        "name",
+        "tenant",
+        "display",
+        "scope_list",
+        "last_used_at",
+        "expires_at",
+        "created_at",
+    ]
+    list_display_links = ["name"]
+    list_filter = [StateFilter, "environment", "tenant", ("created_at", titled("creation date")),
+                   ("last_used_at", titled("last use"))]  # fmt: skip
     search_fields = ["name", "id", "last_four", "tenant__name", "tenant__slug"]
     list_select_related = ["tenant"]
     actions = ["revoke_selected"]
+    actions_detail = ["revoke_detail"]
+    revoke_detail = object_button("revoke_detail", "revoke_selected", description="Revoke", url_path="revoke",
+                                  permission="revoke_apikey", danger=True, icon="block")  # fmt: skip
     form = ApiKeyChangeForm
     readonly_fields = [
         "id",
@@ -90,6 +114,14 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
         "rotated_to",
     ]
     fields = ["name", "rate_limit_per_minute", "audit_reason", *readonly_fields]
+
+    @display(description="State", label=STATUS_COLOURS)
+    def state_badge(self, api_key):
+        if api_key.revoked_at is not None:
+            return "revoked", "Revoked"
+        if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+            return "expired", "Expired"
+        return "active", "Active"
 
     @admin.display(description="Key")
     def display(self, api_key):
@@ -138,7 +170,10 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
-        obj.pk = api_key.pk
+        # The form's instance becomes the saved key (its environment and last four included): the admin's
+        # history and messages name it as str(obj), which read "plk__…" from the unsaved form instance.
+        for model_field in ApiKey._meta.concrete_fields:
+            setattr(obj, model_field.attname, getattr(api_key, model_field.attname))
         obj._state.adding = False
         request._created_api_key = (api_key, raw_key)
 
@@ -172,9 +207,9 @@ class ApiKeyAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiUsageMinute)
-class ApiUsageMinuteAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class ApiUsageMinuteAdmin(OperatorAdminMixin, ModelAdmin):
     list_display = ["minute", "tenant", "api_key", "requests", "client_errors", "server_errors", "rate_limited"]
-    list_filter = ["tenant", "minute"]
+    list_filter = ["tenant", ("minute", titled("minute"))]
     list_select_related = ["tenant", "api_key"]
     change_list_template = "admin/apikeys/usage_change_list.html"
 

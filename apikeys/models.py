@@ -33,6 +33,7 @@ class ApiKey(models.Model):
     rotated_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
+        verbose_name = "API key"
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=models.Q(environment__in=ENVIRONMENTS), name="apikey_environment_valid"),
@@ -79,6 +80,7 @@ class ApiUsageMinute(models.Model):
     units = models.PositiveBigIntegerField(default=0)
 
     class Meta:
+        verbose_name = "API usage minute"
         ordering = ["-minute"]
         constraints = [models.UniqueConstraint(fields=["api_key", "minute"], name="usage_one_row_per_key_minute")]
         indexes = [models.Index(fields=["tenant", "minute"], name="usage_tenant_minute_idx")]

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from unfold.admin import ModelAdmin
 
-from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation
+from console.display import status_badge, titled
+from console.workflows import OperatorAdminMixin, Workflow, confirmed_operation, object_button
 from core.enqueue import enqueue_on_commit
 
 from .engines import get_engine
@@ -18,21 +20,12 @@ def _size(value):
 
 
 @admin.register(BackupRun)
-class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = [
-        "started_at",
-        "kind",
-        "status",
-        "label",
-        "repo",
-        "trigger",
-        "size",
-        "delta",
-        "repo_size",
-        "duration",
-    ]
-    list_filter = ["status", "kind", "engine", "repo", "trigger", "started_at"]
+    list_display = ["status_badge", "started_at", "kind", "label", "trigger", "size", "delta", "duration"]
+    list_display_links = ["started_at"]
+    list_filter = ["status", "kind", "engine", "repo", "trigger", ("started_at", titled("start date"))]
+    status_badge = status_badge()
     search_fields = ["label", "error", "wal_start", "wal_stop"]
     readonly_fields = [f.name for f in BackupRun._meta.fields]
     change_list_template = "admin/backups/backuprun/change_list.html"
@@ -117,10 +110,12 @@ class BackupRunAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RestoreVerification)
-class RestoreVerificationAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class RestoreVerificationAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = ["started_at", "status", "backup_run", "repo", "tables_checked", "finished_at", "trigger"]
-    list_filter = ["status", "trigger", "started_at"]
+    list_display = ["status_badge", "started_at", "backup_run", "tables_checked", "finished_at", "trigger"]
+    list_display_links = ["started_at"]
+    list_filter = ["status", "trigger", ("started_at", titled("start date"))]
+    status_badge = status_badge()
     readonly_fields = [f.name for f in RestoreVerification._meta.fields]
 
     def has_add_permission(self, request):
@@ -128,14 +123,19 @@ class RestoreVerificationAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TenantExport)
-class TenantExportAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = ["started_at", "status", "tenant_count", "row_count", "size", "duration", "location"]
-    list_filter = ["status", "trigger", "started_at"]
+    list_display = ["status_badge", "started_at", "tenant_count", "row_count", "size", "duration", "location"]
+    list_display_links = ["started_at"]
+    list_filter = ["status", "trigger", ("started_at", titled("start date"))]
+    status_badge = status_badge()
     search_fields = ["id", "location", "error"]
     readonly_fields = [f.name for f in TenantExport._meta.fields]
     change_list_template = "admin/backups/tenantexport/change_list.html"
     actions = ["restore_tenant"]
+    actions_detail = ["restore_detail"]
+    restore_detail = object_button("restore_detail", "restore_tenant", description="Restore a tenant from this export",
+                                   url_path="restore", permission="restore_tenant", icon="settings_backup_restore")  # fmt: skip
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.export_now)

@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class BackupsConfig(AppConfig):
     name = "backups"
+    verbose_name = "Backups and recovery"
 
     def ready(self) -> None:
         from observability.collectors import register_source

@@ -33,6 +33,16 @@ class RestoreTenantForm(ReasonForm):
             raise forms.ValidationError(exc.message) from exc
 
 
+def _tenant_label(tenant_id: str) -> str:
+    """How the confirmation names the tenant: its name and slug, or its id when it was deleted since."""
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).only("name", "slug").first()
+    if tenant is None:
+        return f"tenant {tenant_id} (deleted since the export)"
+    return f"{tenant.name} ({tenant.slug})"
+
+
 def _token_payload(export: TenantExport, tenant_id: str, user) -> dict:
     return {"export": str(export.pk), "tenant": tenant_id, "user": user.pk}
 
@@ -47,9 +57,10 @@ def tenant_restore_workflow(modeladmin, request, queryset):
     export = exports[0]
     step = "apply" if "apply" in request.POST else "dry_run" if "dry_run" in request.POST else None
     form = RestoreTenantForm(request.POST if step else None)
-    plan, token = None, ""
+    plan, token, tenant_label = None, "", ""
     if step and form.is_valid():
         tenant_id, reason = form.cleaned_data["tenant"], form.cleaned_data["reason"]
+        tenant_label = _tenant_label(tenant_id)
         if step == "apply":
             try:
                 proven = signing.loads(request.POST.get("dry_run_token", ""), salt=DRY_RUN_SIGNING_SALT,
@@ -66,7 +77,7 @@ def tenant_restore_workflow(modeladmin, request, queryset):
                 except ApplicationError as exc:
                     modeladmin.message_user(request, f"Restore refused: {exc.message}", messages.ERROR)
                 else:
-                    modeladmin.message_user(request, f"Tenant {tenant_id} restored from {export}.", messages.SUCCESS)
+                    modeladmin.message_user(request, f"Tenant {tenant_label} restored from {export}.", messages.SUCCESS)
                 return None
         else:
             try:
@@ -84,6 +95,7 @@ def tenant_restore_workflow(modeladmin, request, queryset):
         "export": export,
         "form": form,
         "plan": plan,
+        "tenant_label": tenant_label,
         "dry_run_token": token,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "opts": modeladmin.model._meta,

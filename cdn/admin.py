@@ -1,11 +1,13 @@
 from django.contrib import admin
+from unfold.admin import ModelAdmin, TabularInline
 
+from console.display import status_badge, titled
 from console.workflows import OperatorAdminMixin
 
 from .models import Invalidation, ProviderRequest
 
 
-class ProviderRequestInline(admin.TabularInline):
+class ProviderRequestInline(TabularInline):
     model = Invalidation.requests.through
     verbose_name = "provider request"
     verbose_name_plural = "Provider requests carrying these paths"
@@ -19,11 +21,12 @@ class ProviderRequestInline(admin.TabularInline):
 
 
 @admin.register(Invalidation)
-class InvalidationAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class InvalidationAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = ["website", "backend", "status", "path_count", "reason", "error_summary", "requested_at",
-                    "completed_at"]  # fmt: skip
-    list_filter = ["status", "backend", "requested_at"]
+    list_display = ["status_badge", "website", "backend", "path_count", "reason", "error_summary", "requested_at"]
+    list_display_links = ["website"]
+    list_filter = ["status", "backend", ("requested_at", titled("request date"))]
+    status_badge = status_badge()
     search_fields = ["website__name", "id", "requests__provider_id"]
     list_select_related = ["website"]
     readonly_fields = [
@@ -39,18 +42,20 @@ class InvalidationAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Error")
     def error_summary(self, invalidation):
-        return invalidation.error[:120]
+        return invalidation.error[:80]
 
     def has_add_permission(self, request):
         return False
 
 
 @admin.register(ProviderRequest)
-class ProviderRequestAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class ProviderRequestAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
-    list_display = ["website", "backend", "target", "status", "attempts", "provider_id", "path_count", "created_at",
-                    "completed_at"]  # fmt: skip
-    list_filter = ["status", "backend", "created_at"]
+    list_display = ["status_badge", "website", "backend", "target", "attempts", "provider_id", "path_count",
+                    "created_at"]  # fmt: skip
+    list_display_links = ["website"]
+    list_filter = ["status", "backend", ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["website__name", "provider_id", "id", "target"]
     list_select_related = ["website"]
     readonly_fields = [

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class CdnConfig(AppConfig):
     name = "cdn"
+    verbose_name = "CDN"

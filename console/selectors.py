@@ -57,7 +57,11 @@ def api_traffic_last_day() -> dict:
     requests = [by_hour.get(hour, {}).get("requests") or 0 for hour in hours]
     rate_limited = [by_hour.get(hour, {}).get("rate_limited") or 0 for hour in hours]
     total, limited = sum(requests), sum(rate_limited)
+    # The gateway counts in its store; the usage roll-up (every minute, on the beat schedule) copies the
+    # counts here. Say up to when, so a figure that has not been rolled up yet is not read as "no traffic".
+    newest = ApiUsageMinute.objects.order_by("-minute").values_list("minute", flat=True).first()
     return {
+        "counted_until": newest + timedelta(minutes=1) if newest else None,
         "labels": [f"{hour:%H}:00" for hour in hours],
         "requests": requests,
         "rate_limited": rate_limited,
@@ -68,7 +72,9 @@ def api_traffic_last_day() -> dict:
 
 
 def webhook_attempts_last_day() -> dict:
-    """Delivery attempts per hour, succeeded and failed, the last 24 hours; the failure rate over them."""
+    """Delivery attempts per hour, succeeded and failed, the last 24 hours, and the failure rate of those
+    attempts; beside it the deliveries by state now (a failed attempt is retried: its delivery stays
+    pending until it succeeds or runs out of attempts), counted as the deliveries list filters them."""
     hours = _last_day_hours()
     rows = (
         Attempt.objects.filter(started_at__gte=hours[0])
@@ -88,6 +94,8 @@ def webhook_attempts_last_day() -> dict:
         "total_failed": sum(failed),
         "failure_rate": round(sum(failed) / total, 4) if total else 0.0,
         "failed_deliveries": Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
+        "pending_deliveries": Delivery.objects.filter(status=Delivery.Status.PENDING).count(),
+        "retrying_deliveries": Delivery.objects.filter(status=Delivery.Status.PENDING, attempt_count__gt=0).count(),
     }
 
 
@@ -117,10 +125,24 @@ def _latest_row(title: str, latest, latest_ok, *, amber: float, red: float) -> d
     }
 
 
+def backup_engine() -> dict:
+    """The configured backup engine as the console names it, and what it can do."""
+    from backups.engines import get_engine
+
+    engine = get_engine()
+    return {
+        "alias": engine.alias,
+        "name": engine.display_name or engine.alias,
+        "supports_incremental": engine.supports_incremental,
+    }
+
+
 def latest_backups() -> list[dict]:
-    """The latest backup, tenant export and restore drill, each with its age and a green/amber/red state."""
+    """The latest backup, tenant export and restore drill, each with its age and a green/amber/red state;
+    the backup named by the configured engine."""
+    engine = backup_engine()
     return [
-        _latest_row("Database backup (pgBackRest)", *backup_selectors.latest_finished(BackupRun),
+        _latest_row(f"Database backup ({engine['name']})", *backup_selectors.latest_finished(BackupRun),
                     amber=settings.CONSOLE_BACKUP_AMBER_AFTER_HOURS, red=settings.CONSOLE_BACKUP_RED_AFTER_HOURS),
         _latest_row("Tenant export", *backup_selectors.latest_finished(TenantExport),
                     amber=settings.CONSOLE_EXPORT_AMBER_AFTER_HOURS, red=settings.CONSOLE_EXPORT_RED_AFTER_HOURS),

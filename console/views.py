@@ -21,6 +21,7 @@ def dashboard(request):
         "traffic": selectors.api_traffic_last_day(),
         "webhooks": selectors.webhook_attempts_last_day(),
         "backups": selectors.latest_backups(),
+        "backup_engine": selectors.backup_engine(),
         "replicas": selectors.replica_lag(),
         "deployments": selectors.recent_deployments(),
         "invalidations": selectors.recent_invalidations(),

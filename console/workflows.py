@@ -46,6 +46,7 @@ class Workflow:
     form_class: type[forms.Form] = ReasonForm
     danger: bool = False
     describe: Callable = field(default=str)  # an object as the confirmation page lists it
+    consequence: str = ""  # what happens, said once more above the buttons
 
 
 def _audit_detail(cleaned_data: dict) -> dict:
@@ -210,35 +211,80 @@ class OperatorAdminMixin:
     def delete_queryset(self, request, queryset):
         raise PermissionDenied
 
-    def has_suspend_tenant_permission(self, request):
+    # Django asks these with the request (actions of the change list), unfold with the object's id too
+    # (buttons of the object's page): the role map answers both the same way.
+    def has_suspend_tenant_permission(self, request, obj=None):
         return operator_may(request.user, "console.suspend_tenant")
 
-    def has_change_tier_permission(self, request):
+    def has_change_tier_permission(self, request, obj=None):
         return operator_may(request.user, "console.change_tier")
 
-    def has_revoke_apikey_permission(self, request):
+    def has_revoke_apikey_permission(self, request, obj=None):
         return operator_may(request.user, "console.revoke_apikey")
 
-    def has_invalidate_cdn_permission(self, request):
+    def has_invalidate_cdn_permission(self, request, obj=None):
         return operator_may(request.user, "console.invalidate_cdn")
 
-    def has_configure_cdn_permission(self, request):
+    def has_configure_cdn_permission(self, request, obj=None):
         return operator_may(request.user, "console.configure_cdn")
 
-    def has_redeliver_webhook_permission(self, request):
+    def has_redeliver_webhook_permission(self, request, obj=None):
         return operator_may(request.user, "console.redeliver_webhook")
 
-    def has_toggle_endpoint_permission(self, request):
+    def has_toggle_endpoint_permission(self, request, obj=None):
         return operator_may(request.user, "console.toggle_endpoint")
 
-    def has_run_backup_permission(self, request):
+    def has_run_backup_permission(self, request, obj=None):
         return operator_may(request.user, "console.run_backup")
 
-    def has_verify_backup_permission(self, request):
+    def has_verify_backup_permission(self, request, obj=None):
         return operator_may(request.user, "console.verify_backup")
 
-    def has_restore_tenant_permission(self, request):
+    def has_restore_tenant_permission(self, request, obj=None):
         return operator_may(request.user, "console.restore_tenant")
+
+    def has_change_website_permission(self, request, obj=None):
+        return operator_may(request.user, "tenants.change_website")
+
+    def run_on_object(self, request, object_id, action: str):
+        """A button of an object's page (unfold's actions_detail): the change list's action `action` on
+        that one object, with the same confirmation page, permission check and audit; then back to it."""
+        from django.contrib.admin.utils import unquote
+        from django.http import Http404
+        from django.urls import reverse
+
+        queryset = self.get_queryset(request).filter(pk=unquote(object_id))
+        if not queryset.exists():
+            raise Http404
+        response = getattr(self, action)(request, queryset)
+        if response is not None:
+            return response
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id]))
+
+
+def object_button(
+    name: str,
+    action: str,
+    *,
+    description: str,
+    permission: str,
+    url_path: str,
+    danger: bool = False,
+    icon: str | None = None,
+):
+    """A button on an object's page that runs the change-list action `action` on it: the ModelAdmin sets
+    `<name> = object_button("<name>", ...)` and lists "<name>" in `actions_detail` (unfold)."""
+    from unfold.decorators import action as unfold_action
+    from unfold.enums import ActionVariant
+
+    def button(self, request, object_id):
+        return self.run_on_object(request, object_id, action)
+
+    button.__name__ = button.__qualname__ = name
+    variant = ActionVariant.DANGER if danger else ActionVariant.PRIMARY
+    return unfold_action(description=description, url_path=url_path, permissions=[permission], variant=variant,
+                         icon=icon)(button)  # fmt: skip
 
 
 def admin_operator_action(request, *, permissions, action: str, target=None, reason: str = "", detail=None):

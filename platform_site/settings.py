@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import csp.constants
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +74,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 PLATFORM_ENVIRONMENT = env.str("PLATFORM_ENVIRONMENT", default="live" if REAL_MODE else "test")
 
 INSTALLED_APPS = [
+    # The operator console's theme (django-unfold): before django.contrib.admin so its templates win.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -613,6 +616,22 @@ CONSOLE_EXPORT_AMBER_AFTER_HOURS = env.float("CONSOLE_EXPORT_AMBER_AFTER_HOURS",
 CONSOLE_EXPORT_RED_AFTER_HOURS = env.float("CONSOLE_EXPORT_RED_AFTER_HOURS", default=50)
 CONSOLE_VERIFY_AMBER_AFTER_HOURS = env.float("CONSOLE_VERIFY_AMBER_AFTER_HOURS", default=8 * 24)
 CONSOLE_VERIFY_RED_AFTER_HOURS = env.float("CONSOLE_VERIFY_RED_AFTER_HOURS", default=15 * 24)
+# The console's look (django-unfold): its name, the sidebar grouped by operator task (built by the
+# console app, which knows the admin's URLs and the role map), and the console's own CSS and the script
+# that lets unfold's Alpine components run under the CSP (no eval: see console/static/console/unfold-csp.js).
+UNFOLD = {
+    "SITE_TITLE": "Platform console",
+    "SITE_HEADER": "Platform console",
+    "SITE_SUBHEADER": "Hosting operations",
+    "SITE_SYMBOL": "dns",
+    "SITE_URL": "/admin/console/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_BACK_BUTTON": True,
+    "DASHBOARD_CALLBACK": "console.navigation.index_context",
+    "STYLES": ["console.navigation.console_stylesheet"],
+    "SCRIPTS": ["console.navigation.csp_script"],
+    "SIDEBAR": {"show_search": False, "show_all_applications": True, "navigation": "console.navigation.sidebar"},
+}
 # --- HTTPS, cookies and security headers ---------------------------------
 # Production defaults in real mode; embedded mode (and the local stack, whose `env` opts out) serves
 # plain HTTP on 127.0.0.1. TLS usually ends at the CDN or ingress: name the header it sets
@@ -660,6 +679,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# Unfold's theme colours are CSS variables in one inline <style> of its page skeleton: that element gets
+# the response's nonce (templates/unfold/layouts/skeleton.html); scripts stay 'self' only.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["style-src"].append(csp.constants.NONCE)
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Custom hostnames are served once `_platform-challenge.<hostname>` holds the hostname's token in DNS.
 # Resolvers: "address" or "address:port" ([v6]:port); none: the system's (/etc/resolv.conf).

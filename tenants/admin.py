@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminTextInputWidget
 
+from console.display import status_badge, titled
 from console.roles import operator_may
 from console.workflows import (
     AuditReasonForm,
@@ -9,6 +12,7 @@ from console.workflows import (
     Workflow,
     admin_operator_action,
     confirmed_action,
+    object_button,
 )
 from core.exceptions import ApplicationError
 
@@ -47,7 +51,7 @@ class UsagePlanForm(AuditReasonForm):
 
 
 @admin.register(UsagePlan)
-class UsagePlanAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class UsagePlanAdmin(OperatorAdminMixin, ModelAdmin):
     """A tier's usage plan (docs/api-limits.md): editing needs console.change_tier, is audited, and reaches
     every tenant of the tier on its next request (through tenants.plans.usage_plan_update)."""
 
@@ -79,10 +83,12 @@ class UsagePlanAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     form = TenantForm
-    list_display = ["name", "slug", "tier", "requests_per_minute", "status", "website_count", "created_at"]
-    list_filter = ["tier", "status", "created_at"]
+    list_display = ["status_badge", "name", "slug", "tier", "requests_per_minute", "website_count", "created_at"]
+    list_display_links = ["name"]
+    list_filter = ["status", "tier", ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["name", "slug", "id"]
     fields = ["name", "slug", "tier", "rate_limit_override", "burst_override", "monthly_quota_override",
               "audit_reason", "id", "status", "suspended_at", "suspension_reason", "api_quota", "created_at",
@@ -90,7 +96,12 @@ class TenantAdmin(OperatorAdminMixin, admin.ModelAdmin):
     readonly_fields = ["id", "status", "suspended_at", "suspension_reason", "api_quota", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
+    actions_detail = ["suspend_detail", "reactivate_detail"]
     delete_audit_action = "tenant.delete"
+    suspend_detail = object_button("suspend_detail", "suspend_selected", description="Suspend", url_path="suspend",
+                                   permission="suspend_tenant", danger=True, icon="block")  # fmt: skip
+    reactivate_detail = object_button("reactivate_detail", "reactivate_selected", description="Reactivate",
+                                      url_path="reactivate", permission="suspend_tenant", icon="play_circle")  # fmt: skip
 
     @admin.display(description="Websites")
     def website_count(self, tenant):
@@ -188,6 +199,12 @@ class HostnameForm(forms.ModelForm):
     """The service's rules for a new hostname (tenants/services.py `_set_hostnames`): a valid name, not
     the platform's, not verified by another website."""
 
+    class Meta:
+        model = Hostname
+        fields = ["hostname"]
+        # A row of the website's hostnames has no label of its own: screen readers get the column's name.
+        widgets = {"hostname": UnfoldAdminTextInputWidget(attrs={"aria-label": "Hostname"})}
+
     def clean_hostname(self) -> str:
         from django.core.exceptions import ValidationError
 
@@ -207,7 +224,7 @@ class HostnameForm(forms.ModelForm):
         return hostname
 
 
-class HostnameInline(admin.TabularInline):
+class HostnameInline(TabularInline):
     """A website's hostnames: saved as one list by website_update (WebsiteAdmin.save_related), so adding,
     changing and removing them is changing the website."""
 
@@ -240,11 +257,13 @@ def _checked(hostname: Hostname) -> dict:
 
 
 @admin.register(Hostname)
-class HostnameAdmin(admin.ModelAdmin):
+class HostnameAdmin(ModelAdmin):
     """Custom hostnames and their DNS verification; "Check DNS now" looks the records up at once."""
 
-    list_display = ["hostname", "website", "status", "verified_at", "checked_at", "next_check_at", "last_error"]
+    list_display = ["status_badge", "hostname", "website", "verified_at", "checked_at", "last_error"]
+    list_display_links = ["hostname"]
     list_filter = ["status"]
+    status_badge = status_badge()
     search_fields = ["hostname", "website__name", "website__tenant__slug"]
     list_select_related = ["website"]
     fields = ["hostname", "website", "status", "challenge_record", "created_at", "verified_at",
@@ -276,7 +295,7 @@ class HostnameAdmin(admin.ModelAdmin):
         ))  # fmt: skip
 
 
-class DeploymentInline(admin.TabularInline):
+class DeploymentInline(TabularInline):
     model = Deployment
     extra = 0
     fields = ["number", "status", "trigger", "created_at", "finished_at"]
@@ -296,13 +315,16 @@ class WebsiteForm(AuditReasonForm):
     class Meta:
         model = Website
         fields = ["tenant", "name", "status", *CDN_FIELDS]
+        labels = {"cdn_backend": "CDN backend", "cdn_config": "CDN configuration"}
 
 
 @admin.register(Website)
-class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     form = WebsiteForm
-    list_display = ["name", "tenant", "status", "hostname_list", "active_deployment", "updated_at"]
-    list_filter = ["status", "tenant__tier", "created_at"]
+    list_display = ["status_badge", "name", "tenant", "hostname_list", "active_deployment", "updated_at"]
+    list_display_links = ["name"]
+    list_filter = ["status", ("tenant__tier", titled("tenant's tier")), ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["name", "hostnames__hostname", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant", "active_deployment"]
     autocomplete_fields = ["tenant"]
@@ -311,7 +333,12 @@ class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
     readonly_fields = ["id", "active_deployment", "created_at", "updated_at"]
     inlines = [HostnameInline, DeploymentInline]
     actions = ["invalidate_cdn_cache", "rollback_selected", "delete_through_service"]
+    actions_detail = ["rollback_detail", "invalidate_detail"]
     delete_audit_action = "website.delete"
+    rollback_detail = object_button("rollback_detail", "rollback_selected", description="Roll back",
+                                    url_path="rollback", permission="change", icon="undo")  # fmt: skip
+    invalidate_detail = object_button("invalidate_detail", "invalidate_cdn_cache", description="Invalidate CDN cache",
+                                      url_path="invalidate", permission="invalidate_cdn", icon="cached")  # fmt: skip
 
     @admin.display(description="API quota this month")
     def api_quota(self, tenant):
@@ -411,10 +438,13 @@ class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
             deployment = deployments.deployment_rollback(website=website)
             return {"deployment": deployment.number, "serving": deployment.source_deployment.number}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return confirmed_action(self, request, queryset.select_related("active_deployment"), Workflow(
             audit_action="website.rollback", permission="tenants.change_website", title="Roll back websites",
             question="Serve the previous deployment of these websites again?",
+            consequence="The rollback is a new deployment that serves the earlier one's files; the CDN is purged "
+                        "of what differs. Deploying again or rolling back once more undoes it.",
             submit_label="Yes, roll back", done_message="{count} website(s) rolled back.", perform=rollback,
+            describe=_describe_rollback,
         ))  # fmt: skip
 
     @admin.display(description="Hostnames")
@@ -423,6 +453,17 @@ class WebsiteAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("hostnames")
+
+
+def _describe_rollback(website: Website) -> str:
+    from .selectors import deployment_rollback_target
+
+    active, target = website.active_deployment, deployment_rollback_target(website=website)
+    if active is None or target is None:
+        return f"{website}: nothing to roll back to (no earlier successful deployment)"
+    when = target.finished_at or target.created_at
+    return (f"{website}: now serving deployment #{active.number}; will serve deployment #{target.number} again "
+            f"(deployed {when:%Y-%m-%d %H:%M} UTC{', ' + target.description if target.description else ''})")  # fmt: skip
 
 
 class InvalidateCacheForm(ReasonForm):
@@ -443,10 +484,12 @@ class InvalidateCacheForm(ReasonForm):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class DeploymentAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True  # deployments change through deploys and rollbacks
-    list_display = ["__str__", "status", "trigger", "created_at", "started_at", "finished_at"]
-    list_filter = ["status", "trigger", "created_at"]
+    list_display = ["status_badge", "__str__", "trigger", "created_at", "started_at", "finished_at"]
+    list_display_links = ["__str__"]
+    list_filter = ["status", "trigger", ("created_at", titled("creation date"))]
+    status_badge = status_badge()
     search_fields = ["website__name", "website__tenant__name", "id"]
     list_select_related = ["website", "website__tenant"]
     readonly_fields = [

@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class TenantsConfig(AppConfig):
     name = "tenants"
+    verbose_name = "Tenants and websites"
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

@@ -22,6 +22,7 @@ from webhooks.services import event_record
 
 from .bundles import BundleError, bundle_check_upload, bundle_publish, bundle_scan
 from .models import Deployment, Tenant, Website
+from .selectors import deployment_rollback_target
 
 logger = logging.getLogger(__name__)
 
@@ -361,13 +362,7 @@ def deployment_rollback(*, website: Website, to: Deployment | None = None, descr
     if to is None:
         if active is None:
             raise ConflictError("The website has no active deployment to roll back from.", code="invalid_state")
-        active_prefix = active.storage_prefix
-        to = (
-            candidates.filter(number__lt=active.number)
-            .exclude(storage_prefix=active_prefix)
-            .order_by("-number")
-            .first()
-        )
+        to = deployment_rollback_target(website=website)
         if to is None:
             raise ConflictError("There is no earlier successful deployment to roll back to.", code="invalid_state")
     elif to.website_id != website.pk or not candidates.filter(pk=to.pk).exists():

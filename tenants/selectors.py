@@ -75,6 +75,21 @@ def deployment_list(*, website: Website) -> QuerySet[Deployment]:
     return website.deployments.select_related("website").prefetch_related("website__hostnames").order_by("-number")
 
 
+def deployment_rollback_target(*, website: Website) -> Deployment | None:
+    """The deployment a rollback without a target serves again: the latest successful one before the
+    active one that holds other files (deployment_rollback uses this; the console names it before)."""
+    active = website.active_deployment
+    if active is None:
+        return None
+    return (
+        website.deployments.filter(status=Deployment.Status.SUCCEEDED, number__lt=active.number)
+        .exclude(storage_prefix="")
+        .exclude(storage_prefix=active.storage_prefix)
+        .order_by("-number")
+        .first()
+    )
+
+
 def deployment_get(*, deployment_id, tenant: Tenant | None = None) -> Deployment:
     queryset = Deployment.objects.select_related("website", "website__tenant").prefetch_related("website__hostnames")
     if tenant is not None:

@@ -4,7 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
 
+from console.display import STATUS_COLOURS, ActiveFilter, status_badge, titled
 from console.workflows import (
     AuditReasonForm,
     OperatorAdminMixin,
@@ -12,6 +15,7 @@ from console.workflows import (
     Workflow,
     admin_operator_action,
     confirmed_action,
+    object_button,
 )
 from core.exceptions import ApplicationError
 
@@ -26,11 +30,13 @@ class EndpointForm(AuditReasonForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "tenant", "is_active", "breaker", "lane", "signature_scheme", "disabled_reason",
-                    "failing_since", "created_at"]  # fmt: skip
-    list_filter = ["is_active", "breaker_state", "lane", "signature_scheme", "created_at", "tenant__tier"]
+    list_display = ["state_badge", "url", "tenant", "breaker", "lane", "signature_scheme", "failing_since"]
+    list_display_links = ["url"]
+    list_filter = [ActiveFilter, ("breaker_state", titled("circuit breaker")), "lane",
+                   ("signature_scheme", titled("signature scheme")), ("tenant__tier", titled("tenant's tier")),
+                   ("created_at", titled("creation date"))]  # fmt: skip
     search_fields = ["url", "tenant__name", "tenant__slug", "id"]
     list_select_related = ["tenant"]
     # Secrets never appear in the admin, not even encrypted.
@@ -42,7 +48,18 @@ class EndpointAdmin(OperatorAdminMixin, admin.ModelAdmin):
                        "signature_scheme", "public_key", "previous_public_key", "previous_secret_expires_at",
                        "created_at", "updated_at"]  # fmt: skip
     actions = ["disable_selected", "enable_selected", "reset_breaker", "replay_failed", "delete_through_service"]
+    actions_detail = ["replay_detail", "disable_detail", "enable_detail"]
     delete_audit_action = "endpoint.delete"
+    replay_detail = object_button("replay_detail", "replay_failed", description="Replay failed deliveries",
+                                  url_path="replay", permission="redeliver_webhook", icon="replay")  # fmt: skip
+    disable_detail = object_button("disable_detail", "disable_selected", description="Disable", url_path="disable",
+                                   permission="toggle_endpoint", danger=True, icon="block")  # fmt: skip
+    enable_detail = object_button("enable_detail", "enable_selected", description="Enable", url_path="enable",
+                                  permission="toggle_endpoint", icon="play_circle")  # fmt: skip
+
+    @display(description="State", ordering="is_active", label=STATUS_COLOURS)
+    def state_badge(self, endpoint):
+        return ("active", "Active") if endpoint.is_active else ("disabled", "Disabled")
 
     def has_add_permission(self, request):
         return False  # created through the API, which returns the secret once
@@ -143,7 +160,7 @@ class ReplayForm(ReasonForm):
     )
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
@@ -161,16 +178,30 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True  # deliveries change through redelivery and replay
-    list_display = ["__str__", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at", "created_at"]
-    list_filter = ["status", "event__type", "created_at", "endpoint__is_active"]
+    list_display = [
+        "status_badge",
+        "__str__",
+        "event_type",
+        "endpoint",
+        "attempt_count",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_display_links = ["__str__"]
+    list_filter = ["status", ("event__type", titled("event type")), ("created_at", titled("creation date")),
+                   ("endpoint__is_active", titled("endpoint active"))]  # fmt: skip
+    status_badge = status_badge()
     search_fields = ["id", "endpoint__url", "event__id", "endpoint__tenant__slug"]
     list_select_related = ["event", "endpoint"]
     readonly_fields = ["id", "event", "endpoint", "status", "attempt_count", "next_attempt_at", "queued_until",
                        "last_attempt_at", "created_at", "finished_at"]  # fmt: skip
     inlines = [AttemptInline]
     actions = ["redeliver_selected"]
+    actions_detail = ["redeliver_detail"]
+    redeliver_detail = object_button("redeliver_detail", "redeliver_selected", description="Redeliver",
+                                     url_path="redeliver", permission="redeliver_webhook", icon="send")  # fmt: skip
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, delivery):
@@ -195,10 +226,10 @@ class DeliveryAdmin(OperatorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(OperatorAdminMixin, admin.ModelAdmin):
+class EventAdmin(OperatorAdminMixin, ModelAdmin):
     view_only = True
     list_display = ["type", "tenant", "version", "created_at", "fanned_out_at"]
-    list_filter = ["type", "created_at"]
+    list_filter = [("type", titled("event type")), ("created_at", titled("creation date"))]
     search_fields = ["id", "tenant__slug"]
     list_select_related = ["tenant"]
     readonly_fields = ["id", "tenant", "type", "version", "data", "target_endpoint", "created_at", "fanned_out_at"]

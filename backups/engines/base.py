@@ -152,6 +152,7 @@ class RestoredCluster:
 class BackupEngine:
     """Required: backup, list_backups, expire. Optional capabilities are flags."""
 
+    display_name = ""  # how the console names the engine ("pgBackRest"); the alias when empty
     supports_incremental = False
     supports_pitr = False
     supports_wal_archiving = False

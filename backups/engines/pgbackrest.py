@@ -132,6 +132,7 @@ class RepoState:
 
 
 class PgBackRestEngine(BackupEngine):
+    display_name = "pgBackRest"
     supports_incremental = True
     supports_pitr = True
     supports_wal_archiving = True

@@ -17,6 +17,8 @@ INCREMENTAL_MESSAGE = (
 
 
 class SQLiteEngine(BackupEngine):
+    display_name = "SQLite online backup"
+
     def __init__(self, *, alias: str, directory: str, retention_full_days: int = 30, database: str | None = None):
         super().__init__(alias=alias)
         self.directory = Path(directory)

@@ -80,3 +80,64 @@ def test_backup_freshness_states(settings):
         finished_at=now - timedelta(hours=settings.CONSOLE_BACKUP_RED_AFTER_HOURS + 1)
     )
     assert selectors.latest_backups()[0]["state"] == "red"
+
+
+def _delivery(tenant, *, status: str, failed_attempts: int):
+    from webhooks.models import Attempt, Delivery, Endpoint, Event
+
+    endpoint = Endpoint.objects.first() or Endpoint.objects.create(
+        tenant=tenant, url="https://hooks.example.test/in", event_types=["*"]
+    )
+    event = Event.objects.create(tenant=tenant, type="website.created", data={})
+    delivery = Delivery.objects.create(event=event, endpoint=endpoint, status=status, attempt_count=failed_attempts)
+    for number in range(1, failed_attempts + 1):
+        Attempt.objects.create(delivery=delivery, number=number, started_at=timezone.now(), duration_ms=5,
+                               status_code=500, succeeded=False)  # fmt: skip
+    return delivery
+
+
+def test_webhook_figures_agree_with_the_delivery_lists_they_link_to(platform_admin, client_for, tenant):
+    """Failed attempts that are being retried are not "0 failed deliveries" beside an 85 % failure rate:
+    the dashboard tells attempts apart from deliveries by state, and each count is its list's count."""
+    for _ in range(3):
+        _delivery(tenant, status="pending", failed_attempts=2)  # retrying
+    _delivery(tenant, status="failed", failed_attempts=3)  # gave up: to redeliver
+    _delivery(tenant, status="pending", failed_attempts=0)  # not tried yet
+    client = client_for(platform_admin)
+    page = client.get("/admin/console/").content.decode()
+    webhooks = selectors.webhook_attempts_last_day()
+    assert webhooks["total_attempts"] == webhooks["total_failed"] == 9 and webhooks["failure_rate"] == 1.0
+    assert (webhooks["failed_deliveries"], webhooks["pending_deliveries"], webhooks["retrying_deliveries"]) == (1, 4, 3)
+    assert 'id="webhook-failed-deliveries">1 failed</a>' in page and 'id="webhook-pending">4 pending</a>' in page
+    assert "(3 retrying after a failed attempt)" in page
+    for status, count in (("failed", 1), ("pending", 4)):
+        listed = client.get(f"/admin/webhooks/delivery/?status__exact={status}")
+        assert listed.status_code == 200 and listed.context["cl"].result_count == count
+
+
+def test_backups_panel_names_the_configured_engine(platform_admin, client_for, settings):
+    from backups.engines import reset_engines
+    from backups.models import BackupRun
+
+    BackupRun.objects.create(engine="pgbackrest", kind="full", status="succeeded", label="OLD-F",
+                             finished_at=timezone.now())  # fmt: skip
+    settings.BACKUP_ENGINE = "sqlite"
+    reset_engines()
+    try:
+        page = client_for(platform_admin).get("/admin/console/").content.decode()
+    finally:
+        reset_engines()
+    assert "Database backup (SQLite online backup)" in page and "pgBackRest" not in page
+    # With no incremental backups, "Run a backup now" runs a full one.
+    assert 'action="/admin/backups/backuprun/run-full/"' in page and "run-incr" not in page
+
+
+def test_api_traffic_says_up_to_when_it_is_counted(platform_admin, client_for, tenant, make_key):
+    client = client_for(platform_admin)
+    assert "No usage rolled up yet" in client.get("/admin/console/").content.decode()
+    api_key, _ = make_key(tenant)
+    minute = timezone.now().replace(second=0, microsecond=0)
+    ApiUsageMinute.objects.create(tenant=tenant, api_key=api_key, minute=minute, requests=300)
+    page = client.get("/admin/console/").content.decode()
+    assert 'id="traffic-total">300<' in page
+    assert f"Counted up to {minute + timedelta(minutes=1):%H:%M} UTC" in page

@@ -92,3 +92,57 @@ def test_the_dashboard_is_for_roles_only(role, status, django_user_model, db):
     response = client.get("/admin/console/")
     assert response.status_code == status
     assert (b"Tenants by tier" in response.content) == (status == 200)
+
+
+# The buttons on an object's page (unfold's actions_detail): (app, model, URL path) -> who may use them.
+BUTTONS = {
+    ("tenants", "tenant", "suspend"): ADMIN,
+    ("tenants", "tenant", "reactivate"): ADMIN,
+    ("tenants", "website", "rollback"): ADMIN,
+    ("tenants", "website", "invalidate"): ADMIN,
+    ("apikeys", "apikey", "revoke"): ADMIN,
+    ("webhooks", "endpoint", "replay"): REDELIVER,
+    ("webhooks", "endpoint", "disable"): ADMIN,
+    ("webhooks", "endpoint", "enable"): ADMIN,
+    ("webhooks", "delivery", "redeliver"): REDELIVER,
+    ("backups", "tenantexport", "restore"): ADMIN,
+}
+
+
+def test_every_button_of_an_object_page_is_in_the_table():
+    found = {
+        (model._meta.app_label, model._meta.model_name, model_admin.get_unfold_action(name).path)
+        for model, model_admin in _console_admins()
+        for name in getattr(model_admin, "actions_detail", ())
+    }
+    assert found == set(BUTTONS)
+
+
+@pytest.mark.parametrize("role", list(ROLES), ids=lambda role: role or "no-role")
+def test_object_page_buttons_are_offered_and_work_only_as_the_map_allows(role, django_user_model, settings):
+    from backups.models import TenantExport
+    from tests.hardening.conftest import tenant_with_everything
+
+    settings.WEBHOOKS_ALLOW_HTTP, settings.WEBHOOKS_ALLOWED_NETWORKS = True, ["127.0.0.0/8"]
+    objects = tenant_with_everything("buttons")
+    export = TenantExport.objects.create(status=TenantExport.Status.SUCCEEDED, location="tenant-exports/x.tar.gz")
+    pks = {"tenant": objects.tenant, "website": objects.website, "apikey": objects.key,
+           "endpoint": objects.endpoint, "delivery": objects.delivery, "tenantexport": str(export.pk)}  # fmt: skip
+    client = Client()
+    client.force_login(_user(django_user_model, role))
+    for (app, model, url_path), needs in BUTTONS.items():
+        page = client.get(f"/admin/{app}/{model}/{pks[model]}/change/")
+        assert page.status_code == (200 if role else 403), (role, model, page.status_code)
+        button = f"/admin/{app}/{model}/{pks[model]}/{url_path}/"
+        assert (f'href="{button}"'.encode() in page.content) == (needs in ROLES[role]), (role, button)
+        confirmation = client.get(button)
+        if needs in ROLES[role]:
+            assert (
+                confirmation.status_code == 200
+                and b'name="apply"' in confirmation.content
+                or (model == "tenantexport" and b'name="dry_run"' in confirmation.content)
+            ), (role, button)
+        else:
+            assert confirmation.status_code == 403, (role, button, confirmation.status_code)
+            assert client.post(button, {"apply": "1", "reason": "not allowed"}).status_code == 403, (role, button)
+    assert not AuditLogEntry.objects.exists()

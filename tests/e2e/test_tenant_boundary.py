@@ -134,7 +134,8 @@ def test_a_tenant_page_cannot_act_with_the_operators_session(page, screenshot, c
     assert not Event.objects.filter(type="tenant.suspended").exists()
     # Control: the operator's session was valid all along, on the platform's own host.
     page.goto(f"{console_server}/admin/")
-    assert "pat-boundary" in page.inner_text("#user-tools").lower()
+    # Still logged in: the admin's home, with the operator's name in the sidebar's account block.
+    assert "/login/" not in page.url and "pat-boundary" in page.inner_text("body").lower()
 
 
 def test_every_admin_page_runs_under_the_csp_without_a_violation(

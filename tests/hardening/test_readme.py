@@ -140,7 +140,8 @@ def test_real_mode_as_the_readme_runs_it(test_database_env, tmp_path):
         assert process.poll() is None, log_path.read_text()[-3000:]
         login = httpx.get(f"{base}/admin/login/", timeout=10)
         assert login.status_code == 200, login.text[-2000:]
-        css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', login.text).group(1)
+        # The console theme's stylesheet, versioned by collectstatic (the README's step) and served.
+        css = re.search(r'href="(/static/unfold/css/styles\.[0-9a-f]+\.css)"', login.text).group(1)
         assert httpx.get(base + css, timeout=10).status_code == 200
         assert httpx.get(f"{base}/", timeout=10).status_code == 200
     finally:

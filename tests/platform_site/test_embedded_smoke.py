@@ -43,8 +43,9 @@ def test_run_command_serves_embedded_platform(tmp_path):
         assert status == 200 and b"openapi" in body
         status, body = _get(f"{base}/admin/login/")
         assert status == 200
-        css = body.decode().split('href="/static/admin/css/base.')[1].split('"')[0]
-        assert _get(f"{base}/static/admin/css/base.{css}")[0] == 200  # versioned static files served
+        # The console's theme stylesheet, versioned and served (collectstatic ran, whitenoise serves it).
+        css = body.decode().split('href="/static/unfold/css/styles.')[1].split('"')[0]
+        assert _get(f"{base}/static/unfold/css/styles.{css}")[0] == 200
         status, body = _get(f"{base}/readyz")
         assert status == 200 and b'"database"' in body
         output = log_path.read_text()

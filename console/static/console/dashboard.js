@@ -14,7 +14,7 @@
       data: {
         labels: traffic.labels,
         datasets: [
-          { label: "Requests", data: traffic.requests, backgroundColor: "#417690", stack: "api" },
+          { label: "Requests", data: traffic.requests, backgroundColor: "#7c3aed", stack: "api" },
           { label: "Rate-limited", data: traffic.rate_limited, backgroundColor: "#c62828", stack: "limited" },
         ],
       },
@@ -24,7 +24,7 @@
 
   var tenants = data("tenants-data");
   if (tenants) {
-    var colors = ["#2e7d32", "#c62828", "#f9a825", "#417690"];
+    var colors = ["#2e7d32", "#c62828", "#f9a825", "#7c3aed"];
     new Chart(document.getElementById("tenants-chart"), {
       type: "bar",
       data: {
