@@ -91,8 +91,9 @@ class TenantViewSet(viewsets.GenericViewSet):
         return selectors.tenant_list()
 
     def list(self, request):
+        usage_plans = plans.usage_plans_by_tier()
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(TenantOutput(page, many=True).data)
+        return self.get_paginated_response(TenantOutput(page, many=True, context={"usage_plans": usage_plans}).data)
 
     def retrieve(self, request, pk=None):
         return Response(TenantOutput(self.get_object()).data)

@@ -44,9 +44,16 @@ def tier_usage_plan(tier: str) -> Plan:
     return Plan(*row) if row else Plan(**DEFAULT_USAGE_PLANS[Tier(tier)])
 
 
-def tenant_usage_plan(tenant: Tenant) -> Plan:
-    """The plan the gateway applies to a tenant: its tier's, with an operator's overrides on top."""
-    plan = tier_usage_plan(tenant.tier)
+def usage_plans_by_tier() -> dict[str, Plan]:
+    """Every tier's plan in one query (lists of tenants read it once, not once a row)."""
+    rows = {row[0]: Plan(*row[1:]) for row in UsagePlan.objects.values_list("tier", *PLAN_FIELDS)}
+    return {tier: rows.get(tier) or Plan(**DEFAULT_USAGE_PLANS[Tier(tier)]) for tier in Tier.values}
+
+
+def tenant_usage_plan(tenant: Tenant, *, tier_plan: Plan | None = None) -> Plan:
+    """The plan the gateway applies to a tenant: its tier's (read unless given), with an operator's overrides
+    on top."""
+    plan = tier_plan or tier_usage_plan(tenant.tier)
     return Plan(
         tenant.burst_override or plan.burst_per_second,
         tenant.rate_limit_override or plan.requests_per_minute,

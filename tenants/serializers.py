@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from core.inputs import Input
@@ -9,6 +9,7 @@ from core.inputs import Input
 from . import selectors
 from .hostnames import MAX_HOSTNAMES_PER_WEBSITE, normalize_hostnames, preview_host
 from .models import Deployment, Hostname, Tenant, Tier, Website
+from .plans import tenant_usage_plan
 
 # The examples of the published API description (/api/schema/, docs/quickstart.md uses the same shapes).
 TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -16,6 +17,7 @@ WEBSITE_ID = "3f2a1c4e-8b7d-4e6f-9a0b-1c2d3e4f5a6b"
 DEPLOYMENT_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
 PREVIOUS_DEPLOYMENT_ID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 MAX_RATE_LIMIT = 10_000_000
+MAX_MONTHLY_QUOTA = 10**15  # units a month; below 2**53, so every JSON client reads it exactly
 MAX_DEPLOYMENT_NUMBER = 2_147_483_647  # PositiveIntegerField
 
 
@@ -32,12 +34,21 @@ MAX_DEPLOYMENT_NUMBER = 2_147_483_647  # PositiveIntegerField
     ]
 )  # fmt: skip
 class TenantOutput(serializers.ModelSerializer):
-    requests_per_minute = serializers.IntegerField(
-        read_only=True, min_value=1, max_value=MAX_RATE_LIMIT, help_text="The limit over all the tenant's keys."
-    )
+    requests_per_minute = serializers.SerializerMethodField(help_text="The limit over all the tenant's keys.")
     rate_limit_override = serializers.IntegerField(
         read_only=True, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT
     )
+    monthly_quota_override = serializers.IntegerField(
+        read_only=True, allow_null=True, min_value=1, max_value=MAX_MONTHLY_QUOTA
+    )
+
+    @extend_schema_field(serializers.IntegerField(min_value=1, max_value=MAX_RATE_LIMIT, allow_null=True))
+    def get_requests_per_minute(self, tenant) -> int | None:
+        # A list passes every tier's plan in its context (one query for the page, not one a row).
+        plans = self.context.get("usage_plans")
+        if plans is None:
+            return tenant.requests_per_minute
+        return tenant_usage_plan(tenant, tier_plan=plans.get(tenant.tier)).requests_per_minute
 
     class Meta:
         model = Tenant
@@ -74,7 +85,7 @@ class TenantUpdateInput(Input):
         help_text="Units a second over all the tenant's keys instead of its plan's burst; null: the plan's.",
     )  # fmt: skip
     monthly_quota_override = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=10**15,
+        required=False, allow_null=True, min_value=1, max_value=MAX_MONTHLY_QUOTA,
         help_text="Units a calendar month (UTC) instead of its plan's quota; null: the plan's.",
     )  # fmt: skip
 

@@ -134,4 +134,4 @@ def test_commands_are_quiet_by_default_and_log_with_v2(test_database_env, tmp_pa
     )
     assert verbose.returncode == 0, verbose.stderr
     assert "deployment #2 is live" in verbose.stdout
-    assert " INFO tenants.services deployment succeeded" in verbose.stderr
+    assert " INFO tenants.deployments deployment succeeded" in verbose.stderr
