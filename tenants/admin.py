@@ -340,22 +340,6 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     invalidate_detail = object_button("invalidate_detail", "invalidate_cdn_cache", description="Invalidate CDN cache",
                                       url_path="invalidate", permission="invalidate_cdn", icon="cached")  # fmt: skip
 
-    @admin.display(description="API quota this month")
-    def api_quota(self, tenant):
-        """Units used of the monthly quota and the alerts sent (docs/console.md)."""
-        from apikeys.selectors import quota_summary
-
-        if tenant.pk is None:
-            return "-"
-        usage = quota_summary(tenant=tenant)
-        if usage["quota"] is None:
-            return f"{usage['used']:,} units in {usage['month']} (no quota)"
-        alerts = [f"{name} sent {usage[f'{name}_sent_at']:%Y-%m-%d %H:%M} UTC" for name in ("warning", "exceeded")
-                  if usage[f"{name}_sent_at"]]  # fmt: skip
-        return f"{usage['used']:,} of {usage['quota']:,} units in {usage['month']} ({usage['remaining']:,} left)" + (
-            f"; {', '.join(alerts)}" if alerts else ""
-        )
-
     def get_readonly_fields(self, request, obj=None):
         readonly = list(self.readonly_fields)
         if obj is not None:
