@@ -1,7 +1,10 @@
 """The delivery HTTP client: libcurl (pycurl), keep-alive connections pinned to checked addresses.
 
-One libcurl multi handle per thread sends a batch's requests concurrently (no Python threads, and
-libcurl parses the HTTP in C) and keeps its connections alive between batches. Each request connects
+A libcurl multi handle sends a batch's requests concurrently (no Python threads, and libcurl parses the
+HTTP in C) and keeps its connections alive between batches. The process keeps its multi handles in a pool,
+the one returned last taken first: a task on any thread of the worker's pool finds the connections the last
+one left warm (a handle per thread opened a connection, over TLS a handshake, per thread and receiver; a
+burst of them overflowed small receivers' listen queues, whose dropped SYNs cost a second each). Each request connects
 to the address the SSRF guard checked (CURLOPT_CONNECT_TO) while the URL keeps the hostname, so the
 Host header, TLS SNI and the certificate check use the name. Never follows redirects, never uses a
 proxy from the environment, never retries by itself (the retry schedule does).
@@ -12,8 +15,8 @@ import os
 import ssl
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 import pycurl
 from django.conf import settings
@@ -23,8 +26,14 @@ from .ssrf import Destination
 EXCERPT_BYTES = 1024
 # A body longer than this is not read to its end: the connection is closed instead of reused.
 DRAIN_LIMIT_BYTES = 64 * 1024
-MAX_CONNECTIONS = 256  # kept alive per thread, least recently used closed first
+MAX_CONNECTIONS = 256  # kept alive per multi handle, least recently used closed first
 MAX_ATTEMPT_SECONDS = 15
+# Requests at once to a host this multi handle has no answered connections to; each time as many as allowed
+# are answered, twice as many (up to the pool's size): new connections ramp up instead of arriving at once.
+FIRST_CONNECTIONS = 2
+# A request unanswered this long no longer holds new connections back (a slow or hanging receiver, or a
+# dropped SYN): the ramp limits bursts of connections, not requests to slow receivers.
+RAMP_WAIT_SECONDS = 1.0
 
 # libcurl's error codes, named for the attempt log (the rest are "CurlError").
 _ERROR_NAMES = {
@@ -60,7 +69,7 @@ class Request:
 class _Transfer:
     """One easy handle and what its callbacks collect of the response."""
 
-    __slots__ = ("curl", "excerpt", "received", "retry_after", "cut", "started", "index")
+    __slots__ = ("curl", "excerpt", "received", "retry_after", "cut", "started", "index", "host", "together")
 
     def __init__(self, options: dict):
         self.curl = pycurl.Curl()
@@ -143,38 +152,63 @@ class PinnedClient:
             pycurl.PROTOCOLS: pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS,
             **_ca_options(),
         }
-        self._local = threading.local()
+        self._pool: list[_Handles] = []  # idle multi handles, the last returned at the end
+        self._pool_lock = threading.Lock()
+        self._pool_pid = os.getpid()
 
-    def _state(self) -> tuple[pycurl.CurlMulti, list[_Transfer]]:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # first use in this thread, or after a fork
-            multi = pycurl.CurlMulti()
-            multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._pool_maxsize)
-            multi.setopt(pycurl.M_MAXCONNECTS, MAX_CONNECTIONS)
-            local.multi, local.idle, local.pid = multi, [], os.getpid()
-        return local.multi, local.idle
+    def _checkout(self) -> "_Handles":
+        """A multi handle for one session: the one returned last (its connections the warmest), else a new one."""
+        with self._pool_lock:
+            if self._pool_pid != os.getpid():  # after a fork: the parent's connections are not this process's
+                self._pool, self._pool_pid = [], os.getpid()
+            if self._pool:
+                return self._pool.pop()
+        multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self._pool_maxsize)
+        multi.setopt(pycurl.M_MAXCONNECTS, MAX_CONNECTIONS)
+        return _Handles(multi, [], os.getpid())
+
+    def _checkin(self, handles: "_Handles") -> None:
+        with self._pool_lock:
+            if handles.pid == self._pool_pid:
+                self._pool.append(handles)
+
+    def _state(self) -> tuple[pycurl.CurlMulti, list["_Transfer"]]:
+        """The multi handle (and idle transfers) the next session takes."""
+        handles = self._checkout()
+        self._checkin(handles)
+        return handles.multi, handles.idle
 
     def post(self, destination: Destination, *, body: bytes, headers: dict[str, str]) -> Response:
         return self.post_many([Request(destination, body, headers)])[0]
 
     def session(self) -> "Session":
-        """Requests in flight on this thread's multi handle: start them one by one, collect them as they finish."""
-        multi, idle = self._state()
-        return Session(multi, idle, self._options)
+        """Requests in flight on a multi handle of the pool, this session's alone until it is closed: start
+        them one by one, collect them as they finish."""
+        return Session(self._checkout(), self._options, self._checkin, self._pool_maxsize)
 
     def post_many(self, requests: list[Request]) -> list[Response]:
         """Send the requests, at most `concurrency` at a time; one Response each, in their order."""
         responses: list[Response | None] = [None] * len(requests)
         waiting = deque(enumerate(requests))
         with self.session() as session:
-            while waiting and len(session) < self._concurrency:
-                session.add(*reversed(waiting.popleft()))
-            while len(session):
+            while waiting or len(session):
+                while waiting and len(session) < self._concurrency and session.room(waiting[0][1].destination) > 0:
+                    session.add(*reversed(waiting.popleft()))
                 for index, response in session.poll(1.0):
                     responses[index] = response
-                    if waiting:
-                        session.add(*reversed(waiting.popleft()))
         return responses  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class _Handles:
+    """A multi handle, its idle easy handles (reused with their buffers) and the process that made them."""
+
+    multi: pycurl.CurlMulti
+    idle: list
+    pid: int
+    # Per (host, port): the most requests in flight at once that all got an answer, so as many connections.
+    answered: Counter = field(default_factory=Counter)
 
 
 class Session:
@@ -182,9 +216,23 @@ class Session:
     waits (at most `timeout` seconds) and returns the (key, Response) of those that finished. The waits of
     every request overlap, so one worker slot holds many requests, slow ones among them."""
 
-    def __init__(self, multi: pycurl.CurlMulti, idle: list, options: dict):
-        self._multi, self._idle, self._options = multi, idle, options
+    def __init__(self, handles: "_Handles", options: dict, release, pool_maxsize: int):
+        self._handles, self._release, self._pool_maxsize = handles, release, pool_maxsize
+        self._multi, self._idle, self._options = handles.multi, handles.idle, options
         self._running: dict[_Transfer, object] = {}
+        self._in_air: dict[tuple, list[_Transfer]] = {}  # per (host, port)
+
+    def room(self, destination: Destination) -> int:
+        """How many more requests to the destination's host may start now: the pool's size per host, ramped
+        up from FIRST_CONNECTIONS while this handle has no connections there that answered."""
+        host = (destination.host, destination.port)
+        in_air = self._in_air.get(host, ())
+        room = self._pool_maxsize - len(in_air)
+        ramp = max(FIRST_CONNECTIONS, 2 * self._handles.answered[host])
+        if ramp < self._pool_maxsize:
+            since = time.time() - RAMP_WAIT_SECONDS
+            room = min(room, ramp - sum(1 for transfer in in_air if transfer.started > since))
+        return room
 
     def __len__(self) -> int:
         return len(self._running)
@@ -201,6 +249,10 @@ class Session:
         transfer.start(request, 0)
         self._multi.add_handle(transfer.curl)
         self._running[transfer] = key
+        host = transfer.host = (request.destination.host, request.destination.port)
+        in_air = self._in_air.setdefault(host, [])
+        in_air.append(transfer)
+        transfer.together = len(in_air)
         return transfer.started
 
     def poll(self, timeout: float) -> list[tuple[object, Response]]:
@@ -214,6 +266,10 @@ class Session:
                     for curl, error in [(curl, None) for curl in succeeded] + [(c, (n, m)) for c, n, m in failed]:
                         transfer = curl.transfer
                         multi.remove_handle(curl)
+                        self._in_air[transfer.host].remove(transfer)
+                        if error is None:  # its connection works (whatever the status): so many can be open
+                            answered = self._handles.answered
+                            answered[transfer.host] = max(answered[transfer.host], transfer.together)
                         finished.append((self._running.pop(transfer), transfer.response(error)))
                         self._idle.append(transfer)
                     if not queued:
@@ -228,11 +284,15 @@ class Session:
 
     def close(self) -> None:
         """No transfer may stay in the multi handle, where the next session would read its outcome as its own
-        (after an exception, a worker's shutdown)."""
+        (after an exception, a worker's shutdown). Returns the multi handle, its connections kept, to the pool."""
         for transfer in self._running:
             self._multi.remove_handle(transfer.curl)
             transfer.curl.close()
         self._running.clear()
+        self._in_air.clear()
+        if self._release is not None:
+            release, self._release = self._release, None
+            release(self._handles)
 
 
 def _ca_options() -> dict:
@@ -265,7 +325,7 @@ _client_lock = threading.Lock()
 
 
 def client() -> PinnedClient:
-    """The process's client (its connections are per thread, created on first use after a fork)."""
+    """The process's client (its connections are the process's own, created on first use after a fork)."""
     global _client
     with _client_lock:
         if _client is None:

@@ -62,11 +62,11 @@ def started_attempt(delivery, now: datetime, manual: bool) -> dict:
 
 
 class _Flight:
-    __slots__ = ("delivery", "number", "manual", "since", "slow", "moved", "host")
+    __slots__ = ("delivery", "number", "manual", "since", "slow", "moved")
 
     def __init__(self, delivery, manual: bool):
         self.delivery, self.number, self.manual = delivery, delivery.attempt_count, manual
-        self.since, self.slow, self.moved, self.host = time.monotonic(), False, False, None
+        self.since, self.slow, self.moved = time.monotonic(), False, False
 
 
 class SendingLoop:
@@ -80,7 +80,7 @@ class SendingLoop:
         self.waiting: deque[_Flight] = deque()
         self.flying: dict[object, _Flight] = {}
         self.held: Counter = Counter()  # per endpoint: waiting + in flight
-        self.in_air: Counter = Counter()  # per endpoint and per (host, port): in flight
+        self.in_air: Counter = Counter()  # per endpoint: in flight
         self.done: list[tuple[_Flight, Response]] = []
         self.done_since: float | None = None
         self._secrets: dict = {}
@@ -128,10 +128,11 @@ class SendingLoop:
 
     def _fill(self) -> None:
         """Start waiting requests while the lane has room: at most WEBHOOKS_SEND_CONCURRENCY that are not
-        slow yet, WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint and WEBHOOKS_POOL_MAXSIZE per host (libcurl
-        would queue more, their connect time-out running); the others wait their turn here."""
+        slow yet, WEBHOOKS_ENDPOINT_CONCURRENCY per endpoint and what the session allows per host (up to
+        WEBHOOKS_POOL_MAXSIZE, ramped up on new connections; libcurl would queue more, their connect time-out
+        running); the others wait their turn here."""
         active = sum(1 for flight in self.flying.values() if not flight.slow)
-        capped, cap, host_cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_POOL_MAXSIZE
+        capped, cap = deque(), settings.WEBHOOKS_ENDPOINT_CONCURRENCY
         while self.waiting and active < settings.WEBHOOKS_SEND_CONCURRENCY:
             flight = self.waiting.popleft()
             delivery = flight.delivery
@@ -140,15 +141,13 @@ class SendingLoop:
                 error = f"refused by the SSRF guard: {destination}"[:500]
                 self._finished(flight, Response(None, "", error, 0, None, time.time()))
                 continue
-            host = (destination.host, destination.port)
-            if self.in_air[delivery.endpoint_id] >= cap or self.in_air[host] >= host_cap:
+            if self.in_air[delivery.endpoint_id] >= cap or self.session.room(destination) <= 0:
                 capped.append(flight)
                 continue
             self.session.add(self._request(delivery, destination), delivery.pk)
-            flight.since, flight.host = time.monotonic(), host
+            flight.since = time.monotonic()
             self.flying[delivery.pk] = flight
             self.in_air[delivery.endpoint_id] += 1
-            self.in_air[host] += 1
             active += 1
         self.waiting.extendleft(reversed(capped))
 
@@ -167,7 +166,6 @@ class SendingLoop:
         for key, response in self.session.poll(timeout) if self.flying else ():
             flight = self.flying.pop(key)
             self.in_air[flight.delivery.endpoint_id] -= 1
-            self.in_air[flight.host] -= 1
             self._finished(flight, response)
         now = time.monotonic()
         slow_since, lane_since = now - settings.WEBHOOKS_SLOW_AFTER_SECONDS, now - settings.WEBHOOKS_SLOW_LANE_SECONDS

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from webhooks.http import DRAIN_LIMIT_BYTES, MAX_ATTEMPT_SECONDS, PinnedClient, Request
+from tests.helpers import wait_for
+from webhooks.http import DRAIN_LIMIT_BYTES, MAX_ATTEMPT_SECONDS, RAMP_WAIT_SECONDS, PinnedClient, Request
 from webhooks.ssrf import Destination, destination_check
 
 
@@ -27,6 +28,74 @@ def test_connections_are_kept_alive_between_deliveries(pinned_client, receiver):
     for _ in range(3):
         assert pinned_client.post(destination, body=b"{}", headers={}).status == 200
     assert len({request.client_port for request in receiver.received()}) == 1
+
+
+def test_connections_are_reused_by_the_next_session_whatever_its_thread(pinned_client, receiver):
+    """A task runs on any thread of the worker's pool: its session takes the connections the last one left,
+    instead of opening (and, over TLS, handshaking) new ones to the same receivers."""
+    destination = destination_check(receiver.url())
+
+    def one_request():
+        with pinned_client.session() as session:
+            session.add(Request(destination, b"{}", {}), "only")
+            finished = []
+            while not finished:
+                finished = session.poll(1.0)
+            assert finished[0][1].status == 200
+
+    for _ in range(3):
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join()
+    assert len(receiver.received()) == 3
+    assert len({request.client_port for request in receiver.received()}) == 1
+
+
+def test_sessions_at_the_same_time_never_share_a_multi_handle(pinned_client, receiver):
+    """libcurl handles are not for concurrent use: two sessions open at once each hold their own."""
+    with pinned_client.session() as first, pinned_client.session() as second:
+        assert first._multi is not second._multi  # noqa: SLF001
+    with pinned_client.session() as again:  # the one returned last, its connections warmest
+        assert again._multi is first._multi  # noqa: SLF001
+
+
+def test_new_connections_to_a_host_ramp_up_instead_of_arriving_at_once(receiver):
+    """A burst of new connections overflowed a small receiver's listen queue (each dropped SYN cost a
+    second): two at first, twice as many each time as many were answered, up to the pool's size."""
+    client = PinnedClient(pool_maxsize=8, connect_timeout=1, read_timeout=2, concurrency=8)
+    destination = destination_check(receiver.url())
+    allowed = []
+    with client.session() as session:
+        for _ in range(4):
+            allowed.append(session.room(destination))
+            for n in range(allowed[-1]):
+                session.add(Request(destination, b"{}", {}), n)
+            finished = []
+            while len(finished) < allowed[-1]:
+                finished += session.poll(1.0)
+    assert allowed == [2, 4, 8, 8]
+    assert len({request.client_port for request in receiver.received()}) == 8
+    with client.session() as session:  # the connections stay with the handle: no ramp the next time
+        assert session.room(destination) == 8
+
+
+def test_a_host_that_never_answers_still_gets_its_requests_a_few_at_a_time(receiver):
+    """The ramp limits bursts of new connections, not requests: one unanswered for RAMP_WAIT_SECONDS
+    no longer holds the next ones back (up to the pool's size)."""
+    client = PinnedClient(pool_maxsize=4, connect_timeout=1, read_timeout=5, concurrency=8)
+    receiver.script["/hang"] = [("hang", 30)]
+    destination = destination_check(receiver.url("/hang"))
+    with client.session() as session:
+        assert session.room(destination) == 2
+        session.add(Request(destination, b"{}", {}), 1)
+        session.add(Request(destination, b"{}", {}), 2)
+        assert session.room(destination) == 0
+        wait_for(lambda: session.room(destination) == 2, timeout=3)
+        session.add(Request(destination, b"{}", {}), 3)
+        session.add(Request(destination, b"{}", {}), 4)
+        time.sleep(RAMP_WAIT_SECONDS + 0.1)  # past the wait; the pool's size still holds
+        assert session.room(destination) == 0
+    receiver.release.set()
 
 
 def test_redirects_are_not_followed(pinned_client, receiver):
