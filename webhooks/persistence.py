@@ -30,13 +30,27 @@ def text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def _json_default(value):
-    """What json cannot encode by itself (called from its C encoder for these values only)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _json_encoder() -> json.JSONEncoder:
+    """An encoder for one statement's rows: what json cannot encode by itself (datetimes, UUIDs; called from
+    its C encoder for these values only) is converted once per distinct value. A batch's rows repeat the
+    same few: its claim time, lease expiry, event and endpoint ids."""
+    converted: dict = {}
+
+    def default(value):
+        try:
+            return converted[value]
+        except KeyError:
+            pass
+        if isinstance(value, datetime):
+            text = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            text = str(value)
+        else:
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        converted[value] = text
+        return text
+
+    return json.JSONEncoder(default=default)
 
 
 @functools.cache
@@ -59,7 +73,7 @@ def _records(model, names: list[str], objects: list) -> tuple[tuple[str, ...], s
         rows = [{column: obj[attname] for column, attname in pairs} for obj in objects]
     else:
         rows = [{column: getattr(obj, attname) for column, attname in pairs} for obj in objects]
-    return columns, source, json.dumps(rows, default=_json_default)
+    return columns, source, _json_encoder().encode(rows)
 
 
 def deliveries_insert(deliveries: list, attempts: list[dict]) -> None:
