@@ -19,6 +19,7 @@ Label cardinality (series per metric, at most):
 | webhook_deliveries_total                 | outcome                     | 5                                   |
 | webhook_delivery_duration_seconds        | outcome                     | 5 x buckets                         |
 | webhook_breaker_transitions_total        | transition                  | 6                                   |
+| webhook_endpoints_breaker_open (scrape)  | state                       | 2                                   |
 | celery_queue_length                      | queue                       | celery QUEUES (4)                   |
 | celery_tasks_total                       | task, outcome               | registered tasks x 4                |
 | platform_task_enqueue_failures_total     | task                        | registered tasks                    |

@@ -6,4 +6,11 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        from observability.collectors import register_source
+
+        from . import (
+            checks,  # noqa: F401 - registers the system checks
+            metrics,
+        )
+
+        register_source("webhooks", metrics.breaker_families, metric_names=metrics.BREAKER_METRIC_NAMES)

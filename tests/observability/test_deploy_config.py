@@ -20,7 +20,7 @@ def _promtool(*args, cwd=None) -> subprocess.CompletedProcess:
 def test_promtool_check_rules():
     result = _promtool("check", "rules", *map(str, promql.RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    assert "SUCCESS: 17 rules found" in result.stdout
 
 
 def test_promtool_check_config(tmp_path):
@@ -67,6 +67,7 @@ def test_the_issue_names_each_alert():
         "WalArchivingFailing",
         "ReplicaLagHigh",
         "WebhookFailureRateHigh",
+        "WebhookEndpointBreakersOpen",
         "RateLimitedSpike",
         "CeleryBacklog",
     } <= alerts
