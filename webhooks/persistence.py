@@ -34,11 +34,11 @@ def _json_encoder() -> json.JSONEncoder:
     """An encoder for one statement's rows: what json cannot encode by itself (datetimes, UUIDs; called from
     its C encoder for these values only) is converted once per distinct value. A batch's rows repeat the
     same few: its claim time, lease expiry, event and endpoint ids."""
-    converted: dict = {}
+    converted: dict = {}  # by id(): the rows keep each value alive while they are encoded; UUID hashes in Python
 
     def default(value):
         try:
-            return converted[value]
+            return converted[id(value)]
         except KeyError:
             pass
         if isinstance(value, datetime):
@@ -47,7 +47,7 @@ def _json_encoder() -> json.JSONEncoder:
             text = str(value)
         else:
             raise TypeError(f"{type(value).__name__} is not JSON serializable")
-        converted[value] = text
+        converted[id(value)] = text
         return text
 
     return json.JSONEncoder(default=default)
