@@ -278,11 +278,18 @@ def record_gateway_backend_error(*, mode: str) -> None:
     GATEWAY_BACKEND_ERRORS.labels(mode=_bounded(mode, {"open", "closed"})).inc()
 
 
+@functools.lru_cache(maxsize=16)
+def _webhook_delivery_children(outcome: str):
+    # Called per attempt on the delivery hot path: labels() takes a lock and builds a key every time.
+    outcome = _bounded(outcome, WEBHOOK_OUTCOMES)
+    return WEBHOOK_DELIVERIES.labels(outcome=outcome), WEBHOOK_DELIVERY_DURATION.labels(outcome=outcome)
+
+
 def record_webhook_delivery(*, outcome: str, seconds: float) -> None:
     """One webhook delivery attempt finished (webhooks.sending). outcome: WEBHOOK_OUTCOMES."""
-    outcome = _bounded(outcome, WEBHOOK_OUTCOMES)
-    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
-    WEBHOOK_DELIVERY_DURATION.labels(outcome=outcome).observe(seconds)
+    deliveries, duration = _webhook_delivery_children(outcome)
+    deliveries.inc()
+    duration.observe(seconds)
 
 
 def record_webhook_breaker(*, transition: str) -> None:

@@ -76,11 +76,12 @@ def endpoints_record(outcomes: list[tuple[object, Response, datetime]], *, now: 
     # would otherwise lock them in opposite orders and deadlock.
     for endpoint_id, (endpoint, results) in sorted(by_endpoint.items(), key=lambda item: str(item[0])):
         answered = [response for response, _ in results if succeeded(response)]
-        rows = Endpoint.objects.filter(pk=endpoint_id)
         if answered:
             lane = Lane.SLOW if min(r.duration_ms for r in answered) >= slow_ms else Lane.FAST
             if _clean(endpoint) and lane == Lane.FAST:
-                continue
+                continue  # the usual case: no query, and no queryset built either
+        rows = Endpoint.objects.filter(pk=endpoint_id)
+        if answered:
             if rows.exclude(breaker_state=BreakerState.CLOSED).update(
                 breaker_state=BreakerState.CLOSED, breaker_opened_at=None, breaker_probe_at=None
             ):
