@@ -153,6 +153,7 @@ def varied(tenant, website, staff_user):
     """Rows that differ in every filtered attribute, in two tenants."""
     from django.utils import timezone
 
+    from cdn import provider_requests
     from cdn import services as cdn_services
     from tenants import services
     from tenants.bundles import bundle_build
@@ -176,7 +177,7 @@ def varied(tenant, website, staff_user):
     Delivery.objects.filter(endpoint=one).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
     Endpoint.objects.filter(pk=two.pk).update(is_active=False)
     done = cdn_services.invalidation_request(website=website, paths=["/done/"], reason="filters")
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     cdn_services.invalidation_request(website=website, paths=["/waiting/"], reason="filters")
     assert Tenant.objects.count() == 2 and done.pk
     return {
