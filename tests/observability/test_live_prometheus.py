@@ -1,6 +1,8 @@
 """A real Prometheus scrapes the running platform: gunicorn with two workers and a prefork Celery worker,
 both in multiprocess mode, on the test database. A scripted scenario drives the API; the dashboards'
-seed panels must then return data from Prometheus, and counters of different processes must add up."""
+seed panels must then return data from Prometheus, and counters of different processes must add up.
+Longer than ~400 lines: the live servers and Prometheus cost ~20 s to start, so every check of them shares
+this module's fixtures."""
 
 import http.server
 import json

@@ -1,4 +1,5 @@
-"""observability/metrics.py, the API middleware and /metrics, in process against the real stack."""
+"""observability/metrics.py, the API middleware and /metrics, in process against the real stack (one
+module, as tests/ mirrors observability/metrics.py)."""
 
 import subprocess
 import sys
