@@ -454,8 +454,9 @@ WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
 # loop; a request unanswered after WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the fast lane's
 # WEBHOOKS_SEND_CONCURRENCY; after WEBHOOKS_SLOW_LANE_SECONDS its endpoint's next deliveries go to the slow
 # lane, as those of an endpoint whose last attempt failed (or took that long). Two thresholds: on a starved
-# CPU a healthy request can look slow for a second, and moving its endpoint costs more than freeing a slot. A sending loop waits at most WEBHOOKS_LOOP_SECONDS for new
-# work, and writes outcomes at most WEBHOOKS_OUTCOME_FLUSH_SECONDS after they arrive.
+# CPU a healthy request can look slow for a second, and moving its endpoint costs more than freeing a slot.
+# A sending loop waits at most WEBHOOKS_LOOP_SECONDS for new work, and writes outcomes at most
+# WEBHOOKS_OUTCOME_FLUSH_SECONDS after they arrive.
 WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
 WEBHOOKS_SLOW_AFTER_SECONDS = env.float("WEBHOOKS_SLOW_AFTER_SECONDS", default=1)
 WEBHOOKS_SLOW_LANE_SECONDS = env.float("WEBHOOKS_SLOW_LANE_SECONDS", default=5)
