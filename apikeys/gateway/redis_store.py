@@ -29,6 +29,22 @@ from .base import (
 )
 
 
+class _Process:
+    """This process, as opposed to its parent: a new object in every forked child (no getpid() system call per
+    request to notice a fork)."""
+
+
+_process = _Process()
+
+
+def _after_fork_in_child() -> None:
+    global _process
+    _process = _Process()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _lua(name: str) -> str:
     return resources.files(__package__).joinpath("lua", name).read_text(encoding="utf-8")
 
@@ -134,9 +150,9 @@ class RedisGatewayStore(GatewayStore):
 
     def _own_connection(self):
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked worker: never share a socket
+        if getattr(local, "process", None) is not _process:  # new thread, or a forked worker: never share a socket
             pool = self.client.connection_pool
-            local.connection, local.pid = pool.connection_class(**pool.connection_kwargs), os.getpid()
+            local.connection, local.process = pool.connection_class(**pool.connection_kwargs), _process
         return local.connection
 
     def flush_outcomes(self, outcomes: list) -> None:
