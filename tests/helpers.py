@@ -1,4 +1,14 @@
+import ctypes
+import signal
 import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A Popen preexec_fn for servers and workers a test starts: the kernel SIGKILLs the child when the test
+    process exits, even by SIGKILL, so a killed run leaves no worker consuming the next run's queues."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

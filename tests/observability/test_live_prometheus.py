@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from platform_site.celery import QUEUES
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, wait_for
 from tests.observability import promql
 
 TOKEN = "live-metrics-token"
@@ -78,7 +78,7 @@ def _get(url: str, headers: dict | None = None, timeout: float = 5) -> tuple[int
 def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
         )
 
 
