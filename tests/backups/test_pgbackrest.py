@@ -15,7 +15,8 @@ from prometheus_client import REGISTRY
 
 from backups import services
 from backups.engines.base import BackupError
-from backups.engines.pgbackrest import free_port, parse_info, running_postmaster
+from backups.engines.clusters import free_port, running_postmaster
+from backups.engines.pgbackrest_output import parse_info
 from backups.locking import BACKUP_LOCK_KEY, BackupInProgress
 from backups.models import BackupRun, RestoreVerification
 from tenants import services as tenant_services
