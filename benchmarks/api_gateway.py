@@ -107,7 +107,7 @@ def _fill_gateway(tenant_id, used):
     """The tenant's window (over all its keys; the benchmark's keys have no lower limit of their own)."""
     redis = get_redis_connection("default")
     now = int(redis.time()[0])
-    key = base.TENANT_LIMIT + str(tenant_id)
+    key = base.TENANT_MINUTE_WINDOW_PREFIX + str(tenant_id)
     per_second = {now - 50 + index: used // 50 for index in range(50)}
     per_second[now] = used - sum(per_second.values())
     buckets = {second: count for second, count in per_second.items() if count}

@@ -46,7 +46,7 @@ def test_no_double_burst_across_a_window_edge(tenant, make_key):
     client = base.gateway_store().client
     server_now = int(client.time()[0])
     # Five admissions 59 s ago, as the script records them: a bucket, the running total, the oldest.
-    client.hset(base.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
+    client.hset(base.KEY_MINUTE_WINDOW_PREFIX + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
     store = base.gateway_store()
     refused = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
     assert refused.code == base.RATE_LIMITED and refused.remaining == 0
@@ -71,7 +71,7 @@ def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_c
     store = base.gateway_store()
     for _ in range(300):
         store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    for window in (base.LIMIT + lookup_id, base.TENANT_LIMIT + str(tenant.pk)):
+    for window in (base.KEY_MINUTE_WINDOW_PREFIX + lookup_id, base.TENANT_MINUTE_WINDOW_PREFIX + str(tenant.pk)):
         assert store.client.hlen(window) <= 61 + 2  # buckets, total, oldest
         assert 0 < store.client.pttl(window) <= 62_000
 
