@@ -585,6 +585,8 @@ class PgBackRestEngine(BackupEngine):
         )
         self._superuser_sql("SELECT pg_switch_wal()")
         deadline = time.monotonic() + self.archive_timeout + 60
+        # The asynchronous push usually lands the segment within a second: look again soon, then less often.
+        pause = 0.1
         while True:
             state = self.repo_state(repo=repo)
             if state.archive_max and segment_number(state.archive_max) >= segment_number(walfile):
@@ -595,7 +597,8 @@ class PgBackRestEngine(BackupEngine):
                     f"{self.archive_timeout + 60} s: WAL archiving to it is not working",
                     code="archive_timeout",
                 )
-            time.sleep(1)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     @contextlib.contextmanager
     def restored_copy(

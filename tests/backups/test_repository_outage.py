@@ -11,12 +11,31 @@ from django.db import connection
 from prometheus_client import REGISTRY
 
 from backups import services
+from backups.engines import reset_engines
 from backups.engines.base import RepositoryUnreachable
+from backups.engines.pgbackrest import PgBackRestEngine
 from backups.engines.pgbackrest_output import segment_number
 from backups.models import BackupRun
 from tests.helpers import stack, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _unreachable_repository_fails_fast(settings):
+    """An archive-push attempt against the stopped repository costs about 4 x io-timeout, twice (one job
+    retry), and repo1 gets each batch of WAL only when the attempt ends: 25 s a round at the production 3 s,
+    8 s at 1 s. What these tests show (repo1 stays current, the outage is reported by name, repo2 catches
+    up when it is back) does not depend on the length of a round. The engine writes this into the stack's
+    pgBackRest configuration before its next command; the configuration from settings is written back after."""
+    engine_settings = settings.BACKUP_ENGINES["pgbackrest"]
+    settings.BACKUP_ENGINES = {
+        **settings.BACKUP_ENGINES,
+        "pgbackrest": {**engine_settings, "OPTIONS": {**engine_settings["OPTIONS"], "archive_push_io_timeout": 1}},
+    }
+    reset_engines()
+    yield
+    PgBackRestEngine(alias="pgbackrest", **engine_settings["OPTIONS"]).write_config()
 
 
 def _switch_wal() -> str:
@@ -50,7 +69,7 @@ def test_stunnel_down_repo1_stays_current_and_repo2_is_reported(base_full_backup
     # first segment after the outage (a synchronous push gets repo1 one segment ahead, then stops).
     _switch_wal()
     segment = _switch_wal()
-    wait_for(lambda: _archived_in(engine, 1, segment), timeout=120, interval=1)
+    wait_for(lambda: _archived_in(engine, 1, segment), timeout=120, interval=0.25)
     status = services.wal_archive_check(engine=engine)
     repo1, repo2 = status["repos"]
     assert repo1["reachable"] and repo1["ok"], repo1
@@ -86,8 +105,10 @@ def test_stunnel_down_repo1_stays_current_and_repo2_is_reported(base_full_backup
     # Back: the WAL that waited in pg_wal reaches repo2, and both repositories report ok.
     stack("start", "stunnel")
     waiting = _switch_wal()
-    wait_for(lambda: _archived_in(engine, 2, waiting), timeout=180, interval=2)
-    recovered = wait_for(lambda: (s := services.wal_archive_check(engine=engine))["ok"] and s, timeout=120, interval=2)
+    wait_for(lambda: _archived_in(engine, 2, waiting), timeout=180, interval=0.25)
+    recovered = wait_for(
+        lambda: (s := services.wal_archive_check(engine=engine))["ok"] and s, timeout=120, interval=0.5
+    )
     assert [repo["ok"] for repo in recovered["repos"]] == [True, True]
     assert _gauge("platform_wal_archive_repo_ok", 2) == 1
 
@@ -116,7 +137,7 @@ def test_moto_down_is_named_and_a_wiped_repository_gets_its_stanza_back(base_ful
     assert services.backup_sync(engine=engine).errors == {}
     assert BackupRun.objects.get(pk=repo2_set.pk).status == BackupRun.Status.EXPIRED
     segment = _switch_wal()
-    wait_for(lambda: _archived_in(engine, 2, segment), timeout=180, interval=2)
+    wait_for(lambda: _archived_in(engine, 2, segment), timeout=180, interval=0.25)
 
 
 def test_setup_reports_each_repository_and_fails_clearly_when_one_is_unreachable(engine, stopped, capsys):

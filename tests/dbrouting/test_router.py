@@ -5,6 +5,7 @@ lag is made on demand with recovery_min_apply_delay on the replica.
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from rest_framework.test import APIClient
 
 from dbrouting import routing as db_routing
 from dbrouting.routing import accept_stale, use_primary
-from tenants.models import Deployment, Tenant
+from tenants.models import Hostname, Tenant
 from tests.conftest import REPO_ROOT
 from tests.helpers import wait_for
 
@@ -86,43 +87,54 @@ def test_client_reads_its_write_at_once_while_others_read_the_lagging_replica(
     assert not ran_on(REPLICA, marker_after)
 
 
-def test_a_task_acting_for_a_client_sees_its_write(make_client, website, celery_worker, replica_delay):
-    client = make_client("deployer")
+def _task_outcome(log_path: Path, task_id: str) -> str:
+    """What a task returned, from the worker's log line for it (the app keeps no results)."""
+    pattern = re.compile(rf"\[{re.escape(task_id)}\] succeeded in [0-9.]+s: '([^']*)'")
+    return wait_for(lambda: (found := pattern.search(log_path.read_text())) and found.group(1), timeout=20)
+
+
+def test_a_task_acting_for_a_client_sees_its_write(
+    make_client, django_user_model, website, celery_worker, replica_delay, dns_zone
+):
+    from tenants.tasks import hostname_verify_task
+
+    client = make_client("operator-dns")
     log_path = Path(os.readlink(f"/proc/{celery_worker.pid}/fd/1"))
     replica_delay(LAG_SECONDS)
 
-    # Control: published with no client position. The task takes its deployment with a conditional UPDATE
-    # (a lease claim, on the primary), so even the lagging replica cannot make it miss: it runs (and fails,
-    # having no bundle) instead of being skipped as it was when its first step was a replica read.
-    from tenants import services
-    from tenants.tasks import deployment_run_task
+    # The client adds a hostname; the lagging replica will not have the row for LAG_SECONDS.
+    response = client.patch(
+        f"/api/v1/websites/{website.pk}/", {"hostnames": ["www.a.test", "new.a.test"]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    [record] = [d["record"] for d in response.json()["hostname_details"] if d["hostname"] == "new.a.test"]
+    dns_zone.publish(record["name"], record["value"])
+    with use_primary():
+        hostname = Hostname.objects.get(website=website, hostname="new.a.test")
+        user_id = django_user_model.objects.get(username="operator-dns").pk
 
-    control = services.deployment_create(website=website, run=False)
+    # The verification task's first step is a read of the hostname row. Control: published with no
+    # client position, it reads the lagging replica and finds no such hostname.
     token = db_routing.begin()
     try:
-        deployment_run_task.delay(str(control.pk))
+        control = hostname_verify_task.delay(hostname.pk)
     finally:
         db_routing.end(token)
-    wait_for(lambda: "'failed'" in log_path.read_text(), timeout=20)
+    assert _task_outcome(log_path, control.id) == "gone"
 
-    # Published by the client's request after its write, the task carries the WAL position and sees it.
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from tenants.bundles import bundle_build
-
-    bundle = SimpleUploadedFile("site.tar.gz", bundle_build({"index.html": "<h1>v1</h1>"}))
-    response = client.post(
-        f"/api/v1/websites/{website.pk}/deployments/", {"description": "x", "bundle": bundle}, format="multipart"
-    )
-    assert response.status_code == 201, response.content
-    deployment_id = response.json()["id"]
+    # Published for the client (its identity travels with the task), it sees the client's write: the
+    # worker reads from the primary, or from a replica that has replayed the client's position.
+    token = db_routing.begin(client_ids=(f"user:{user_id}",))
+    try:
+        for_client = hostname_verify_task.delay(hostname.pk)
+    finally:
+        db_routing.end(token)
+    assert _task_outcome(log_path, for_client.id) == "verified"
+    # Still lagging: the replica alone could not have shown the row, so the client's position decided.
+    assert not Hostname.objects.using(REPLICA).filter(pk=hostname.pk).exists()
     with use_primary():
-        wait_for(
-            lambda: Deployment.objects.get(pk=deployment_id).status == Deployment.Status.SUCCEEDED,
-            timeout=20,
-        )
-        control.refresh_from_db()
-    assert control.status == Deployment.Status.FAILED and "no bundle" in control.error
+        hostname.refresh_from_db()
+    assert hostname.status == Hostname.Status.VERIFIED
 
 
 def test_replica_down_leaves_rotation_and_returns(make_client, monitor, caught_up, stopped, settings):
