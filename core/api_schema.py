@@ -9,6 +9,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
+from core.request_limits import BODY_METHODS
+
 OPERATORS_TAG = "Operators"  # described in SPECTACULAR_SETTINGS["TAGS"]
 
 
@@ -99,7 +101,9 @@ class DocumentedSchema(AutoSchema):
         # A path names an object; a page number past the last page is a 404 too.
         if any(parameter["in"] == "path" or parameter["name"] == "page" for parameter in parameters):
             statuses.append(404)
-        if "requestBody" in operation:
+        # The body limit applies to every method that may carry a body, whether the operation reads one
+        # or not (core/request_limits.py answers from the Content-Length, before the view).
+        if self.method.upper() in BODY_METHODS:
             statuses.append(413)
         return sorted(statuses)
 

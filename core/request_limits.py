@@ -14,6 +14,9 @@ from rest_framework.exceptions import ParseError, ValidationError
 from .exceptions import error_response
 
 API_PREFIX = "/api/"
+# Methods whose body the API may read. A GET, HEAD or OPTIONS body is never read (it has no meaning here),
+# so it is not refused either: the published description lists 413 for these methods only.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def body_too_large(limit: int):
@@ -35,7 +38,7 @@ class RequestBodyLimitMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if not request.path_info.startswith(API_PREFIX):
+        if not request.path_info.startswith(API_PREFIX) or request.method not in BODY_METHODS:
             return None
         limit = _view_limit(view_func, request.method)
         try:
