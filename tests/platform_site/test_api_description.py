@@ -159,8 +159,12 @@ def test_the_deployments_list_advertises_only_its_own_filters(schema):
 @pytest.fixture
 def varied(tenant, website, staff_user):
     """Rows that differ in every filtered attribute, in two tenants."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
+    from apikeys import services as apikey_services
+    from apikeys.models import ApiUsageMinute
     from cdn import services as cdn_services
     from tenants import services
     from tenants.bundles import bundle_build
@@ -179,6 +183,17 @@ def varied(tenant, website, staff_user):
     settings.WEBHOOKS_ALLOW_HTTP, settings.WEBHOOKS_ALLOWED_NETWORKS = True, ["127.0.0.0/8"]
     one, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/a", event_types=["*"])
     two, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/b", event_types=["*"])
+    # A v1a endpoint publishes a signing key: naming endpoint `one` (v1) lists none of them.
+    webhook_services.endpoint_create(
+        tenant=tenant, url="http://127.0.0.1:9/c", event_types=["*"], signature_scheme="v1a"
+    )
+    # Usage 30 and 120 minutes ago: the default window (60) sees the first only.
+    api_key, _ = apikey_services.apikey_create(tenant=tenant, name="usage", scopes=["usage:read"])
+    minute = timezone.now().replace(second=0, microsecond=0)
+    for ago, requests in ((30, 3), (120, 5)):
+        ApiUsageMinute.objects.create(
+            tenant=tenant, api_key=api_key, minute=minute - timedelta(minutes=ago), requests=requests
+        )
     event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
     webhook_services.event_fan_out(event_id=event.pk)
     Delivery.objects.filter(endpoint=one).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
@@ -193,6 +208,9 @@ def varied(tenant, website, staff_user):
         "tenant": [str(other.pk)], "hostname": ["www.beta.test"], "search": ["Beta", "zeta"],
         "endpoint": [str(one.pk)], "is_active": ["false"],
         "ordering": ["-created_at", "name", "-name", "url", "-url", "tier", "-tier"],
+        "minutes": ["180"],
+        # What the query of a non-list operation holds when another of its parameters is tried.
+        "baseline": {"/api/v1/usage/": {"tenant": str(tenant.pk)}},
     }  # fmt: skip
 
 
@@ -206,22 +224,31 @@ def _concrete(path: str, data: dict) -> str:
     return path
 
 
+def _result(response) -> object:
+    """What a filter may change: a page's ids (and tenants), or a whole body but its clock readings."""
+    body = response.json()
+    if isinstance(body, dict) and "results" in body:
+        return [row.get("id", row.get("tenant")) for row in body["results"]]
+    return {key: value for key, value in body.items() if key not in ("from", "to")}
+
+
 def test_every_documented_filter_changes_the_result(schema, staff_client, varied):
-    """Each query parameter of each list (but pagination) narrows or reorders what it returns for some
-    value: a filter that is advertised and ignored fails here, and so does one without a value to try."""
+    """Each query parameter of each GET (but pagination) narrows, reorders or changes what it returns for
+    some value: a filter that is advertised and ignored fails here, and so does one without a value to try.
+    Lists and the other reads alike (`/usage/?minutes=`, `/webhooks/keys/?endpoint=`)."""
     unproven = []
     tried = 0
     for method, path, operation in operations(schema):
         parameters = [p for p in operation.get("parameters", []) if p["in"] == "query"]
-        if method != "get" or not any(p["name"] == "page" for p in parameters):
-            continue
-        if not any(p["name"] not in ("page", "page_size") for p in parameters):
+        if method != "get" or not any(p["name"] not in ("page", "page_size") for p in parameters):
             continue
         url = _concrete(path, varied)
-        everything = staff_client.get(url, {"page_size": 200})
+        paged = {"page_size": 200} if any(p["name"] == "page" for p in parameters) else {}
+        base = {**varied["baseline"].get(path, {}), **paged}
+        everything = staff_client.get(url, base)
         assert everything.status_code == 200, (url, everything.content)
-        baseline = [row.get("id", row.get("tenant")) for row in everything.json()["results"]]
-        assert baseline, f"{url}: no rows to filter"
+        baseline = _result(everything)
+        assert baseline, f"{url}: nothing to filter"
         for parameter in parameters:
             name = parameter["name"]
             if name in ("page", "page_size"):
@@ -232,13 +259,13 @@ def test_every_documented_filter_changes_the_result(schema, staff_client, varied
                 continue
             tried += 1
             for value in values:
-                response = staff_client.get(url, {name: value, "page_size": 200})
+                response = staff_client.get(url, {**base, name: value})
                 assert response.status_code == 200, (url, name, value, response.content)
-                if [row.get("id", row.get("tenant")) for row in response.json()["results"]] != baseline:
+                if _result(response) != baseline:
                     break
             else:
                 unproven.append(f"{path} ?{name}: no value among {values} changed the result")
-    assert tried >= 15
+    assert tried >= 18
     assert not unproven, "\n".join(unproven)
 
 
