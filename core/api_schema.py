@@ -135,10 +135,30 @@ class DocumentedSchema(AutoSchema):
         return operation
 
 
+# A NUL character is refused wherever a body holds text (core/request_limits.py: PostgreSQL cannot store it).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _no_nul(node) -> None:
+    """Every free-text string of a request schema, however nested, says it takes no NUL character."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            free_text = item.get("type") == "string" and not ({"pattern", "format", "enum"} & item.keys())
+            if free_text:
+                item["pattern"] = NO_NUL_PATTERN
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def closed_request_bodies(result, generator, request, public):
-    """Postprocessing hook: request bodies refuse unknown fields (core/inputs.py), so their
-    schemas say so; a client generator or fuzzer then never sends a field the API would refuse."""
+    """Postprocessing hook: request bodies refuse unknown fields (core/inputs.py) and NUL characters
+    (core/request_limits.py), so their schemas say so; a client generator or fuzzer then never sends what
+    the API would refuse, and a fuzzer's negative data expects the refusal."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+            _no_nul(component)
     return result

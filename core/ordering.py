@@ -14,13 +14,17 @@ from rest_framework.exceptions import ValidationError
 class StrictOrderingFilter(filters.OrderingFilter):
     """OrderingFilter that refuses unknown terms (400) instead of ignoring them."""
 
-    def remove_invalid_fields(self, queryset, fields, view, request):
-        valid = super().remove_invalid_fields(queryset, fields, view, request)
-        unknown = [term for term in fields if term not in valid]
+    def get_ordering(self, request, queryset, view):
+        if self.ordering_param not in request.query_params:
+            return self.get_default_ordering(view)
+        # Exactly as written: an empty value, a blank or a trailing comma is refused too, as the pattern says.
+        terms = request.query_params[self.ordering_param].split(",")
+        names = self._names(view)
+        unknown = [term for term in terms if term.removeprefix("-") not in names]
         if unknown:
-            allowed = ", ".join(self._names(view) or ["none"])
+            allowed = ", ".join(names or ["none"])
             raise ValidationError({self.ordering_param: [f"Unknown ordering {unknown[0]!r}; one of: {allowed}."]})
-        return valid
+        return terms
 
     @staticmethod
     def _names(view) -> list[str]:

@@ -334,6 +334,29 @@ def test_typed_filters_refuse_an_empty_or_invalid_value_and_page_size_is_bounded
         assert response.status_code == 400 and "page" in response.json()["error"]["fields"], page
 
 
+def test_an_ordering_the_list_does_not_offer_is_refused_naming_it(key, website):
+    from tenants import services
+
+    services.website_create(tenant=website.tenant, name="Another", hostnames=[])
+    names = [row["name"] for row in key.get(f"{V1}websites/?ordering=-name").json()["results"]]
+    assert names == ["Site A", "Another"]
+    assert [row["name"] for row in key.get(f"{V1}websites/?ordering=name,-created_at").json()["results"]] == names[::-1]
+    for ordering in ("secret", "-create_at", "", " name", "name,", "tenant__name", "name,%00"):
+        response = key.get(f"{V1}websites/?ordering={ordering}")
+        assert response.status_code == 400, (ordering, response.content)
+        assert list(response.json()["error"]["fields"]) == ["ordering"], ordering
+
+
+def test_request_schemas_say_text_takes_no_nul_character(schema):
+    pattern = re.compile(
+        schema["components"]["schemas"]["TenantSuspendInputRequest"]["properties"]["reason"]["pattern"]
+    )
+    assert pattern.fullmatch("Invoice unpaid") and not pattern.fullmatch("Invoice\x00unpaid")
+    create = schema["components"]["schemas"]["WebsiteCreateInputRequest"]["properties"]
+    assert create["name"]["pattern"] == pattern.pattern and "format" not in create["name"]
+    assert "pattern" not in create["tenant"]  # a uuid keeps its format
+
+
 def test_websites_and_deployments_show_the_sites_public_url(key):
     from django.utils import timezone
 
