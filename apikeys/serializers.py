@@ -2,7 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input
+from core.inputs import Input, QueryInteger
 
 from .models import ApiKey
 from .scopes import SCOPES
@@ -101,7 +101,7 @@ class ApiKeyRotateInput(Input):
 
 
 class UsageQueryInput(serializers.Serializer):
-    minutes = serializers.IntegerField(min_value=1, max_value=7 * 1440, default=60)
+    minutes = QueryInteger(min_value=1, max_value=7 * 1440, default=60)
     tenant = serializers.UUIDField(required=False, help_text="Operators only.")
 
 

@@ -9,6 +9,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
+from core.inputs import plain_text_pattern
 from core.request_limits import BODY_METHODS
 
 OPERATORS_TAG = "Operators"  # described in SPECTACULAR_SETTINGS["TAGS"]
@@ -65,6 +66,14 @@ ERRORS = {
         _error("invalid_state", "The website is disabled."),
     ),
     413: ("The request body is larger than the limit.", _error("request_too_large", "The request body is too large.")),
+    415: (
+        "The body is not of a media type the operation reads (JSON bodies are UTF-8).",
+        _error(
+            "unsupported_media_type",
+            'Unsupported media type "text/plain" in request. Send application/json.',
+            {"body": ['Unsupported media type "text/plain" in request. Send application/json.']},
+        ),
+    ),  # fmt: skip
     429: (
         "Rate limit exceeded (`Retry-After` says when to try again).",
         _error("rate_limited", "Rate limit of 100 requests a minute exceeded."),
@@ -94,10 +103,12 @@ class DocumentedSchema(AutoSchema):
         return self.path.startswith("/api/v1/") and self.required_scope() is None
 
     def error_statuses(self, operation: dict) -> list[int]:
-        statuses = [401, 403, 429, 503]
+        # 400 everywhere: besides invalid fields, a query parameter given twice is refused on every path
+        # (core/request_limits.py), whether the operation reads it or not.
+        statuses = [400, 401, 403, 429, 503]
         parameters = operation.get("parameters", [])
-        if "requestBody" in operation or any(parameter["in"] == "query" for parameter in parameters):
-            statuses.append(400)
+        if "requestBody" in operation:
+            statuses.append(415)
         # A path names an object; a page number past the last page is a 404 too.
         if any(parameter["in"] == "path" or parameter["name"] == "page" for parameter in parameters):
             statuses.append(404)
@@ -135,30 +146,27 @@ class DocumentedSchema(AutoSchema):
         return operation
 
 
-# A NUL character is refused wherever a body holds text (core/request_limits.py: PostgreSQL cannot store it).
-NO_NUL_PATTERN = "^[^\\u0000]*$"
-
-
-def _no_nul(node) -> None:
-    """Every free-text string of a request schema, however nested, says it takes no NUL character."""
+def _plain_text(node) -> None:
+    """Every free-text string of a request schema, however nested, says what core.inputs.plain_text
+    refuses (control characters, NUL among them, bidirectional controls, nothing visible)."""
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             free_text = item.get("type") == "string" and not ({"pattern", "format", "enum"} & item.keys())
             if free_text:
-                item["pattern"] = NO_NUL_PATTERN
+                item["pattern"] = plain_text_pattern()
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
 
 
 def closed_request_bodies(result, generator, request, public):
-    """Postprocessing hook: request bodies refuse unknown fields (core/inputs.py) and NUL characters
-    (core/request_limits.py), so their schemas say so; a client generator or fuzzer then never sends what
+    """Postprocessing hook: request bodies refuse unknown fields and text that hides what it holds
+    (core/inputs.py; NUL characters too, core/request_limits.py), so their schemas say so; a client generator or fuzzer then never sends what
     the API would refuse, and a fuzzer's negative data expects the refusal."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
-            _no_nul(component)
+            _plain_text(component)
     return result

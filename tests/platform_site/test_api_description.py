@@ -347,11 +347,13 @@ def test_an_ordering_the_list_does_not_offer_is_refused_naming_it(key, website):
         assert list(response.json()["error"]["fields"]) == ["ordering"], ordering
 
 
-def test_request_schemas_say_text_takes_no_nul_character(schema):
+def test_request_schemas_say_what_text_they_refuse(schema):
     pattern = re.compile(
         schema["components"]["schemas"]["TenantSuspendInputRequest"]["properties"]["reason"]["pattern"]
     )
-    assert pattern.fullmatch("Invoice unpaid") and not pattern.fullmatch("Invoice\x00unpaid")
+    assert pattern.fullmatch("Invoice unpaid") and pattern.fullmatch(" Café 🙂 \n")  # trimmed at the ends
+    for hidden in ("Invoice\x00unpaid", "Site\u202eA", "new\nline", "\u200b"):
+        assert not pattern.fullmatch(hidden), hidden
     create = schema["components"]["schemas"]["WebsiteCreateInputRequest"]["properties"]
     assert create["name"]["pattern"] == pattern.pattern and "format" not in create["name"]
     assert "pattern" not in create["tenant"]  # a uuid keeps its format
