@@ -9,7 +9,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import plain_text_pattern
+from core.inputs import PLAIN_TEXT_PATTERN
 from core.request_limits import BODY_METHODS
 
 OPERATORS_TAG = "Operators"  # described in SPECTACULAR_SETTINGS["TAGS"]
@@ -147,15 +147,15 @@ class DocumentedSchema(AutoSchema):
 
 
 def _plain_text(node) -> None:
-    """Every free-text string of a request schema, however nested, says what core.inputs.plain_text
-    refuses (control characters, NUL among them, bidirectional controls, nothing visible)."""
+    """Every free-text string of a request schema, however nested, says what core.inputs refuses in text
+    (control characters, NUL among them, and bidirectional controls)."""
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             free_text = item.get("type") == "string" and not ({"pattern", "format", "enum"} & item.keys())
             if free_text:
-                item["pattern"] = plain_text_pattern()
+                item["pattern"] = PLAIN_TEXT_PATTERN
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)

@@ -5,9 +5,7 @@ sent to the website instead of its `/cdn/` route) answered 200 and changed nothi
 naming the field, reported together with the declared fields' errors (one round trip to fix them all).
 """
 
-import functools
 import re
-import sys
 import unicodedata
 from collections.abc import Mapping
 
@@ -29,69 +27,36 @@ _JSON_TYPES = (
 
 
 # Characters that make text read differently from what it holds (Trojan Source, CVE-2021-42574): bidi
-# embeddings, overrides, isolates and marks. Zero-width joiners stay: emoji sequences need them.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-_INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")
+# embeddings, overrides, isolates and marks; and control characters but a tab (a newline forges a line in a
+# log or a table cell; NUL cannot be stored). Zero-width joiners stay: emoji sequences need them.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+HIDING = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+# The same rule for the published description (ECMA-262 and Python alike).
+PLAIN_TEXT_PATTERN = (
+    "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$"
+)
 
 
-def plain_text(value) -> None:
-    """The validator of every text field of a request body: text shows what it holds. No bidirectional
-    control, no control character but a tab (a newline would forge a line in a log or a table cell), and
-    something visible."""
-    if not isinstance(value, str):
-        return
-    for char in value:
-        if char in BIDI_CONTROLS:
-            raise serializers.ValidationError(f"Bidirectional control characters are not allowed: U+{ord(char):04X}.")
-        if char != "\t" and unicodedata.category(char) == "Cc":
-            raise serializers.ValidationError(f"Control characters are not allowed: U+{ord(char):04X}.")
-    if value and all(unicodedata.category(char) in _INVISIBLE for char in value):
-        raise serializers.ValidationError("Nothing visible: give a visible character.")
+def hidden_text_error(value: str) -> str | None:
+    """Why a text value of a request hides what it holds (checked as sent, before any trimming), or None."""
+    found = HIDING.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    kind = "Control" if unicodedata.category(char) == "Cc" else "Bidirectional control"
+    return f"{kind} characters are not allowed: U+{ord(char):04X}."
 
 
-def _char_class(chars: list[str]) -> str:
-    """A regex character class body for these characters, in ranges (\\uXXXX escapes on the BMP)."""
-
-    def escape(char: str) -> str:
-        return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else char
-
-    parts, start, previous = [], None, None
-    for char in sorted(chars) + [None]:
-        if start is not None and (char is None or ord(char) != ord(previous) + 1):
-            parts.append(escape(start) if start == previous else f"{escape(start)}-{escape(previous)}")
-            start = None
-        if char is not None and start is None:
-            start = char
-        previous = char
-    return "".join(parts)
-
-
-@functools.cache
-def plain_text_pattern() -> str:
-    """`plain_text` as a regex, for the published description: what DRF trims at either end (whitespace,
-    control characters among it), then text holding a visible character and no refused one."""
-    forbidden, invisible, space = [], [], []
-    for code in range(sys.maxunicode + 1):
-        char = chr(code)
-        category = unicodedata.category(char)
-        if category == "Cs":
-            continue
-        if char in BIDI_CONTROLS or (category == "Cc" and char != "\t"):
-            forbidden.append(char)
-        if category in _INVISIBLE:
-            invisible.append(char)
-        if char.isspace():
-            space.append(char)
-    s, f, v = _char_class(space), _char_class(forbidden), _char_class(invisible)
-    return f"^[{s}]*(?:[^{f}]*[^{v}][^{f}]*)?[{s}]*$"
-
-
-def _text_fields(field):
-    if isinstance(field, serializers.ListField | serializers.DictField):
-        yield from _text_fields(field.child)
-    elif isinstance(field, serializers.CharField) and field.trim_whitespace:
-        # (A field that keeps its whitespace, as a site path, has a syntax of its own.)
-        yield field
+def _text_error(field, value) -> str | None:
+    """hidden_text_error for a field's value as sent, items of lists and values of objects included."""
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return next(filter(None, (_text_error(field.child, item) for item in value)), None)
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        return next(filter(None, (_text_error(field.child, item) for item in value.values())), None)
+    # A field that keeps its whitespace (a site path) has a syntax of its own.
+    if isinstance(field, serializers.CharField) and field.trim_whitespace and isinstance(value, str):
+        return hidden_text_error(value)
+    return None
 
 
 class QueryInteger(serializers.IntegerField):
@@ -125,13 +90,6 @@ class Input(serializers.Serializer):
     """A request body (JSON object or form): refused fields, and JSON values of the wrong type, are
     validation errors like any other."""
 
-    def get_fields(self):
-        fields = super().get_fields()
-        for field in fields.values():
-            for text in _text_fields(field):
-                text.validators.append(plain_text)
-        return fields
-
     def to_internal_value(self, data):
         refused = {}
         if isinstance(data, Mapping):
@@ -142,6 +100,12 @@ class Input(serializers.Serializer):
                 message = _json_type_error(field, data[name]) if name in data and not field.read_only else None
                 if message:
                     refused[name] = [message]
+        if isinstance(data, Mapping):
+            for name, field in self.fields.items():
+                if name in data and name not in refused and not field.read_only:
+                    message = _text_error(field, data[name])
+                    if message:
+                        refused[name] = [message]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
