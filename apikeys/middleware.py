@@ -5,6 +5,7 @@ neither is present). Every refusal here uses the one JSON error shape and never 
 its prefix and id.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -76,15 +77,12 @@ def _limit_headers(response, decision: base.Decision) -> None:
     """`RateLimit-Policy` lists every window of the plan as applied (IETF draft-ietf-httpapi-ratelimit-headers:
     name, quota q in units, window w in seconds); `RateLimit` reports the one closest to exhaustion (the one
     that refused, on a 429), r units left, t seconds until it frees up."""
-    windows = (
-        (base.BURST_POLICY, decision.burst_limit, base.BURST_WINDOW_SECONDS),
-        (base.MINUTE_POLICY, decision.minute_limit, base.WINDOW_SECONDS),
-        (base.KEY_POLICY, decision.key_limit, base.WINDOW_SECONDS),
-        (base.MONTH_POLICY, decision.monthly_quota, base.current_month().seconds),
-    )
-    policies = [f'"{name}";q={quota};w={window}' for name, quota, window in windows if quota]
+    policies = _policy_header(
+        decision.burst_limit, decision.minute_limit, decision.key_limit, decision.monthly_quota,
+        base.current_month().seconds,
+    )  # fmt: skip
     if policies:
-        response["RateLimit-Policy"] = ", ".join(policies)
+        response["RateLimit-Policy"] = policies
     if decision.limit:
         response["X-RateLimit-Limit"] = str(decision.limit)
     if decision.remaining >= 0 and decision.policy:  # unknown while failing open without Redis
@@ -93,19 +91,38 @@ def _limit_headers(response, decision: base.Decision) -> None:
         response["X-RateLimit-Reset"] = str(int(time.time()) + decision.reset_seconds)
 
 
+@functools.lru_cache(maxsize=1024)
+def _policy_header(burst: int, minute: int, key: int, quota: int, month_seconds: int) -> str:
+    """The RateLimit-Policy value of a plan as applied: the same for every request of a tenant (and key), so
+    built once per plan."""
+    windows = (
+        (base.BURST_POLICY, burst, base.BURST_WINDOW_SECONDS),
+        (base.MINUTE_POLICY, minute, base.WINDOW_SECONDS),
+        (base.KEY_POLICY, key, base.WINDOW_SECONDS),
+        (base.MONTH_POLICY, quota, month_seconds),
+    )
+    return ", ".join(f'"{name}";q={quota};w={window}' for name, quota, window in windows if quota)
+
+
 def operation_cost(request) -> int:
     """The units a request counts in every window and the quota: its view's `gateway_cost` (set on the
-    handler, e.g. a viewset action, or on the view class; default 1). Resolved as the request arrives,
-    before the script call is sent; Django resolves the path again later (microseconds, and no query)."""
+    handler, e.g. a viewset action, or on the view class; default 1). Known before the script call is sent,
+    so before Django resolves the URL: resolved here once per path and method (and URL configuration) and
+    remembered, as the cost is a property of the route; a bounded cache, so any number of paths is fine."""
+    return _route_cost(getattr(request, "urlconf", None) or settings.ROOT_URLCONF, request.path_info, request.method)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route_cost(urlconf: str, path: str, method: str) -> int:
     try:
-        view_func = resolve(request.path_info).func
+        view_func = resolve(path, urlconf).func
     except Resolver404:
         return 1
     view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
     if view_class is None:
         return getattr(view_func, "gateway_cost", 1)
     actions = getattr(view_func, "actions", None) or {}
-    handler = getattr(view_class, actions.get(request.method.lower()) or request.method.lower(), None)
+    handler = getattr(view_class, actions.get(method.lower()) or method.lower(), None)
     cost = getattr(handler, "gateway_cost", None)
     return int(cost if cost is not None else getattr(view_class, "gateway_cost", 1))
 
@@ -256,10 +273,15 @@ class _Gate:
 def _tenant_without_query(decision):
     """The key's tenant as a model instance, built on first use (many views only need the key's scopes;
     Django's request.user is lazy the same way); its other fields load only if a view reads them."""
-    from tenants.models import Tenant
-
     return SimpleLazyObject(
-        lambda: Tenant.from_db(
+        lambda: _tenant_model().from_db(
             "default", ["id", "tier", "status"], [uuid.UUID(decision.tenant_id), decision.tier, "active"]
         )
     )
+
+
+@functools.cache
+def _tenant_model():
+    from tenants.models import Tenant
+
+    return Tenant

@@ -19,9 +19,40 @@ def _size(value):
     return f"{value / 1024 / 1024:.1f} MiB"
 
 
-@admin.register(BackupRun)
-class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
+class _RunAdmin(OperatorAdminMixin, ModelAdmin):
+    """What the three run records share: read-only (the runs create them), a duration column, and
+    confirmed, audited buttons that queue a task after commit."""
+
     view_only = True
+
+    @admin.display(description="Duration (s)")
+    def duration(self, run):
+        seconds = run.duration_seconds
+        return "-" if seconds is None else f"{seconds:.1f}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def _enqueue(self, request, task, *args, audit_action, permission, title, question, done_message,
+                 submit_label=None):  # fmt: skip
+        """Confirm with a reason, then queue the task after commit; audited by the console."""
+
+        def enqueue(_nothing, data):
+            enqueue_on_commit(task, *args)
+            return {"task": task.name, "args": list(args)}
+
+        opts = self.model._meta
+        workflow = Workflow(
+            audit_action=audit_action, permission=permission, title=title, question=question,
+            submit_label=submit_label or "Yes, " + title[0].lower() + title[1:], done_message=done_message,
+            perform=enqueue,
+        )  # fmt: skip
+        back_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        return confirmed_operation(self, request, workflow, back_url=back_url)
+
+
+@admin.register(BackupRun)
+class BackupRunAdmin(_RunAdmin):
     list_display = ["status_badge", "started_at", "kind", "label", "trigger", "size", "delta", "duration"]
     list_display_links = ["started_at"]
     list_filter = ["status", "kind", "engine", "repo", "trigger", ("started_at", titled("start date"))]
@@ -42,14 +73,6 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
     def repo_size(self, run):
         return _size(run.repo_size_bytes)
 
-    @admin.display(description="Duration (s)")
-    def duration(self, run):
-        seconds = run.duration_seconds
-        return "-" if seconds is None else f"{seconds:.1f}"
-
-    def has_add_permission(self, request):
-        return False
-
     def get_urls(self):
         views = [
             path("run-full/", self.admin_site.admin_view(self.run_full), name="backups_backuprun_run_full"),
@@ -57,19 +80,6 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
             path("verify/", self.admin_site.admin_view(self.verify_latest), name="backups_backuprun_verify"),
         ]
         return views + super().get_urls()
-
-    def _enqueue(self, request, task, *args, audit_action, permission, title, question, done_message):
-        """Confirm with a reason, then queue the task after commit; audited by the console."""
-
-        def enqueue(_nothing, data):
-            enqueue_on_commit(task, *args)
-            return {"task": task.name, "args": list(args)}
-
-        workflow = Workflow(
-            audit_action=audit_action, permission=permission, title=title, question=question,
-            submit_label="Yes, " + title[0].lower() + title[1:], done_message=done_message, perform=enqueue,
-        )  # fmt: skip
-        return confirmed_operation(self, request, workflow, back_url=reverse("admin:backups_backuprun_changelist"))
 
     def run_full(self, request):
         return self._run_now(request, "full", title="Run a full backup now",
@@ -110,21 +120,16 @@ class BackupRunAdmin(OperatorAdminMixin, ModelAdmin):
 
 
 @admin.register(RestoreVerification)
-class RestoreVerificationAdmin(OperatorAdminMixin, ModelAdmin):
-    view_only = True
+class RestoreVerificationAdmin(_RunAdmin):
     list_display = ["status_badge", "started_at", "backup_run", "tables_checked", "finished_at", "trigger"]
     list_display_links = ["started_at"]
     list_filter = ["status", "trigger", ("started_at", titled("start date"))]
     status_badge = status_badge()
     readonly_fields = [f.name for f in RestoreVerification._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(TenantExport)
-class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
-    view_only = True
+class TenantExportAdmin(_RunAdmin):
     list_display = ["status_badge", "started_at", "tenant_count", "row_count", "size", "duration", "location"]
     list_display_links = ["started_at"]
     list_filter = ["status", "trigger", ("started_at", titled("start date"))]
@@ -144,16 +149,11 @@ class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
     def export_now(self, request):
         from .tasks import tenant_export_task
 
-        def enqueue(_nothing, data):
-            enqueue_on_commit(tenant_export_task, Trigger.ADMIN)
-            return {"task": tenant_export_task.name}
-
-        workflow = Workflow(
-            audit_action="backup.export", permission="console.run_backup", title="Export all tenants now",
-            question="Export every tenant's rows from one snapshot now?", submit_label="Yes, export now",
-            done_message="Export of every tenant queued on the backups queue.", perform=enqueue,
+        return self._enqueue(
+            request, tenant_export_task, Trigger.ADMIN, audit_action="backup.export", permission="console.run_backup",
+            title="Export all tenants now", question="Export every tenant's rows from one snapshot now?",
+            submit_label="Yes, export now", done_message="Export of every tenant queued on the backups queue.",
         )  # fmt: skip
-        return confirmed_operation(self, request, workflow, back_url=reverse("admin:backups_tenantexport_changelist"))
 
     @admin.action(description="Restore one tenant from this export (dry run first)", permissions=["restore_tenant"])
     def restore_tenant(self, request, queryset):
@@ -162,11 +162,3 @@ class TenantExportAdmin(OperatorAdminMixin, ModelAdmin):
     @admin.display(description="Size", ordering="size_bytes")
     def size(self, export):
         return _size(export.size_bytes)
-
-    @admin.display(description="Duration (s)")
-    def duration(self, export):
-        seconds = export.duration_seconds
-        return "-" if seconds is None else f"{seconds:.1f}"
-
-    def has_add_permission(self, request):
-        return False

@@ -16,11 +16,11 @@ from django.template.response import TemplateResponse
 from console.workflows import ReasonForm
 from core.exceptions import ApplicationError
 
-from . import tenant_exports
+from . import tenant_restore
 from .models import TenantExport
 
 DRY_RUN_SIGNING_SALT = "backups.restore-tenant.dry-run"
-TOKEN_MAX_AGE_SECONDS = tenant_exports.RESTORE_DRY_RUN_VALID_SECONDS
+TOKEN_MAX_AGE_SECONDS = tenant_restore.RESTORE_DRY_RUN_VALID_SECONDS
 
 
 class RestoreTenantForm(ReasonForm):
@@ -28,7 +28,7 @@ class RestoreTenantForm(ReasonForm):
 
     def clean_tenant(self) -> str:
         try:
-            return tenant_exports.tenant_resolve(self.cleaned_data["tenant"])
+            return tenant_restore.tenant_resolve(self.cleaned_data["tenant"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from exc
 
@@ -71,7 +71,7 @@ def tenant_restore_workflow(modeladmin, request, queryset):
                 form.add_error(None, "Run the dry run for this tenant first (or again: it is valid for 30 minutes).")
             else:
                 try:
-                    tenant_exports.tenant_export_restore(
+                    tenant_restore.tenant_export_restore(
                         export=export, tenant_id=tenant_id, actor=request.user, reason=reason
                     )
                 except ApplicationError as exc:
@@ -81,7 +81,7 @@ def tenant_restore_workflow(modeladmin, request, queryset):
                 return None
         else:
             try:
-                plan = tenant_exports.tenant_export_restore(
+                plan = tenant_restore.tenant_export_restore(
                     export=export, tenant_id=tenant_id, dry_run=True, actor=request.user, reason=reason
                 )
             except ApplicationError as exc:

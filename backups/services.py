@@ -1,5 +1,9 @@
 """Physical backups, restore drills, WAL-archive checks and the reconcile of leftovers. Tasks and commands
-call these; per-tenant exports and restores are in backups/tenant_exports.py."""
+call these; per-tenant exports are in backups/tenant_exports.py, their restore in backups/tenant_restore.py.
+
+Longer than ~400 lines on purpose: one topic, the physical backups of the engine. Runs, drills, the WAL
+check and the reconcile share the engine, the backup lock, the run records and their leases; a drill is
+the proof of a run, and the reconcile cleans up after both."""
 
 import contextlib
 import hashlib

@@ -47,9 +47,9 @@ from django_redis import get_redis_connection  # noqa: E402
 
 from apikeys import services  # noqa: E402
 from apikeys.gateway import base  # noqa: E402
-from benchmarks.gateway_clients import across_two_processes  # noqa: E402
 from benchmarks.probes import RedisRoundTrips  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402
+from tests.apikeys.concurrency import across_two_processes  # noqa: E402
 
 WINDOW_FILL = 10_000
 
@@ -88,23 +88,13 @@ def _time_interleaved(client, variants, count, setup):
 
 def _wait_for_replicas():
     """Until every replica has replayed the setup's writes (the benchmark's client has no write position)."""
-    from django.conf import settings
-    from django.db import connections
+    from dbrouting.monitor import replicas_wait_for
+    from dbrouting.routing import primary_lsn
 
-    from dbrouting.routing import lsn_to_int, primary_lsn
-
-    target = primary_lsn()
-    for alias in settings.DATABASE_REPLICAS:
-        deadline = time.monotonic() + 30
-        while True:
-            with connections[alias].cursor() as cursor:
-                cursor.execute("SELECT pg_last_wal_replay_lsn()")
-                replayed = cursor.fetchone()[0]
-            if replayed and lsn_to_int(replayed) >= target:
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"benchmark: replica {alias} did not catch up within 30 s")
-            time.sleep(0.05)
+    try:
+        replicas_wait_for(primary_lsn(), timeout=30)
+    except TimeoutError as exc:
+        raise SystemExit(f"benchmark: {exc}") from None
 
 
 def _drf_history(scope, ident, entries):
@@ -117,7 +107,7 @@ def _fill_gateway(tenant_id, used):
     """The tenant's window (over all its keys; the benchmark's keys have no lower limit of their own)."""
     redis = get_redis_connection("default")
     now = int(redis.time()[0])
-    key = base.TENANT_LIMIT + str(tenant_id)
+    key = base.TENANT_MINUTE_WINDOW_PREFIX + str(tenant_id)
     per_second = {now - 50 + index: used // 50 for index in range(50)}
     per_second[now] = used - sum(per_second.values())
     buckets = {second: count for second, count in per_second.items() if count}

@@ -259,6 +259,22 @@ def get_monitor() -> ReplicaMonitor:
     return _monitor
 
 
+def replicas_wait_for(lsn: int, *, timeout: float = 30.0) -> None:
+    """Wait until every replica has replayed the primary's WAL up to `lsn` (e.g. routing.primary_lsn() after
+    a commit): for a process whose peers (servers, benchmark clients) will read its writes from any replica
+    without a write position of their own. TimeoutError naming the replicas still behind."""
+    monitor = get_monitor()
+    deadline = time.monotonic() + timeout
+    while True:
+        replicas = monitor.refresh().replicas
+        behind = [alias for alias, status in replicas.items() if status.replay_lsn is None or status.replay_lsn < lsn]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"replica {', '.join(behind)} did not replay {format_lsn(lsn)} within {timeout:g} s")
+        time.sleep(0.05)
+
+
 def replica_status() -> dict:
     """Per-replica status for /readyz and the admin page."""
     snapshot = get_monitor().status()

@@ -15,6 +15,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from celery import signals
 
+from .multiprocess import multiprocess_dir
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,7 +44,7 @@ class _QuietHandler(WSGIRequestHandler):
 def _ensure_multiprocess_dir() -> None:
     # Metrics without labels write their file as soon as they are defined, at Django's setup, which
     # comes before any worker signal: the directory must exist by then.
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = multiprocess_dir()
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
 
@@ -54,7 +56,7 @@ _ensure_multiprocess_dir()
 def _prepare_multiprocess_dir(**kwargs):
     from django.conf import settings
 
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = multiprocess_dir()
     if not settings.CELERY_METRICS_PORT:
         return
     if not directory:
@@ -110,7 +112,7 @@ def _worker_alive(sender=None, **kwargs):
 
 @signals.worker_process_shutdown.connect
 def _mark_child_dead(pid=None, **kwargs):
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_dir():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())

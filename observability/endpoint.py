@@ -12,7 +12,6 @@ too.
 """
 
 import hmac
-import os
 
 import prometheus_client
 from django.conf import settings
@@ -23,14 +22,11 @@ from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from core.exceptions import error_response
 
 from .collectors import PlatformStateCollector
+from .multiprocess import multiprocess_dir
 
 platform_state = CollectorRegistry(auto_describe=False)
 PLATFORM_STATE_COLLECTOR = PlatformStateCollector()
 platform_state.register(PLATFORM_STATE_COLLECTOR)
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def process_metrics_registry() -> CollectorRegistry:

@@ -81,7 +81,7 @@ def _beat_schedule() -> dict:
             "task": "cdn.tasks.invalidation_poll_task",
             "schedule": 30.0,
         },
-        # --- backups (issue 7); all on the `backups` queue, serialised by the backup lock ---
+        # --- backups; all on the `backups` queue, serialised by the backup lock ---
         "backup-full-daily": {"task": "backups.tasks.backup_full_task", "schedule": crontab(hour=2, minute=0)},
         "backup-incremental-6h": {
             "task": "backups.tasks.backup_incremental_task",

@@ -6,7 +6,8 @@ answers it. The directory belongs to this one gunicorn master: it is emptied onc
 listening sockets and the directory's lock (stale files from a previous run would be added to the new
 counts; a second server started by mistake must fail, not wipe a running server's counters), and each
 dead worker is marked so its live gauges disappear. Must be set before any worker imports
-prometheus_client, hence here.
+prometheus_client, hence here. (This file reads the environment itself: gunicorn loads it before
+Django's settings exist.)
 
 Embedded mode (no REDIS_URL or no CELERY_BROKER_URL) keeps its state in one process: the gateway's
 in-memory store and the in-process scheduler. Such a server runs one worker (use threads for

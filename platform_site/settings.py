@@ -1,7 +1,13 @@
-"""Settings: the one place that reads the environment.
+"""Settings: the one place that reads the environment, as one ordered file.
 
 With nothing set, the platform runs embedded (SQLite, local-memory cache, eager Celery, local files,
 dummy CDN). Each real component is switched on by its variable alone; see the README's table.
+
+Longer than the ~400 lines a module should have, on purpose: every setting and the variable it reads
+stand in one file, grouped by integration in this order: mode and secrets, core Django, databases and
+routing, the request path (middleware), cache, Celery, object storage, deployments, CDN, backups,
+webhooks, REST API, API gateway, observability, security, operator console. A section may only use
+what an earlier one defined.
 """
 
 import ipaddress
@@ -14,6 +20,7 @@ from pathlib import Path
 import csp.constants
 import environ
 
+# === mode and secrets =============================================================================
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -56,6 +63,7 @@ SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 # first encrypts, all decrypt, so keys can be rotated.
 FIELD_ENCRYPTION_KEYS = _required_secret("FIELD_ENCRYPTION_KEY", ".field_encryption_key").split(",")
 
+# === core Django: hosts, apps, templates, auth, static files, logging =============================
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The platform's own name (admin, API, console). Tenant sites are never served on it: they get their
 # verified hostnames and <website id>.SITES_PREVIEW_DOMAIN, a different registrable domain (see
@@ -65,7 +73,9 @@ SITES_PREVIEW_DOMAIN = env.str("SITES_PREVIEW_DOMAIN", default="sites.localhost"
 # How visitors reach a website, for the `url` the API shows: behind the CDN in real mode (https, default
 # port); straight from ./bin/run's server embedded.
 SITES_PUBLIC_SCHEME = env.str("SITES_PUBLIC_SCHEME", default="https" if REAL_MODE else "http")
-SITES_PUBLIC_PORT = env.str("SITES_PUBLIC_PORT", default="" if REAL_MODE else env.str("PORT", default="8000"))
+# The port ./bin/run's server listens on (seed_demo prints the demo websites' addresses on it).
+RUN_PORT = env.str("PORT", default="8000")
+SITES_PUBLIC_PORT = env.str("SITES_PUBLIC_PORT", default="" if REAL_MODE else RUN_PORT)
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
     default=list(dict.fromkeys([PLATFORM_HOST, "127.0.0.1", "localhost", "[::1]", "testserver"])),
@@ -120,6 +130,37 @@ TEMPLATES = [
     },
 ]
 
+# --- auth, i18n, static files -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "core.staticfiles.GzipManifestStaticFilesStorage"},
+}
+
+# --- logging ------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# === databases and routing ========================================================================
 # --- database ---------------------------------------------------------------------------------
 # django-prometheus wraps the engines so query counts and latencies are exported.
 _ENGINES = {
@@ -171,8 +212,7 @@ DATABASE_REPLICA_POLL_TIMEOUT = env.float("DATABASE_REPLICA_POLL_TIMEOUT", defau
 # How long a client's last write position is remembered (longer than any lag we keep in rotation).
 DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=60)
 
-
-# --- the request path, in one list --------------------------------------------------------------
+# === the request path, in one list ================================================================
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Wraps everything after it, so session and user lookups also run in the request's routing context.
@@ -201,7 +241,7 @@ MIDDLEWARE = [
     "observability.instrumentation.PrometheusAfterMiddleware",
 ]
 
-# --- cache (rate limits, key cache, usage counters) ------------------------------------------
+# === cache and Redis: rate limits, key cache, usage counters ======================================
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -222,7 +262,7 @@ else:
     # machine for trying the platform, so that is a conscious trade-off there.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
-# --- celery ------------------------------------------------------------------------------------
+# === Celery =======================================================================================
 # Embedded: no broker. Tasks run eagerly where they are queued, and the web process runs the beat
 # schedule itself (platform_site/embedded.py). The in-memory transport is named with a host so kombu
 # does not warn that none was given; nothing is ever sent to it.
@@ -235,7 +275,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 
-# --- object storage ----------------------------------------------------------------------------
+# === object storage ===============================================================================
 S3_BUCKET = env.str("S3_BUCKET", default="")
 S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 AWS_DEFAULT_REGION = env.str("AWS_DEFAULT_REGION", default="us-east-1")
@@ -263,11 +303,7 @@ else:
         },
     }
 
-# --- CDN and backups (pluggable backends, STORAGES-shaped) -------------------------------------
-CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
-    "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}
-}
-# --- deployments and CDN ----------------------------------------------------------------
+# === deployments (tenants/deployments.py, tenants/bundles.py) =====================================
 DEPLOY_BUNDLE_MAX_BYTES = env.int("DEPLOY_BUNDLE_MAX_BYTES", default=100 * 1024 * 1024)
 DEPLOY_BUNDLE_MAX_UNPACKED_BYTES = env.int("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES", default=500 * 1024 * 1024)
 # Every entry of an archive counts: files, directories and links.
@@ -278,6 +314,11 @@ DEPLOY_LEASE_SECONDS = env.float("DEPLOY_LEASE_SECONDS", default=300.0)
 DEPLOY_MAX_ATTEMPTS = env.int("DEPLOY_MAX_ATTEMPTS", default=3)
 # A pending deployment not started after this long lost its task (broker down at commit): queued again.
 DEPLOY_REQUEUE_AFTER_SECONDS = env.float("DEPLOY_REQUEUE_AFTER_SECONDS", default=300.0)
+
+# === CDN (pluggable backends, STORAGES-shaped) ====================================================
+CDN_BACKENDS = json.loads(env.str("CDN_BACKENDS", default="{}")) or {
+    "default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}
+}
 # Invalidation requests for one website within this window are sent as one provider request.
 CDN_COALESCE_SECONDS = env.float("CDN_COALESCE_SECONDS", default=2.0)
 # A directory with more changed paths than this beneath it is purged as one wildcard (dir/*).
@@ -288,10 +329,10 @@ CDN_INVALIDATION_MAX_ATTEMPTS = env.int("CDN_INVALIDATION_MAX_ATTEMPTS", default
 CDN_RETRY_BACKOFF_SECONDS = env.float("CDN_RETRY_BACKOFF_SECONDS", default=30.0)
 # A worker sending a provider request holds it this long; if it dies, the beat poll retries the request.
 CDN_SEND_LEASE_SECONDS = env.float("CDN_SEND_LEASE_SECONDS", default=120.0)
+
+# === backups: engines in the CDN_BACKENDS shape; BACKUP_ENGINE picks the alias ====================
 BACKUP_ENGINE = env.str("BACKUP_ENGINE", default="pgbackrest" if env.str("DATABASE_URL", default="") else "sqlite")
 BACKUP_LOCAL_DIR = VAR_DIR / "backups"
-
-# --- backups: engines in the CDN_BACKENDS shape; BACKUP_ENGINE picks the alias ------
 # pgBackRest's repositories: PGBACKREST_REPO<n>_* (n = 1..4), named like pgBackRest's own options.
 # S3 keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and are written only to the
 # configuration file (mode 0640), never to a command line or a log.
@@ -368,63 +409,70 @@ BACKUP_TENANT_EXPORT_EXCLUDE = env.list("BACKUP_TENANT_EXPORT_EXCLUDE", default=
 # WAL archiving alert: fail when the newest archived segment is more than this many segments behind.
 BACKUP_WAL_MAX_SEGMENTS_BEHIND = env.int("BACKUP_WAL_MAX_SEGMENTS_BEHIND", default=16)
 
-# --- metrics and usage cost (observability/metrics.py, tenants/usage.py) -------------------------
-# /metrics needs "Authorization: Bearer $METRICS_TOKEN" when set; in real mode it is required (absent: 404).
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# Scrape-time sources (database counts, queue depth, WAL archiver, usage) are recomputed at most this often.
-METRICS_COLLECTOR_CACHE_SECONDS = env.float("METRICS_COLLECTOR_CACHE_SECONDS", default=5.0)
-# A Celery worker host's /metrics listener (observability/celery_metrics.py): off unless a port is set.
-# (PROMETHEUS_MULTIPROC_DIR is prometheus_client's own variable, read by the library, not here.)
-CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
-CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
-# The per-tenant family (tenant_* series, one per tenant per metric) can be switched off and is capped.
-METRICS_TENANT_USAGE_ENABLED = env.bool("METRICS_TENANT_USAGE_ENABLED", default=True)
-METRICS_TENANT_SERIES_LIMIT = env.int("METRICS_TENANT_SERIES_LIMIT", default=10_000)
-# A tenant's storage: this Deployment field summed over its websites' active deployments.
-USAGE_DEPLOYMENT_SIZE_FIELD = env.str("USAGE_DEPLOYMENT_SIZE_FIELD", default="total_bytes")
-# Unit prices for cost attribution, in dollars.
-
-
-def _price(name: str, default: str):
-    from decimal import Decimal, InvalidOperation
-
-    raw = env.str(name, default=default)
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or value < 0:
-        sys.stderr.write(f"error: {name} must be a non-negative decimal number, got {raw!r}\n")
-        raise SystemExit(2)
-    return value
-
-
-USAGE_PRICE_STORAGE_GIB_MONTH = _price("USAGE_PRICE_STORAGE_GIB_MONTH", "0.023")
-USAGE_PRICE_BANDWIDTH_GIB = _price("USAGE_PRICE_BANDWIDTH_GIB", "0.085")
-USAGE_PRICE_REQUESTS_MILLION = _price("USAGE_PRICE_REQUESTS_MILLION", "0.40")
-USAGE_PRICE_DEPLOYMENT = _price("USAGE_PRICE_DEPLOYMENT", "0.01")
-
-# --- auth, i18n, static -------------------------------------------------------------------------
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+# === webhooks =====================================================================================
+# Delays in seconds before each attempt: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h). Each delay gets +/- WEBHOOKS_RETRY_JITTER of random jitter.
+WEBHOOKS_RETRY_SCHEDULE = [
+    float(delay)
+    for delay in env.list(
+        "WEBHOOKS_RETRY_SCHEDULE", default=["0", "5", "300", "1800", "7200", "18000", "36000", "36000"]
+    )
 ]
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
+WEBHOOKS_RETRY_JITTER = env.float("WEBHOOKS_RETRY_JITTER", default=0.2)
+# A Retry-After longer than this is capped, so a receiver cannot park a delivery for ever.
+WEBHOOKS_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOKS_RETRY_AFTER_MAX_SECONDS", default=36000)
+# An endpoint whose deliveries have failed (with no success) for this long is disabled.
+WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600)
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10)
+# Retries due within this many seconds are queued with a countdown; later ones are queued by the sweeper.
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=60)
+# How long a queued task may take to start before the sweeper queues it again (broker down, worker killed).
+WEBHOOKS_REQUEUE_AFTER_SECONDS = env.float("WEBHOOKS_REQUEUE_AFTER_SECONDS", default=120)
+WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="webhooks")
+# SSRF guard: http:// only when allowed (development); networks that may be called although private
+# (tests, self-hosting), e.g. "127.0.0.0/8,::1/128".
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
+WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+# DNS servers the SSRF guard asks for endpoints' addresses ("address" or "address:port"); the system's
+# resolver when empty.
+WEBHOOKS_DNS_RESOLVERS = env.list("WEBHOOKS_DNS_RESOLVERS", default=[])
+WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
+WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
+WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
+WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", default=24 * 3600)
+# Deliveries per task, at most WEBHOOKS_SEND_CONCURRENCY requests at a time per worker process, at most
+# WEBHOOKS_POOL_MAXSIZE connections to one destination.
+WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=200)
+# Events one fan-out task claims at most, when that many are waiting (their first attempts go out as one
+# batch, in one transaction, if they fit in WEBHOOKS_BATCH_SIZE). Larger: fewer tasks and statements per
+# delivery under a backlog; smaller: less resent if a worker dies mid-batch.
+WEBHOOKS_FAN_OUT_EVENTS = env.int("WEBHOOKS_FAN_OUT_EVENTS", default=10)
+WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
+WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
+# Fairness (docs/webhooks.md, "Lanes"): at most this many requests in flight to one endpoint per sending
+# loop; a request unanswered after WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the fast lane's
+# WEBHOOKS_SEND_CONCURRENCY; after WEBHOOKS_SLOW_LANE_SECONDS its endpoint's next deliveries go to the slow
+# lane, as those of an endpoint whose last attempt failed (or took that long). Two thresholds: on a starved
+# CPU a healthy request can look slow for a second, and moving its endpoint costs more than freeing a slot.
+# A sending loop waits at most WEBHOOKS_LOOP_SECONDS for new work, and writes outcomes at most
+# WEBHOOKS_OUTCOME_FLUSH_SECONDS after they arrive.
+WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
+WEBHOOKS_SLOW_AFTER_SECONDS = env.float("WEBHOOKS_SLOW_AFTER_SECONDS", default=1)
+WEBHOOKS_SLOW_LANE_SECONDS = env.float("WEBHOOKS_SLOW_LANE_SECONDS", default=5)
+WEBHOOKS_LOOP_SECONDS = env.float("WEBHOOKS_LOOP_SECONDS", default=120)
+WEBHOOKS_OUTCOME_FLUSH_SECONDS = env.float("WEBHOOKS_OUTCOME_FLUSH_SECONDS", default=0.25)
+# A delivery being sent holds a lease this long (renewed while its request waits); past it, the attempt is
+# recorded as lost and the delivery is sent again.
+WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60)
+# Circuit breaker: after this many failed attempts in a row an endpoint's breaker opens; its deliveries wait
+# without a request, and one probe goes out every WEBHOOKS_BREAKER_COOLDOWN_SECONDS until one succeeds.
+WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=10)
+WEBHOOKS_BREAKER_COOLDOWN_SECONDS = env.float("WEBHOOKS_BREAKER_COOLDOWN_SECONDS", default=60)
+# CA certificates that receivers' TLS certificates must chain to (default: the system's, as Python's ssl).
+WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "core.staticfiles.GzipManifestStaticFilesStorage"},
-}
-
-# --- REST API -----------------------------------------------------------------------------------
+# === REST API =====================================================================================
 REST_FRAMEWORK = {
     # Tenants' developers use API keys (the gateway has checked them); operators a staff session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -490,16 +538,6 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- logging ------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
-
 # --- request bodies (core/request_limits.py) --------------------------------------------
 # An API body larger than this gets a 413 before it is read (the bundle upload has its own limit,
 # DEPLOY_BUNDLE_MAX_BYTES); deeper JSON or a NUL character gets a 400.
@@ -507,7 +545,7 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# --- API gateway: API keys, rate limits, usage (apikeys; its middleware is in MIDDLEWARE) --------
+# === API gateway: API keys, rate limits, usage (its middleware is in MIDDLEWARE) ==================
 API_GATEWAY_PATH_PREFIX = "/api/v1/"
 # Redis unavailable: "open" serves keys checked against the database without a limit (Kong's
 # fault_tolerant); "closed" answers 503. Either way counted in a metric and logged once per interval.
@@ -540,98 +578,44 @@ if TRUSTED_PROXIES and TRUSTED_PROXY_COUNT:
 RATELIMIT_IP_META_KEY = "core.client_ip.client_ip"
 ADMIN_LOGIN_PATH = "/admin/login/"
 ADMIN_LOGIN_RATE = env.str("ADMIN_LOGIN_RATE", default="10/m")
-# --- webhooks (webhooks/) -----------------------------------------------------------------------
-# Delays in seconds before each attempt: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
-# 10 h, 10 h). Each delay gets +/- WEBHOOKS_RETRY_JITTER of random jitter.
-WEBHOOKS_RETRY_SCHEDULE = [
-    float(delay)
-    for delay in env.list(
-        "WEBHOOKS_RETRY_SCHEDULE", default=["0", "5", "300", "1800", "7200", "18000", "36000", "36000"]
-    )
-]
-WEBHOOKS_RETRY_JITTER = env.float("WEBHOOKS_RETRY_JITTER", default=0.2)
-# A Retry-After longer than this is capped, so a receiver cannot park a delivery for ever.
-WEBHOOKS_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOKS_RETRY_AFTER_MAX_SECONDS", default=36000)
-# An endpoint whose deliveries have failed (with no success) for this long is disabled.
-WEBHOOKS_DISABLE_AFTER_SECONDS = env.float("WEBHOOKS_DISABLE_AFTER_SECONDS", default=5 * 24 * 3600)
-WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5)
-WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10)
-# Retries due within this many seconds are queued with a countdown; later ones are queued by the sweeper.
-WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=60)
-# How long a queued task may take to start before the sweeper queues it again (broker down, worker killed).
-WEBHOOKS_REQUEUE_AFTER_SECONDS = env.float("WEBHOOKS_REQUEUE_AFTER_SECONDS", default=120)
-WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="webhooks")
-# SSRF guard: http:// only when allowed (development); networks that may be called although private
-# (tests, self-hosting), e.g. "127.0.0.0/8,::1/128".
-WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
-WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
-# DNS servers the SSRF guard asks for endpoints' addresses ("address" or "address:port"); the system's
-# resolver when empty.
-WEBHOOKS_DNS_RESOLVERS = env.list("WEBHOOKS_DNS_RESOLVERS", default=[])
-WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
-WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOKS_MAX_ENDPOINTS_PER_TENANT", default=20)
-WEBHOOKS_MAX_URL_LENGTH = env.int("WEBHOOKS_MAX_URL_LENGTH", default=2048)
-WEBHOOKS_ROTATION_GRACE_SECONDS = env.int("WEBHOOKS_ROTATION_GRACE_SECONDS", default=24 * 3600)
-# Deliveries per task, at most WEBHOOKS_SEND_CONCURRENCY requests at a time per worker process, at most
-# WEBHOOKS_POOL_MAXSIZE connections to one destination.
-WEBHOOKS_BATCH_SIZE = env.int("WEBHOOKS_BATCH_SIZE", default=200)
-# Events one fan-out task claims at most, when that many are waiting (their first attempts go out as one
-# batch, in one transaction, if they fit in WEBHOOKS_BATCH_SIZE). Larger: fewer tasks and statements per
-# delivery under a backlog; smaller: less resent if a worker dies mid-batch.
-WEBHOOKS_FAN_OUT_EVENTS = env.int("WEBHOOKS_FAN_OUT_EVENTS", default=10)
-WEBHOOKS_SEND_CONCURRENCY = env.int("WEBHOOKS_SEND_CONCURRENCY", default=8)
-WEBHOOKS_POOL_MAXSIZE = env.int("WEBHOOKS_POOL_MAXSIZE", default=8)
-# Fairness (docs/webhooks.md, "Lanes"): at most this many requests in flight to one endpoint per sending
-# loop; a request unanswered after WEBHOOKS_SLOW_AFTER_SECONDS stops counting against the fast lane's
-# WEBHOOKS_SEND_CONCURRENCY; after WEBHOOKS_SLOW_LANE_SECONDS its endpoint's next deliveries go to the slow
-# lane, as those of an endpoint whose last attempt failed (or took that long). Two thresholds: on a starved
-# CPU a healthy request can look slow for a second, and moving its endpoint costs more than freeing a slot. A sending loop waits at most WEBHOOKS_LOOP_SECONDS for new
-# work, and writes outcomes at most WEBHOOKS_OUTCOME_FLUSH_SECONDS after they arrive.
-WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
-WEBHOOKS_SLOW_AFTER_SECONDS = env.float("WEBHOOKS_SLOW_AFTER_SECONDS", default=1)
-WEBHOOKS_SLOW_LANE_SECONDS = env.float("WEBHOOKS_SLOW_LANE_SECONDS", default=5)
-WEBHOOKS_LOOP_SECONDS = env.float("WEBHOOKS_LOOP_SECONDS", default=120)
-WEBHOOKS_OUTCOME_FLUSH_SECONDS = env.float("WEBHOOKS_OUTCOME_FLUSH_SECONDS", default=0.25)
-# A delivery being sent holds a lease this long (renewed while its request waits); past it, the attempt is
-# recorded as lost and the delivery is sent again.
-WEBHOOKS_LEASE_SECONDS = env.float("WEBHOOKS_LEASE_SECONDS", default=60)
-# Circuit breaker: after this many failed attempts in a row an endpoint's breaker opens; its deliveries wait
-# without a request, and one probe goes out every WEBHOOKS_BREAKER_COOLDOWN_SECONDS until one succeeds.
-WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=10)
-WEBHOOKS_BREAKER_COOLDOWN_SECONDS = env.float("WEBHOOKS_BREAKER_COOLDOWN_SECONDS", default=60)
-# CA certificates that receivers' TLS certificates must chain to (default: the system's, as Python's ssl).
-WEBHOOKS_CA_BUNDLE = env.str("WEBHOOKS_CA_BUNDLE", default="")
 
-# --- operator console (console) -----------------------------------------------------------------
-# The role of a shell user who runs a management command and has no operator account of the same name
-# ("platform admins", "support", or "" to refuse operator actions to such users). Commands record the
-# OS user and their --reason in the audit log either way.
-CLI_OPERATOR_ROLE = env.str("CLI_OPERATOR_ROLE", default="platform admins")
-# Dashboard backup state: green while the latest successful backup is younger than AMBER (the 6-hourly
-# incremental plus slack), amber until RED (a daily full missed), red after it or when none exists.
-CONSOLE_BACKUP_AMBER_AFTER_HOURS = env.float("CONSOLE_BACKUP_AMBER_AFTER_HOURS", default=7)
-CONSOLE_BACKUP_RED_AFTER_HOURS = env.float("CONSOLE_BACKUP_RED_AFTER_HOURS", default=26)
-# Tenant exports and restore drills run daily and weekly: their own bounds.
-CONSOLE_EXPORT_AMBER_AFTER_HOURS = env.float("CONSOLE_EXPORT_AMBER_AFTER_HOURS", default=26)
-CONSOLE_EXPORT_RED_AFTER_HOURS = env.float("CONSOLE_EXPORT_RED_AFTER_HOURS", default=50)
-CONSOLE_VERIFY_AMBER_AFTER_HOURS = env.float("CONSOLE_VERIFY_AMBER_AFTER_HOURS", default=8 * 24)
-CONSOLE_VERIFY_RED_AFTER_HOURS = env.float("CONSOLE_VERIFY_RED_AFTER_HOURS", default=15 * 24)
-# The console's look (django-unfold): its name, the sidebar grouped by operator task (built by the
-# console app, which knows the admin's URLs and the role map), and the console's own CSS and the script
-# that lets unfold's Alpine components run under the CSP (no eval: see console/static/console/unfold-csp.js).
-UNFOLD = {
-    "SITE_TITLE": "Platform console",
-    "SITE_HEADER": "Platform console",
-    "SITE_SUBHEADER": "Hosting operations",
-    "SITE_SYMBOL": "dns",
-    "SITE_URL": "/admin/console/",
-    "SHOW_VIEW_ON_SITE": False,
-    "SHOW_BACK_BUTTON": True,
-    "DASHBOARD_CALLBACK": "console.navigation.index_context",
-    "STYLES": ["console.navigation.console_stylesheet"],
-    "SCRIPTS": ["console.navigation.csp_script"],
-    "SIDEBAR": {"show_search": False, "show_all_applications": True, "navigation": "console.navigation.sidebar"},
-}
+# === observability: metrics and usage cost (observability/, tenants/usage.py) =====================
+# /metrics needs "Authorization: Bearer $METRICS_TOKEN" when set; in real mode it is required (absent: 404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Scrape-time sources (database counts, queue depth, WAL archiver, usage) are recomputed at most this often.
+METRICS_COLLECTOR_CACHE_SECONDS = env.float("METRICS_COLLECTOR_CACHE_SECONDS", default=5.0)
+# A Celery worker host's /metrics listener (observability/celery_metrics.py): off unless a port is set.
+# (PROMETHEUS_MULTIPROC_DIR is prometheus_client's own variable, read by the library, not here.)
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
+# The per-tenant family (tenant_* series, one per tenant per metric) can be switched off and is capped.
+METRICS_TENANT_USAGE_ENABLED = env.bool("METRICS_TENANT_USAGE_ENABLED", default=True)
+METRICS_TENANT_SERIES_LIMIT = env.int("METRICS_TENANT_SERIES_LIMIT", default=10_000)
+# A tenant's storage: this Deployment field summed over its websites' active deployments.
+USAGE_DEPLOYMENT_SIZE_FIELD = env.str("USAGE_DEPLOYMENT_SIZE_FIELD", default="total_bytes")
+# Unit prices for cost attribution, in dollars.
+
+
+def _price(name: str, default: str):
+    from decimal import Decimal, InvalidOperation
+
+    raw = env.str(name, default=default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0:
+        sys.stderr.write(f"error: {name} must be a non-negative decimal number, got {raw!r}\n")
+        raise SystemExit(2)
+    return value
+
+
+USAGE_PRICE_STORAGE_GIB_MONTH = _price("USAGE_PRICE_STORAGE_GIB_MONTH", "0.023")
+USAGE_PRICE_BANDWIDTH_GIB = _price("USAGE_PRICE_BANDWIDTH_GIB", "0.085")
+USAGE_PRICE_REQUESTS_MILLION = _price("USAGE_PRICE_REQUESTS_MILLION", "0.40")
+USAGE_PRICE_DEPLOYMENT = _price("USAGE_PRICE_DEPLOYMENT", "0.01")
+
+# === security: HTTPS, cookies, headers, tenant hostnames ==========================================
 # --- HTTPS, cookies and security headers ---------------------------------
 # Production defaults in real mode; embedded mode (and the local stack, whose `env` opts out) serves
 # plain HTTP on 127.0.0.1. TLS usually ends at the CDN or ingress: name the header it sets
@@ -696,3 +680,34 @@ HOSTNAME_VERIFY_GIVE_UP_HOURS = env.float("HOSTNAME_VERIFY_GIVE_UP_HOURS", defau
 # grace stops being served (a resolver failure never counts as missing).
 HOSTNAME_RECHECK_HOURS = env.float("HOSTNAME_RECHECK_HOURS", default=24)
 HOSTNAME_VERIFY_GRACE_HOURS = env.float("HOSTNAME_VERIFY_GRACE_HOURS", default=72)
+
+# === operator console (console/) ==================================================================
+# The role of a shell user who runs a management command and has no operator account of the same name
+# ("platform admins", "support", or "" to refuse operator actions to such users). Commands record the
+# OS user and their --reason in the audit log either way.
+CLI_OPERATOR_ROLE = env.str("CLI_OPERATOR_ROLE", default="platform admins")
+# Dashboard backup state: green while the latest successful backup is younger than AMBER (the 6-hourly
+# incremental plus slack), amber until RED (a daily full missed), red after it or when none exists.
+CONSOLE_BACKUP_AMBER_AFTER_HOURS = env.float("CONSOLE_BACKUP_AMBER_AFTER_HOURS", default=7)
+CONSOLE_BACKUP_RED_AFTER_HOURS = env.float("CONSOLE_BACKUP_RED_AFTER_HOURS", default=26)
+# Tenant exports and restore drills run daily and weekly: their own bounds.
+CONSOLE_EXPORT_AMBER_AFTER_HOURS = env.float("CONSOLE_EXPORT_AMBER_AFTER_HOURS", default=26)
+CONSOLE_EXPORT_RED_AFTER_HOURS = env.float("CONSOLE_EXPORT_RED_AFTER_HOURS", default=50)
+CONSOLE_VERIFY_AMBER_AFTER_HOURS = env.float("CONSOLE_VERIFY_AMBER_AFTER_HOURS", default=8 * 24)
+CONSOLE_VERIFY_RED_AFTER_HOURS = env.float("CONSOLE_VERIFY_RED_AFTER_HOURS", default=15 * 24)
+# The console's look (django-unfold): its name, the sidebar grouped by operator task (built by the
+# console app, which knows the admin's URLs and the role map), and the console's own CSS and the script
+# that lets unfold's Alpine components run under the CSP (no eval: see console/static/console/unfold-csp.js).
+UNFOLD = {
+    "SITE_TITLE": "Platform console",
+    "SITE_HEADER": "Platform console",
+    "SITE_SUBHEADER": "Hosting operations",
+    "SITE_SYMBOL": "dns",
+    "SITE_URL": "/admin/console/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_BACK_BUTTON": True,
+    "DASHBOARD_CALLBACK": "console.navigation.index_context",
+    "STYLES": ["console.navigation.console_stylesheet"],
+    "SCRIPTS": ["console.navigation.csp_script"],
+    "SIDEBAR": {"show_search": False, "show_all_applications": True, "navigation": "console.navigation.sidebar"},
+}

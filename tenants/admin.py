@@ -1,3 +1,11 @@
+"""The operator console's pages for the tenants app: tenants (tier, limits, suspension), websites with
+their hostnames, deployments, and the plans. Every write goes through the services, audited.
+
+Longer than ~400 lines on purpose: Django finds an app's admin in its admin.py, and each class here is a
+thin layer of form fields and buttons over one service; what they share (the audited-action helpers,
+the role checks) lives in console/ already.
+"""
+
 from django import forms
 from django.contrib import admin, messages
 from unfold.admin import ModelAdmin, TabularInline

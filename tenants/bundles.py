@@ -12,6 +12,10 @@ to object storage; the worker spools it to a temporary file and reads it twice:
 2. `bundle_publish`: each file is read a chunk at a time, hashed and stored (small ones in parallel,
    large ones streamed through a spooled temporary file). Links inside the bundle are stored as copies of
    the file they point at (object storage has no links).
+
+Longer than ~400 lines on purpose: one topic, a bundle from upload to published files. The cheap check,
+the scan and the publish share the limits, the name rules and the archive readers, and the scan's index is
+what the publish trusts; apart, the rules a bundle must pass would be read in two places.
 """
 
 import hashlib

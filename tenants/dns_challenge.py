@@ -8,7 +8,6 @@ outage of our own resolver never takes a verified hostname away.
 """
 
 import enum
-import ipaddress
 from dataclasses import dataclass
 
 import dns.exception
@@ -16,7 +15,8 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+
+from core.nameservers import nameservers_from_setting
 
 CHALLENGE_LABEL = "_platform-challenge"
 MAX_TXT_VALUES = 50  # read at most this many TXT strings of one name
@@ -38,29 +38,9 @@ def challenge_name(hostname: str) -> str:
     return f"{CHALLENGE_LABEL}.{hostname}"
 
 
-def nameserver_parse(spec: str) -> dns.nameserver.Do53Nameserver:
-    """Parse "address", "address:port" or "[v6]:port"; ValueError when it is not an address."""
-    spec = spec.strip()
-    address, port = spec, 53
-    if spec.startswith("["):  # [v6]:port
-        address, _, rest = spec[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 53
-    elif spec.count(":") == 1:  # v4:port
-        address, port_text = spec.split(":")
-        port = int(port_text)
-    ipaddress.ip_address(address)
-    return dns.nameserver.Do53Nameserver(address, port)
-
-
 def configured_nameservers() -> list[dns.nameserver.Do53Nameserver]:
     """HOSTNAME_DNS_RESOLVERS parsed; ImproperlyConfigured with a clear message when one is not an address."""
-    specs = [spec for spec in settings.HOSTNAME_DNS_RESOLVERS if spec.strip()]
-    try:
-        return [nameserver_parse(spec) for spec in specs]
-    except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"HOSTNAME_DNS_RESOLVERS: {specs!r} must be addresses, optionally with a port (127.0.0.1:5353)"
-        ) from exc
+    return nameservers_from_setting("HOSTNAME_DNS_RESOLVERS")
 
 
 def _resolver() -> dns.resolver.Resolver:

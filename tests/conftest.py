@@ -60,13 +60,10 @@ def _flush_retries_on_deadlock():
 @pytest.fixture
 def staff_user(django_user_model):
     """An operator of the platform admins role (the API, the admin and the commands check the role)."""
-    from django.contrib.auth.models import Group
-
     from console.roles import PLATFORM_ADMINS
+    from tests.helpers import operator_create
 
-    user = django_user_model.objects.create_user(username="operator", password="operator-pass-1", is_staff=True)
-    user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))
-    return user
+    return operator_create("operator", "operator-pass-1", PLATFORM_ADMINS)
 
 
 @pytest.fixture

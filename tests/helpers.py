@@ -1,4 +1,14 @@
+import ctypes
+import signal
 import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A Popen preexec_fn for servers and workers a test starts: the kernel SIGKILLs the child when the test
+    process exits, even by SIGKILL, so a killed run leaves no worker consuming the next run's queues."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
@@ -67,3 +77,13 @@ def hostnames_verified(*hostnames: str) -> None:
         status=Hostname.Status.VERIFIED, verified_at=timezone.now(), next_check_at=None, last_error=""
     )
     assert updated == len(hostnames), f"not every hostname of {hostnames} exists"
+
+
+def operator_create(username: str, password: str, role: str):
+    """A staff user in one operator role (console.roles): the API, the admin and the commands check the role."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username=username, password=password, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user

@@ -1,5 +1,7 @@
 """The one launcher of real Celery worker processes for tests (each fixture only says which queues, pool
-and environment): started in a session of its own, ready when it answers a ping, killed as a group."""
+and environment): started in a session of its own, ready when it answers a ping, killed as a group, and
+killed by the kernel if the test run itself dies (a killed pytest must not leave workers consuming the
+next run's queues)."""
 
 import os
 import signal
@@ -9,7 +11,21 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from tests.helpers import die_with_parent
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _answers(app, hostname: str) -> bool:
+    import kombu.exceptions
+    import redis.exceptions
+
+    try:
+        return bool(app.control.ping(destination=[hostname], timeout=0.5))
+    except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError, OSError):
+        # A pooled broker connection from before a test restarted Redis: drop it, ask again.
+        app.pool.force_close_all()
+        return False
 
 
 class CeleryWorker:
@@ -49,13 +65,13 @@ class CeleryWorker:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker {self.hostname} exited: {self.log_path.read_text()[-2000:]}")
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
+            if _answers(app, self.hostname):
                 return
         self.kill()
         raise RuntimeError(

@@ -13,7 +13,6 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -160,15 +159,9 @@ def resolve(host: str, port: int) -> list[str]:
 
 def configured_nameservers() -> list:
     """WEBHOOKS_DNS_RESOLVERS parsed (checked at start, webhooks/checks.py); [] for the system's resolver."""
-    from tenants.dns_challenge import nameserver_parse
+    from core.nameservers import nameservers_from_setting
 
-    specs = [spec for spec in settings.WEBHOOKS_DNS_RESOLVERS if spec.strip()]
-    try:
-        return [nameserver_parse(spec) for spec in specs]
-    except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"WEBHOOKS_DNS_RESOLVERS: {specs!r} must be addresses, optionally with a port (127.0.0.1:5353)"
-        ) from exc
+    return nameservers_from_setting("WEBHOOKS_DNS_RESOLVERS")
 
 
 def _resolve_with(nameservers: list, host: str) -> list[str]:

@@ -36,15 +36,17 @@ RECORD_TTL_SECONDS = 86_400
 # a month counter outlives its month by as much, so the roll-up reads its final figure.
 USAGE_TTL_SECONDS = 2 * 86_400
 
-REC = "apk:rec:"
-LIMIT = "apk:rl:"  # a key's own window, by lookup id
-TENANT_LIMIT = "apk:rl:t:"  # a tenant's window over all its keys, by tenant id (lookup ids have no ':')
-TENANT_BURST = "apk:rl:b:"  # a tenant's burst window, by tenant id
-MONTH_USED = "apk:month:"  # a tenant's units in a month: <prefix><tenant id>:<YYYYMM>
-TENANT = "apk:tenant:"
-USAGE = "apk:usage:"
-USAGE_MINUTES = "apk:usage:minutes"
-LAST_USED = "apk:lastused"
+# Redis key names: a prefix is followed by the id named in its comment.
+KEY_RECORD_PREFIX = "apk:rec:"  # a key's cached record, by the SHA-256 of the key
+KEY_MINUTE_WINDOW_PREFIX = "apk:rl:"  # a key's own per-minute window, by lookup id
+# A tenant's windows over all its keys, by tenant id (lookup ids have no ':', so no clash with the above).
+TENANT_MINUTE_WINDOW_PREFIX = "apk:rl:t:"
+TENANT_BURST_WINDOW_PREFIX = "apk:rl:b:"
+TENANT_MONTH_UNITS_PREFIX = "apk:month:"  # a tenant's units in a month: <prefix><tenant id>:<YYYYMM>
+TENANT_RECORD_PREFIX = "apk:tenant:"  # a tenant's cached status and usage plan, by tenant id
+USAGE_MINUTE_PREFIX = "apk:usage:"  # usage counters of one minute (epoch seconds), fields <key id>:<metric>
+USAGE_MINUTES_TO_ROLL_UP = "apk:usage:minutes"  # sorted set of the minutes the roll-up has still to read
+LAST_USED_STAMPS = "apk:lastused"  # hash: key id -> epoch second of its last request
 
 # Decision codes returned by the script.
 OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED, RATE_LIMITED = range(8)
@@ -54,13 +56,18 @@ REMOVED_FLAG = "gone"
 # The policies of the RateLimit headers, in the order they are listed.
 BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY = "burst", "minute", "key", "month"
 
-# What the gateway script reads from its ARGV after the per-call values, in this order: the script holds
-# no literal of its own, so Python and Lua cannot drift apart.
-SCRIPT_CONSTANTS = (
-    TENANT, TENANT_LIMIT, TENANT_BURST, MONTH_USED, USAGE, REMOVED_FLAG, USAGE_TTL_SECONDS, WINDOW_SECONDS,
-    USAGE_BUCKET_SECONDS, BURST_WINDOW_SECONDS, OK, MISS, INVALID, REVOKED, EXPIRED, TENANT_MISS, SUSPENDED,
-    RATE_LIMITED, BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY,
-)  # fmt: skip
+# The constants the gateway script uses, declared as Lua locals of the same names ahead of its source when
+# it is loaded (redis_store.py): the script holds no literal of its own, so Python and Lua cannot drift
+# apart, and nothing constant travels with each call.
+SCRIPT_CONSTANTS = {
+    name: globals()[name]
+    for name in (
+        "TENANT_RECORD_PREFIX", "TENANT_MINUTE_WINDOW_PREFIX", "TENANT_BURST_WINDOW_PREFIX",
+        "TENANT_MONTH_UNITS_PREFIX", "USAGE_MINUTE_PREFIX", "REMOVED_FLAG", "USAGE_TTL_SECONDS", "WINDOW_SECONDS",
+        "USAGE_BUCKET_SECONDS", "BURST_WINDOW_SECONDS", "OK", "MISS", "INVALID", "REVOKED", "EXPIRED",
+        "TENANT_MISS", "SUSPENDED", "RATE_LIMITED", "BURST_POLICY", "MINUTE_POLICY", "KEY_POLICY", "MONTH_POLICY",
+    )
+}  # fmt: skip
 
 
 class Month(NamedTuple):

@@ -22,7 +22,7 @@ from .base import (
     REMOVED_FLAG,
     REVOKED,
     SUSPENDED,
-    TENANT_LIMIT,
+    TENANT_MINUTE_WINDOW_PREFIX,
     TENANT_MISS,
     USAGE_BUCKET_SECONDS,
     WINDOW_SECONDS,
@@ -74,15 +74,16 @@ class MemoryGatewayStore(GatewayStore):
             key_limit = int(rec["lim"] or 0)
             if minute_limit and key_limit >= minute_limit:
                 key_limit = 0
-            # (policy, limit, units used, reset seconds, count): in the order the headers list them.
+            # (policy, limit, units used, reset seconds, count, wait): in the order the headers list them; wait
+            # (a sliding window's) gives a refused request's exact wait, given the units it is short of.
             windows = []
             if burst:
                 slot = now_s - now_s % BURST_WINDOW_SECONDS
                 held_slot, units = self.bursts.get(tenant_id, (slot, 0))
                 used = units if held_slot == slot else 0
                 windows.append((BURST_POLICY, burst, used, slot + BURST_WINDOW_SECONDS - now_s,
-                                functools.partial(self.bursts.__setitem__, tenant_id, (slot, used + cost))))  # fmt: skip
-            for policy, limit, name in ((MINUTE_POLICY, minute_limit, TENANT_LIMIT + tenant_id),
+                                functools.partial(self.bursts.__setitem__, tenant_id, (slot, used + cost)), None))  # fmt: skip
+            for policy, limit, name in ((MINUTE_POLICY, minute_limit, TENANT_MINUTE_WINDOW_PREFIX + tenant_id),
                                         (KEY_POLICY, key_limit, lookup_id)):  # fmt: skip
                 if limit:
                     windows.append((policy, limit, *self._sliding(name, now_s, cost)))
@@ -91,7 +92,7 @@ class MemoryGatewayStore(GatewayStore):
             if month_key not in self.months:
                 self.months[month_key] = int(tenant["qs"] or 0) if tenant["qm"] == month.id else 0
             if quota:
-                windows.append((MONTH_POLICY, quota, self.months[month_key], month.end - now_s, lambda: None))
+                windows.append((MONTH_POLICY, quota, self.months[month_key], month.end - now_s, lambda: None, None))
             minute = now_s // USAGE_BUCKET_SECONDS * USAGE_BUCKET_SECONDS
             self._count(minute, rec["id"], "r", 1)
             self.last_used[rec["id"]] = now_s
@@ -101,22 +102,25 @@ class MemoryGatewayStore(GatewayStore):
             refused = next((window for window in windows if window[1] - window[2] < cost), None)
             if refused is not None:
                 self._count(minute, rec["id"], "l", 1)
-                policy, limit, used, reset, _ = refused
+                policy, limit, used, reset, _, wait = refused
+                if wait is not None:
+                    reset = wait(cost - (limit - used))
                 return Decision(RATE_LIMITED, policy=policy, limit=limit, remaining=max(limit - used, 0),
                                 reset_seconds=reset, **common)  # fmt: skip
-            for *_, count in windows:
+            for *_, count, _ in windows:
                 count()
             self.months[month_key] += cost
             self._count(minute, rec["id"], "u", cost)
             if not windows:
                 return Decision(OK, remaining=-1, **common)
-            policy, limit, used, reset, _ = min(windows, key=lambda window: window[1] - window[2])  # first of equals
+            policy, limit, used, reset, *_ = min(windows, key=lambda window: window[1] - window[2])  # first of equals
             return Decision(
                 OK, policy=policy, limit=limit, remaining=limit - used - cost, reset_seconds=reset, **common
             )
 
     def _sliding(self, name: str, now_s: int, cost: int) -> tuple:
-        """A per-minute window's units, its reset and the function that counts this request in it."""
+        """A per-minute window's units, its reset, the function that counts this request in it and the one
+        that tells a refused request when enough units will have left the window for it to fit."""
         buckets = self.buckets.setdefault(name, {})
         for second in [second for second in buckets if second < now_s - WINDOW_SECONDS]:
             del buckets[second]
@@ -125,7 +129,15 @@ class MemoryGatewayStore(GatewayStore):
         def count():
             buckets[now_s] = buckets.get(now_s, 0) + cost
 
-        return sum(buckets.values()), reset, count
+        def wait(short: int) -> int:
+            freed = 0
+            for second in sorted(buckets):
+                freed += buckets[second]
+                if freed >= short:
+                    return second + WINDOW_SECONDS + 1 - now_s
+            return reset  # a cost above the limit itself never fits
+
+        return sum(buckets.values()), reset, count, wait
 
     def _apply(self, outcomes: list) -> None:
         for minute, key_id, c4, c5, latency_sum, latency_max in outcomes:
@@ -186,5 +198,5 @@ class MemoryGatewayStore(GatewayStore):
         with self._lock:
             self.buckets.pop(lookup_id, None)
             if tenant_id:
-                self.buckets.pop(TENANT_LIMIT + tenant_id, None)
+                self.buckets.pop(TENANT_MINUTE_WINDOW_PREFIX + tenant_id, None)
                 self.bursts.pop(tenant_id, None)

@@ -33,6 +33,8 @@ class OutcomeBuffer:
 
     def take(self, *, older_than: float = 0.0) -> list:
         """The pending outcomes (all, or none unless the oldest waited `older_than` seconds)."""
+        if not self._pending:  # the usual case, answered without the lock (checked again under it)
+            return []
         with self._lock:
             if not self._pending or time.monotonic() - self._since < older_than:
                 return []
@@ -49,6 +51,8 @@ class OutcomeBuffer:
                 entry[3] = max(entry[3], latency_max)
 
     def older_than(self, seconds: float) -> bool:
+        if not self._pending:  # the usual case, answered without the lock
+            return False
         with self._lock:
             return bool(self._pending) and time.monotonic() - self._since > seconds
 

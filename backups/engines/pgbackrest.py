@@ -11,24 +11,25 @@ ready segment to each repository it can reach, so repo1 stays current while repo
 gets a short io-timeout of its own so an unreachable repository costs seconds per attempt, not minutes.
 Every other command names one repository (--repo), is preceded by a probe of that repository (a
 connection, TLS and one HTTP request for S3; the folder for posix) and has a time-out of its own.
+
+Longer than ~400 lines on purpose: one class, the engine, whose configuration file, command runner,
+backups, restores and WAL status all read the same options and share one way of running pgBackRest as the
+database's user; split by method it would only scatter one object. What is not the engine lives apart:
+reading pgBackRest's output (pgbackrest_output.py) and local scratch clusters (clusters.py).
 """
 
 import contextlib
 import grp
-import json
 import os
 import pwd
 import re
 import shutil
-import socket
 import ssl
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -43,92 +44,26 @@ from .base import (
     RestoredCluster,
     run_command,
 )
+from .clusters import free_port, log_tail, port_in_use, running_postmaster
+from .pgbackrest_output import (
+    STATUS_MISSING_STANZA_DATA,
+    STATUS_MISSING_STANZA_PATH,
+    STATUS_NO_BACKUP,
+    STATUS_OK,
+    UNREACHABLE_MARKERS,
+    RepoState,
+    describe_network_error,
+    load_info,
+    parse_info_json,
+    pgbackrest_cause,
+    segment_number,
+)
 
 BACKUP_KINDS = {"full", "incr", "diff"}
 
-# `pgbackrest info` status codes (src/command/info/info.c).
-STATUS_OK = 0
-STATUS_MISSING_STANZA_PATH = 1
-STATUS_NO_BACKUP = 2
-STATUS_MISSING_STANZA_DATA = 3
-# What pgBackRest says when it could not talk to a repository at all (as opposed to a refusal by it).
-UNREACHABLE_MARKERS = ("HostConnectError", "TLS error", "unable to connect", "ServiceError", "HostAddressError")
 # Seconds for one `info` of one repository (its own io-timeout applies inside).
 INFO_TIMEOUT = 60
 RESTORE_POINT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def parse_info(text: str, *, stanza: str) -> list[BackupInfo]:
-    """`pgbackrest info --output=json` as BackupInfo records, oldest first."""
-    return _parse_info_json(_load_info(text), stanza=stanza)
-
-
-def _load_info(text: str) -> list:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BackupError(f"pgbackrest info returned invalid JSON: {exc}") from exc
-
-
-def _parse_info_json(stanzas: list, *, stanza: str) -> list[BackupInfo]:
-    backups = []
-    for entry in stanzas:
-        if entry.get("name") != stanza:
-            continue
-        for item in entry.get("backup", []):
-            timestamps = item.get("timestamp", {})
-            info = item.get("info", {})
-            repository = info.get("repository") or {}
-            archive = item.get("archive") or {}
-            lsn = item.get("lsn") or {}
-            incremental = item["type"] != "full"
-            backups.append(
-                BackupInfo(
-                    label=item["label"],
-                    kind=item["type"],
-                    started_at=_from_epoch(timestamps.get("start")),
-                    stopped_at=_from_epoch(timestamps.get("stop")),
-                    size_bytes=info.get("size"),
-                    repo_size_bytes=repository.get("size"),
-                    delta_bytes=info.get("delta") if incremental else None,
-                    repo_delta_bytes=repository.get("delta") if incremental else None,
-                    wal_start=archive.get("start") or "",
-                    wal_stop=archive.get("stop") or "",
-                    lsn_start=lsn.get("start") or "",
-                    lsn_stop=lsn.get("stop") or "",
-                    error=bool(item.get("error")),
-                    repo=(item.get("database") or {}).get("repo-key", 1),
-                    extra={"prior": item.get("prior"), "reference": item.get("reference") or []},
-                )
-            )
-    return sorted(backups, key=lambda b: (b.started_at or datetime.min.replace(tzinfo=UTC), b.label))
-
-
-def _from_epoch(value) -> datetime | None:
-    return datetime.fromtimestamp(value, tz=UTC) if value else None
-
-
-@dataclass
-class RepoState:
-    """What `pgbackrest info --repo=N` says about one repository."""
-
-    repository: Repository
-    status_code: int
-    status: str
-    backups: list[BackupInfo] = field(default_factory=list)
-    archive_min: str = ""
-    archive_max: str = ""
 
 
 class PgBackRestEngine(BackupEngine):
@@ -228,9 +163,9 @@ class PgBackRestEngine(BackupEngine):
         except urllib.error.HTTPError:
             return  # any HTTP answer (403 without credentials, 404) means the service is there
         except urllib.error.URLError as exc:
-            detail = _describe_network_error(exc.reason)
+            detail = describe_network_error(exc.reason)
         except (OSError, ssl.SSLError) as exc:
-            detail = _describe_network_error(exc)
+            detail = describe_network_error(exc)
         raise RepositoryUnreachable(repository, detail)
 
     # --- configuration -----------------------------------------------------------------------
@@ -357,7 +292,7 @@ class PgBackRestEngine(BackupEngine):
             return run_command(args, as_user=self.os_user, env=self._env(), timeout=timeout)
         except BackupCommandError as exc:
             if repo is not None and any(marker in exc.stderr for marker in UNREACHABLE_MARKERS):
-                raise RepositoryUnreachable(self.repository(repo), _pgbackrest_cause(exc.stderr)) from exc
+                raise RepositoryUnreachable(self.repository(repo), pgbackrest_cause(exc.stderr)) from exc
             raise
         except BackupError as exc:
             if repo is not None and exc.code == "timeout":
@@ -406,7 +341,7 @@ class PgBackRestEngine(BackupEngine):
         repository = self.repository(repo)
         self.probe(repo=repo)
         result = self.pgbackrest("info", "--output=json", f"--repo={repo}", timeout=INFO_TIMEOUT, repo=repo)
-        stanzas = _load_info(result.stdout)
+        stanzas = load_info(result.stdout)
         entry = next((item for item in stanzas if item.get("name") == self.stanza), {})
         status = next(
             (item.get("status", {}) for item in entry.get("repo", []) if item.get("key") == repo),
@@ -415,7 +350,7 @@ class PgBackRestEngine(BackupEngine):
         code, message = status.get("code", 99), status.get("message", "unknown")
         if code not in (STATUS_OK, STATUS_NO_BACKUP, STATUS_MISSING_STANZA_PATH, STATUS_MISSING_STANZA_DATA):
             if any(marker in message for marker in UNREACHABLE_MARKERS):
-                raise RepositoryUnreachable(repository, _pgbackrest_cause(message))
+                raise RepositoryUnreachable(repository, pgbackrest_cause(message))
             raise BackupError(f"{repository.label}: pgbackrest info says {message}", code="repo_error")
         archives = [item for item in entry.get("archive", []) if (item.get("database") or {}).get("repo-key") == repo]
         newest = max(archives, key=lambda item: (item.get("database") or {}).get("id", 0), default={})
@@ -423,7 +358,7 @@ class PgBackRestEngine(BackupEngine):
             repository=repository,
             status_code=code,
             status=message,
-            backups=[b for b in _parse_info_json(stanzas, stanza=self.stanza) if b.repo == repo],
+            backups=[b for b in parse_info_json(stanzas, stanza=self.stanza) if b.repo == repo],
             archive_min=newest.get("min") or "",
             archive_max=newest.get("max") or "",
         )
@@ -531,7 +466,7 @@ class PgBackRestEngine(BackupEngine):
             self._start_cluster(target, port, log)
         except BackupCommandError as exc:
             # pg_ctl only says "Examine the log output": the cause is the server's FATAL line.
-            fatal = [line.split("FATAL:", 1)[1].strip() for line in _tail(log) if "FATAL:" in line]
+            fatal = [line.split("FATAL:", 1)[1].strip() for line in log_tail(log) if "FATAL:" in line]
             raise BackupError(
                 f"the restored cluster did not start: {fatal[-1] if fatal else exc.message} (log: {log})",
                 code="restore_failed",
@@ -652,7 +587,7 @@ class PgBackRestEngine(BackupEngine):
         deadline = time.monotonic() + self.archive_timeout + 60
         while True:
             state = self.repo_state(repo=repo)
-            if state.archive_max and _segment_number(state.archive_max) >= _segment_number(walfile):
+            if state.archive_max and segment_number(state.archive_max) >= segment_number(walfile):
                 return {"name": name, "lsn": lsn, "wal": walfile, "repo": repo}
             if time.monotonic() > deadline:
                 raise BackupError(
@@ -702,7 +637,7 @@ class PgBackRestEngine(BackupEngine):
                 " last_failed_time, pg_walfile_name(pg_current_wal_lsn()) FROM pg_stat_archiver"
             )
             archived, failed, last_wal, last_time, failed_wal, failed_time, current_wal = cursor.fetchone()
-        behind = _segment_number(current_wal) - _segment_number(last_wal) if last_wal else None
+        behind = segment_number(current_wal) - segment_number(last_wal) if last_wal else None
         failing = bool(failed_time and (not last_time or failed_time > last_time))
         limit = settings.BACKUP_WAL_MAX_SEGMENTS_BEHIND
         lagging = behind is not None and behind > limit
@@ -741,11 +676,11 @@ class PgBackRestEngine(BackupEngine):
         entry["stanza"] = state.status
         entry["last_archived_wal"] = state.archive_max
         if state.archive_max:
-            entry["segments_behind"] = _segment_number(current_wal) - _segment_number(state.archive_max)
+            entry["segments_behind"] = segment_number(current_wal) - segment_number(state.archive_max)
         # PostgreSQL retries the oldest segment not archived everywhere; a repository without it is the
         # one failing (the others have it, and later ones, from the asynchronous push).
         missing_failed = bool(failing_wal) and (
-            not state.archive_max or _segment_number(state.archive_max) < _segment_number(failing_wal)
+            not state.archive_max or segment_number(state.archive_max) < segment_number(failing_wal)
         )
         behind = entry["segments_behind"]
         if state.status_code not in (STATUS_OK, STATUS_NO_BACKUP):
@@ -756,61 +691,3 @@ class PgBackRestEngine(BackupEngine):
             entry["error"] = f"{repository.label}: {behind} WAL segments behind"
         entry["ok"] = not entry["error"]
         return entry
-
-
-def running_postmaster(data_dir: Path) -> int | None:
-    """The pid of a PostgreSQL running on data_dir, from its postmaster.pid (None when none runs)."""
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    try:
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return pid
-    # A stale file whose pid was reused by another program does not count.
-    return pid if name in ("postgres", "postmaster") else None
-
-
-def _describe_network_error(reason) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError | socket.timeout):
-        return "no answer (timed out)"
-    # A TLS proxy whose service is down accepts the connection, then closes it (during or after the
-    # handshake): say that, not what the TLS library made of it.
-    if isinstance(reason, ConnectionResetError | ConnectionAbortedError | ssl.SSLEOFError) or "EOF" in str(reason):
-        return "the connection was closed without an answer (the service behind the endpoint is down)"
-    if isinstance(reason, ssl.SSLError):
-        return f"TLS handshake failed ({reason.reason or reason})"
-    if isinstance(reason, socket.gaierror):
-        return f"name not resolved ({reason.strerror})"
-    return str(reason) or reason.__class__.__name__
-
-
-def _pgbackrest_cause(stderr: str) -> str:
-    """The first line of pgBackRest's output that says what went wrong, without its error number."""
-    for line in stderr.splitlines():
-        line = line.strip()
-        if any(marker in line for marker in UNREACHABLE_MARKERS):
-            return re.sub(r"^.*?(\[\w+\])", r"\1", line)[:500]
-    return stderr.strip().splitlines()[-1][:500] if stderr.strip() else "no output"
-
-
-def _tail(path: Path, lines: int = 40) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
-
-
-def _segment_number(walfile: str) -> int:
-    # 24 hex digits: timeline, log, segment (16 MB segments: 256 per log).
-    name = walfile.split(".")[0][:24]
-    return int(name[8:16], 16) * 256 + int(name[16:24], 16)

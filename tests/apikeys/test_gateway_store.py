@@ -1,15 +1,11 @@
-import multiprocessing
-import os
-import threading
 import time
 
 import pytest
-import redis
 
 from apikeys.gateway import base
 from apikeys.gateway.memory_store import MemoryGatewayStore
-from apikeys.gateway.redis_store import RedisGatewayStore
 from apikeys.keyformat import parse_key
+from tests.apikeys.concurrency import hammer, spawn
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -28,45 +24,15 @@ def _warm(raw_key) -> tuple[str, str]:
     return parsed.lookup_id, parsed.secret_hash
 
 
-def _hammer(store, lookup_id, secret_hash, threads) -> int:
-    admitted = []
-    start = threading.Barrier(threads)
-
-    def client():
-        start.wait()
-        count = 0
-        for _ in range(ATTEMPTS_PER_CLIENT):
-            decision = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-            count += decision.code == base.OK
-        admitted.append(count)
-
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(admitted)
-
-
-def _process_client(redis_url, lookup_id, secret_hash, threads, results):
-    store = RedisGatewayStore(redis.Redis.from_url(redis_url))
-    results.put(_hammer(store, lookup_id, secret_hash, threads))
-
-
 def test_64_concurrent_clients_threads_and_processes_get_exactly_the_free_limit(other_tenant, make_key):
     _, raw_key = make_key(other_tenant, ["websites:read"])  # tier free: 100 a minute
     lookup_id, secret_hash = _warm(raw_key)
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    processes = [
-        context.Process(target=_process_client, args=(os.environ["REDIS_URL"], lookup_id, secret_hash, 8, results))
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
+    key = (lookup_id, secret_hash)
+    spawned = [spawn(hammer, key, 8, ATTEMPTS_PER_CLIENT) for _ in range(4)]
+    processes = [process for process, _ in spawned]
     # 32 threads here and 4 processes x 8 threads: 64 clients, 192 attempts for 100 places.
-    in_process = _hammer(base.gateway_store(), lookup_id, secret_hash, 32)
-    from_processes = [results.get(timeout=60) for _ in processes]
+    in_process = hammer(base.gateway_store(), key, 32, ATTEMPTS_PER_CLIENT)
+    from_processes = [results.get(timeout=60) for _, results in spawned]
     for process in processes:
         process.join(timeout=30)
     assert len(from_processes) == 4 and all(process.exitcode == 0 for process in processes)
@@ -80,7 +46,7 @@ def test_no_double_burst_across_a_window_edge(tenant, make_key):
     client = base.gateway_store().client
     server_now = int(client.time()[0])
     # Five admissions 59 s ago, as the script records them: a bucket, the running total, the oldest.
-    client.hset(base.LIMIT + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
+    client.hset(base.KEY_MINUTE_WINDOW_PREFIX + lookup_id, mapping={server_now - 59: 5, "n": 5, "o": server_now - 59})
     store = base.gateway_store()
     refused = store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
     assert refused.code == base.RATE_LIMITED and refused.remaining == 0
@@ -105,7 +71,7 @@ def test_limiter_memory_is_bounded_whatever_the_limit(tenant, make_key, django_c
     store = base.gateway_store()
     for _ in range(300):
         store.evaluate(lookup_id=lookup_id, secret_hash=secret_hash, outcomes=[])
-    for window in (base.LIMIT + lookup_id, base.TENANT_LIMIT + str(tenant.pk)):
+    for window in (base.KEY_MINUTE_WINDOW_PREFIX + lookup_id, base.TENANT_MINUTE_WINDOW_PREFIX + str(tenant.pk)):
         assert store.client.hlen(window) <= 61 + 2  # buckets, total, oldest
         assert 0 < store.client.pttl(window) <= 62_000
 
@@ -122,7 +88,7 @@ def test_memory_store_same_decisions_for_embedded_mode():
     assert decision.code == base.TENANT_MISS
     plan = {"tier": "free", "burst": None, "minute": 100, "quota": None, "month": "", "month_units": 0}
     store.fill_tenant("t1", base.tenant_fields(status="active", **plan))
-    assert _hammer(store, parsed.lookup_id, parsed.secret_hash, 64) == 100
+    assert hammer(store, (parsed.lookup_id, parsed.secret_hash), 64, ATTEMPTS_PER_CLIENT) == 100
     assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash="0" * 64, outcomes=[]).code == base.INVALID
     store.fill_record(parsed.lookup_id, {**record, "rev": "1"})  # a fill never overwrites
     assert store.evaluate(lookup_id=parsed.lookup_id, secret_hash=parsed.secret_hash, outcomes=[]).code != base.REVOKED

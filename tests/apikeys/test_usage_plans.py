@@ -127,7 +127,7 @@ def test_weighted_operations_count_their_cost_in_every_window(
     assert _month_counter(tenant) == 10
     read = client.get(f"{V1}/websites/")
     assert _ratelimit(read)[:2] == ("month", 14)
-    minute_window = base.gateway_store().client.hget(base.TENANT_LIMIT + str(tenant.pk), "n")
+    minute_window = base.gateway_store().client.hget(base.TENANT_MINUTE_WINDOW_PREFIX + str(tenant.pk), "n")
     assert int(minute_window) == 11  # the tenant's minute window counted the purge's 10 too
     second = client.post(f"{V1}/websites/{website.pk}/invalidations/", {"paths": ["/a.html"]}, format="json")
     assert second.status_code == 202
@@ -225,3 +225,45 @@ def test_quota_alerts_go_out_once_a_month_and_show_in_usage(planned, make_key, k
     assert row.units == 10 and row.exceeded_sent_at is not None
     services.usage_rollup()
     assert Event.objects.filter(tenant=tenant, type__startswith="usage.quota").count() == 2
+
+
+def _seed_minute_window(store, tenant_id: str, now: int, buckets: dict[int, int]) -> None:
+    """The tenant's per-minute window holding `buckets` ({seconds ago: units}) as the store keeps it."""
+    seconds = {now - ago: units for ago, units in buckets.items()}
+    if isinstance(store, MemoryGatewayStore):
+        store.buckets[base.TENANT_MINUTE_WINDOW_PREFIX + tenant_id] = dict(seconds)
+        return
+    key = base.TENANT_MINUTE_WINDOW_PREFIX + tenant_id
+    fields = {**seconds, "n": sum(seconds.values()), "o": min(seconds)}
+    store.client.pipeline().delete(key).hset(key, mapping=fields).expire(key, 62).execute()
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_retry_after_of_a_weighted_refusal_is_when_its_cost_fits(kind, planned, make_key):
+    """A request of cost 10 refused with 2 units left waits until 8 units have left the window: here the
+    second-oldest bucket, not the oldest (which frees only 5)."""
+    if kind == "memory":
+        store = MemoryGatewayStore()
+        raw, parsed = generate_key("test")
+        store.put_record(parsed.lookup_id, {"h": parsed.secret_hash, "id": "k1", "t": "t1", "sc": "", "exp": "0",
+                                            "lim": "", "rev": "0"})  # fmt: skip
+        month = base.current_month()
+        store.put_tenant("t1", base.tenant_fields(status="active", tier="free", burst=None, minute=20, quota=None,
+                                                  month=month.id, month_units=0))  # fmt: skip
+        tenant_id, key, clock = "t1", (parsed.lookup_id, parsed.secret_hash), time.time
+    else:
+        store = base.gateway_store()
+        tenant = planned(minute=20)
+        tenant_id, key = str(tenant.pk), _warm(make_key(tenant, ["websites:read"])[1])
+        clock = lambda: store.client.time()[0]  # noqa: E731 - the script's clock
+    for _ in range(3):  # seeded and decided within one second (else seeded again)
+        now = int(clock())
+        _seed_minute_window(store, tenant_id, now, {30: 5, 20: 5, 10: 8})
+        refused = store.evaluate(lookup_id=key[0], secret_hash=key[1], outcomes=[], cost=10)
+        short_by_one = store.evaluate(lookup_id=key[0], secret_hash=key[1], outcomes=[], cost=3)
+        if int(clock()) == now:
+            break
+    assert (refused.code, refused.policy, refused.remaining) == (base.RATE_LIMITED, base.MINUTE_POLICY, 2)
+    # The bucket of 20 s ago leaves the window (the last WINDOW_SECONDS + 1 seconds) in 41 s.
+    assert refused.reset_seconds == -20 + base.WINDOW_SECONDS + 1 == 41
+    assert short_by_one.code == base.RATE_LIMITED and short_by_one.reset_seconds == 31  # the oldest frees 5

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from backups import services
-from backups.engines.pgbackrest import running_postmaster
+from backups.engines.clusters import running_postmaster
 from backups.leases import lease_fields, lease_held, leases_reconcile
 from backups.models import BackupRun, RestoreVerification, TenantExport
 from tests.conftest import REPO_ROOT

@@ -15,7 +15,8 @@ from prometheus_client import REGISTRY
 
 from backups import services
 from backups.engines.base import BackupError
-from backups.engines.pgbackrest import free_port, parse_info, running_postmaster
+from backups.engines.clusters import free_port, running_postmaster
+from backups.engines.pgbackrest_output import parse_info
 from backups.locking import BACKUP_LOCK_KEY, BackupInProgress
 from backups.models import BackupRun, RestoreVerification
 from tenants import services as tenant_services
@@ -148,6 +149,8 @@ def test_restore_refuses_the_primary_a_used_directory_and_a_busy_port(engine, sc
 
 def test_restore_force_checks_for_a_running_postgresql_and_touches_nothing_it_refuses(engine, scratch_dir):
     primary = engine.pg_data
+    # Only ever against a running primary: were it stopped, this --force restore would really overwrite it.
+    assert running_postmaster(Path(primary)) > 0, "the stack's primary is not running"
     before = os.stat(primary)
     # --force over the running primary: refused by the restore's own check, before pgBackRest runs.
     with pytest.raises(BackupError, match=r"PostgreSQL \(pid \d+\) is running on .*stop it before"):
@@ -167,7 +170,6 @@ def test_restore_force_checks_for_a_running_postgresql_and_touches_nothing_it_re
     os.makedirs(stale)
     open(os.path.join(stale, "postmaster.pid"), "w").write("999999999\n")
     assert running_postmaster(Path(stale)) is None
-    assert running_postmaster(Path(primary)) > 0
 
 
 def test_restore_drill_replays_wal_to_a_recent_point_from_the_backups_repository(base_full_backup, engine):

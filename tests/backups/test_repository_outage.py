@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from backups import services
 from backups.engines.base import RepositoryUnreachable
-from backups.engines.pgbackrest import _segment_number
+from backups.engines.pgbackrest_output import segment_number
 from backups.models import BackupRun
 from tests.helpers import stack, wait_for
 
@@ -29,7 +29,7 @@ def _switch_wal() -> str:
 
 def _archived_in(engine, repo: int, segment: str) -> bool:
     newest = engine.repo_state(repo=repo).archive_max
-    return bool(newest) and _segment_number(newest) >= _segment_number(segment)
+    return bool(newest) and segment_number(newest) >= segment_number(segment)
 
 
 def _repo2_unreachable(detail: str) -> str:

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 from apikeys import services as apikey_services
 from apikeys.models import ApiKey
 from backups import tenant_exports as services
+from backups import tenant_restore
 from tenants import services as tenant_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,8 +34,8 @@ def test_restore_keeps_revocations_and_refuses_removed_keys_at_once():
         _status(raw_key)  # every record is now cached by the gateway
     assert _status(raw_new) == (200, "") and _status(raw_revoked) == (401, "revoked_api_key")
 
-    services.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
-    services.tenant_export_restore(export=export, tenant_id=tenant.pk)
+    tenant_restore.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
+    tenant_restore.tenant_export_restore(export=export, tenant_id=tenant.pk)
 
     assert _status(raw_kept) == (200, "")
     assert _status(raw_revoked) == (401, "revoked_api_key")  # not revived by the export's unrevoked row
@@ -50,8 +51,8 @@ def test_a_rolled_back_restore_leaves_the_gateway_as_it_was():
     export = services.tenant_export_create()
     _, raw_new = apikey_services.apikey_create(tenant=tenant, name="new", scopes=["websites:read"])
     assert _status(raw_new) == (200, "")
-    services.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
+    tenant_restore.tenant_export_restore(export=export, tenant_id=tenant.pk, dry_run=True)
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.tenant_export_restore(export=export, tenant_id=tenant.pk)
+        tenant_restore.tenant_export_restore(export=export, tenant_id=tenant.pk)
         raise RuntimeError("the operator's transaction failed after the restore")
     assert _status(raw_new) == (200, "")  # nothing was published for a restore that never committed

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from backups import tenant_exports as services
+from backups import tenant_restore
 from backups.engines.base import BackupError
 from backups.models import TenantExport
 from backups.tenant_data import schema_version, tenant_owned_models
@@ -80,7 +81,7 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     assert export.schema_version == schema_version()
 
     # The snapshot was taken before the concurrent writes: the export holds the original rows.
-    manifest, bodies = services._read_tenant_from_export(export, str(a.pk))
+    manifest, bodies = tenant_restore._read_tenant_from_export(export, str(a.pk))
     data = {
         "tables": {label: [line.split("\t") for line in body.decode().splitlines()] for label, body in bodies.items()}
     }
@@ -105,7 +106,7 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     rows_b_before = _tenant_rows(b.pk)
 
     second = Website.objects.get(tenant=a, name="Second")
-    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    plan = tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
     assert not plan.conflicts
     website, hostname = plan.tables["tenants.website"], plan.tables["tenants.hostname"]
     assert (website["current"], website["in_export"], website["delete"]) == (2, 1, 1)
@@ -115,7 +116,7 @@ def test_export_is_one_snapshot_and_restores_one_tenant_only(two_tenants, raw_co
     assert [row.split(": ", 1)[1] for row in hostname["delete_rows"]] == ["second.alpha.test"]
     assert Website.objects.filter(tenant=a).count() == 2  # dry run changed nothing
 
-    done = services.tenant_export_restore(export=export, tenant_id=a.pk)
+    done = tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk)
     assert done.tables == plan.tables
     assert _tenant_rows(a.pk) == original_a
     assert Tenant.objects.get(pk=a.pk).name == "Alpha"
@@ -162,7 +163,7 @@ def test_corrupted_tenant_file_is_refused_by_its_checksum(two_tenants):
     _rewrite_archive(export, corrupt, record_checksum=True)
     tenant_services.tenant_update(tenant=a, name="Alpha now")
     with pytest.raises(BackupError, match="checksum mismatch"):
-        services.tenant_export_restore(export=export, tenant_id=a.pk)
+        tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk)
     assert Tenant.objects.get(pk=a.pk).name == "Alpha now"
 
 
@@ -180,7 +181,7 @@ def test_every_single_byte_flip_is_one_clear_error_and_restores_nothing(two_tena
         flipped[position] ^= 0x01
         _put(export, bytes(flipped))
         with pytest.raises(BackupError) as raised:
-            services.tenant_export_restore(export=export, tenant_id=a.pk)
+            tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk)
         assert raised.value.code == "export_corrupt", (position, raised.value.message)
         assert "sha256" in raised.value.message
     assert _tenant_rows(a.pk) == rows_before
@@ -195,7 +196,7 @@ def test_a_damaged_gzip_stream_is_refused_before_the_archive_is_read(two_tenants
     for damaged in (original[:-4] + b"\0\0\0\0", original[: len(original) // 2], original[:10] + b"\xff" * 40):
         _put(export, damaged, record_checksum=True)
         with pytest.raises(BackupError) as raised:
-            services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+            tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
         assert raised.value.code == "export_corrupt" and "gzip stream" in raised.value.message, raised.value.message
 
 
@@ -210,7 +211,7 @@ def test_other_schema_version_is_refused(two_tenants):
 
     _rewrite_archive(export, other_version, record_checksum=True)
     with pytest.raises(BackupError, match="schema version 0000000000000000 does not match"):
-        services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+        tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
 
 
 def test_conflicts_are_predicted_by_the_dry_run_and_refuse_the_restore(two_tenants):
@@ -225,14 +226,16 @@ def test_conflicts_are_predicted_by_the_dry_run_and_refuse_the_restore(two_tenan
     Tenant.objects.filter(pk=b.pk).update(slug="alpha")
     rows_a, rows_b = _tenant_rows(a.pk), _tenant_rows(b.pk)
 
-    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops (command line)")
+    plan = tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops (command line)")
     assert len(plan.conflicts) == 2, plan.conflicts
     slug, hostname = sorted(plan.conflicts)
     # A partial unique index (verified hostnames only) is found like any other.
     assert slug.startswith("tenants.hostname") and "hostname_verified_unique_ci" in slug and "(alpha.test)" in slug
     assert hostname.startswith(f"tenants.tenant {a.pk}") and "Slug already exists" in hostname
     with pytest.raises(ApplicationError) as refused:
-        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops (command line)", reason="ticket 7")
+        tenant_restore.tenant_export_restore(
+            export=export, tenant_id=a.pk, actor="ops (command line)", reason="ticket 7"
+        )
     assert refused.value.code == "conflict" and "is refused" in refused.value.message
     assert "hostname_verified_unique_ci" in refused.value.message and "Slug already exists" in refused.value.message
     assert _tenant_rows(a.pk) == rows_a and _tenant_rows(b.pk) == rows_b  # nothing changed
@@ -252,7 +255,7 @@ def test_a_row_referring_to_data_gone_since_is_a_conflict(two_tenants, django_us
     key_services.apikey_create(tenant=a, name="ci", scopes=["websites:read"], created_by=user)
     export = services.tenant_export_create()
     django_user_model.objects.filter(pk=user.pk).delete()  # the key's creator is gone since
-    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    plan = tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
     assert len(plan.conflicts) == 1 and "no longer exists" in plan.conflicts[0] and "auth_user" in plan.conflicts[0]
 
 
@@ -261,22 +264,22 @@ def test_a_restore_without_the_actor_s_own_recent_dry_run_is_refused_and_audited
     export = services.tenant_export_create()
     tenant_services.tenant_update(tenant=a, name="Alpha now")
     with pytest.raises(ApplicationError) as refused:
-        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+        tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
     assert refused.value.code == "dry_run_required"
-    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="someone else")
+    tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="someone else")
     with pytest.raises(ApplicationError, match="Run the dry run for this tenant first"):
-        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+        tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
     assert Tenant.objects.get(pk=a.pk).name == "Alpha now"  # refused: nothing changed
 
-    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
+    tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
     AuditLogEntry.objects.filter(outcome="dry_run", actor_username="ops").update(
-        created_at=timezone.now() - timedelta(seconds=services.RESTORE_DRY_RUN_VALID_SECONDS + 1)
+        created_at=timezone.now() - timedelta(seconds=tenant_restore.RESTORE_DRY_RUN_VALID_SECONDS + 1)
     )
     with pytest.raises(ApplicationError, match="Run the dry run for this tenant first"):
-        services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+        tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
 
-    services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
-    services.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
+    tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True, actor="ops")
+    tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, actor="ops", reason="ticket 8")
     assert Tenant.objects.get(pk=a.pk).name == "Alpha"
     outcomes = list(AuditLogEntry.objects.filter(actor_username="ops").order_by("id").values_list("outcome", flat=True))
     assert outcomes == ["refused", "refused", "dry_run", "refused", "dry_run", "done"]
@@ -285,7 +288,7 @@ def test_a_restore_without_the_actor_s_own_recent_dry_run_is_refused_and_audited
 def test_unknown_tenant_and_unreachable_storage_are_clear_errors(two_tenants, settings):
     export = services.tenant_export_create()
     with pytest.raises(BackupError, match="is not in this export"):
-        services.tenant_export_restore(export=export, tenant_id="00000000-0000-0000-0000-000000000000")
+        tenant_restore.tenant_export_restore(export=export, tenant_id="00000000-0000-0000-0000-000000000000")
     exports = settings.OBJECT_STORAGES["tenant_exports"]
     settings.OBJECT_STORAGES = {
         **settings.OBJECT_STORAGES,
@@ -309,16 +312,16 @@ def test_embedded_mode_writes_exports_to_the_local_folder(two_tenants, settings,
     }
     export = services.tenant_export_create()
     assert export.location.startswith(str(tmp_path / "exports"))
-    plan = services.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
+    plan = tenant_restore.tenant_export_restore(export=export, tenant_id=a.pk, dry_run=True)
     assert plan.tables["tenants.hostname"]["current"] == plan.tables["tenants.hostname"]["in_export"] == 2
 
 
 def test_resolve_tenant_by_slug_or_id_and_export_by_id_or_location(two_tenants):
     a, _ = two_tenants
     export = services.tenant_export_create()
-    assert services.tenant_resolve("alpha") == services.tenant_resolve(f" {a.pk} ") == str(a.pk)
+    assert tenant_restore.tenant_resolve("alpha") == tenant_restore.tenant_resolve(f" {a.pk} ") == str(a.pk)
     with pytest.raises(ApplicationError, match="no tenant has the slug 'nobody'"):
-        services.tenant_resolve("nobody")
-    assert services.export_resolve(str(export.pk)) == services.export_resolve(export.location) == export
+        tenant_restore.tenant_resolve("nobody")
+    assert tenant_restore.export_resolve(str(export.pk)) == tenant_restore.export_resolve(export.location) == export
     with pytest.raises(ApplicationError, match="no tenant export s3://elsewhere"):
-        services.export_resolve("s3://elsewhere/x.tar.gz")
+        tenant_restore.export_resolve("s3://elsewhere/x.tar.gz")

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from cdn import services
+from cdn import provider_requests, services
 from cdn.backends import cdn_backends
 from cdn.backends.base import CdnConfigurationError
 from cdn.models import Invalidation
@@ -48,7 +48,7 @@ def test_files_are_purged_as_urls_for_every_hostname_in_allowed_chunks(cf_site, 
     caplog.set_level(logging.DEBUG)
     paths = [f"/page-{i}.html" for i in range(40)]
     services.invalidation_request(website=cf_site, paths=paths)
-    [row] = services.invalidation_flush(website_id=cf_site.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert row.status == Invalidation.Status.COMPLETED, row.error
     files = [url for body in cloudflare.purges for url in body["files"]]
     assert all(len(body["files"]) <= 30 for body in cloudflare.purges) and len(cloudflare.purges) == 3
@@ -61,17 +61,17 @@ def test_files_are_purged_as_urls_for_every_hostname_in_allowed_chunks(cf_site, 
 
 def test_wildcards_become_prefixes_and_the_whole_site_becomes_hosts(cf_site, cloudflare):
     services.invalidation_request(website=cf_site, paths=["/blog/*", "/index.html"])
-    services.invalidation_flush(website_id=cf_site.pk)
+    provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert {"prefixes": ["flare.test/blog/", "www.flare.test/blog/"]} in cloudflare.purges
     services.invalidation_request(website=cf_site, paths=[])
-    services.invalidation_flush(website_id=cf_site.pk)
+    provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert cloudflare.purges[-1] == {"hosts": ["flare.test", "www.flare.test"]}
 
 
 def test_rate_limit_is_honoured_through_retry_after(cf_site, cloudflare):
     cloudflare.throttle_next = 1
     services.invalidation_request(website=cf_site, paths=["/a.html"])
-    [row] = services.invalidation_flush(website_id=cf_site.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert row.status == Invalidation.Status.COMPLETED
     assert [status for status, _ in cloudflare.rejections] == [429] and len(cloudflare.purges) == 1
 
@@ -79,7 +79,7 @@ def test_rate_limit_is_honoured_through_retry_after(cf_site, cloudflare):
 def test_provider_errors_fail_the_record_with_cloudflares_message(tenant, settings, cloudflare, cf_site, caplog):
     _configure(settings, cloudflare.url, token="wrong-token-value")
     services.invalidation_request(website=cf_site, paths=["/a.html"])
-    [row] = services.invalidation_flush(website_id=cf_site.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert row.status == Invalidation.Status.FAILED
     assert "10000: Authentication error" in row.error and "HTTP 403" in row.error
     assert "wrong-token-value" not in caplog.text and "wrong-token-value" not in row.error
@@ -106,5 +106,5 @@ def test_without_prefix_purge_wildcards_purge_the_hostnames(cf_site, cloudflare,
     cdn_backends.reset()
     paths = [f"/blog/{i}.html" for i in range(150)]  # would collapse to /blog/* with prefixes
     services.invalidation_request(website=cf_site, paths=[*paths, "/docs/*"])
-    services.invalidation_flush(website_id=cf_site.pk)
+    provider_requests.invalidation_flush(website_id=cf_site.pk)
     assert cloudflare.purges == [{"hosts": ["flare.test", "www.flare.test"]}]

@@ -5,7 +5,7 @@ import uuid
 import boto3
 import pytest
 
-from cdn import services
+from cdn import provider_requests, services
 from cdn.models import Invalidation, ProviderRequest
 from tenants import services as tenant_services
 
@@ -63,7 +63,7 @@ def _requests(cloudfront, distribution_id) -> list[dict]:
 def test_invalidation_is_created_and_tracked_until_completed(cf_website, cloudfront, distribution_id):
     first = services.invalidation_request(website=cf_website, paths=["/", "/about/"], reason="test")
     second = services.invalidation_request(website=cf_website, paths=["/about/", "/blog/*"])  # coalesces
-    [row] = services.invalidation_flush(website_id=cf_website.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_website.pk)
     # Both records are kept (their ids were given out) and carried by the one provider request.
     for invalidation in (first, second):
         invalidation.refresh_from_db()
@@ -79,9 +79,9 @@ def test_invalidation_is_created_and_tracked_until_completed(cf_website, cloudfr
 
 def test_polling_marks_in_progress_records_completed(cf_website, distribution_id):
     services.invalidation_request(website=cf_website, paths=["/x.html"])
-    [row] = services.invalidation_flush(website_id=cf_website.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_website.pk)
     ProviderRequest.objects.filter(pk=row.pk).update(status=Invalidation.Status.IN_PROGRESS, completed_at=None)
-    counts = services.invalidation_poll_all()
+    counts = provider_requests.invalidation_poll_all()
     assert counts["completed"] == 1
     assert ProviderRequest.objects.get(pk=row.pk).status == Invalidation.Status.COMPLETED
 
@@ -89,7 +89,7 @@ def test_polling_marks_in_progress_records_completed(cf_website, distribution_id
 def test_ten_thousand_changed_paths_become_at_most_four_requests(cf_website, cloudfront, distribution_id, settings):
     paths = [f"/docs/section-{i % 40}/page-{i}.html" for i in range(10_000)]
     services.invalidation_request(website=cf_website, paths=paths)
-    rows = services.invalidation_flush(website_id=cf_website.pk)
+    rows = provider_requests.invalidation_flush(website_id=cf_website.pk)
     sent = _requests(cloudfront, distribution_id)
     assert 1 <= len(sent) <= 4 and len(rows) == len(sent)
     items = [path for request in sent for path in request["InvalidationBatch"]["Paths"]["Items"]]
@@ -103,7 +103,7 @@ def test_without_wildcards_ten_thousand_paths_are_chunked_within_the_in_progress
     settings.CDN_WILDCARD_THRESHOLD = None
     paths = [f"/p/{i}.html" for i in range(10_000)]
     services.invalidation_request(website=cf_website, paths=paths)
-    rows = services.invalidation_flush(website_id=cf_website.pk)
+    rows = provider_requests.invalidation_flush(website_id=cf_website.pk)
     sent = _requests(cloudfront, distribution_id)
     assert len(sent) == 4 and sorted(len(r["InvalidationBatch"]["Paths"]["Items"]) for r in sent) == [
         1000, 3000, 3000, 3000,
@@ -119,10 +119,10 @@ def test_a_full_in_progress_budget_defers_the_request(cf_website, distribution_i
         paths=[f"/old/{i}" for i in range(2_999)], status=Invalidation.Status.IN_PROGRESS,
     )  # fmt: skip
     asked = services.invalidation_request(website=cf_website, paths=["/a.html", "/b.html"])
-    [waiting] = services.invalidation_flush(website_id=cf_website.pk)
+    [waiting] = provider_requests.invalidation_flush(website_id=cf_website.pk)
     assert waiting.status == Invalidation.Status.PENDING and not waiting.provider_id and waiting.not_before
     assert "in-progress limit" in waiting.error and waiting.attempts == 0
-    assert 25 <= services.invalidation_retry_in(website_id=cf_website.pk) <= 30  # the task flushes again then
+    assert 25 <= provider_requests.invalidation_retry_in(website_id=cf_website.pk) <= 30  # the task flushes again then
     asked.refresh_from_db()
     assert asked.status == Invalidation.Status.PENDING
 
@@ -131,7 +131,7 @@ def test_unknown_distribution_fails_the_record_with_the_provider_error(cf_websit
     cf_website.cdn_config = {"distribution_id": "EDOESNOTEXIST"}
     cf_website.save(update_fields=["cdn_config"])
     services.invalidation_request(website=cf_website, paths=["/"])
-    [row] = services.invalidation_flush(website_id=cf_website.pk)
+    [row] = provider_requests.invalidation_flush(website_id=cf_website.pk)
     assert row.status == Invalidation.Status.FAILED and "NoSuchDistribution" in row.error
 
 
@@ -139,6 +139,6 @@ def test_a_website_without_distribution_fails_visibly_instead_of_retrying(cf_web
     cf_website.cdn_config = {}
     cf_website.save(update_fields=["cdn_config"])
     services.invalidation_request(website=cf_website, paths=["/"])
-    assert services.invalidation_flush(website_id=cf_website.pk) == []
+    assert provider_requests.invalidation_flush(website_id=cf_website.pk) == []
     row = Invalidation.objects.get(website=cf_website)
     assert row.status == Invalidation.Status.FAILED and "no CloudFront distribution_id" in row.error

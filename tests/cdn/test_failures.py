@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cdn import services
+from cdn import provider_requests, services
 from cdn.backends.base import CdnError
 from cdn.backends.dummy import DummyBackend
 from cdn.models import Invalidation, ProviderRequest
@@ -47,13 +47,13 @@ def test_a_failing_flush_ends_failed_after_bounded_attempts(flaky_website, staff
     FlakyBackend.error = error
     asked = services.invalidation_request(website=flaky_website, paths=["/café/", "/a.html"])
     for attempt in (1, 2):
-        [request] = services.invalidation_flush(website_id=flaky_website.pk)
+        [request] = provider_requests.invalidation_flush(website_id=flaky_website.pk)
         assert (request.status, request.attempts) == (ProviderRequest.Status.PENDING, attempt)
         assert request.not_before > timezone.now()  # retried later, with a growing delay
         _due_now()
-    [request] = services.invalidation_flush(website_id=flaky_website.pk)
+    [request] = provider_requests.invalidation_flush(website_id=flaky_website.pk)
     assert request.status == ProviderRequest.Status.FAILED and "gave up after 3 attempts" in request.error
-    assert services.invalidation_retry_in(website_id=flaky_website.pk) is None  # nothing left to retry
+    assert provider_requests.invalidation_retry_in(website_id=flaky_website.pk) is None  # nothing left to retry
 
     body = staff_client.get(f"/api/v1/websites/{flaky_website.pk}/invalidations/{asked.pk}/").json()
     assert body["status"] == "failed" and "gave up after 3 attempts" in body["error"]
@@ -68,7 +68,7 @@ def test_a_provider_refusal_fails_at_once(flaky_website):
 
     FlakyBackend.error = CdnRejected("InvalidArgument: bad path")
     services.invalidation_request(website=flaky_website, paths=["/a.html"])
-    [request] = services.invalidation_flush(website_id=flaky_website.pk)
+    [request] = provider_requests.invalidation_flush(website_id=flaky_website.pk)
     assert (request.status, request.attempts) == (ProviderRequest.Status.FAILED, 1)
     assert Invalidation.objects.get().status == Invalidation.Status.FAILED
 
@@ -76,19 +76,19 @@ def test_a_provider_refusal_fails_at_once(flaky_website):
 def test_a_worker_that_died_while_sending_is_retried_then_failed(website, settings):
     settings.CDN_INVALIDATION_MAX_ATTEMPTS = 2
     asked = services.invalidation_request(website=website, paths=["/a.html"])
-    [request] = services.invalidations_plan(website_id=website.pk)
+    [request] = provider_requests.invalidations_plan(website_id=website.pk)
     expired = timezone.now() - timedelta(seconds=1)
     # What a worker SIGKILLed mid-request leaves: claimed, never answered, its lease running out.
     ProviderRequest.objects.filter(pk=request.pk).update(
         status="in_progress", attempts=1, lease_owner="dead", lease_expires_at=expired
     )
-    assert services.invalidation_poll_all()["expired"] == 1
+    assert provider_requests.invalidation_poll_all()["expired"] == 1
     request.refresh_from_db()
     assert request.status == "pending" and "stopped" in request.error and not request.lease_owner
     ProviderRequest.objects.filter(pk=request.pk).update(
         status="in_progress", attempts=2, lease_owner="dead again", lease_expires_at=expired
     )
-    services.invalidation_poll_all()
+    provider_requests.invalidation_poll_all()
     request.refresh_from_db()
     assert request.status == "failed" and "gave up after 2 attempts" in request.error
     asked.refresh_from_db()
@@ -96,13 +96,13 @@ def test_a_worker_that_died_while_sending_is_retried_then_failed(website, settin
     # A live lease is left alone.
     live = ProviderRequest.objects.create(website=website, backend="default", paths=["/b"], status="in_progress",
                                           lease_owner="alive", lease_expires_at=timezone.now() + timedelta(minutes=1))  # fmt: skip
-    services.invalidation_poll_all()
+    provider_requests.invalidation_poll_all()
     assert ProviderRequest.objects.get(pk=live.pk).status == "in_progress"
 
 
 def test_coalescing_never_deletes_a_record_a_client_knows(website):
     ids = [services.invalidation_request(website=website, paths=[f"/{i}.html"]).pk for i in range(5)]
-    requests = services.invalidation_flush(website_id=website.pk)
+    requests = provider_requests.invalidation_flush(website_id=website.pk)
     assert len(requests) == 1 and sorted(requests[0].paths) == sorted(f"/{i}.html" for i in range(5))
     assert Invalidation.objects.filter(pk__in=ids, status="completed").count() == 5
 
@@ -112,7 +112,7 @@ def test_failed_invalidations_show_in_the_admin(flaky_website, admin_client_logg
     FlakyBackend.error = CdnError("provider down")
     settings.CDN_INVALIDATION_MAX_ATTEMPTS = 1
     asked = services.invalidation_request(website=flaky_website, paths=["/a.html"])
-    [request] = services.invalidation_flush(website_id=flaky_website.pk)
+    [request] = provider_requests.invalidation_flush(website_id=flaky_website.pk)
     page = client.get("/admin/cdn/invalidation/?status__exact=failed")
     assert page.status_code == 200 and b"provider down" in page.content
     page = client.get(f"/admin/cdn/invalidation/{asked.pk}/change/")

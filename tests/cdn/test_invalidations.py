@@ -5,7 +5,7 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 
-from cdn import services
+from cdn import provider_requests, services
 from cdn.backends.dummy import DummyBackend
 from cdn.models import Invalidation, ProviderRequest
 from tests.helpers import wait_for
@@ -113,7 +113,7 @@ def test_api_reads_one_invalidation_and_filters_by_status(staff_client, website,
 
     url = f"/api/v1/websites/{website.pk}/invalidations/"
     done = staff_client.post(url, {"paths": ["/done/"]}, format="json").json()
-    services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     waiting = staff_client.post(url, {"paths": ["/café/", "/docs/Annual Report.pdf"]}, format="json").json()
     assert waiting["paths"] == ["/caf%C3%A9/", "/docs/Annual%20Report.pdf"]
 

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from cdn import provider_requests
 from cdn import services as cdn_services
 from cdn.models import Invalidation, ProviderRequest
 from tenants import services
@@ -63,7 +64,7 @@ def test_miss_hit_deploy_purge_serves_the_new_version(cached_site, varnish_url):
     status, headers, body = fetch(varnish_url, "/", host)
     assert (headers["X-Cache"], body) == ("HIT", b"<h1>home v1</h1>")  # the cache still holds v1 ...
 
-    sent = cdn_services.invalidation_flush(website_id=website.pk)  # ... until the deploy's purge is sent
+    sent = provider_requests.invalidation_flush(website_id=website.pk)  # ... until the deploy's purge is sent
     assert [row.status for row in sent] == [Invalidation.Status.COMPLETED]
     assert sent[0].paths == ["/", "/index.html"]
     status, headers, body = fetch(varnish_url, "/", host)
@@ -78,7 +79,7 @@ def test_the_preview_host_is_cached_and_purged_too(cached_site, varnish_url):
     assert fetch(varnish_url, "/", preview)[2] == b"<h1>home v1</h1>"
     assert fetch(varnish_url, "/", preview)[1]["X-Cache"] == "HIT"
     deploy(website, site_v2())
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     status, headers, body = fetch(varnish_url, "/", preview)
     assert (status, headers["X-Cache"], body) == (200, "MISS", b"<h1>home v2</h1>")
 
@@ -92,7 +93,7 @@ def test_a_removed_hostname_is_purged_and_no_longer_served(cached_site, varnish_
         fetch(varnish_url, path, host)
         assert fetch(varnish_url, path, host)[1]["X-Cache"] == "HIT"
     services.website_update(website=website, hostnames=[])
-    [row] = cdn_services.invalidation_flush(website_id=website.pk)
+    [row] = provider_requests.invalidation_flush(website_id=website.pk)
     assert row.status == Invalidation.Status.COMPLETED and row.hostnames == [host], row.error
     for path in ("/", "/assets/app.1a2b3c4d5e.js"):
         status, headers, _ = fetch(varnish_url, path, host)
@@ -106,7 +107,7 @@ def test_wildcard_becomes_a_ban_and_other_hosts_are_untouched(cached_site, varni
         fetch(varnish_url, path, host)
         assert fetch(varnish_url, path, host)[1]["X-Cache"] == "HIT"
     cdn_services.invalidation_request(website=website, paths=["/blog/*"])
-    [row] = cdn_services.invalidation_flush(website_id=website.pk)
+    [row] = provider_requests.invalidation_flush(website_id=website.pk)
     assert row.status == Invalidation.Status.COMPLETED, row.error
     assert fetch(varnish_url, "/blog/a.html", host)[1]["X-Cache"] == "MISS"
     assert fetch(varnish_url, "/blog/b.html", host)[1]["X-Cache"] == "MISS"
@@ -132,7 +133,7 @@ def test_varnish_down_the_origin_still_serves(cached_site, varnish_url, origin_s
     website, host = cached_site
     deploy(website, site_v1())
     assert fetch(varnish_url, "/", host)[2] == b"<h1>home v1</h1>"
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     stack("stop", "varnish")
     try:
         with pytest.raises(OSError):
@@ -140,14 +141,14 @@ def test_varnish_down_the_origin_still_serves(cached_site, varnish_url, origin_s
         assert fetch(origin_server, "/", host)[:3:2] == (200, b"<h1>home v1</h1>")
         assert deploy(website, site_v2()).status == "succeeded"
         assert fetch(origin_server, "/", host)[2] == b"<h1>home v2</h1>"
-        (row,) = cdn_services.invalidation_flush(website_id=website.pk)
+        (row,) = provider_requests.invalidation_flush(website_id=website.pk)
         # Recorded with its reason and retried later (not dropped, not failed on the first refusal).
         assert row.status == Invalidation.Status.PENDING and "unreachable" in row.error and row.not_before
     finally:
         stack("start", "varnish")
     assert fetch(varnish_url, "/", host)[2] == b"<h1>home v2</h1>"
     ProviderRequest.objects.filter(pk=row.pk).update(not_before=None)  # its retry is due
-    (row,) = cdn_services.invalidation_flush(website_id=website.pk)
+    (row,) = provider_requests.invalidation_flush(website_id=website.pk)
     assert row.status == Invalidation.Status.COMPLETED and row.attempts == 2
 
 
@@ -171,7 +172,7 @@ def test_file_names_with_spaces_and_non_ascii_deploy_are_served_and_purged(cache
     assert {"/docs/Annual%20Report.pdf", "/caf%C3%A9/", "/caf%C3%A9", "/%E6%97%A5%E6%9C%AC/page.html"} <= set(
         asked.paths
     )
-    [sent] = cdn_services.invalidation_flush(website_id=website.pk)
+    [sent] = provider_requests.invalidation_flush(website_id=website.pk)
     assert sent.status == Invalidation.Status.COMPLETED, sent.error
     bodies = [fetch(varnish_url, url, host)[2] for url in urls]
     assert bodies == [b"%PDF v2", "<p>café v2</p>".encode(), b"<p>v2</p>"]
@@ -189,7 +190,7 @@ def test_purge_covers_host_spellings_query_variants_and_the_slash_pair(cached_si
     assert status == 404 and fetch(varnish_url, "/new", host)[1]["X-Cache"] == "HIT"
 
     deploy(website, {**site_v2(), "new/index.html": "<h1>new</h1>"})
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     for path, spelling in variants:
         assert fetch(varnish_url, path, spelling)[2] == b"<h1>home v2</h1>", (path, spelling)
     status, headers, _ = fetch(varnish_url, "/new", host)
@@ -204,7 +205,7 @@ def test_an_api_purge_of_a_directory_also_purges_its_no_slash_form(cached_site, 
         fetch(varnish_url, path, host)
         assert fetch(varnish_url, path, host)[1]["X-Cache"] == "HIT"
     cdn_services.invalidation_request(website=website, paths=["/about/"])
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     assert [fetch(varnish_url, path, host)[1]["X-Cache"] for path in ("/about", "/about/")] == ["MISS", "MISS"]
 
 
@@ -232,6 +233,6 @@ def test_text_is_delivered_compressed_through_varnish_and_purged_in_every_encodi
     assert "Content-Encoding" not in headers and "Vary" not in headers
     # A purge drops the page in every encoding.
     cdn_services.invalidation_request(website=website, paths=["/"])
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     for encoding in ("br", "gzip", "identity"):
         assert fetch(varnish_url, "/", host, headers={"Accept-Encoding": encoding})[1]["X-Cache"] == "MISS"

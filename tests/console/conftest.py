@@ -1,12 +1,10 @@
 import pytest
 
+from tests.helpers import operator_create
+
 
 def _member(django_user_model, username: str, group: str):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user(username=username, password=f"{username}-pass-123", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
+    return operator_create(username, f"{username}-pass-123", group)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Static checks of deploy/compose (these machines have no Docker engine): the file passes the Compose
 Specification's schema, is consistent with the settings and the code (variables, commands, queues), every
 file it mounts exists, and the pieces it wires together agree (pgBackRest paths, Varnish, Prometheus).
-Where a piece can run here (the settings, the VCL renderer with varnishd, promtool), it is run for real."""
+Where a piece can run here (the settings, the VCL renderer with varnishd, promtool), it is run for real.
+Longer than ~400 lines: one file, so each check reads the one Compose file the same way."""
 
 import json
 import os

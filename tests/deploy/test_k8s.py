@@ -127,6 +127,19 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_what_exists():
     assert "collectstatic" in dockerfile and "gunicorn" in dockerfile
 
 
+def test_both_images_hold_every_app_of_the_project():
+    """Each image (the app's and the database host's, which runs the backups worker) copies every project
+    app that INSTALLED_APPS names: one missing fails at Django's setup, first of all in collectstatic."""
+    from django.conf import settings
+
+    dockerfile = (REPO_ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    apps = {app for app in settings.INSTALLED_APPS if (REPO_ROOT / app).is_dir()}
+    for stage in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]:
+        copied = set(re.findall(r"^COPY (?:--chown=\S+ )?(\w+) \1$", stage, re.M))
+        if copied:
+            assert apps <= copied, (stage.splitlines()[0], sorted(apps - copied))
+
+
 def test_production_patches_reach_every_database_client(base):
     """The overlay's patches target resources of the base by name pattern and container name; each
     Deployment and Job that talks to PostgreSQL gets PGPASSWORD from CloudNativePG's app secret."""

@@ -148,3 +148,21 @@ def e2e_webhooks_settings(settings):
     settings.WEBHOOKS_CONNECT_TIMEOUT = 1
     settings.WEBHOOKS_READ_TIMEOUT = 3
     return settings
+
+
+def every_admin_page(request) -> list[str]:
+    """Each registered model admin's list page, its add page when `request.user` may add, and the change
+    page of its first row when there is one."""
+    from django.contrib import admin
+    from django.urls import reverse
+
+    urls = []
+    for model, model_admin in admin.site._registry.items():
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls.append(reverse(f"{info}_changelist"))
+        if model_admin.has_add_permission(request):
+            urls.append(reverse(f"{info}_add"))
+        first = model_admin.get_queryset(request).first()
+        if first is not None:
+            urls.append(reverse(f"{info}_change", args=[first.pk]))
+    return urls

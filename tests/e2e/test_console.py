@@ -13,7 +13,7 @@ from cdn.models import Invalidation
 from console.models import AuditLogEntry
 from console.roles import PLATFORM_ADMINS, SUPPORT
 from tenants import services as tenant_services
-from tests.helpers import wait_for
+from tests.helpers import operator_create, wait_for
 from webhooks import services as webhook_services
 from webhooks.models import Attempt, Delivery
 
@@ -23,10 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _staff(django_user_model, username: str, group: str):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user(username=username, password=f"{username}-pw-9137", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
+    operator_create(username, f"{username}-pw-9137", group)
     return username, f"{username}-pw-9137"
 
 

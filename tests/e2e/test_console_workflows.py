@@ -19,11 +19,11 @@ from console.roles import PLATFORM_ADMINS
 from tenants import services as tenant_services
 from tenants.bundles import bundle_build
 from tenants.models import Deployment, Tenant, Website
-from tests.helpers import wait_for
+from tests.helpers import operator_create, wait_for
 from webhooks import services as webhook_services
 from webhooks.models import Attempt, Delivery
 
-from .conftest import REPO_ROOT, login
+from .conftest import REPO_ROOT, every_admin_page, login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,11 +33,7 @@ VIEWPORTS = [(1280, 800), (1920, 1080)]
 
 @pytest.fixture
 def operator(django_user_model):
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user(username="olga-ops", password="olga-ops-pw-5521", is_staff=True)
-    user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))
-    return user
+    return operator_create("olga-ops", "olga-ops-pw-5521", PLATFORM_ADMINS)
 
 
 @pytest.fixture
@@ -312,7 +308,6 @@ def test_every_console_page_fits_both_sizes_and_passes_axe(browser, console_serv
     overflow at 1280×800 or 1920×1080, no critical axe-core violation, and no Alpine expression that the
     CSP build of Alpine could not evaluate (unfold's components would silently stop working)."""
     from axe_playwright_python.sync_playwright import Axe
-    from django.contrib import admin
     from django.test import RequestFactory
     from django.urls import reverse
 
@@ -325,14 +320,7 @@ def test_every_console_page_fits_both_sizes_and_passes_axe(browser, console_serv
     request = RequestFactory().get("/admin/")
     request.user = django_user_model.objects.get(username="root-pages")
     urls = ["/admin/", "/admin/console/", "/admin/replicas/", reverse("admin:apikeys_usage_chart")]
-    for model, model_admin in admin.site._registry.items():
-        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
-        urls.append(reverse(f"{info}_changelist"))
-        if model_admin.has_add_permission(request):
-            urls.append(reverse(f"{info}_add"))
-        first = model_admin.get_queryset(request).first()
-        if first is not None:
-            urls.append(reverse(f"{info}_change", args=[first.pk]))
+    urls += every_admin_page(request)
 
     context = browser.new_context(base_url=console_server, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(20_000)

@@ -10,6 +10,7 @@ of B's appears in any response.
 
 Adding a case is one line: `("route-name", "METHOD"): hidden("/api/v1/thing/{b.website}/"),`; `{a.…}` and
 `{b.…}` name the ids of tests/hardening/conftest.py's `Objects`.
+Longer than ~400 lines: the case table is the test, one line a route and method.
 """
 
 import uuid

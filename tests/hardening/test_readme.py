@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, wait_for
 
 README = Path(__file__).with_name("README.md")
 
@@ -132,7 +132,7 @@ def test_real_mode_as_the_readme_runs_it(test_database_env, tmp_path):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             ["bash", "-c", "\n".join(script)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, wait_for
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 HOST = "api.platform.example.com"
@@ -92,7 +92,7 @@ def production_server(test_database_env, tmp_path_factory):
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "platform_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", "1", "--access-logfile", "-", "--error-logfile", "-"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

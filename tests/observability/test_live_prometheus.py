@@ -1,6 +1,8 @@
 """A real Prometheus scrapes the running platform: gunicorn with two workers and a prefork Celery worker,
 both in multiprocess mode, on the test database. A scripted scenario drives the API; the dashboards'
-seed panels must then return data from Prometheus, and counters of different processes must add up."""
+seed panels must then return data from Prometheus, and counters of different processes must add up.
+Longer than ~400 lines: the live servers and Prometheus cost ~20 s to start, so every check of them shares
+this module's fixtures."""
 
 import http.server
 import json
@@ -26,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from platform_site.celery import QUEUES
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, operator_create, wait_for
 from tests.observability import promql
 
 TOKEN = "live-metrics-token"
@@ -78,7 +80,7 @@ def _get(url: str, headers: dict | None = None, timeout: float = 5) -> tuple[int
 def _start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
         )
 
 
@@ -328,38 +330,29 @@ class ApiSession:
             return exc.code, json.loads(exc.read() or b"{}")
 
 
-def wait_for_replicas(env: dict, model, pk) -> None:
-    """The servers may read from a streaming replica: wait until each has replayed the row. (In this test
-    process the replica aliases mirror the primary, so the replica is asked over a connection of its own.)"""
-    import psycopg
+def wait_for_replicas() -> None:
+    """The servers may read from a streaming replica (this test process's replica aliases mirror the
+    primary, but the replica monitor asks the replicas themselves): wait until each has replayed every
+    commit so far."""
+    from dbrouting.monitor import replicas_wait_for
+    from dbrouting.routing import primary_lsn
 
-    table = model._meta.db_table
-    for url in filter(None, env.get("DATABASE_REPLICA_URLS", "").split(",")):
-        with psycopg.connect(url, autocommit=True) as connection:
-
-            def replayed(connection=connection):
-                sql = f"SELECT 1 FROM {table} WHERE {model._meta.pk.column} = %s"  # noqa: S608 - model metadata
-                return connection.execute(sql, [pk]).fetchone() is not None
-
-            wait_for(replayed, timeout=30, interval=0.1)
+    replicas_wait_for(primary_lsn(), timeout=30)
 
 
 @pytest.fixture
-def operator_api(live_platform, django_user_model, test_database_env):
-    from django.contrib.auth.models import Group
-    from django.contrib.sessions.models import Session
+def operator_api(live_platform):
     from django.test import Client
 
     from console.roles import PLATFORM_ADMINS
 
-    user = django_user_model.objects.create_user(username="live-operator", password="x-pass-12345", is_staff=True)
-    user.groups.add(Group.objects.get(name=PLATFORM_ADMINS))  # the API checks the operator's role
+    user = operator_create("live-operator", "x-pass-12345", PLATFORM_ADMINS)
     client = Client()
     client.force_login(user)
     session_key = client.cookies["sessionid"].value
     # The servers may read the session from a streaming replica: ready once every replica has replayed
     # it. Every call after that is made once, so a refused session fails the test.
-    wait_for_replicas(test_database_env, Session, session_key)
+    wait_for_replicas()
     session = ApiSession(live_platform.web_url, session_key)
     assert session.call("GET", "/api/v1/websites/")[0] == 200  # not a route the tests count
     return session
@@ -459,7 +452,7 @@ def test_prometheus_scrapes_the_scenario_into_the_dashboards(live_platform, oper
     key, raw_key = apikey_create(
         tenant=Tenant.objects.get(pk=tenant_ids[0]), name="ci", scopes=["websites:read"], rate_limit_per_minute=3
     )
-    wait_for_replicas(live_platform.env, type(key), key.pk)  # the gateway may look the key up on a replica
+    wait_for_replicas()  # the gateway may look the key up on a replica
     statuses = [
         _get(f"{platform.web_url}/api/v1/websites/", {"Authorization": f"Bearer {raw_key}"})[0] for _ in range(6)
     ]

@@ -165,6 +165,7 @@ def varied(tenant, website, staff_user):
 
     from apikeys import services as apikey_services
     from apikeys.models import ApiUsageMinute
+    from cdn import provider_requests
     from cdn import services as cdn_services
     from tenants import services
     from tenants.bundles import bundle_build
@@ -199,7 +200,7 @@ def varied(tenant, website, staff_user):
     Delivery.objects.filter(endpoint=one).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
     Endpoint.objects.filter(pk=two.pk).update(is_active=False)
     done = cdn_services.invalidation_request(website=website, paths=["/done/"], reason="filters")
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     cdn_services.invalidation_request(website=website, paths=["/waiting/"], reason="filters")
     assert Tenant.objects.count() == 2 and done.pk
     return {
@@ -387,6 +388,6 @@ def test_websites_and_deployments_show_the_sites_public_url(key):
 
 
 def test_the_scope_table_of_the_docs_lists_every_scope():
-    table = (settings.BASE_DIR / "apikeys" / "README.md").read_text()
+    table = (settings.BASE_DIR / "docs" / "api-keys.md").read_text()
     documented = set(re.findall(r"^\| `([a-z]+:[a-z]+)` \|", table, flags=re.MULTILINE))
     assert documented == set(SCOPES)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, wait_for
 
 # The server's environment is built from nothing but these, so no real-mode variable of the test
 # run (the stack's DATABASE_URL, REDIS_URL, CDN_BACKENDS...) leaks into embedded mode.
@@ -52,7 +52,7 @@ class EmbeddedServer:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [str(REPO_ROOT / "bin" / "run")], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
         wait_for(lambda: self.process.poll() is not None or "Operator login" in self.log(), timeout=240, interval=0.5)
         assert self.process.poll() is None, self.log()[-3000:]

@@ -7,7 +7,7 @@ import subprocess
 import urllib.request
 
 from tests.conftest import REPO_ROOT
-from tests.helpers import wait_for
+from tests.helpers import die_with_parent, wait_for
 from tests.platform_site.test_settings import REAL_VARIABLES
 
 
@@ -33,7 +33,7 @@ def test_run_command_serves_embedded_platform(tmp_path):
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(REPO_ROOT / "bin" / "run")], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [str(REPO_ROOT / "bin" / "run")], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -4,14 +4,14 @@ a local receiver -> limits)."""
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from django.conf import settings
+
+from tests.workers import CeleryWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,46 +31,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _answers(app, hostname: str) -> bool:
-    import kombu.exceptions
-    import redis.exceptions
-
-    try:
-        return bool(app.control.ping(destination=[hostname], timeout=0.5))
-    except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError, OSError):
-        # A pooled broker connection from before a test restarted Redis: drop it, ask again.
-        app.pool.force_close_all()
-        return False
-
-
 @pytest.fixture
 def quickstart_worker(test_database_env, tmp_path):
     """A worker for deployments, purges and this test's webhooks queue, configured as the platform is."""
-    from platform_site.celery import app
-
-    hostname = f"quickstart-{os.getpid()}@localhost"
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "platform_site", "worker", "-Q", f"default,cdn,{QUEUE}",
-             "-P", "threads", "-c", "4", "-n", hostname, "--without-gossip", "--without-mingle", "-l", "INFO"],
-            cwd=settings.BASE_DIR, env={**test_database_env, **WEBHOOK_ENV}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(app, hostname):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker not ready: {log_path.read_text()[-2000:]}")
-    except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    yield log_path
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    worker = CeleryWorker({**test_database_env, **WEBHOOK_ENV}, tmp_path / "worker.log",
+                          queues=["default", "cdn", QUEUE], hostname=f"quickstart-{os.getpid()}@localhost",
+                          concurrency=4, pool="threads")  # fmt: skip
+    worker.start()
+    yield worker.log_path
+    worker.stop()
 
 
 def test_the_quickstart_runs_as_written(live_server, quickstart_worker, settings, tmp_path):

@@ -71,6 +71,50 @@ def test_tenant_command_is_audited_with_the_os_user_and_reaches_the_gateway(
     assert Tenant.objects.get().rate_limit_override == 7000
 
 
+def test_tenant_limit_sets_burst_and_monthly_quota_audited_and_reaches_the_gateway(
+    tenant, django_capture_on_commit_callbacks, capsys
+):
+    """Beside the per-minute override, the plan's burst and monthly quota: each a number or 'tier' (back to
+    the tier's plan), audited with the reason, applied by the gateway from the next request."""
+    import getpass
+
+    from rest_framework.test import APIClient
+
+    from apikeys import services as apikey_services
+    from console.models import AuditLogEntry
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _, raw_key = apikey_services.apikey_create(tenant=tenant, name="k", scopes=["websites:read"])
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("tenant", "limit", tenant.slug, "--burst", "7", "--monthly-quota", "9000", "--reason", "pilot")
+    policy = api.get("/api/v1/websites/")["RateLimit-Policy"]
+    assert '"burst";q=7;w=1' in policy and '"minute";q=1000;w=60' in policy and '"month";q=9000;' in policy
+    assert "burst 7/s" in capsys.readouterr().out
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("tenant", "limit", tenant.slug, "600", "--burst", "tier", "--reason", "pilot over")
+    found = Tenant.objects.get(pk=tenant.pk)
+    assert (found.rate_limit_override, found.burst_override, found.monthly_quota_override) == (600, None, 9000)
+    assert '"burst"' not in api.get("/api/v1/websites/")["RateLimit-Policy"]
+
+    entries = list(AuditLogEntry.objects.order_by("id").values_list("action", "actor_username", "source", "reason",
+                                                                     "detail"))  # fmt: skip
+    user = getpass.getuser()
+    assert entries == [
+        ("tenant.change_tier", user, "cli", "pilot", {"burst_override": 7, "monthly_quota_override": 9000}),
+        ("tenant.change_tier", user, "cli", "pilot over", {"rate_limit_override": 600, "burst_override": None}),
+    ]
+    for args, message in (
+        (["limit", tenant.slug, "--reason", "x"], "give a per-minute limit, --burst or --monthly-quota"),
+        (["limit", tenant.slug, "--burst", "many", "--reason", "x"], "--burst: give a number"),
+        (["limit", tenant.slug, "--monthly-quota", "0", "--reason", "x"], "monthly_quota_override"),
+        (["limit", tenant.slug, "--burst", "5"], "--reason"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            call_command("tenant", *args)
+    assert Tenant.objects.get(pk=tenant.pk).monthly_quota_override == 9000
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

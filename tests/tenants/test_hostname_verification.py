@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys import services as apikey_services
-from cdn import services as cdn_services
+from cdn import provider_requests
 from cdn.backends.dummy import DummyBackend
 from cdn.models import Invalidation
 from core.exceptions import ApplicationError
@@ -211,7 +211,7 @@ def test_a_verified_hostname_whose_record_disappears_lapses_after_the_grace_and_
     purge = Invalidation.objects.get(website=website, reason__contains="no longer verified")
     assert purge.paths == ["/*"] and purge.hostnames == ["www.moving.test"]
     DummyBackend.calls.clear()
-    cdn_services.invalidation_flush(website_id=website.pk)
+    provider_requests.invalidation_flush(website_id=website.pk)
     [(website_id, hosts, paths)] = DummyBackend.calls
     assert hosts == ("www.moving.test",) and paths == ["/*"]
 

@@ -3,33 +3,30 @@
 -- one atomic call (apikeys/gateway/redis_store.py).
 -- KEYS: the key record, the key's own window, the last-used stamps, the usage minutes to roll up.
 -- ARGV: the key's hash ('' for a call that only carries outcomes), the outcomes (JSON or ''), the
--- request's cost, the month ('YYYYMM', UTC) and the epoch second it ends, then the constants of
--- apikeys/gateway/base.py in the order of SCRIPT_CONSTANTS there: the script holds no literal of its own.
-local TENANT, TENANT_LIMIT, TENANT_BURST, MONTH_USED = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local USAGE, REMOVED_FLAG = ARGV[10], ARGV[11]
-local USAGE_TTL, WINDOW, USAGE_BUCKET = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local BURST_WINDOW = tonumber(ARGV[15])
-local OK, MISS, INVALID, REVOKED, EXPIRED = tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18]),
-  tonumber(ARGV[19]), tonumber(ARGV[20])
-local TENANT_MISS, SUSPENDED, RATE_LIMITED = tonumber(ARGV[21]), tonumber(ARGV[22]), tonumber(ARGV[23])
-local BURST_POLICY, MINUTE_POLICY, KEY_POLICY, MONTH_POLICY = ARGV[24], ARGV[25], ARGV[26], ARGV[27]
+-- request's cost, the month ('YYYYMM', UTC) and the epoch second it ends.
+-- The constants (key prefixes, windows, TTLs, decision codes, policy names) are Lua locals of the names of
+-- apikeys/gateway/base.py SCRIPT_CONSTANTS, declared ahead of this source when it is loaded: the script
+-- holds no literal of its own.
+-- Every redis.call costs the server a microsecond or two while the request waits for the reply, so the
+-- steady state makes as few as it can: a window's TTL is renewed once a second, not once a request, and the
+-- work of expiring buckets or of computing a refusal's wait is done only when there is some.
 
 local now = redis.call('TIME')
 local now_s = tonumber(now[1])
 local now_ms = now_s * 1000 + math.floor(tonumber(now[2]) / 1000)
-local minute = now_s - (now_s % USAGE_BUCKET)
+local minute = now_s - (now_s % USAGE_BUCKET_SECONDS)
 
 -- Outcomes (status class, latency) of earlier requests, carried here so they cost no round trip.
 if ARGV[2] ~= '' then
   for _, o in ipairs(cjson.decode(ARGV[2])) do
-    local ukey = USAGE .. o[1]
+    local usage_key = USAGE_MINUTE_PREFIX .. o[1]
     local k = o[2]
-    if o[3] > 0 then redis.call('HINCRBY', ukey, k .. ':c4', o[3]) end
-    if o[4] > 0 then redis.call('HINCRBY', ukey, k .. ':c5', o[4]) end
-    redis.call('HINCRBY', ukey, k .. ':ls', o[5])
-    local max = tonumber(redis.call('HGET', ukey, k .. ':lm') or '0')
-    if o[6] > max then redis.call('HSET', ukey, k .. ':lm', o[6]) end
-    redis.call('EXPIRE', ukey, USAGE_TTL)
+    if o[3] > 0 then redis.call('HINCRBY', usage_key, k .. ':c4', o[3]) end
+    if o[4] > 0 then redis.call('HINCRBY', usage_key, k .. ':c5', o[4]) end
+    redis.call('HINCRBY', usage_key, k .. ':ls', o[5])
+    local max = tonumber(redis.call('HGET', usage_key, k .. ':lm') or '0')
+    if o[6] > max then redis.call('HSET', usage_key, k .. ':lm', o[6]) end
+    redis.call('EXPIRE', usage_key, USAGE_TTL_SECONDS)
     redis.call('ZADD', KEYS[4], o[1], o[1])
   end
 end
@@ -47,24 +44,24 @@ if rec[5] ~= '0' and now_ms >= tonumber(rec[5]) then return {EXPIRED, rec[2]} en
 
 -- The tenant's status and plan: each limit '' when the plan has none; 'qm'/'qs' the month and units the
 -- database had counted when the record was written, the seed of a month counter Redis lost.
-local tenant = redis.call('HMGET', TENANT .. rec[3], 's', 'tier', 'b', 'lim', 'q', 'qm', 'qs')
+local tenant = redis.call('HMGET', TENANT_RECORD_PREFIX .. rec[3], 's', 'tier', 'b', 'lim', 'q', 'qm', 'qs')
 if not tenant[1] then return {TENANT_MISS, rec[2], rec[3]} end
 if tenant[1] ~= 'active' then return {SUSPENDED, rec[2], rec[3]} end
 local burst, minute_limit, quota = tonumber(tenant[3]), tonumber(tenant[4]), tonumber(tenant[5])
 
--- Drops the buckets older than the window; returns the units still counted, the seconds until the oldest
--- counted second leaves the window, and that second. Expiring walks each second once in its life, so a
--- request costs O(1) per window.
+-- A per-minute window: one-second buckets in a hash, with the units they hold ('n') and the oldest
+-- non-empty second ('o'). Buckets are removed only here, when they leave the window, so 'o' moves only then:
+-- expiring walks each second once in its life and a request costs O(1) per window. Returns the units still
+-- counted, the seconds until the oldest counted second leaves the window, and that second.
 local function sliding_read(key)
   local state = redis.call('HMGET', key, 'n', 'o')
   local used = tonumber(state[1] or '0')
   local oldest = tonumber(state[2] or now_s)
-  local first_kept = now_s - WINDOW
+  local first_kept = now_s - WINDOW_SECONDS
   if oldest < first_kept then
-    if first_kept - oldest > WINDOW + 1 then
+    if first_kept - oldest > WINDOW_SECONDS + 1 then
       redis.call('DEL', key)
       used = 0
-      oldest = now_s
     else
       for second = oldest, first_kept - 1 do
         local count = redis.call('HGET', key, second)
@@ -74,62 +71,83 @@ local function sliding_read(key)
         end
       end
       oldest = first_kept
+      while used > 0 and oldest < now_s and not redis.call('HGET', key, oldest) do
+        oldest = oldest + 1
+      end
     end
   end
-  -- 'o' points at the oldest non-empty bucket, so the reset told to clients is exact.
-  while used > 0 and oldest < now_s and not redis.call('HGET', key, oldest) do
-    oldest = oldest + 1
-  end
   if used == 0 then oldest = now_s end
-  return used, oldest + WINDOW + 1 - now_s, oldest
+  return used, oldest + WINDOW_SECONDS + 1 - now_s, oldest
 end
 local function sliding_count(w)
-  redis.call('HINCRBY', w.key, now_s, cost)
+  -- A second's first units renew the TTL: the hash outlives its newest bucket by the whole window.
+  if redis.call('HINCRBY', w.key, now_s, cost) == cost then redis.call('EXPIRE', w.key, WINDOW_SECONDS + 2) end
   redis.call('HSET', w.key, 'n', w.used + cost, 'o', w.oldest)
-  redis.call('EXPIRE', w.key, WINDOW + 2)
+end
+-- A refused request's wait: until enough of the oldest buckets have left the window for its cost to fit
+-- (not only the oldest: a request of cost 10 may need several to go). One read, on a refusal only.
+local function sliding_wait(w)
+  local short = cost - w.room
+  local seconds = {}
+  for second = w.oldest, now_s do seconds[#seconds + 1] = second end
+  local counts = redis.call('HMGET', w.key, unpack(seconds))
+  local freed = 0
+  for i = 1, #seconds do
+    if counts[i] then
+      freed = freed + tonumber(counts[i])
+      if freed >= short then return seconds[i] + WINDOW_SECONDS + 1 - now_s end
+    end
+  end
+  return w.reset  -- a cost above the limit itself never fits: the window's own reset
 end
 
--- The burst window: the units of the current BURST_WINDOW-second slot (fields 's' = slot, 'n' = units).
+-- The burst window: the units of the current BURST_WINDOW_SECONDS slot (fields 's' = slot, 'n' = units). A
+-- refused request waits for the next slot, which starts empty.
 local function burst_read(key)
-  local slot = now_s - (now_s % BURST_WINDOW)
+  local slot = now_s - (now_s % BURST_WINDOW_SECONDS)
   local state = redis.call('HMGET', key, 's', 'n')
   local used = 0
   if tonumber(state[1]) == slot then used = tonumber(state[2]) end
-  return used, slot + BURST_WINDOW - now_s
+  return used, slot + BURST_WINDOW_SECONDS - now_s, slot
 end
 local function burst_count(w)
-  redis.call('HSET', w.key, 's', now_s - (now_s % BURST_WINDOW), 'n', w.used + cost)
-  redis.call('EXPIRE', w.key, BURST_WINDOW + 1)
+  redis.call('HSET', w.key, 's', w.oldest, 'n', w.used + cost)
+  if w.used == 0 then redis.call('EXPIRE', w.key, BURST_WINDOW_SECONDS + 1) end  -- a new slot
 end
 
 -- The month's units: a counter per tenant and month, counted whether or not the plan has a quota (usage,
 -- and a quota set later, start from the true figure), seeded from the database when Redis lost it (a
 -- restart never hands a tenant a fresh month), kept until well after the month ends for the roll-up.
-local month_key = MONTH_USED .. rec[3] .. ':' .. month
-local month_used = redis.call('GET', month_key)
-if not month_used then
-  month_used = 0
-  if tenant[6] == month then month_used = tonumber(tenant[7]) or 0 end
-  redis.call('SET', month_key, month_used)
-  redis.call('EXPIREAT', month_key, month_end + USAGE_TTL)
+-- Read only when a quota is checked; without one it is counted blind and seeded when that created it.
+local month_key = TENANT_MONTH_UNITS_PREFIX .. rec[3] .. ':' .. month
+local month_seed = 0
+if tenant[6] == month then month_seed = tonumber(tenant[7]) or 0 end
+local month_used
+if quota then
+  month_used = redis.call('GET', month_key)
+  if not month_used then
+    month_used = month_seed
+    redis.call('SET', month_key, month_used)
+    redis.call('EXPIREAT', month_key, month_end + USAGE_TTL_SECONDS)
+  end
+  month_used = tonumber(month_used)
 end
-month_used = tonumber(month_used)
 
 -- The windows of this request, in the order the headers list them. The tenant's windows cover all its
 -- keys; a key's own minute limit can only lower the tenant's.
 local windows = {}
 if burst then
-  windows[#windows + 1] = {key = TENANT_BURST .. rec[3], limit = burst, policy = BURST_POLICY,
+  windows[#windows + 1] = {key = TENANT_BURST_WINDOW_PREFIX .. rec[3], limit = burst, policy = BURST_POLICY,
                            read = burst_read, count = burst_count}
 end
 if minute_limit then
-  windows[#windows + 1] = {key = TENANT_LIMIT .. rec[3], limit = minute_limit, policy = MINUTE_POLICY,
-                           read = sliding_read, count = sliding_count}
+  windows[#windows + 1] = {key = TENANT_MINUTE_WINDOW_PREFIX .. rec[3], limit = minute_limit,
+                           policy = MINUTE_POLICY, read = sliding_read, count = sliding_count, wait = sliding_wait}
 end
 local key_limit = tonumber(rec[6])
 if key_limit and (not minute_limit or key_limit < minute_limit) then
   windows[#windows + 1] = {key = KEYS[2], limit = key_limit, policy = KEY_POLICY,
-                           read = sliding_read, count = sliding_count}
+                           read = sliding_read, count = sliding_count, wait = sliding_wait}
 else
   key_limit = nil
 end
@@ -146,25 +164,31 @@ for _, w in ipairs(windows) do
   if not closest or w.room < closest.room then closest = w end
 end
 
-local ukey = USAGE .. minute
-local new_minute = redis.call('HINCRBY', ukey, rec[2] .. ':r', 1) == 1
-if new_minute then
-  redis.call('EXPIRE', ukey, USAGE_TTL)
+local usage_key = USAGE_MINUTE_PREFIX .. minute
+if redis.call('HINCRBY', usage_key, rec[2] .. ':r', 1) == 1 then  -- the key's first request this minute
+  redis.call('EXPIRE', usage_key, USAGE_TTL_SECONDS)
   redis.call('ZADD', KEYS[4], minute, minute)
 end
 redis.call('HSET', KEYS[3], rec[2], now_s)
 
 local plan = {burst or 0, minute_limit or 0, key_limit or 0, quota or 0}
 if refused then
-  redis.call('HINCRBY', ukey, rec[2] .. ':l', 1)
+  redis.call('HINCRBY', usage_key, rec[2] .. ':l', 1)
+  local wait = refused.reset
+  if refused.wait then wait = refused.wait(refused) end
   return {RATE_LIMITED, rec[2], rec[3], rec[4], tenant[2], refused.policy, refused.limit,
-          math.max(refused.room, 0), refused.reset, unpack(plan)}
+          math.max(refused.room, 0), wait, unpack(plan)}
 end
 for _, w in ipairs(windows) do
   if w.count then w.count(w) end
 end
-redis.call('INCRBY', month_key, cost)
-redis.call('HINCRBY', ukey, rec[2] .. ':u', cost)
+if quota then
+  redis.call('INCRBY', month_key, cost)
+elseif redis.call('INCRBY', month_key, cost) == cost then  -- created just now: seeded, and kept for the roll-up
+  if month_seed > 0 then redis.call('INCRBY', month_key, month_seed) end
+  redis.call('EXPIREAT', month_key, month_end + USAGE_TTL_SECONDS)
+end
+redis.call('HINCRBY', usage_key, rec[2] .. ':u', cost)
 if not closest then
   return {OK, rec[2], rec[3], rec[4], tenant[2], '', 0, -1, 0, unpack(plan)}
 end

@@ -11,7 +11,7 @@ from console.services import CommandActor, OperatorForbidden, authorize
 from console.terminal import Progress, add_yes_argument, confirm
 from core.exceptions import ApplicationError
 
-from ... import services, tenant_exports
+from ... import services, tenant_exports, tenant_restore
 from ...engines import get_engine
 from ...models import BackupRun, TenantExport, Trigger
 
@@ -246,9 +246,9 @@ class Command(BaseCommand):
             raise CommandError(f"refused: OS user {actor.os_user!r} may not do this ({exc.permission})") from exc
         if not dry_run and not reason.strip():
             raise CommandError("--reason is required: say why (it goes to the audit log)")
-        found = tenant_exports.export_resolve(export)
-        tenant_id = tenant_exports.tenant_resolve(tenant)
-        plan = tenant_exports.tenant_export_restore(
+        found = tenant_restore.export_resolve(export)
+        tenant_id = tenant_restore.tenant_resolve(tenant)
+        plan = tenant_restore.tenant_export_restore(
             export=found, tenant_id=tenant_id, dry_run=True, actor=actor, reason=reason
         )
         self._print_plan(plan)
@@ -259,7 +259,7 @@ class Command(BaseCommand):
             return
         if not plan.conflicts and not yes:
             self._confirm(f"Restore tenant {tenant_id} from export {found.pk}, deleting {plan.deleted_count} rows?")
-        plan = tenant_exports.tenant_export_restore(export=found, tenant_id=tenant_id, actor=actor, reason=reason)
+        plan = tenant_restore.tenant_export_restore(export=found, tenant_id=tenant_id, actor=actor, reason=reason)
         self.say(f"tenant {tenant_id} restored from export {found.pk}")
 
     def _print_plan(self, plan) -> None:

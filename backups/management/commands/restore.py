@@ -6,7 +6,7 @@ from console.terminal import add_yes_argument, confirm
 from core.exceptions import ApplicationError
 
 from ... import services
-from ...engines.pgbackrest import free_port
+from ...engines.clusters import free_port
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cdn import services
+from cdn import provider_requests, services
 from cdn.backends.base import CdnThrottled
 from cdn.models import Invalidation
 from console.cli import add_reason_argument, command_action
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 self._report(invalidation)
             return
         try:
-            services.invalidation_flush(website_id=website.pk)
+            provider_requests.invalidation_flush(website_id=website.pk)
         except CdnThrottled as exc:
             raise CommandError(f"the provider asked to wait: {exc}") from exc
         self._report(self._settled(invalidation, timeout=options["wait"]))
@@ -85,7 +85,7 @@ class Command(BaseCommand):
         if status == Invalidation.Status.COMPLETED:
             self.stdout.write(self.style.SUCCESS(f"invalidation {invalidation.pk}: completed"))
         elif waiting:
-            retry_in = services.invalidation_retry_in(website_id=invalidation.website_id)
+            retry_in = provider_requests.invalidation_retry_in(website_id=invalidation.website_id)
             when = f"; next attempt in {retry_in:.0f} s" if retry_in else ""
             raise CommandError(f"invalidation {invalidation.pk} is still pending{when}")
         else:

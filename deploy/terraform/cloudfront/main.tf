@@ -94,28 +94,20 @@ resource "aws_cloudfront_distribution" "this" {
     }
   }
 
-  # The API: never cached, every viewer header (Authorization, API keys) forwarded.
-  ordered_cache_behavior {
-    path_pattern             = "/api/*"
-    target_origin_id         = local.platform_origin_id
-    viewer_protocol_policy   = "redirect-to-https"
-    allowed_methods          = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
-    cached_methods           = ["GET", "HEAD"]
-    cache_policy_id          = local.managed_caching_disabled
-    origin_request_policy_id = local.managed_all_viewer_request
-    compress                 = true
-  }
-
-  # The operator console: never cached either.
-  ordered_cache_behavior {
-    path_pattern             = "/admin/*"
-    target_origin_id         = local.platform_origin_id
-    viewer_protocol_policy   = "redirect-to-https"
-    allowed_methods          = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
-    cached_methods           = ["GET", "HEAD"]
-    cache_policy_id          = local.managed_caching_disabled
-    origin_request_policy_id = local.managed_all_viewer_request
-    compress                 = true
+  # The API and the operator console, in this order: never cached, every viewer header (Authorization,
+  # API keys, the session cookie) forwarded. One block, so the two can never drift apart.
+  dynamic "ordered_cache_behavior" {
+    for_each = ["/api/*", "/admin/*"]
+    content {
+      path_pattern             = ordered_cache_behavior.value
+      target_origin_id         = local.platform_origin_id
+      viewer_protocol_policy   = "redirect-to-https"
+      allowed_methods          = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+      cached_methods           = ["GET", "HEAD"]
+      cache_policy_id          = local.managed_caching_disabled
+      origin_request_policy_id = local.managed_all_viewer_request
+      compress                 = true
+    }
   }
 
   # Deployment objects by their immutable key (sites/<website>/deployments/<n>-<id>/<path>).

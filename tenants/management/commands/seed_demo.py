@@ -1,7 +1,6 @@
 """Load a small demo: two tenants on different tiers, their websites and deployments. Idempotent."""
 
-import os
-
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -44,7 +43,7 @@ class Command(BaseCommand):
                             ),
                         )
             self.stdout.write(self.style.SUCCESS(f"demo tenant {slug!r} ({tier}) created"))
-        port = os.environ.get("PORT", "8000")
+        port = settings.RUN_PORT
         for website in Website.objects.filter(tenant__slug__in=[slug for _, slug, _, _ in DEMO]).order_by("name"):
             # Served on its own host, never on the admin's; custom hostnames wait for their DNS record.
             self.stdout.write(f"  {website.name}: http://{preview_host(website.pk)}:{port}/")
