@@ -1,11 +1,14 @@
 """Reads for API keys and usage."""
 
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .keyformat import ENVIRONMENTS, KEY_PREFIX
 from .models import ApiKey, ApiUsageMinute, TenantUsageMonth
 
 USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "latency_ms_sum", "units")
@@ -14,6 +17,45 @@ USAGE_FIELDS = ("requests", "client_errors", "server_errors", "rate_limited", "l
 def apikey_list(*, tenant=None) -> QuerySet[ApiKey]:
     queryset = ApiKey.objects.select_related("tenant").order_by("-created_at")
     return queryset.filter(tenant=tenant) if tenant is not None else queryset
+
+
+# What lists show of a key: its prefix and its last four (`plk_live_…x9Qa`; `...` typed for `…`).
+_DISPLAYED = re.compile(rf"^{KEY_PREFIX}_({'|'.join(ENVIRONMENTS)})_(?:…|\.\.\.)([0-9A-Za-z]{{4}})$")
+
+
+def apikey_find(*, reference: str, tenant=None) -> ApiKey:
+    """The key an operator names, for commands: its id, what lists show of it (prefix and last four), or its
+    name (within `tenant`, required for a name). ValueError with a clear message when no key or several
+    match; of several matching keys, the one not revoked is meant (an earlier key of the same name)."""
+    reference = (reference or "").strip()
+    keys = apikey_list(tenant=tenant)
+    displayed = _DISPLAYED.match(reference)
+    try:
+        key_id = uuid.UUID(reference)
+    except ValueError:
+        key_id = None
+    if key_id is not None:
+        found = list(keys.filter(pk=key_id))
+    elif displayed:
+        found = list(keys.filter(environment=displayed[1], last_four=displayed[2]))
+    elif tenant is None:
+        raise ValueError(
+            f"no API key with id {reference!r}; to name a key by its name, say whose: --tenant <slug or id>"
+        )
+    else:
+        found = list(keys.filter(name=reference))
+    if len(found) > 1:
+        found = [api_key for api_key in found if api_key.revoked_at is None] or found
+    if not found:
+        whose = f" of tenant {tenant.slug}" if tenant is not None else ""
+        raise ValueError(f"no API key{whose} with id, prefix or name {reference!r}")
+    if len(found) > 1:
+        listed = "; ".join(
+            f"{api_key.pk} ({api_key.display}, {api_key.tenant.slug}, {api_key.name!r})" for api_key in found
+        )
+        narrow = "" if tenant is not None else " or name the tenant (--tenant)"
+        raise ValueError(f"{len(found)} active API keys match {reference!r}: {listed}; name the key by its id{narrow}")
+    return found[0]
 
 
 def usage_summary(*, tenant, since: datetime, until: datetime | None = None) -> dict:

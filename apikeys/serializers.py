@@ -2,7 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input
+from core.inputs import Input, QueryInteger
 
 from .models import ApiKey
 from .scopes import SCOPES
@@ -11,7 +11,7 @@ KEY_ID = "5b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 MAX_RATE_LIMIT = 10**7
 KEY_EXAMPLE = {
-    "id": KEY_ID, "tenant": TENANT_ID, "name": "ci deploys", "prefix": "plk_live_4fQ2mZ7tXcL1", "last_four": "x9Qa",
+    "id": KEY_ID, "tenant": TENANT_ID, "name": "ci deploys", "prefix": "plk_live_", "last_four": "x9Qa",
     "scopes": ["websites:read", "deployments:write"], "rate_limit_per_minute": None,
     "created_at": "2026-01-05T09:00:00Z", "expires_at": None, "revoked_at": None, "revoked_reason": "",
     "last_used_at": "2026-01-05T09:12:40Z", "rotated_to": None, "is_active": True,
@@ -101,7 +101,7 @@ class ApiKeyRotateInput(Input):
 
 
 class UsageQueryInput(serializers.Serializer):
-    minutes = serializers.IntegerField(min_value=1, max_value=7 * 1440, default=60)
+    minutes = QueryInteger(min_value=1, max_value=7 * 1440, default=60)
     tenant = serializers.UUIDField(required=False, help_text="Operators only.")
 
 

@@ -7,7 +7,6 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from apikeys.permissions import operator_write
-from core.api_schema import CONFLICT
 from tenants import selectors
 from tenants.api import acting_tenant
 
@@ -51,7 +50,7 @@ class WebsiteInvalidationsView(GenericAPIView):
 
     @extend_schema(
         summary="Invalidate cached pages", request=InvalidationCreateInput,
-        responses={202: InvalidationOutput, 409: CONFLICT},
+        responses={202: InvalidationOutput},
         description="Queued and sent to the website's CDN in batches; poll the record or subscribe to "
         "`cdn.invalidation.completed` / `cdn.invalidation.failed`.",
     )  # fmt: skip

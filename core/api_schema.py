@@ -9,6 +9,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
+from core.inputs import PLAIN_TEXT_PATTERN
+from core.request_limits import BODY_METHODS
+
 OPERATORS_TAG = "Operators"  # described in SPECTACULAR_SETTINGS["TAGS"]
 
 
@@ -63,6 +66,14 @@ ERRORS = {
         _error("invalid_state", "The website is disabled."),
     ),
     413: ("The request body is larger than the limit.", _error("request_too_large", "The request body is too large.")),
+    415: (
+        "The body is not of a media type the operation reads (JSON bodies are UTF-8).",
+        _error(
+            "unsupported_media_type",
+            'Unsupported media type "text/plain" in request. Send application/json.',
+            {"body": ['Unsupported media type "text/plain" in request. Send application/json.']},
+        ),
+    ),  # fmt: skip
     429: (
         "Rate limit exceeded (`Retry-After` says when to try again).",
         _error("rate_limited", "Rate limit of 100 requests a minute exceeded."),
@@ -92,14 +103,18 @@ class DocumentedSchema(AutoSchema):
         return self.path.startswith("/api/v1/") and self.required_scope() is None
 
     def error_statuses(self, operation: dict) -> list[int]:
-        statuses = [401, 403, 429, 503]
+        # 400 everywhere: besides invalid fields, a query parameter given twice is refused on every path
+        # (core/request_limits.py), whether the operation reads it or not.
+        statuses = [400, 401, 403, 429, 503]
         parameters = operation.get("parameters", [])
-        if "requestBody" in operation or any(parameter["in"] == "query" for parameter in parameters):
-            statuses.append(400)
+        if "requestBody" in operation:
+            statuses.append(415)
         # A path names an object; a page number past the last page is a 404 too.
         if any(parameter["in"] == "path" or parameter["name"] == "page" for parameter in parameters):
             statuses.append(404)
-        if "requestBody" in operation:
+        # The body limit applies to every method that may carry a body, whether the operation reads one
+        # or not (core/request_limits.py answers from the Content-Length, before the view).
+        if self.method.upper() in BODY_METHODS:
             statuses.append(413)
         return sorted(statuses)
 
@@ -131,10 +146,27 @@ class DocumentedSchema(AutoSchema):
         return operation
 
 
+def _plain_text(node) -> None:
+    """Every free-text string of a request schema, however nested, says what core.inputs refuses in text
+    (control characters, NUL among them, and bidirectional controls)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            free_text = item.get("type") == "string" and not ({"pattern", "format", "enum"} & item.keys())
+            if free_text:
+                item["pattern"] = PLAIN_TEXT_PATTERN
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def closed_request_bodies(result, generator, request, public):
-    """Postprocessing hook: request bodies refuse unknown fields (core/inputs.py), so their
-    schemas say so; a client generator or fuzzer then never sends a field the API would refuse."""
+    """Postprocessing hook: request bodies refuse unknown fields and text that hides what it holds
+    (core/inputs.py; NUL characters too, core/request_limits.py), so their schemas say so; a client generator or fuzzer then never sends what
+    the API would refuse, and a fuzzer's negative data expects the refusal."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+            _plain_text(component)
     return result

@@ -125,6 +125,15 @@ def api_exception_handler(exc, context):
 
     if isinstance(exc, exceptions.ValidationError):
         return Response(error_body("invalid", "The request is invalid.", _flatten(exc.detail)), status=400)
+    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
+        # Nothing of the body could be read: the body is the field at fault.
+        message = str(exc.detail)
+        if isinstance(exc, exceptions.UnsupportedMediaType):
+            view = context.get("view")
+            accepted = sorted({parser.media_type for parser in view.get_parsers()}) if view else []
+            message = f"{message} Send {' or '.join(accepted) or 'no body'}."
+        code = "unsupported_media_type" if isinstance(exc, exceptions.UnsupportedMediaType) else "malformed_request"
+        return Response(error_body(code, message, {"body": [message]}), status=exc.status_code)
     if isinstance(exc, exceptions.APIException):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

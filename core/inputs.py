@@ -5,6 +5,8 @@ sent to the website instead of its `/cdn/` route) answered 200 and changed nothi
 naming the field, reported together with the declared fields' errors (one round trip to fix them all).
 """
 
+import re
+import unicodedata
 from collections.abc import Mapping
 
 from django.http import QueryDict
@@ -24,9 +26,55 @@ _JSON_TYPES = (
 )
 
 
+# Characters that make text read differently from what it holds (Trojan Source, CVE-2021-42574): bidi
+# embeddings, overrides, isolates and marks; and control characters but a tab (a newline forges a line in a
+# log or a table cell; NUL cannot be stored). Zero-width joiners stay: emoji sequences need them.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+HIDING = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+# The same rule for the published description (ECMA-262 and Python alike).
+PLAIN_TEXT_PATTERN = (
+    "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$"
+)
+
+
+def hidden_text_error(value: str) -> str | None:
+    """Why a text value of a request hides what it holds (checked as sent, before any trimming), or None."""
+    found = HIDING.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    kind = "Control" if unicodedata.category(char) == "Cc" else "Bidirectional control"
+    return f"{kind} characters are not allowed: U+{ord(char):04X}."
+
+
+def _text_error(field, value) -> str | None:
+    """hidden_text_error for a field's value as sent, items of lists and values of objects included."""
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return next(filter(None, (_text_error(field.child, item) for item in value)), None)
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        return next(filter(None, (_text_error(field.child, item) for item in value.values())), None)
+    # A field that keeps its whitespace (a site path) has a syntax of its own.
+    if isinstance(field, serializers.CharField) and field.trim_whitespace and isinstance(value, str):
+        return hidden_text_error(value)
+    return None
+
+
+class QueryInteger(serializers.IntegerField):
+    """An integer in a query string as the description says one: ASCII digits (Python's int() also takes
+    `１`, `١٢`, `1_0`, ` 5` and `+5`)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _json_type_error(field, value) -> str | None:
     if value is None:
         return None  # the field's own allow_null decides
+    if isinstance(field, serializers.DateTimeField | serializers.UUIDField) and isinstance(value, str):
+        if not value.isascii():  # Python's parsers take any script's digits (`٢٠٣٠-01-01`)
+            return "Must be written in ASCII."
     if isinstance(field, serializers.ListField) and isinstance(value, list):
         return next(filter(None, (_json_type_error(field.child, item) for item in value)), None)
     if isinstance(field, serializers.DictField) and isinstance(value, dict):
@@ -52,6 +100,12 @@ class Input(serializers.Serializer):
                 message = _json_type_error(field, data[name]) if name in data and not field.read_only else None
                 if message:
                     refused[name] = [message]
+        if isinstance(data, Mapping):
+            for name, field in self.fields.items():
+                if name in data and name not in refused and not field.read_only:
+                    message = _text_error(field, data[name])
+                    if message:
+                        refused[name] = [message]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

@@ -486,7 +486,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "core.ordering.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "core.api_schema.DocumentedSchema",
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",

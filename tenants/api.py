@@ -106,8 +106,7 @@ class TenantViewSet(viewsets.GenericViewSet):
         return Response(TenantOutput(tenant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change a tenant's name, tier or limit", request=TenantUpdateInput,
-        responses={200: TenantOutput, 409: CONFLICT},
+        summary="Change a tenant's name, tier or limit", request=TenantUpdateInput, responses={200: TenantOutput},
         description="Changing `tier` or `rate_limit_override` needs the operator permission `console.change_tier`.",
     )  # fmt: skip
     def partial_update(self, request, pk=None):

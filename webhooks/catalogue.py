@@ -34,7 +34,7 @@ _DEPLOYMENT = {
     "id": "uuid", "website_id": "uuid", "number": 3, "status": "succeeded", "trigger": "api",
     "started_at": "iso-8601|null", "finished_at": "iso-8601|null", "error": "str",
 }  # fmt: skip
-_APIKEY = {"id": "uuid", "name": "ci", "prefix": "plk_live_4fQ2mZ7tXcL1", "scopes": ["webhooks:manage"]}
+_APIKEY = {"id": "uuid", "name": "ci", "prefix": "plk_live_", "scopes": ["webhooks:manage"]}
 _INVALIDATION = {"id": "uuid", "website_id": "uuid", "backend": "cloudfront", "paths": ["/index.html"], "error": "str"}
 _HOSTNAME = {
     "hostname": "www.example.com", "website_id": "uuid", "status": "verified", "verified_at": "iso-8601|null",

@@ -109,3 +109,87 @@ def test_schemathesis_finds_nothing_against_the_live_server(
     assert selected and tested and selected[1] == selected[2] == tested[1], summary  # every operation
     generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
     assert generated and generated[1] == generated[2] and int(generated[1]) > 500, summary
+
+
+# --- the operators' endpoints, with a platform admin's session ----------------------------------------
+
+OPERATOR_MAX_EXAMPLES = 12
+# The operators' endpoints work on a tenant of their own: suspending, re-tiering and re-configuring it
+# changes nothing another test (or the run with a tenant's key above) relies on.
+OPERATOR_IDS = {
+    r"^/api/v1/tenants/\{id\}/": "tenant",
+    r"^/api/v1/tenants/\{tenant_id\}/": "tenant",
+    r"^/api/v1/websites/\{website_id\}/": "website",
+}
+
+
+def _operator_config(ops) -> str:
+    lines = [
+        "[checks]",
+        f"negative_data_rejection.expected-statuses = {NEGATIVE_REFUSALS!r}".replace("'", '"'),
+        "",
+        # A CDN backend must be one of this platform's CDN_BACKENDS (the example's `cloudfront` is not here).
+        "[[operations]]",
+        'include-method = "PATCH"',
+        r"include-path-regex = '^/api/v1/websites/\{website_id\}/cdn/'",
+        'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]',
+        "",
+    ]
+    for pattern, name in OPERATOR_IDS.items():
+        param = "website_id" if "website_id" in pattern else ("tenant_id" if "tenant_id" in pattern else "id")
+        lines += [
+            "[[operations]]",
+            f"include-path-regex = '{pattern}'",
+            f'parameters = {{ "path.{param}" = "{getattr(ops, name)}" }}',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def test_schemathesis_fuzzes_the_operators_endpoints_past_authorization(
+    live_server, hardening_webhooks, fresh_cache, settings, tmp_path, staff_user
+):
+    """The Operators tag with a platform admin's session (a key only ever gets their 403): every check, and
+    the operators' actions were reached (audited), not refused at the door."""
+    from django.test import Client
+
+    from console.models import AuditLogEntry
+
+    ops = tenant_with_everything("live-ops")
+    settings.DATABASE_ROUTERS = []
+    browser = Client()
+    browser.force_login(staff_user)
+    csrf = "c" * 32  # DRF's session authentication wants the cookie and the header to match on writes
+    cookie = f"sessionid={browser.cookies['sessionid'].value}; csrftoken={csrf}"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_operator_config(ops))
+
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+            f"{live_server.url}/api/schema/", "--include-tag", "Operators",
+            "--header", f"Cookie: {cookie}", "--header", f"X-CSRFToken: {csrf}",
+            # The session travels as a Cookie header Schemathesis does not know for the credential: what it
+            # sends "without auth" still carries it. 401 without credentials is the run above's (and
+            # tests/platform_site/test_api_statuses.py's) to prove.
+            "--checks", "all", "--exclude-checks", "ignored_auth",
+            "--mode", "all", "--max-examples", str(OPERATOR_MAX_EXAMPLES), "--seed", str(SEED),
+            "--workers", "1", "--no-shrink", "--continue-on-failure", "--output-sanitize", "true",
+            "--report-dir", str(tmp_path / "report"),
+        ],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    (tmp_path / "schemathesis.out").write_text(run.stdout + run.stderr)
+    summary = run.stdout[run.stdout.find("FAILURES") :][:20000] + run.stdout[-3000:]
+    assert run.returncode == 0, summary
+    selected, tested = re.search(r"Selected: (\d+)/(\d+)", run.stdout), re.search(r"Tested: (\d+)", run.stdout)
+    assert selected and tested and selected[1] == tested[1] and int(selected[1]) >= 9, summary
+    generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert generated and generated[1] == generated[2] and int(generated[1]) > 100, summary
+    reached = set(
+        AuditLogEntry.objects.filter(source="api", actor_username=staff_user.username, outcome="done")
+        .values_list("action", flat=True)
+    )  # fmt: skip
+    assert {"tenant.create", "tenant.suspend", "tenant.reactivate", "website.configure_cdn"} <= reached, (
+        sorted(reached), summary,
+    )  # fmt: skip

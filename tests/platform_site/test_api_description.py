@@ -83,14 +83,22 @@ def test_every_error_status_an_operation_can_return_is_documented_with_the_error
         expected = set(ERROR_STATUSES_EVERYWHERE)
         parameters = operation.get("parameters", [])
         if "requestBody" in operation:
-            expected |= {"400", "413"}
+            expected.add("400")
+        if method in ("post", "put", "patch", "delete"):
+            expected.add("413")  # refused from the Content-Length, whether the operation reads a body or not
         if any(parameter["in"] == "query" for parameter in parameters):
             expected.add("400")
         if "{" in path or any(parameter["name"] == "page" for parameter in parameters):
             expected.add("404")
+        # Nothing in these can conflict (tests/platform_site/test_api_statuses.py proves each 409 listed).
         no_conflict = {
             ("patch", "/api/v1/websites/{website_id}/cdn/"),
             ("post", "/api/v1/websites/{id}/hostnames/{hostname}/verify/"),
+            ("patch", "/api/v1/tenants/{id}/"),
+            ("patch", "/api/v1/webhooks/endpoints/{id}/"),
+            ("post", "/api/v1/webhooks/endpoints/{id}/ping/"),
+            ("post", "/api/v1/webhooks/endpoints/{id}/rotate-secret/"),
+            ("post", "/api/v1/websites/{website_id}/invalidations/"),
         }
         if method in ("post", "patch") and (method, path) not in no_conflict:
             expected.add("409")  # a state or a uniqueness the request conflicts with
@@ -151,8 +159,12 @@ def test_the_deployments_list_advertises_only_its_own_filters(schema):
 @pytest.fixture
 def varied(tenant, website, staff_user):
     """Rows that differ in every filtered attribute, in two tenants."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
+    from apikeys import services as apikey_services
+    from apikeys.models import ApiUsageMinute
     from cdn import provider_requests
     from cdn import services as cdn_services
     from tenants import services
@@ -172,6 +184,17 @@ def varied(tenant, website, staff_user):
     settings.WEBHOOKS_ALLOW_HTTP, settings.WEBHOOKS_ALLOWED_NETWORKS = True, ["127.0.0.0/8"]
     one, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/a", event_types=["*"])
     two, _ = webhook_services.endpoint_create(tenant=tenant, url="http://127.0.0.1:9/b", event_types=["*"])
+    # A v1a endpoint publishes a signing key: naming endpoint `one` (v1) lists none of them.
+    webhook_services.endpoint_create(
+        tenant=tenant, url="http://127.0.0.1:9/c", event_types=["*"], signature_scheme="v1a"
+    )
+    # Usage 30 and 120 minutes ago: the default window (60) sees the first only.
+    api_key, _ = apikey_services.apikey_create(tenant=tenant, name="usage", scopes=["usage:read"])
+    minute = timezone.now().replace(second=0, microsecond=0)
+    for ago, requests in ((30, 3), (120, 5)):
+        ApiUsageMinute.objects.create(
+            tenant=tenant, api_key=api_key, minute=minute - timedelta(minutes=ago), requests=requests
+        )
     event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
     webhook_services.event_fan_out(event_id=event.pk)
     Delivery.objects.filter(endpoint=one).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
@@ -186,6 +209,9 @@ def varied(tenant, website, staff_user):
         "tenant": [str(other.pk)], "hostname": ["www.beta.test"], "search": ["Beta", "zeta"],
         "endpoint": [str(one.pk)], "is_active": ["false"],
         "ordering": ["-created_at", "name", "-name", "url", "-url", "tier", "-tier"],
+        "minutes": ["180"],
+        # What the query of a non-list operation holds when another of its parameters is tried.
+        "baseline": {"/api/v1/usage/": {"tenant": str(tenant.pk)}},
     }  # fmt: skip
 
 
@@ -199,22 +225,31 @@ def _concrete(path: str, data: dict) -> str:
     return path
 
 
+def _result(response) -> object:
+    """What a filter may change: a page's ids (and tenants), or a whole body but its clock readings."""
+    body = response.json()
+    if isinstance(body, dict) and "results" in body:
+        return [row.get("id", row.get("tenant")) for row in body["results"]]
+    return {key: value for key, value in body.items() if key not in ("from", "to")}
+
+
 def test_every_documented_filter_changes_the_result(schema, staff_client, varied):
-    """Each query parameter of each list (but pagination) narrows or reorders what it returns for some
-    value: a filter that is advertised and ignored fails here, and so does one without a value to try."""
+    """Each query parameter of each GET (but pagination) narrows, reorders or changes what it returns for
+    some value: a filter that is advertised and ignored fails here, and so does one without a value to try.
+    Lists and the other reads alike (`/usage/?minutes=`, `/webhooks/keys/?endpoint=`)."""
     unproven = []
     tried = 0
     for method, path, operation in operations(schema):
         parameters = [p for p in operation.get("parameters", []) if p["in"] == "query"]
-        if method != "get" or not any(p["name"] == "page" for p in parameters):
-            continue
-        if not any(p["name"] not in ("page", "page_size") for p in parameters):
+        if method != "get" or not any(p["name"] not in ("page", "page_size") for p in parameters):
             continue
         url = _concrete(path, varied)
-        everything = staff_client.get(url, {"page_size": 200})
+        paged = {"page_size": 200} if any(p["name"] == "page" for p in parameters) else {}
+        base = {**varied["baseline"].get(path, {}), **paged}
+        everything = staff_client.get(url, base)
         assert everything.status_code == 200, (url, everything.content)
-        baseline = [row.get("id", row.get("tenant")) for row in everything.json()["results"]]
-        assert baseline, f"{url}: no rows to filter"
+        baseline = _result(everything)
+        assert baseline, f"{url}: nothing to filter"
         for parameter in parameters:
             name = parameter["name"]
             if name in ("page", "page_size"):
@@ -225,13 +260,13 @@ def test_every_documented_filter_changes_the_result(schema, staff_client, varied
                 continue
             tried += 1
             for value in values:
-                response = staff_client.get(url, {name: value, "page_size": 200})
+                response = staff_client.get(url, {**base, name: value})
                 assert response.status_code == 200, (url, name, value, response.content)
-                if [row.get("id", row.get("tenant")) for row in response.json()["results"]] != baseline:
+                if _result(response) != baseline:
                     break
             else:
                 unproven.append(f"{path} ?{name}: no value among {values} changed the result")
-    assert tried >= 15
+    assert tried >= 18
     assert not unproven, "\n".join(unproven)
 
 
@@ -298,6 +333,31 @@ def test_typed_filters_refuse_an_empty_or_invalid_value_and_page_size_is_bounded
     for page in ("", "abc", "last", "-1"):
         response = key.get(f"{V1}websites/?page={page}")
         assert response.status_code == 400 and "page" in response.json()["error"]["fields"], page
+
+
+def test_an_ordering_the_list_does_not_offer_is_refused_naming_it(key, website):
+    from tenants import services
+
+    services.website_create(tenant=website.tenant, name="Another", hostnames=[])
+    names = [row["name"] for row in key.get(f"{V1}websites/?ordering=-name").json()["results"]]
+    assert names == ["Site A", "Another"]
+    assert [row["name"] for row in key.get(f"{V1}websites/?ordering=name,-created_at").json()["results"]] == names[::-1]
+    for ordering in ("secret", "-create_at", "", " name", "name,", "tenant__name", "name,%00"):
+        response = key.get(f"{V1}websites/?ordering={ordering}")
+        assert response.status_code == 400, (ordering, response.content)
+        assert list(response.json()["error"]["fields"]) == ["ordering"], ordering
+
+
+def test_request_schemas_say_what_text_they_refuse(schema):
+    pattern = re.compile(
+        schema["components"]["schemas"]["TenantSuspendInputRequest"]["properties"]["reason"]["pattern"]
+    )
+    assert pattern.fullmatch("Invoice unpaid") and pattern.fullmatch(" Café 🙂\tof 👨\u200d👩 ")
+    for hidden in ("Invoice\x00unpaid", "Site\u202eA", "new\nline", "end\n", "c1\x85"):
+        assert not pattern.fullmatch(hidden), hidden
+    create = schema["components"]["schemas"]["WebsiteCreateInputRequest"]["properties"]
+    assert create["name"]["pattern"] == pattern.pattern and "format" not in create["name"]
+    assert "pattern" not in create["tenant"]  # a uuid keeps its format
 
 
 def test_websites_and_deployments_show_the_sites_public_url(key):

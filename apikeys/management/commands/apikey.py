@@ -2,12 +2,10 @@
 
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from apikeys import selectors, services
-from apikeys.models import ApiKey
 from apikeys.scopes import SCOPES
 from console.cli import add_reason_argument, command_action, command_error_line
 from console.services import CommandActor
@@ -36,8 +34,11 @@ class Command(BaseCommand):
         add_reason_argument(create, required=False)
         listing = sub.add_parser("list", help="list keys (prefix and last four only)")
         listing.add_argument("--tenant", help="tenant slug or id")
-        revoke = sub.add_parser("revoke", help="revoke a key by its id")
-        revoke.add_argument("key_id")
+        revoke = sub.add_parser("revoke", help="revoke a key named by its id, its prefix and last four, or its name")
+        revoke.add_argument(
+            "key", help="the key's id, what lists show of it (plk_live_…x9Qa; ... for …), or its name (with --tenant)"
+        )
+        revoke.add_argument("--tenant", help="tenant slug or id: required to name a key by its name; narrows the rest")
         add_reason_argument(revoke)
         add_yes_argument(revoke)
 
@@ -82,11 +83,12 @@ class Command(BaseCommand):
                 f"scopes={','.join(api_key.scopes)}  last_used={api_key.last_used_at or '-'}"
             )
 
-    def _revoke(self, *, key_id, reason, yes, **_):
+    def _revoke(self, *, key, tenant, reason, yes, **_):
+        tenant = self._tenant(tenant) if tenant else None
         try:
-            api_key = ApiKey.objects.select_related("tenant").get(pk=key_id)
-        except (ApiKey.DoesNotExist, ValidationError, ValueError) as exc:
-            raise CommandError(f"no API key with id {key_id!r}") from exc
+            api_key = selectors.apikey_find(reference=key, tenant=tenant)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         if not reason.strip():
             raise CommandError("--reason is required: say why (it goes to the audit log)")
         confirm(
