@@ -30,7 +30,7 @@ from observability import metrics
 from . import outbox, persistence, policy
 from .models import Attempt, Delivery, Endpoint
 from .queueing import enqueue
-from .sending import NewDelivery, SendingLoop, started_attempt
+from .sending import NewDelivery, SendingLoop, started_attempt, tenant_congested
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,12 @@ def _fan_out_claim(loop: SendingLoop | None, *, event_id=None, limit: int) -> in
             endpoint = delivery.endpoint
             if not endpoint.is_active:  # a ping to a disabled endpoint
                 delivery.status, delivery.finished_at, delivery.next_attempt_at = Status.FAILED, now, None
-            elif loop is not None and endpoint.lane == Lane.FAST and endpoint.breaker_state == BreakerState.CLOSED:
+            elif (
+                loop is not None
+                and endpoint.lane == Lane.FAST
+                and endpoint.breaker_state == BreakerState.CLOSED
+                and not tenant_congested(endpoint.tenant_id)
+            ):
                 delivery.attempt_count, delivery.last_attempt_at = 1, now
                 delivery.lease_owner = loop.owner
                 delivery.lease_expires_at = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)

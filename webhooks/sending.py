@@ -25,6 +25,20 @@ logger = logging.getLogger(__name__)
 
 Status, Lane = Delivery.Status, Endpoint.Lane
 _FLUSH_ROWS = 200  # an outcome statement per this many (or per WEBHOOKS_OUTCOME_FLUSH_SECONDS)
+# A tenant with a request unanswered for WEBHOOKS_SLOW_AFTER_SECONDS is congested in this process until one
+# of its requests is answered in time, or for this long: the fan-out sends its new deliveries by the slow lane.
+_CONGESTION_SECONDS = 60
+_congested: dict = {}  # tenant id -> time.monotonic() when its congestion ends; shared by the process's loops
+
+
+def tenant_congested(tenant_id) -> bool:
+    """Whether a request of the tenant's has been unanswered too long lately (in this process): its new
+    deliveries then overflow to the slow lane, so its hanging receivers cannot fill the fast lane's loops."""
+    until = _congested.get(tenant_id)
+    if until is not None and until <= time.monotonic():
+        _congested.pop(tenant_id, None)
+        until = None
+    return until is not None
 
 
 class NewDelivery:
@@ -94,7 +108,13 @@ class SendingLoop:
         return settings.WEBHOOKS_ENDPOINT_CONCURRENCY - self.held[endpoint_id]
 
     def full(self) -> bool:
-        return len(self.waiting) >= settings.WEBHOOKS_BATCH_SIZE
+        """Whether the loop holds enough to send that it stops claiming. Congested tenants' deliveries do not
+        count: the loop claims no more of theirs (they overflow to the slow lane), and must keep claiming
+        other tenants' while theirs wait on hanging receivers."""
+        if len(self.waiting) < settings.WEBHOOKS_BATCH_SIZE:
+            return False
+        uncongested = sum(1 for flight in self.waiting if not tenant_congested(flight.delivery.endpoint.tenant_id))
+        return uncongested >= settings.WEBHOOKS_BATCH_SIZE
 
     def endpoints_held(self) -> set:
         return {endpoint_id for endpoint_id, count in self.held.items() if count}
@@ -163,15 +183,20 @@ class SendingLoop:
             timeout = min(
                 timeout, max(0.0, self.done_since + settings.WEBHOOKS_OUTCOME_FLUSH_SECONDS - time.monotonic())
             )
+        slow_ms = settings.WEBHOOKS_SLOW_AFTER_SECONDS * 1000
         for key, response in self.session.poll(timeout) if self.flying else ():
             flight = self.flying.pop(key)
             self.in_air[flight.delivery.endpoint_id] -= 1
+            if response.status is not None and response.duration_ms < slow_ms:
+                _congested.pop(flight.delivery.endpoint.tenant_id, None)  # answered in time
             self._finished(flight, response)
         now = time.monotonic()
         slow_since, lane_since = now - settings.WEBHOOKS_SLOW_AFTER_SECONDS, now - settings.WEBHOOKS_SLOW_LANE_SECONDS
         newly_slow = set()
         for flight in self.flying.values():
-            flight.slow = flight.slow or flight.since < slow_since  # stops counting against the lane
+            if not flight.slow and flight.since < slow_since:
+                flight.slow = True  # stops counting against the lane
+                _congested[flight.delivery.endpoint.tenant_id] = now + _CONGESTION_SECONDS
             if not flight.moved and flight.since < lane_since:
                 flight.moved = True
                 newly_slow.add(flight.delivery.endpoint_id)

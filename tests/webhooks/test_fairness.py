@@ -13,7 +13,7 @@ from tenants import services as tenant_services
 from tests.helpers import wait_for
 from webhooks import policy, services
 from webhooks.http import Response
-from webhooks.models import Attempt, Delivery, Endpoint
+from webhooks.models import Attempt, Delivery, Endpoint, Event
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -58,6 +58,38 @@ def test_another_tenants_delivery_goes_out_while_one_tenant_has_8_hanging_endpoi
     assert _ended(healthy_attempt) < min(_ended(attempt) for attempt in ended)
     # The hanging endpoints were moved to the slow lane.
     assert set(Endpoint.objects.filter(pk__in=[e.pk for e in hanging]).values_list("lane", flat=True)) == {"slow"}
+
+
+def test_another_tenants_delivery_goes_out_while_one_tenant_has_50_new_hanging_endpoints(
+    readme_worker, receiver, other_receiver, settings
+):
+    """The README's worker (2 processes). One tenant has 50 new endpoints (fast lane) that never answer and
+    keeps emitting events: two waves of 5, each 250 deliveries, more than a loop sends to one hanging host
+    in minutes. Each slot's loop must keep claiming (that tenant's further deliveries overflow to the slow
+    lane), so another tenant's first attempt is over before any hanging request is."""
+    settings.WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = 50
+    slow = tenant_services.tenant_create(name="Slow Co", slug="slow-co")
+    other = tenant_services.tenant_create(name="Other Co", slug="other-co")
+    for index in range(50):
+        receiver.script[f"/hang/{index}"] = [("hang", 60)]
+    hanging = [_endpoint(slow, receiver.url(f"/hang/{index}")) for index in range(50)]
+    healthy = _endpoint(other, other_receiver.url())
+
+    for wave in range(2):  # each wave fanned out before the next: the second one finds the first's loop busy
+        for _ in range(5):
+            tenant_services.tenant_suspend(tenant=slow, reason=f"wave {wave}")
+            tenant_services.tenant_reactivate(tenant=slow)
+        wait_for(lambda: not Event.objects.filter(tenant=slow, fanned_out_at__isnull=True).exists(), timeout=20)
+    assert not _finished_first_attempts(hanging)
+
+    tenant_services.tenant_suspend(tenant=other, reason="the healthy tenant's event")
+    delivery = wait_for(lambda: Delivery.objects.filter(endpoint=healthy, status="succeeded").first(), timeout=40)
+    (healthy_attempt,) = delivery.attempts.all()
+    assert healthy_attempt.succeeded
+
+    ended = wait_for(lambda: _finished_first_attempts(hanging), timeout=40)
+    assert all(attempt.error.startswith("Timeout") for attempt in ended)
+    assert _ended(healthy_attempt) < min(_ended(attempt) for attempt in ended)
 
 
 @pytest.mark.usefixtures("webhooks_worker")
