@@ -25,9 +25,10 @@ logger = logging.getLogger(__name__)
 
 Status, Lane = Delivery.Status, Endpoint.Lane
 _FLUSH_ROWS = 200  # an outcome statement per this many (or per WEBHOOKS_OUTCOME_FLUSH_SECONDS)
-# A tenant with a request unanswered for WEBHOOKS_SLOW_AFTER_SECONDS is congested in this process until one
-# of its requests is answered in time, or for this long: the fan-out sends its new deliveries by the slow lane.
-_CONGESTION_SECONDS = 60
+# A tenant is congested in this process while a request of its has been unanswered for more than
+# WEBHOOKS_SLOW_AFTER_SECONDS, and WEBHOOKS_SLOW_LANE_SECONDS after, unless a request of its is answered in
+# time meanwhile: the fan-out then sends its new deliveries by the slow lane. (Short-lived: on a starved CPU
+# a healthy tenant's request can look slow for a second.)
 _congested: dict = {}  # tenant id -> time.monotonic() when its congestion ends; shared by the process's loops
 
 
@@ -194,9 +195,9 @@ class SendingLoop:
         slow_since, lane_since = now - settings.WEBHOOKS_SLOW_AFTER_SECONDS, now - settings.WEBHOOKS_SLOW_LANE_SECONDS
         newly_slow = set()
         for flight in self.flying.values():
-            if not flight.slow and flight.since < slow_since:
-                flight.slow = True  # stops counting against the lane
-                _congested[flight.delivery.endpoint.tenant_id] = now + _CONGESTION_SECONDS
+            flight.slow = flight.slow or flight.since < slow_since  # stops counting against the lane
+            if flight.slow:
+                _congested[flight.delivery.endpoint.tenant_id] = now + settings.WEBHOOKS_SLOW_LANE_SECONDS
             if not flight.moved and flight.since < lane_since:
                 flight.moved = True
                 newly_slow.add(flight.delivery.endpoint_id)
