@@ -2,7 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input, QueryInteger
+from core.inputs import Input, MultilineText, QueryInteger
 
 from .models import ApiKey
 from .scopes import SCOPES
@@ -89,7 +89,7 @@ class ApiKeyCreateInput(Input):
     examples=[OpenApiExample("Leaked", value={"reason": "Printed in a CI log"}, request_only=True)]
 )
 class ApiKeyRevokeInput(Input):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = MultilineText(max_length=500, required=False, allow_blank=True, default="")
 
 
 @extend_schema_serializer(examples=[OpenApiExample("One hour", value={"grace_seconds": 3600}, request_only=True)])

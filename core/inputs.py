@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from django.core.validators import RegexValidator
 from django.http import QueryDict
 from rest_framework import serializers
 
@@ -37,9 +38,30 @@ PLAIN_TEXT_PATTERN = (
 )
 
 
-def hidden_text_error(value: str) -> str | None:
+# Free text that may span lines (a deployment's description is often a commit message, a reason a short
+# note): line breaks and tabs are what it holds, every other hiding character is still refused.
+MULTILINE_HIDING = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+MULTILINE_TEXT_PATTERN = (
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e"
+    "\\u2066-\\u2069]*$"
+)
+
+
+class MultilineText(serializers.CharField):
+    """A free-text field that may span lines; its published pattern says so (core/api_schema.py leaves a
+    field with a pattern of its own as it is)."""
+
+    hiding = MULTILINE_HIDING
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", True)
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(MULTILINE_TEXT_PATTERN))
+
+
+def hidden_text_error(value: str, hiding: re.Pattern = HIDING) -> str | None:
     """Why a text value of a request hides what it holds (checked as sent, before any trimming), or None."""
-    found = HIDING.search(value)
+    found = hiding.search(value)
     if found is None:
         return None
     char = found.group()
@@ -55,7 +77,7 @@ def _text_error(field, value) -> str | None:
         return next(filter(None, (_text_error(field.child, item) for item in value.values())), None)
     # A field that keeps its whitespace (a site path) has a syntax of its own.
     if isinstance(field, serializers.CharField) and field.trim_whitespace and isinstance(value, str):
-        return hidden_text_error(value)
+        return hidden_text_error(value, getattr(field, "hiding", HIDING))
     return None
 
 

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input
+from core.inputs import Input, MultilineText
 
 from . import selectors
 from .hostnames import MAX_HOSTNAMES_PER_WEBSITE, normalize_hostnames, preview_host
@@ -94,7 +94,7 @@ class TenantUpdateInput(Input):
     examples=[OpenApiExample("Suspend", value={"reason": "Invoice 2026-014 unpaid"}, request_only=True)]
 )
 class TenantSuspendInput(Input):
-    reason = serializers.CharField(max_length=500)
+    reason = MultilineText(max_length=500)
 
 
 class DeploymentSummary(serializers.ModelSerializer):
@@ -276,7 +276,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 class DeploymentCreateInput(Input):
     bundle = serializers.FileField(help_text="The site as a tar.gz or zip archive.", allow_empty_file=True)
-    description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    description = MultilineText(max_length=500, required=False, default="", allow_blank=True)
 
 
 @extend_schema_serializer(

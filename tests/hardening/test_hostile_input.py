@@ -12,6 +12,7 @@ Size, depth and NUL characters: test_request_bodies.py; generated values: test_f
 """
 
 import json
+import re
 
 import pytest
 
@@ -140,3 +141,32 @@ def test_a_body_of_another_media_type_or_unparseable_names_the_body(key):
         "POST", f"{V1}/websites/{a.website}/deployments/", b"x", content_type="multipart/form-data"
     )
     _refused(garbage, 400, "body")
+
+
+def _bundle():
+    from tests.sitebundles import bundle_build, upload_file
+
+    return upload_file(bundle_build({"index.html": "v1"}))
+
+
+def test_descriptions_and_reasons_may_span_lines_but_hide_nothing(key):
+    """A deployment's description is often a commit message: line breaks and tabs are what it holds; the
+    characters that hide text are refused there as everywhere."""
+    client, a = key
+    message = "Release 42\n\n- fix the footer\r\n- new\tpricing page"
+    response = client.post(
+        f"{V1}/websites/{a.website}/deployments/",
+        {"bundle": _bundle(), "description": message},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["description"] == message.strip()
+    for hiding in ("Release\u202e42", "esc\x1b[31m", "bell\x07"):
+        refused = client.post(
+            f"{V1}/websites/{a.website}/deployments/", {"bundle": _bundle(), "description": hiding}, format="multipart"
+        )
+        _refused(refused, 400, "description")
+    schema = client.get("/api/schema/?format=json").json()
+    description = schema["components"]["schemas"]["DeploymentCreateInputRequest"]["properties"]["description"]
+    pattern = description.get("oneOf", [description])[0]["pattern"]  # oneOf: the text, or "" (allow_blank)
+    assert re.fullmatch(pattern, message) and not re.fullmatch(pattern, "a\x1bb")

@@ -75,6 +75,32 @@ def _config(a) -> str:
     return "\n".join(lines)
 
 
+def _schemathesis(
+    url: str, config, tmp_path, max_examples: int, options: list[str], *, at_least: int, every_operation=True
+) -> str:
+    """Run the Schemathesis CLI (every check, positive and negative data) against the live server's schema;
+    fail unless it found nothing and passed at least `at_least` generated cases (and, by default, tested
+    every operation); return its output for further checks."""
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/api/schema/",
+            *options, "--checks", "all", "--mode", "all", "--max-examples", str(max_examples), "--seed", str(SEED),
+            "--workers", "1", "--no-shrink", "--continue-on-failure", "--output-sanitize", "true",
+            "--report-dir", str(tmp_path / "report"),
+        ],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    (tmp_path / "schemathesis.out").write_text(run.stdout + run.stderr)
+    summary = run.stdout[run.stdout.find("FAILURES") :][:20000] + run.stdout[-3000:]
+    assert run.returncode == 0, summary
+    if every_operation:
+        selected, tested = re.search(r"Selected: (\d+)/(\d+)", run.stdout), re.search(r"Tested: (\d+)", run.stdout)
+        assert selected and tested and selected[1] == selected[2] == tested[1], summary
+    generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert generated and generated[1] == generated[2] and int(generated[1]) > at_least, summary
+    return run.stdout
+
+
 def test_schemathesis_finds_nothing_against_the_live_server(
     live_server, hardening_webhooks, fresh_cache, settings, tmp_path
 ):
@@ -92,23 +118,8 @@ def test_schemathesis_finds_nothing_against_the_live_server(
     config = tmp_path / "schemathesis.toml"
     config.write_text(_config(a))
 
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
-            f"{live_server.url}/api/schema/", "--header", f"Authorization: Bearer {raw_key}",
-            "--checks", "all", "--mode", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
-            "--workers", "1", "--no-shrink", "--continue-on-failure", "--output-sanitize", "true",
-            "--report-dir", str(tmp_path / "report"),
-        ],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
-    (tmp_path / "schemathesis.out").write_text(run.stdout + run.stderr)
-    summary = run.stdout[run.stdout.find("FAILURES") :][:20000] + run.stdout[-3000:]
-    assert run.returncode == 0, summary
-    selected, tested = re.search(r"Selected: (\d+)/(\d+)", run.stdout), re.search(r"Tested: (\d+)", run.stdout)
-    assert selected and tested and selected[1] == selected[2] == tested[1], summary  # every operation
-    generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
-    assert generated and generated[1] == generated[2] and int(generated[1]) > 500, summary
+    auth = ["--header", f"Authorization: Bearer {raw_key}"]
+    _schemathesis(live_server.url, config, tmp_path, MAX_EXAMPLES, auth, at_least=500)
 
 
 # --- the operators' endpoints, with a platform admin's session ----------------------------------------
@@ -164,32 +175,21 @@ def test_schemathesis_fuzzes_the_operators_endpoints_past_authorization(
     config = tmp_path / "schemathesis.toml"
     config.write_text(_operator_config(ops))
 
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
-            f"{live_server.url}/api/schema/", "--include-tag", "Operators",
-            "--header", f"Cookie: {cookie}", "--header", f"X-CSRFToken: {csrf}",
-            # The session travels as a Cookie header Schemathesis does not know for the credential: what it
-            # sends "without auth" still carries it. 401 without credentials is the run above's (and
-            # tests/platform_site/test_api_statuses.py's) to prove.
-            "--checks", "all", "--exclude-checks", "ignored_auth",
-            "--mode", "all", "--max-examples", str(OPERATOR_MAX_EXAMPLES), "--seed", str(SEED),
-            "--workers", "1", "--no-shrink", "--continue-on-failure", "--output-sanitize", "true",
-            "--report-dir", str(tmp_path / "report"),
-        ],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    output = _schemathesis(
+        live_server.url, config, tmp_path, OPERATOR_MAX_EXAMPLES,
+        ["--include-tag", "Operators", "--header", f"Cookie: {cookie}", "--header", f"X-CSRFToken: {csrf}",
+         # The session travels as a Cookie header Schemathesis does not know for the credential: what it
+         # sends "without auth" still carries it. 401 without credentials is the run above's (and
+         # tests/platform_site/test_api_statuses.py's) to prove.
+         "--exclude-checks", "ignored_auth"],
+        at_least=100, every_operation=False,
     )  # fmt: skip
-    (tmp_path / "schemathesis.out").write_text(run.stdout + run.stderr)
-    summary = run.stdout[run.stdout.find("FAILURES") :][:20000] + run.stdout[-3000:]
-    assert run.returncode == 0, summary
-    selected, tested = re.search(r"Selected: (\d+)/(\d+)", run.stdout), re.search(r"Tested: (\d+)", run.stdout)
-    assert selected and tested and selected[1] == tested[1] and int(selected[1]) >= 9, summary
-    generated = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
-    assert generated and generated[1] == generated[2] and int(generated[1]) > 100, summary
+    selected = re.search(r"Selected: (\d+)/(\d+)", output)
+    assert selected and int(selected[1]) >= 9, output[-3000:]
     reached = set(
         AuditLogEntry.objects.filter(source="api", actor_username=staff_user.username, outcome="done")
         .values_list("action", flat=True)
     )  # fmt: skip
     assert {"tenant.create", "tenant.suspend", "tenant.reactivate", "website.configure_cdn"} <= reached, (
-        sorted(reached), summary,
+        sorted(reached), output[-3000:],
     )  # fmt: skip

@@ -367,16 +367,6 @@ def status_cases(schema: dict) -> tuple[dict, list[str]]:
     return cases, missing
 
 
-@pytest.fixture(scope="module")
-def schema(django_db_blocker):
-    from django.test import Client
-
-    with django_db_blocker.unblock():
-        response = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
-    assert response.status_code == 200
-    return json.loads(response.content)
-
-
 def test_every_documented_status_has_a_case(schema):
     cases, missing = status_cases(schema)
     assert not missing, "documented statuses without a case in STATUS_CASES:\n" + "\n".join(missing)
