@@ -169,6 +169,9 @@ def measure_scrape(headers: dict) -> dict:
 
 def main() -> None:
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from console.roles import SUPPORT
 
     setup_test_environment()
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "bench_observability"
@@ -177,6 +180,7 @@ def main() -> None:
     usage_keys = []
     try:
         user = get_user_model().objects.create_user(username="bench", password="bench-pass-1", is_staff=True)  # noqa: S106
+        user.groups.add(Group.objects.get(name=SUPPORT))  # an operator who may view tenants (console.roles)
         client = Client()
         client.force_login(user)
         cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
