@@ -3,12 +3,15 @@ import signal
 import time
 
 PR_SET_PDEATHSIG = 1
+# Looked up here, in the parent: the child between fork and exec must not load anything (another thread of
+# the test process may have held the dynamic loader's lock when it forked).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def die_with_parent() -> None:
     """A Popen preexec_fn for servers and workers a test starts: the kernel SIGKILLs the child when the test
     process exits, even by SIGKILL, so a killed run leaves no worker consuming the next run's queues."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
