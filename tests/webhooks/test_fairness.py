@@ -30,17 +30,22 @@ def _ended(attempt: Attempt):
     return attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
 
 
+def _slow_and_other_tenant(receiver, other_receiver, *, hanging: int):
+    """A tenant whose `hanging` endpoints never answer, and another tenant with one healthy endpoint."""
+    slow = tenant_services.tenant_create(name="Slow Co", slug="slow-co")
+    other = tenant_services.tenant_create(name="Other Co", slug="other-co")
+    for index in range(hanging):
+        receiver.script[f"/hang/{index}"] = [("hang", 60)]
+    endpoints = [_endpoint(slow, receiver.url(f"/hang/{index}")) for index in range(hanging)]
+    return slow, other, endpoints, _endpoint(other, other_receiver.url())
+
+
 def test_another_tenants_delivery_goes_out_while_one_tenant_has_8_hanging_endpoints(
     readme_worker, receiver, other_receiver
 ):
     """The README's worker (2 processes). One tenant's 8 receivers never answer (the client gives up after
     15 s) and it keeps emitting events; another tenant's first attempt is over before any hanging request is."""
-    slow = tenant_services.tenant_create(name="Slow Co", slug="slow-co")
-    other = tenant_services.tenant_create(name="Other Co", slug="other-co")
-    for index in range(8):
-        receiver.script[f"/hang/{index}"] = [("hang", 60)]
-    hanging = [_endpoint(slow, receiver.url(f"/hang/{index}")) for index in range(8)]
-    healthy = _endpoint(other, other_receiver.url())
+    slow, other, hanging, healthy = _slow_and_other_tenant(receiver, other_receiver, hanging=8)
 
     tenant_services.tenant_suspend(tenant=slow, reason="first")
     wait_for(lambda: len(receiver.received()) >= 8, timeout=20)  # the first event's 8 requests hang
@@ -68,12 +73,7 @@ def test_another_tenants_delivery_goes_out_while_one_tenant_has_50_new_hanging_e
     in minutes. Each slot's loop must keep claiming (that tenant's further deliveries overflow to the slow
     lane), so another tenant's first attempt is over before any hanging request is."""
     settings.WEBHOOKS_MAX_ENDPOINTS_PER_TENANT = 50
-    slow = tenant_services.tenant_create(name="Slow Co", slug="slow-co")
-    other = tenant_services.tenant_create(name="Other Co", slug="other-co")
-    for index in range(50):
-        receiver.script[f"/hang/{index}"] = [("hang", 60)]
-    hanging = [_endpoint(slow, receiver.url(f"/hang/{index}")) for index in range(50)]
-    healthy = _endpoint(other, other_receiver.url())
+    slow, other, hanging, healthy = _slow_and_other_tenant(receiver, other_receiver, hanging=50)
 
     for wave in range(2):  # each wave fanned out before the next: the second one finds the first's loop busy
         for _ in range(5):
