@@ -61,9 +61,8 @@ class ProviderRequestAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = [
         "id", "website", "backend", "target", "provider_id", "paths", "hostnames", "status", "error", "attempts",
         "not_before",
-        "lease_expires_at", "created_at", "submitted_at", "completed_at",
+        "lease_owner", "lease_expires_at", "created_at", "submitted_at", "completed_at",
     ]  # fmt: skip
-    exclude = ["lease_owner"]
 
     @admin.display(description="Paths")
     def path_count(self, request):

@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.enqueue import enqueue_many
-from core.leases import lease_claim, lease_expired, lease_released
+from core.leases import lease_claim, lease_expired, lease_process, lease_released
 from observability import metrics
 
 from .backends import cdn_backends
@@ -308,7 +308,7 @@ def invalidation_poll_all() -> dict:
     for request in stale:
         counts["expired"] += 1
         condition = Q(pk=request.pk, lease_owner=request.lease_owner, status=ProviderRequest.Status.IN_PROGRESS)
-        error = "the worker sending it stopped before the provider answered"
+        error = f"the worker sending it ({lease_process(request.lease_owner)}) stopped before the provider answered"
         if request.attempts >= _max_attempts():
             _finish(request, status=ProviderRequest.Status.FAILED,
                     error=f"{error} (gave up after {request.attempts} attempts)", condition=condition)  # fmt: skip

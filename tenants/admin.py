@@ -487,9 +487,9 @@ class DeploymentAdmin(OperatorAdminMixin, ModelAdmin):
     readonly_fields = [
         "id", "website", "number", "status", "trigger", "description", "error",
         "created_at", "started_at", "finished_at", "bundle_key", "bundle_size", "storage_prefix",
-        "file_count", "total_bytes", "source_deployment", "attempts", "lease_expires_at",
+        "file_count", "total_bytes", "source_deployment", "attempts", "lease_owner", "lease_expires_at",
     ]  # fmt: skip
-    exclude = ["manifest", "lease_owner"]
+    exclude = ["manifest"]
 
     def has_add_permission(self, request):
         return False

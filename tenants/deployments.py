@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.enqueue import enqueue_now, enqueue_on_commit
 from core.exceptions import ApplicationError, ConflictError, ServiceUnavailable
-from core.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_ran_out
+from core.leases import Lease, LeaseLost, lease_claim, lease_expired, lease_process, lease_ran_out
 from core.objectstore import ObjectNotFound, ObjectPut, ObjectStorageError, object_store
 from observability import metrics
 from webhooks.services import event_record
@@ -335,7 +335,7 @@ def deployments_sweep() -> dict:
             deployment_fail(
                 deployment=current,
                 error=f"the worker running it stopped (no heartbeat for {_deploy_setting('DEPLOY_LEASE_SECONDS', 300):g} s) "
-                f"{current.attempts} times; not retried again",
+                f"{current.attempts} times, the last one {lease_process(current.lease_owner)}; not retried again",
             )
     waiting_since = timezone.now() - timedelta(seconds=_deploy_setting("DEPLOY_REQUEUE_AFTER_SECONDS", 300))
     for deployment_id in (

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from core.leases import Lease
+from core.leases import Lease, lease_owner_token
 from observability import metrics
 
 from . import persistence, policy, signing
@@ -89,7 +89,7 @@ class SendingLoop:
     arrive (at most WEBHOOKS_OUTCOME_FLUSH_SECONDS later, a statement for all that arrived meanwhile)."""
 
     def __init__(self):
-        self.owner = uuid.uuid4().hex
+        self.owner = lease_owner_token()
         self.lease = Lease(Delivery, None, self.owner, settings.WEBHOOKS_LEASE_SECONDS)
         self.session = client().session()
         self.waiting: deque[_Flight] = deque()

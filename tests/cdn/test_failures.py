@@ -85,6 +85,7 @@ def test_a_worker_that_died_while_sending_is_retried_then_failed(website, settin
     assert provider_requests.invalidation_poll_all()["expired"] == 1
     request.refresh_from_db()
     assert request.status == "pending" and "stopped" in request.error and not request.lease_owner
+    assert "the worker sending it (dead) stopped" in request.error  # the process, from its lease owner
     ProviderRequest.objects.filter(pk=request.pk).update(
         status="in_progress", attempts=2, lease_owner="dead again", lease_expires_at=expired
     )

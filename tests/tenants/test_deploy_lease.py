@@ -101,6 +101,7 @@ def test_a_deployment_whose_worker_keeps_dying_is_failed_with_the_reason(website
     assert tasks.deployments_sweep_task() == {"retried": 0, "failed": 1, "requeued": 0}
     failed = Deployment.objects.get(pk=deployment.pk)
     assert failed.status == "failed" and "stopped" in failed.error and "2 times" in failed.error
+    assert "the last one dead;" in failed.error  # the process that held it last, from its lease owner
     assert Event.objects.filter(type="deployment.failed", data__deployment__id=str(deployment.pk)).exists()
     assert tasks.deployments_sweep_task()["failed"] == 0  # once
     from platform_site.celery import app
