@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from unfold.admin import ModelAdmin
 
 from console.display import status_badge, titled
@@ -9,6 +10,7 @@ from core.enqueue import enqueue_on_commit
 
 from .engines import get_engine
 from .engines.sqlite import INCREMENTAL_MESSAGE
+from .leases import lease_renewed_at
 from .models import BackupRun, RestoreVerification, TenantExport, Trigger
 from .restore_admin import tenant_restore_workflow
 
@@ -29,6 +31,12 @@ class _RunAdmin(OperatorAdminMixin, ModelAdmin):
     def duration(self, run):
         seconds = run.duration_seconds
         return "-" if seconds is None else f"{seconds:.1f}"
+
+    @admin.display(description="Last heartbeat")
+    def last_heartbeat(self, run):
+        renewed = lease_renewed_at(run)
+        # Shown like the row's own date fields.
+        return formats.localize(timezone.template_localtime(renewed)) if renewed else "-"
 
     def has_add_permission(self, request):
         return False
@@ -58,7 +66,7 @@ class BackupRunAdmin(_RunAdmin):
     list_filter = ["status", "kind", "engine", "repo", "trigger", ("started_at", titled("start date"))]
     status_badge = status_badge()
     search_fields = ["label", "error", "wal_start", "wal_stop"]
-    readonly_fields = [f.name for f in BackupRun._meta.fields]
+    readonly_fields = [f.name for f in BackupRun._meta.fields] + ["last_heartbeat"]
     change_list_template = "admin/backups/backuprun/change_list.html"
 
     @admin.display(description="Size", ordering="size_bytes")
@@ -125,7 +133,7 @@ class RestoreVerificationAdmin(_RunAdmin):
     list_display_links = ["started_at"]
     list_filter = ["status", "trigger", ("started_at", titled("start date"))]
     status_badge = status_badge()
-    readonly_fields = [f.name for f in RestoreVerification._meta.fields]
+    readonly_fields = [f.name for f in RestoreVerification._meta.fields] + ["last_heartbeat"]
 
 
 @admin.register(TenantExport)
@@ -135,7 +143,7 @@ class TenantExportAdmin(_RunAdmin):
     list_filter = ["status", "trigger", ("started_at", titled("start date"))]
     status_badge = status_badge()
     search_fields = ["id", "location", "error"]
-    readonly_fields = [f.name for f in TenantExport._meta.fields]
+    readonly_fields = [f.name for f in TenantExport._meta.fields] + ["last_heartbeat"]
     change_list_template = "admin/backups/tenantexport/change_list.html"
     actions = ["restore_tenant"]
     actions_detail = ["restore_detail"]

@@ -2,6 +2,8 @@ import uuid
 
 from django.db import models
 
+from core.leases import LeasedJob
+
 
 class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
@@ -23,21 +25,9 @@ class BackupKind(models.TextChoices):
     DIFF = "diff", "Differential"
 
 
-class LeasedRun(models.Model):
-    """A row that says "running" holds a lease: its process renews lease_expires_at while it works
-    (backups.leases); a row whose lease ran out belongs to a process that is gone and is failed by
-    the reconcile beat task, with the reason."""
-
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # host:pid of the process holding the lease, for the operator reading a failed row.
-    worker = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        abstract = True
-
-
-class BackupRun(LeasedRun):
+# Backup runs, drills and exports are created "running" with a lease their process renews while it works
+# (backups/leases.py); its owner (host:pid:tag) stays on the row, for the operator reading a failed one.
+class BackupRun(LeasedJob):
     """One physical backup: what we asked for, and what the engine's repository says it holds."""
 
     Status = RunStatus
@@ -88,7 +78,7 @@ class BackupRun(LeasedRun):
         return None
 
 
-class RestoreVerification(LeasedRun):
+class RestoreVerification(LeasedJob):
     """A restore drill: a backup restored into a scratch cluster and checked."""
 
     Status = RunStatus
@@ -113,7 +103,7 @@ class RestoreVerification(LeasedRun):
         return f"verification {self.pk} ({self.status})"
 
 
-class TenantExport(LeasedRun):
+class TenantExport(LeasedJob):
     """One export of every tenant's rows, from one snapshot, as a versioned archive."""
 
     Status = RunStatus

@@ -1,9 +1,13 @@
 """Operators: lists of backups and exports, and "run now" buttons that go through the backups queue."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
+from backups.leases import lease_fields, lease_seconds
 from backups.models import BackupRun, TenantExport
 from tests.helpers import wait_for
 
@@ -19,6 +23,18 @@ def test_lists_render_with_filters(admin_client_logged_in):
     assert "L1F" in body and "2.0 MiB" in body and "Run full backup now" in body and "Verify latest" in body
     page = admin_client_logged_in.get(reverse("admin:backups_tenantexport_changelist") + "?status__exact=failed")
     assert page.status_code == 200 and "Failed" in page.content.decode()
+
+
+def test_a_run_shows_the_process_holding_its_lease_and_its_last_heartbeat(admin_client_logged_in):
+    run = BackupRun.objects.create(engine="pgbackrest", kind="full", **lease_fields())
+    # A heartbeat a day ago, so its time is on no other field of the page.
+    heartbeat = run.started_at - timedelta(days=1, hours=1, minutes=7)
+    BackupRun.objects.filter(pk=run.pk).update(lease_expires_at=heartbeat + timedelta(seconds=lease_seconds()))
+    page = admin_client_logged_in.get(reverse("admin:backups_backuprun_change", args=[run.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    shown = date_format(timezone.localtime(heartbeat), "DATETIME_FORMAT")
+    assert run.lease_owner in body and "Last heartbeat" in body and shown in body, shown
 
 
 def test_run_full_backup_now_goes_through_a_worker(admin_client_logged_in, celery_worker):
