@@ -33,7 +33,12 @@ def test_run_command_serves_embedded_platform(tmp_path):
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(REPO_ROOT / "bin" / "run")], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+            [str(REPO_ROOT / "bin" / "run")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -20,8 +20,7 @@ def _breakers() -> dict[str, float]:
 def test_active_endpoints_with_an_open_or_probing_breaker_are_counted(tenant, receiver):
     assert _breakers() == {"open": 0, "half_open": 0}
     endpoints = [
-        services.endpoint_create(tenant=tenant, url=receiver.url(f"/{n}"), event_types=["*"])[0]
-        for n in range(4)
+        services.endpoint_create(tenant=tenant, url=receiver.url(f"/{n}"), event_types=["*"])[0] for n in range(4)
     ]
     Endpoint.objects.filter(pk__in=[endpoints[0].pk, endpoints[1].pk]).update(breaker_state="open")
     Endpoint.objects.filter(pk=endpoints[2].pk).update(breaker_state="half_open")
