@@ -139,7 +139,7 @@ def event_fan_out(*, event_id) -> list:
 # --- the slow lane: retries, slow and failing endpoints, breaker probes --------------------------
 
 
-def _pump_lock_key() -> str:
+def pump_lock_key() -> str:
     return f"webhooks:slow-lane:{settings.WEBHOOKS_QUEUE}"
 
 
@@ -209,12 +209,15 @@ def deliveries_pump() -> int:
     """The slow lane: one loop at a time (a cache lock; without the cache, loops share the work through the
     leases). Sends what is due, looking for more every _CLAIM_EVERY_SECONDS while requests wait; when idle,
     queues itself for the next due delivery or probe. Returns how many attempts it started."""
-    lock = _pump_lock_key()
+    lock = pump_lock_key()
     try:
-        if not cache.add(lock, 1, timeout=settings.WEBHOOKS_LEASE_SECONDS):
-            return 0
+        locked = cache.add(lock, 1, timeout=settings.WEBHOOKS_LEASE_SECONDS)
     except Exception as exc:  # noqa: BLE001 - the lock only saves worker slots; the leases keep it correct
         logger.warning("webhooks: the cache is unavailable (%s); running the slow lane unlocked", type(exc).__name__)
+        locked = True
+    if not locked:
+        _pump_follow(lock)
+        return 0
     loop, sent, claimed = SendingLoop(), 0, 0
     deadline = time.monotonic() + settings.WEBHOOKS_LOOP_SECONDS
     next_claim = 0.0
@@ -239,6 +242,18 @@ def deliveries_pump() -> int:
             outbox.cache_delete(lock)
     _pump_schedule_next(ran_out=time.monotonic() >= deadline)
     return sent
+
+
+def _pump_follow(lock: str) -> None:
+    """The slow lane is held. A live loop queues the next one when it ends; but if its worker died, its lock
+    lasts until it runs out and nobody queues anything until the sweeper's next round. So a refused loop
+    queues one loop for when the lock runs out (one at a time: a mark that lasts as long as the lock)."""
+    try:
+        seconds = max((cache.pttl(lock) or 0) / 1000, _CLAIM_EVERY_SECONDS)
+    except Exception:  # noqa: BLE001 - a cache without pttl() (not Redis), or none: assume a whole lease
+        seconds = float(settings.WEBHOOKS_LEASE_SECONDS)
+    if outbox.cache_add(f"{lock}:follow", seconds):
+        pump_wake(at=timezone.now() + timedelta(seconds=seconds))
 
 
 def _pump_schedule_next(*, ran_out: bool) -> None:

@@ -94,6 +94,15 @@ def cache_delete(key: str) -> None:
         logger.warning("webhooks: could not clear %s (%s)", key, type(exc).__name__)
 
 
+def cache_add(key: str, timeout: float) -> bool:
+    """Set the mark unless it is set; True without a cache (the mark only saves work)."""
+    try:
+        return cache.add(key, 1, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - the mark is an optimisation
+        logger.warning("webhooks: could not set %s (%s)", key, type(exc).__name__)
+        return True
+
+
 def cache_touch(key: str, timeout: float) -> None:
     try:
         cache.touch(key, timeout)

@@ -1,9 +1,11 @@
 """End to end: services -> outbox -> real Redis -> real Celery worker -> real receivers on 127.0.0.1."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -11,6 +13,7 @@ from standardwebhooks import Webhook
 from tenants import services as tenant_services
 from tests.helpers import wait_for
 from webhooks import services
+from webhooks.delivery import pump_lock_key
 from webhooks.models import Delivery, Endpoint, Event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("webhooks_worker")]
@@ -91,6 +94,22 @@ def test_429_retry_after_is_honoured(tenant, receiver):
     delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED)
     first, second = receiver.received()
     assert second.at - first.at >= 1.9  # the schedule alone would retry after 0.2 s
+    assert [a.status_code for a in delivery.attempts.all()] == [429, 200]
+
+
+def test_a_slow_lane_lock_left_by_a_dead_worker_holds_a_retry_back_only_until_it_runs_out(tenant, receiver):
+    """A worker killed inside the slow lane's loop leaves the loop's lock until it expires. The loop queued
+    for a retry meanwhile is refused by that lock: it comes back when the lock runs out, rather than leaving
+    the retry to the sweeper (there is no sweeper in these tests: without that the delivery never ends)."""
+    receiver.script["/hook"] = [("retry_after", 429, "1"), ("ok",)]
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    cache.set(pump_lock_key(), "dead worker", timeout=4)
+    locked_at = time.monotonic()
+    tenant_services.tenant_suspend(tenant=tenant, reason="x")
+
+    delivery = _delivery(endpoint, Delivery.Status.SUCCEEDED, timeout=12)
+    first, second = receiver.received()
+    assert second.at - locked_at >= 3.5  # not before the dead worker's lock ran out
     assert [a.status_code for a in delivery.attempts.all()] == [429, 200]
 
 
