@@ -12,6 +12,10 @@ class InvalidationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The check constraint of both tables that record a purge.
+_STATUS_VALID = models.Q(status__in=InvalidationStatus.values)
+
+
 class Purge(models.Model):
     """What an invalidation and a provider request both record: paths purged through one backend, and how
     that went."""
@@ -50,9 +54,7 @@ class Invalidation(Purge):
     class Meta:
         ordering = ["-requested_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=InvalidationStatus.values), name="invalidation_status_valid"
-            ),
+            models.CheckConstraint(condition=_STATUS_VALID, name="invalidation_status_valid"),
         ]
         indexes = [models.Index(fields=["website", "status"], name="invalidation_website_status")]
 
@@ -78,9 +80,7 @@ class ProviderRequest(LeasedJob, Purge):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=InvalidationStatus.values), name="provider_request_status_valid"
-            ),
+            models.CheckConstraint(condition=_STATUS_VALID, name="provider_request_status_valid"),
         ]
         indexes = [
             models.Index(fields=["website", "status"], name="provider_request_website"),
