@@ -2,7 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input, MultilineText, QueryInteger
+from core.inputs import Input, LimitOverride, MultilineText, QueryInteger
 
 from .models import ApiKey
 from .scopes import SCOPES
@@ -79,10 +79,9 @@ class ApiKeyCreateInput(Input):
     name = serializers.CharField(max_length=200)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=list(SCOPES)), allow_empty=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    rate_limit_per_minute = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT,
-        help_text="At most the tenant's limit (400 naming it otherwise).",
-    )  # fmt: skip
+    rate_limit_per_minute = LimitOverride(
+        max_value=MAX_RATE_LIMIT, help_text="At most the tenant's limit (400 naming it otherwise)."
+    )
 
 
 @extend_schema_serializer(

@@ -87,15 +87,14 @@ class InvalidationCreateInput(Input):
     )
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "CloudFront", request_only=True,
-            value={"cdn_backend": "cloudfront", "cdn_config": {"distribution_id": "E2QWRUHAPOMQZL"},
-                   "cache_overrides": {"html": "public, max-age=60"}},
-        )
-    ]
-)  # fmt: skip
+# A website's CDN settings as sent and as answered: one example, so the two cannot drift apart.
+CDN_SETTINGS_EXAMPLE = {
+    "cdn_backend": "cloudfront", "cdn_config": {"distribution_id": "E2QWRUHAPOMQZL"},
+    "cache_overrides": {"html": "public, max-age=60"},
+}  # fmt: skip
+
+
+@extend_schema_serializer(examples=[OpenApiExample("CloudFront", value=CDN_SETTINGS_EXAMPLE, request_only=True)])
 class WebsiteCdnInput(Input):
     cdn_backend = serializers.CharField(max_length=50, required=False)
     cdn_config = serializers.DictField(required=False, help_text='Provider ids, e.g. {"distribution_id": "E123"}.')
@@ -105,15 +104,7 @@ class WebsiteCdnInput(Input):
     )  # fmt: skip
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "CloudFront", response_only=True,
-            value={"cdn_backend": "cloudfront", "cdn_config": {"distribution_id": "E2QWRUHAPOMQZL"},
-                   "cache_overrides": {"html": "public, max-age=60"}},
-        )
-    ]
-)  # fmt: skip
+@extend_schema_serializer(examples=[OpenApiExample("CloudFront", value=CDN_SETTINGS_EXAMPLE, response_only=True)])
 class WebsiteCdnOutput(serializers.Serializer):
     cdn_backend = serializers.CharField(help_text="An alias of CDN_BACKENDS.")
     cdn_config = serializers.DictField(help_text='Provider ids, e.g. {"distribution_id": "E123"}.')

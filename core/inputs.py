@@ -91,6 +91,14 @@ class QueryInteger(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class LimitOverride(serializers.IntegerField):
+    """A limit in place of a default one (the tier's, the plan's, the tenant's): optional, a whole number
+    from 1 up to `max_value`, and null goes back to the default."""
+
+    def __init__(self, *, max_value: int, **kwargs):
+        super().__init__(required=False, allow_null=True, min_value=1, max_value=max_value, **kwargs)
+
+
 def _json_type_error(field, value) -> str | None:
     if value is None:
         return None  # the field's own allow_null decides

@@ -4,7 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from core.inputs import Input, MultilineText
+from core.inputs import Input, LimitOverride, MultilineText
 
 from . import selectors
 from .hostnames import MAX_HOSTNAMES_PER_WEBSITE, normalize_hostnames, preview_host
@@ -76,18 +76,18 @@ class TenantCreateInput(Input):
 class TenantUpdateInput(Input):
     name = serializers.CharField(max_length=200, required=False)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
-    rate_limit_override = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT,
+    rate_limit_override = LimitOverride(
+        max_value=MAX_RATE_LIMIT,
         help_text="API requests a minute over all the tenant's keys instead of the tier's; null: the tier's.",
-    )  # fmt: skip
-    burst_override = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=1_000_000,
+    )
+    burst_override = LimitOverride(
+        max_value=1_000_000,
         help_text="Units a second over all the tenant's keys instead of its plan's burst; null: the plan's.",
-    )  # fmt: skip
-    monthly_quota_override = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_MONTHLY_QUOTA,
+    )
+    monthly_quota_override = LimitOverride(
+        max_value=MAX_MONTHLY_QUOTA,
         help_text="Units a calendar month (UTC) instead of its plan's quota; null: the plan's.",
-    )  # fmt: skip
+    )
 
 
 @extend_schema_serializer(
