@@ -24,7 +24,7 @@ from core.exceptions import ApplicationError
 from observability import metrics
 
 from .engines import get_engine
-from .engines.base import BackupEngine, BackupError, BackupInfo, Repository, RestoredCluster
+from .engines.base import BackupEngine, BackupError, BackupInfo, CopyRequest, Repository, RestoredCluster
 from .leases import lease_fields, lease_held, leases_reconcile
 from .locking import backup_lock
 from .models import BackupRun, RestoreVerification, RunStatus, Trigger
@@ -317,10 +317,14 @@ def _drill(engine: BackupEngine, run: BackupRun, verification: RestoreVerificati
     else:
         expected = run.row_counts
     database = connection.settings_dict["NAME"]
-    with engine.restored_copy(
-        label=run.label, dbname=database, repo=run.repo, scratch_dir=scratch,
+    scratch_copy = CopyRequest(
+        label=run.label,
+        dbname=database,
+        repo=run.repo,
+        scratch_dir=scratch,
         target_name=point["name"] if point else None,
-    ) as cluster:  # fmt: skip
+    )
+    with engine.restored_copy(scratch_copy) as cluster:
         details["recovered_lsn"], details["recovered_time"] = cluster.recovered_lsn, cluster.recovered_time
         with contextlib.closing(cluster.connect()) as restored:
             cursor = restored.cursor()

@@ -12,7 +12,33 @@ class InvalidationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Invalidation(models.Model):
+# The check constraint of both tables that record a purge.
+_STATUS_VALID = models.Q(status__in=InvalidationStatus.values)
+
+
+class Purge(models.Model):
+    """What an invalidation and a provider request both record: paths purged through one backend, and how
+    that went."""
+
+    Status = InvalidationStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    backend = models.CharField(max_length=50)
+    # Canonical paths (cdn.paths), as an invalidation was asked for them; a provider request carries its
+    # invalidations' paths, and their hostnames below.
+    paths = models.JSONField(default=list)
+    # Hostnames purged besides the website's own (ones it stopped answering to: removed, or lapsed).
+    hostnames = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Invalidation(Purge):
     """A purge asked for by a client (API, admin, command, deploy): the record whose id it was given.
 
     Requests within the batching window are sent together: each invalidation links to the provider
@@ -20,28 +46,15 @@ class Invalidation(models.Model):
     an invalidation.
     """
 
-    Status = InvalidationStatus
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     website = models.ForeignKey("tenants.Website", on_delete=models.CASCADE, related_name="invalidations")
-    backend = models.CharField(max_length=50)
-    paths = models.JSONField(default=list)  # canonical (cdn.paths), as requested
-    # Hostnames purged besides the website's own (ones it stopped answering to: removed, or lapsed).
-    hostnames = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(blank=True)
     requests = models.ManyToManyField("ProviderRequest", related_name="invalidations", blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=InvalidationStatus.values), name="invalidation_status_valid"
-            ),
+            models.CheckConstraint(condition=_STATUS_VALID, name="invalidation_status_valid"),
         ]
         indexes = [models.Index(fields=["website", "status"], name="invalidation_website_status")]
 
@@ -49,38 +62,25 @@ class Invalidation(models.Model):
         return f"{self.website} {self.status} ({len(self.paths)} paths)"
 
 
-class ProviderRequest(LeasedJob):
+class ProviderRequest(LeasedJob, Purge):
     """One request to a CDN provider (a CloudFront invalidation, a Cloudflare purge, PURGE/BANs to Varnish).
 
     Sent under a lease; a failure is retried with a growing delay until CDN_INVALIDATION_MAX_ATTEMPTS,
     then the request and the invalidations it carries are failed with the error.
     """
 
-    Status = InvalidationStatus
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     website = models.ForeignKey("tenants.Website", on_delete=models.CASCADE, related_name="cdn_requests")
-    backend = models.CharField(max_length=50)
     # The provider-side thing purged (distribution id, zone id, node list) and the provider's request id.
     target = models.CharField(max_length=200, blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
-    paths = models.JSONField(default=list)
-    # Former hostnames of the website its invalidations asked to purge (Invalidation.hostnames).
-    hostnames = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(blank=True)
     # A retried or deferred request is not sent before this time.
     not_before = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=InvalidationStatus.values), name="provider_request_status_valid"
-            ),
+            models.CheckConstraint(condition=_STATUS_VALID, name="provider_request_status_valid"),
         ]
         indexes = [
             models.Index(fields=["website", "status"], name="provider_request_website"),

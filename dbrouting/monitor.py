@@ -21,6 +21,8 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 
+from core.singletons import process_singleton
+
 logger = logging.getLogger(__name__)
 
 MONITOR_APPLICATION_NAME = "platform-replica-monitor"
@@ -246,17 +248,9 @@ class ReplicaMonitor:
         )
 
 
-_monitor: ReplicaMonitor | None = None
-_monitor_lock = threading.Lock()
-
-
+@process_singleton
 def get_monitor() -> ReplicaMonitor:
-    global _monitor
-    if _monitor is None:
-        with _monitor_lock:
-            if _monitor is None:
-                _monitor = ReplicaMonitor(tuple(settings.DATABASE_REPLICAS))
-    return _monitor
+    return ReplicaMonitor(tuple(settings.DATABASE_REPLICAS))
 
 
 def replicas_wait_for(lsn: int, *, timeout: float = 30.0) -> None:

@@ -9,6 +9,8 @@ drops only its own metrics and sets `metrics_source_up{source=...}` to 0.
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -86,6 +88,28 @@ class PlatformStateCollector(Collector):
             up.add_metric([name], 1 if ok else 0)
             yield from families
         yield up
+
+
+@dataclass(frozen=True)
+class Series:
+    """One family of a source's table of per-row series: `value` reads the row's sample (None: no sample)."""
+
+    name: str
+    documentation: str
+    value: Callable[[Any], float | None]
+    family: type = GaugeMetricFamily  # CounterMetricFamily for a counter (exposed with _total)
+
+
+def labelled_families(label: str, series: Iterable[Series], rows: Iterable[tuple[str, Any]]) -> list:
+    """One family per series, each with one sample per (label value, row) pair: a source declares its
+    series as a table instead of building each family and adding each sample by hand."""
+    families = [(one, one.family(one.name, one.documentation, labels=[label])) for one in series]
+    for label_value, row in rows:
+        for one, family in families:
+            value = one.value(row)
+            if value is not None:
+                family.add_metric([label_value], value)
+    return [family for _, family in families]
 
 
 # --- the platform's own source: the broker's queues ---------------------------------------------

@@ -29,9 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from django.conf import settings
-
 from cdn.policy import cache_control_for, content_type_for
+from core.configuration import FromSettings, setting
 from core.exceptions import ApplicationError
 from core.objectstore import ObjectPut, ObjectStore
 
@@ -54,18 +53,10 @@ class BundleError(ApplicationError):
 
 
 @dataclass(frozen=True)
-class BundleLimits:
-    max_archive_bytes: int
-    max_total_bytes: int
-    max_files: int
-
-    @classmethod
-    def from_settings(cls) -> "BundleLimits":
-        return cls(
-            max_archive_bytes=settings.DEPLOY_BUNDLE_MAX_BYTES,
-            max_total_bytes=settings.DEPLOY_BUNDLE_MAX_UNPACKED_BYTES,
-            max_files=settings.DEPLOY_BUNDLE_MAX_FILES,
-        )
+class BundleLimits(FromSettings):
+    max_archive_bytes: int = setting("DEPLOY_BUNDLE_MAX_BYTES")
+    max_total_bytes: int = setting("DEPLOY_BUNDLE_MAX_UNPACKED_BYTES")
+    max_files: int = setting("DEPLOY_BUNDLE_MAX_FILES")
 
 
 @dataclass

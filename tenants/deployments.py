@@ -26,6 +26,10 @@ from .selectors import deployment_rollback_target
 
 logger = logging.getLogger(__name__)
 
+# What a deployment serves: where its files are and what they are. A run writes them once it has published
+# the bundle; a rollback copies them from the deployment it returns to.
+SERVED_FILES_FIELDS = ("storage_prefix", "manifest", "file_count", "total_bytes")
+
 
 def _deployment_data(deployment: Deployment) -> dict:
     return {
@@ -295,7 +299,7 @@ def deployment_execute(*, deployment: Deployment) -> Deployment:
             deployment.manifest = manifest
             deployment.file_count = len(manifest)
             deployment.total_bytes = sum(entry["size"] for entry in manifest.values())
-            deployment.save(update_fields=["storage_prefix", "manifest", "file_count", "total_bytes"])
+            deployment.save(update_fields=SERVED_FILES_FIELDS)
             return deployment_succeed(deployment=deployment, lease=lease)
     except LeaseLost:
         logger.warning("deployment %s: the lease was taken over before activation", deployment.pk)
@@ -379,10 +383,7 @@ def deployment_rollback(*, website: Website, to: Deployment | None = None, descr
         trigger=Deployment.Trigger.ROLLBACK,
         description=(description or f"rollback to #{to.number}")[:500],
         source_deployment=to,
-        storage_prefix=to.storage_prefix,
-        manifest=to.manifest,
-        file_count=to.file_count,
-        total_bytes=to.total_bytes,
+        **{name: getattr(to, name) for name in SERVED_FILES_FIELDS},
         started_at=now,
         finished_at=now,
     )

@@ -1,8 +1,12 @@
 """The tenants' scrape-time metric sources (registered in TenantsConfig.ready; observability/collectors.py)."""
 
+from operator import attrgetter
+
 from django.conf import settings
 from django.db.models import Count
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from observability.collectors import Series, labelled_families
 
 from .models import Tenant, Website
 from .usage import tenant_usage_list
@@ -36,29 +40,34 @@ def database_families() -> list:
     ]
 
 
+# One sample per tenant, from its usage (tenants/usage.py).
+USAGE_SERIES = (
+    Series("tenant_storage_bytes", "Bytes of the tenant's deployed assets.", attrgetter("storage_bytes")),
+    Series(
+        "tenant_bandwidth_bytes",
+        "Bytes of the tenant's assets served by the origin.",
+        attrgetter("bandwidth_bytes"),
+        CounterMetricFamily,
+    ),
+    Series(
+        "tenant_requests",
+        "Requests for the tenant's websites served by the origin.",
+        attrgetter("requests"),
+        CounterMetricFamily,
+    ),
+    Series(
+        "tenant_deployments_succeeded", "Succeeded deployments of the tenant (all time).", attrgetter("deployments")
+    ),
+    Series(
+        "tenant_cost_dollars",
+        "Cost attributed to the tenant at the configured unit prices (USAGE_PRICE_*).",
+        lambda usage: float(usage.cost.total),
+    ),
+)
+
+
 def tenant_usage_families() -> list:
     if not settings.METRICS_TENANT_USAGE_ENABLED:
         return []
-    storage = GaugeMetricFamily("tenant_storage_bytes", "Bytes of the tenant's deployed assets.", labels=["tenant_id"])
-    bandwidth = CounterMetricFamily(
-        "tenant_bandwidth_bytes", "Bytes of the tenant's assets served by the origin.", labels=["tenant_id"]
-    )
-    requests = CounterMetricFamily(
-        "tenant_requests", "Requests for the tenant's websites served by the origin.", labels=["tenant_id"]
-    )
-    deployments = GaugeMetricFamily(
-        "tenant_deployments_succeeded", "Succeeded deployments of the tenant (all time).", labels=["tenant_id"]
-    )
-    cost = GaugeMetricFamily(
-        "tenant_cost_dollars",
-        "Cost attributed to the tenant at the configured unit prices (USAGE_PRICE_*).",
-        labels=["tenant_id"],
-    )
-    for usage in tenant_usage_list(limit=settings.METRICS_TENANT_SERIES_LIMIT):
-        labels = [str(usage.tenant_id)]
-        storage.add_metric(labels, usage.storage_bytes)
-        bandwidth.add_metric(labels, usage.bandwidth_bytes)
-        requests.add_metric(labels, usage.requests)
-        deployments.add_metric(labels, usage.deployments)
-        cost.add_metric(labels, float(usage.cost.total))
-    return [storage, bandwidth, requests, deployments, cost]
+    usages = tenant_usage_list(limit=settings.METRICS_TENANT_SERIES_LIMIT)
+    return labelled_families("tenant_id", USAGE_SERIES, ((str(usage.tenant_id), usage) for usage in usages))

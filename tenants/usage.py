@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q, Sum
 
+from core.configuration import FromSettings, setting
 from observability import metrics
 
 from .models import Deployment, Tenant, Website
@@ -78,20 +79,11 @@ def usage_record(*, tenant_id, requests: int = 0, bytes_served: int = 0) -> None
 
 
 @dataclass(frozen=True)
-class UnitPrices:
-    storage_gib_month: Decimal
-    bandwidth_gib: Decimal
-    requests_million: Decimal
-    deployment: Decimal
-
-    @classmethod
-    def from_settings(cls) -> "UnitPrices":
-        return cls(
-            storage_gib_month=settings.USAGE_PRICE_STORAGE_GIB_MONTH,
-            bandwidth_gib=settings.USAGE_PRICE_BANDWIDTH_GIB,
-            requests_million=settings.USAGE_PRICE_REQUESTS_MILLION,
-            deployment=settings.USAGE_PRICE_DEPLOYMENT,
-        )
+class UnitPrices(FromSettings):
+    storage_gib_month: Decimal = setting("USAGE_PRICE_STORAGE_GIB_MONTH")
+    bandwidth_gib: Decimal = setting("USAGE_PRICE_BANDWIDTH_GIB")
+    requests_million: Decimal = setting("USAGE_PRICE_REQUESTS_MILLION")
+    deployment: Decimal = setting("USAGE_PRICE_DEPLOYMENT")
 
 
 @dataclass(frozen=True)

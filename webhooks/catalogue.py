@@ -19,9 +19,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class EventType:
     name: str
-    version: int
     description: str
     example: dict
+    version: int = 1
 
 
 _TENANT_SUSPENDED = {
@@ -45,70 +45,34 @@ _QUOTA = {
 }  # fmt: skip
 _EXPORT = {"id": "uuid", "object_key": "exports/…", "size_bytes": 1234, "error": "str"}
 
-EVENT_TYPES: dict[str, EventType] = {
-    event.name: event
-    for event in (
-        EventType("tenant.suspended", 1, "The tenant was suspended; its API access stopped.", {"tenant": _TENANT_SUSPENDED}),
-        EventType("tenant.reactivated", 1, "The tenant was reactivated.", {"tenant": _TENANT_REACTIVATED}),
-        EventType("website.created", 1, "A website was created.", {"website": _WEBSITE}),
-        EventType("website.updated", 1, "A website's name, status or hostnames changed.", {"website": _WEBSITE}),
-        EventType("website.deleted", 1, "A website was deleted.", {"website": {"id": "uuid", "name": "Site"}}),
-        EventType(
-            "hostname.verified", 1, "A custom hostname's DNS record was found: it is served.", {"hostname": _HOSTNAME}
-        ),
-        EventType(
-            "hostname.verification_failed",
-            1,
-            "A pending hostname's record was not found in time; checks stopped until one is asked for.",
-            {"hostname": _HOSTNAME},
-        ),
-        EventType(
-            "hostname.record_missing",
-            1,
-            "A verified hostname's DNS record is gone; it stops being served after the grace period.",
-            {"hostname": _HOSTNAME},
-        ),
-        EventType(
-            "hostname.unverified",
-            1,
-            "A verified hostname's record stayed missing: it is no longer served.",
-            {"hostname": _HOSTNAME},
-        ),
-        EventType("deployment.started", 1, "A deployment started running.", {"deployment": _DEPLOYMENT}),
-        EventType("deployment.succeeded", 1, "A deployment succeeded and is now served.", {"deployment": _DEPLOYMENT}),
-        EventType(
-            "deployment.failed",
-            1,
-            "A deployment failed; the previous one is still served.",
-            {"deployment": _DEPLOYMENT},
-        ),
-        EventType("apikey.created", 1, "An API key was created (the key itself is never sent).", {"apikey": _APIKEY}),
-        EventType("apikey.revoked", 1, "An API key was revoked.", {"apikey": _APIKEY}),
-        EventType(
-            "usage.quota.warning",
-            1,
-            "The tenant used 80 % of its monthly API quota (sent once a month).",
-            {"usage": _QUOTA},
-        ),
-        EventType(
-            "usage.quota.exceeded",
-            1,
-            "The tenant used its whole monthly API quota: requests are refused (429) until the month ends.",
-            {"usage": _QUOTA},
-        ),
-        EventType("cdn.invalidation.completed", 1, "A CDN invalidation completed.", {"invalidation": _INVALIDATION}),
-        EventType("cdn.invalidation.failed", 1, "A CDN invalidation failed.", {"invalidation": _INVALIDATION}),
-        EventType("backup.tenant_export.completed", 1, "A tenant export is ready.", {"export": _EXPORT}),
-        EventType("backup.tenant_export.failed", 1, "A tenant export failed.", {"export": _EXPORT}),
-        EventType(
-            "webhook.endpoint.disabled",
-            1,
-            "An endpoint was disabled (410 Gone, or failing for too long).",
-            {"endpoint": {"id": "uuid", "url": "https://…", "reason": "str"}},
-        ),
-        EventType("ping", 1, "A test event sent on request to one endpoint.", {"message": "ping"}),
-    )
-}
+# One row an event type: its name, what happened, an example of its data (version 1 unless it says).
+# fmt: off
+_CATALOGUE = (
+    EventType("tenant.suspended", "The tenant was suspended; its API access stopped.", {"tenant": _TENANT_SUSPENDED}),
+    EventType("tenant.reactivated", "The tenant was reactivated.", {"tenant": _TENANT_REACTIVATED}),
+    EventType("website.created", "A website was created.", {"website": _WEBSITE}),
+    EventType("website.updated", "A website's name, status or hostnames changed.", {"website": _WEBSITE}),
+    EventType("website.deleted", "A website was deleted.", {"website": {"id": "uuid", "name": "Site"}}),
+    EventType("hostname.verified", "A custom hostname's DNS record was found: it is served.", {"hostname": _HOSTNAME}),
+    EventType("hostname.verification_failed", "A pending hostname's record was not found in time; checks stopped until one is asked for.", {"hostname": _HOSTNAME}),
+    EventType("hostname.record_missing", "A verified hostname's DNS record is gone; it stops being served after the grace period.", {"hostname": _HOSTNAME}),
+    EventType("hostname.unverified", "A verified hostname's record stayed missing: it is no longer served.", {"hostname": _HOSTNAME}),
+    EventType("deployment.started", "A deployment started running.", {"deployment": _DEPLOYMENT}),
+    EventType("deployment.succeeded", "A deployment succeeded and is now served.", {"deployment": _DEPLOYMENT}),
+    EventType("deployment.failed", "A deployment failed; the previous one is still served.", {"deployment": _DEPLOYMENT}),
+    EventType("apikey.created", "An API key was created (the key itself is never sent).", {"apikey": _APIKEY}),
+    EventType("apikey.revoked", "An API key was revoked.", {"apikey": _APIKEY}),
+    EventType("usage.quota.warning", "The tenant used 80 % of its monthly API quota (sent once a month).", {"usage": _QUOTA}),
+    EventType("usage.quota.exceeded", "The tenant used its whole monthly API quota: requests are refused (429) until the month ends.", {"usage": _QUOTA}),
+    EventType("cdn.invalidation.completed", "A CDN invalidation completed.", {"invalidation": _INVALIDATION}),
+    EventType("cdn.invalidation.failed", "A CDN invalidation failed.", {"invalidation": _INVALIDATION}),
+    EventType("backup.tenant_export.completed", "A tenant export is ready.", {"export": _EXPORT}),
+    EventType("backup.tenant_export.failed", "A tenant export failed.", {"export": _EXPORT}),
+    EventType("webhook.endpoint.disabled", "An endpoint was disabled (410 Gone, or failing for too long).", {"endpoint": {"id": "uuid", "url": "https://…", "reason": "str"}}),
+    EventType("ping", "A test event sent on request to one endpoint.", {"message": "ping"}),
+)
+# fmt: on
+EVENT_TYPES: dict[str, EventType] = {event.name: event for event in _CATALOGUE}
 
 # Types only sent explicitly, never through a subscription.
 UNSUBSCRIBABLE = {"ping"}

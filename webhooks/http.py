@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import pycurl
 from django.conf import settings
 
+from core.singletons import process_singleton
+
 from .ssrf import Destination
 
 EXCERPT_BYTES = 1024
@@ -320,19 +322,12 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
-_client: PinnedClient | None = None
-_client_lock = threading.Lock()
-
-
+@process_singleton
 def client() -> PinnedClient:
     """The process's client (its connections are the process's own, created on first use after a fork)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = PinnedClient(
-                pool_maxsize=settings.WEBHOOKS_POOL_MAXSIZE,
-                connect_timeout=settings.WEBHOOKS_CONNECT_TIMEOUT,
-                read_timeout=settings.WEBHOOKS_READ_TIMEOUT,
-                concurrency=settings.WEBHOOKS_SEND_CONCURRENCY,
-            )
-        return _client
+    return PinnedClient(
+        pool_maxsize=settings.WEBHOOKS_POOL_MAXSIZE,
+        connect_timeout=settings.WEBHOOKS_CONNECT_TIMEOUT,
+        read_timeout=settings.WEBHOOKS_READ_TIMEOUT,
+        concurrency=settings.WEBHOOKS_SEND_CONCURRENCY,
+    )

@@ -21,12 +21,13 @@ cluster they would need a common hash tag. One Redis or Sentinel, as deployed, i
 
 import abc
 import datetime
-import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from django.conf import settings
+
+from core.singletons import process_singleton
 
 WINDOW_SECONDS = 60  # the per-minute windows (the tenant's, a key's own)
 BURST_WINDOW_SECONDS = 1
@@ -223,24 +224,15 @@ class GatewayStore(abc.ABC):
         """Empty a key's window (and its tenant's windows, when named; never its month)."""
 
 
-_store: GatewayStore | None = None
-_store_lock = threading.Lock()
-
-
+@process_singleton
 def gateway_store() -> GatewayStore:
     """The store for this process: Redis when REDIS_URL is set, else in memory (embedded_store.py)."""
-    global _store
-    if _store is None:
-        with _store_lock:
-            if _store is None:
-                if settings.REDIS_URL:
-                    from django_redis import get_redis_connection
+    if settings.REDIS_URL:
+        from django_redis import get_redis_connection
 
-                    from .redis_store import RedisGatewayStore
+        from .redis_store import RedisGatewayStore
 
-                    _store = RedisGatewayStore(get_redis_connection("default"))
-                else:
-                    from .embedded_store import EmbeddedGatewayStore
+        return RedisGatewayStore(get_redis_connection("default"))
+    from .embedded_store import EmbeddedGatewayStore
 
-                    _store = EmbeddedGatewayStore()
-    return _store
+    return EmbeddedGatewayStore()

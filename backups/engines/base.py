@@ -149,6 +149,21 @@ class RestoredCluster:
     vendor: str = "postgresql"
 
 
+@dataclass(frozen=True)
+class CopyRequest:
+    """Which scratch copy restored_copy makes; declared once so every engine takes the same options."""
+
+    label: str | None = None  # the backup; the latest when None
+    dbname: str | None = None  # the database the copy connects to; the default database's when None
+    repo: int | None = None  # the repository; the default one when None
+    scratch_dir: str | None = None  # where the copy goes; a new temporary folder when None
+    target_name: str | None = None  # a named restore point to replay WAL up to; the backup's end when None
+
+
+# The latest backup of the default repository, into a new scratch folder.
+DEFAULT_COPY = CopyRequest()
+
+
 class BackupEngine:
     """Required: backup, list_backups, expire. Optional capabilities are flags."""
 
@@ -195,15 +210,7 @@ class BackupEngine:
         """Check the checksums of what the repository holds; returns a summary, raises BackupError."""
         return "nothing to verify beyond the restore drill"
 
-    def restored_copy(
-        self,
-        *,
-        label: str | None = None,
-        dbname: str | None = None,
-        repo: int | None = None,
-        scratch_dir: str | None = None,
-        target_name: str | None = None,
-    ) -> AbstractContextManager[RestoredCluster]:
+    def restored_copy(self, request: CopyRequest = DEFAULT_COPY) -> AbstractContextManager[RestoredCluster]:
         """A scratch copy of a backup (the latest by default), removed on exit."""
         raise NotImplementedError
 

@@ -35,10 +35,12 @@ from pathlib import Path
 from django.conf import settings
 
 from .base import (
+    DEFAULT_COPY,
     BackupCommandError,
     BackupEngine,
     BackupError,
     BackupInfo,
+    CopyRequest,
     Repository,
     RepositoryUnreachable,
     RestoredCluster,
@@ -601,23 +603,15 @@ class PgBackRestEngine(BackupEngine):
             pause = min(pause * 2, 1.0)
 
     @contextlib.contextmanager
-    def restored_copy(
-        self,
-        *,
-        label: str | None = None,
-        dbname: str | None = None,
-        repo: int | None = None,
-        scratch_dir: str | None = None,
-        target_name: str | None = None,
-    ) -> Iterator[RestoredCluster]:
-        scratch = scratch_dir or tempfile.mkdtemp(prefix="restore-drill-", dir=settings.BACKUP_SCRATCH_DIR)
+    def restored_copy(self, request: CopyRequest = DEFAULT_COPY) -> Iterator[RestoredCluster]:
+        scratch = request.scratch_dir or tempfile.mkdtemp(prefix="restore-drill-", dir=settings.BACKUP_SCRATCH_DIR)
         os.chmod(scratch, 0o755)  # noqa: S103 - the database OS user must traverse it
         data_dir = os.path.join(scratch, "data")
         cluster = None
         try:
             cluster = self.restore(
-                to=data_dir, port=free_port(), label=label, repo=repo, immediate=target_name is None,
-                target_name=target_name, dbname=dbname,
+                to=data_dir, port=free_port(), label=request.label, repo=request.repo,
+                immediate=request.target_name is None, target_name=request.target_name, dbname=request.dbname,
             )  # fmt: skip
             yield cluster
         finally:

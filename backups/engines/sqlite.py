@@ -8,7 +8,16 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .base import BackupEngine, BackupError, BackupInfo, BackupNotSupported, Repository, RestoredCluster
+from .base import (
+    DEFAULT_COPY,
+    BackupEngine,
+    BackupError,
+    BackupInfo,
+    BackupNotSupported,
+    CopyRequest,
+    Repository,
+    RestoredCluster,
+)
 
 INCREMENTAL_MESSAGE = (
     "incremental backups and point-in-time recovery need PostgreSQL with pgBackRest "
@@ -91,19 +100,11 @@ class SQLiteEngine(BackupEngine):
         return "\n".join(lines)
 
     @contextlib.contextmanager
-    def restored_copy(
-        self,
-        *,
-        label: str | None = None,
-        dbname: str | None = None,
-        repo: int | None = None,
-        scratch_dir: str | None = None,
-        target_name: str | None = None,
-    ) -> Iterator[RestoredCluster]:
+    def restored_copy(self, request: CopyRequest = DEFAULT_COPY) -> Iterator[RestoredCluster]:
         backups = self.list_backups()
-        chosen = [b for b in backups if b.label == label] if label else backups[-1:]
+        chosen = [b for b in backups if b.label == request.label] if request.label else backups[-1:]
         if not chosen:
-            raise BackupError(f"no backup {label or ''} to restore".replace("  ", " "))
+            raise BackupError(f"no backup {request.label or ''} to restore".replace("  ", " "))
         path = self.directory / f"{chosen[0].label}.sqlite3"
         # Read-only: a drill must never change the backup it checks.
         cluster = RestoredCluster(
