@@ -25,6 +25,7 @@ class Objects:
 
 
 def tenant_with_everything(slug: str, *, tier: str = "professional") -> Objects:
+    from django.db import transaction
     from django.utils import timezone
 
     from apikeys import services as apikey_services
@@ -42,11 +43,14 @@ def tenant_with_everything(slug: str, *, tier: str = "professional") -> Objects:
     endpoint, _ = webhook_services.endpoint_create(
         tenant=tenant, url="http://127.0.0.1:9/hook", event_types=["*"], signature_scheme="v1a"
     )
-    event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
-    webhook_services.event_fan_out(event_id=event.pk)
-    delivery = Delivery.objects.get(endpoint=endpoint, event=event)
-    # A failed delivery, so bulk replay and redeliver have something to act on.
-    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
+    # A failed delivery, so bulk replay and redeliver have something to act on. Fanned out and failed in the
+    # transaction that records the event: a Celery worker that a commit wakes finds it done, rather than
+    # racing the fixture for the event (it skips the row the fixture locked and the fixture then finds none).
+    with transaction.atomic():
+        event = webhook_services.event_record(tenant=tenant, type="website.created", data={"website": {"id": "x"}})
+        webhook_services.event_fan_out(event_id=event.pk)
+        delivery = Delivery.objects.get(endpoint=endpoint, event=event)
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, finished_at=timezone.now())
     api_key, _ = apikey_services.apikey_create(tenant=tenant, name=f"key of {slug}", scopes=list(SCOPES))
     invalidation = cdn_services.invalidation_request(website=website, paths=["/"], reason="fixture")
     return Objects(
