@@ -172,12 +172,18 @@ def test_database_env(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="session")
 def celery_worker(test_database_env, tmp_path_factory):
-    """A real Celery worker process consuming every queue, on the test database."""
+    """A real Celery worker process consuming every queue, on the test database.
+
+    It sends webhooks as the webhooks tests' worker does (tests/webhooks/conftest.py), slow-lane lock
+    included: the slow lane claims every due delivery in the database, whichever queue woke it, so a worker
+    configured otherwise would take the webhooks tests' retries and fail them (refused by its SSRF guard)."""
     from platform_site.celery import QUEUES, app
+    from tests.webhooks.conftest import WEBHOOKS_TEST_ENV
     from tests.workers import CeleryWorker
 
     app.control.purge()
-    worker = CeleryWorker(test_database_env, tmp_path_factory.mktemp("celery") / "worker.log", queues=QUEUES,
+    env = {**test_database_env, **WEBHOOKS_TEST_ENV}
+    worker = CeleryWorker(env, tmp_path_factory.mktemp("celery") / "worker.log", queues=QUEUES,
                           hostname=f"test-{os.getpid()}@localhost", concurrency=2)  # fmt: skip
     worker.start()
     yield worker.process

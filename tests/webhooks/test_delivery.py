@@ -113,6 +113,26 @@ def test_a_slow_lane_lock_left_by_a_dead_worker_holds_a_retry_back_only_until_it
     assert [a.status_code for a in delivery.attempts.all()] == [429, 200]
 
 
+def test_the_session_workers_slow_lane_sends_these_deliveries_as_configured_here(
+    tenant, receiver, celery_worker, monkeypatch
+):
+    """The session's worker (every queue, tests/conftest.py) shares this database, and a slow-lane loop
+    claims every due delivery whichever queue woke it: one it runs must send as configured here. It once
+    failed a retry of these tests as not HTTPS (a fresh-clone run: the 429 retry never came)."""
+    from webhooks import delivery as delivery_module
+    from webhooks import tasks
+
+    endpoint, _ = _endpoint(tenant, receiver.url())
+    monkeypatch.setattr(delivery_module, "pump_wake", lambda at=None: None)  # only the session worker's loop
+    event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"id": str(tenant.pk)}})
+    assert len(services.event_fan_out(event_id=event.pk)) == 1
+    tasks.deliveries_pump_task.apply_async(queue="webhooks")  # consumed by the session worker only
+
+    delivery = _delivery(endpoint)
+    assert delivery.status == Delivery.Status.SUCCEEDED, list(delivery.attempts.values("error"))
+    assert len(receiver.received()) == 1
+
+
 def test_410_gone_disables_the_endpoint_and_emits_endpoint_disabled(tenant, receiver):
     receiver.script["/gone"] = [("status", 410)]
     gone, _ = _endpoint(tenant, receiver.url("/gone"), ["website.*"])
