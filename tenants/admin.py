@@ -11,17 +11,9 @@ from django.contrib import admin, messages
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminTextInputWidget
 
+from console import workflows
 from console.display import status_badge, titled
 from console.roles import operator_may
-from console.workflows import (
-    AuditReasonForm,
-    OperatorAdminMixin,
-    ReasonForm,
-    Workflow,
-    admin_operator_action,
-    confirmed_action,
-    object_button,
-)
 from core.exceptions import ApplicationError
 
 from . import deployments, plans, services, verification
@@ -34,7 +26,7 @@ def _done(tenant: Tenant) -> dict:
     return {"status": tenant.status}
 
 
-class TenantForm(AuditReasonForm):
+class TenantForm(workflows.AuditReasonForm):
     class Meta:
         model = Tenant
         fields = ["name", "slug", "tier", "rate_limit_override", "burst_override", "monthly_quota_override"]
@@ -46,7 +38,7 @@ class TenantForm(AuditReasonForm):
         return data
 
 
-class UsagePlanForm(AuditReasonForm):
+class UsagePlanForm(workflows.AuditReasonForm):
     class Meta:
         model = UsagePlan
         fields = ["burst_per_second", "requests_per_minute", "monthly_quota"]
@@ -59,7 +51,7 @@ class UsagePlanForm(AuditReasonForm):
 
 
 @admin.register(UsagePlan)
-class UsagePlanAdmin(OperatorAdminMixin, ModelAdmin):
+class UsagePlanAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     """A tier's usage plan (docs/api-limits.md): editing needs console.change_tier, is audited, and reaches
     every tenant of the tier on its next request (through tenants.plans.usage_plan_update)."""
 
@@ -82,16 +74,17 @@ class UsagePlanAdmin(OperatorAdminMixin, ModelAdmin):
         detail = {field: {"from": form.initial.get(field), "to": values[field]} for field in form.changed_data
                   if field in values}  # fmt: skip
         try:
-            with admin_operator_action(request, permissions=("tenants.change_usageplan", "console.change_tier"),
-                                       action="usage_plan.update", target=obj, reason=data.get("audit_reason", ""),
-                                       detail=detail):  # fmt: skip
+            with workflows.admin_operator_action(request,
+                                                 permissions=("tenants.change_usageplan", "console.change_tier"),
+                                                 action="usage_plan.update", target=obj,
+                                                 reason=data.get("audit_reason", ""), detail=detail):  # fmt: skip
                 plans.usage_plan_update(tier=obj.tier, **values)
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
 
 
 @admin.register(Tenant)
-class TenantAdmin(OperatorAdminMixin, ModelAdmin):
+class TenantAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     form = TenantForm
     list_display = ["status_badge", "name", "slug", "tier", "requests_per_minute", "website_count", "created_at"]
     list_display_links = ["name"]
@@ -106,10 +99,12 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
     actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
     actions_detail = ["suspend_detail", "reactivate_detail"]
     delete_audit_action = "tenant.delete"
-    suspend_detail = object_button("suspend_detail", "suspend_selected", description="Suspend", url_path="suspend",
-                                   permission="suspend_tenant", danger=True, icon="block")  # fmt: skip
-    reactivate_detail = object_button("reactivate_detail", "reactivate_selected", description="Reactivate",
-                                      url_path="reactivate", permission="suspend_tenant", icon="play_circle")  # fmt: skip
+    suspend_detail = workflows.object_button("suspend_detail", "suspend_selected", description="Suspend",
+                                             url_path="suspend", permission="suspend_tenant", danger=True,
+                                             icon="block")  # fmt: skip
+    reactivate_detail = workflows.object_button("reactivate_detail", "reactivate_selected", description="Reactivate",
+                                                url_path="reactivate", permission="suspend_tenant",
+                                                icon="play_circle")  # fmt: skip
 
     @admin.display(description="Websites")
     def website_count(self, tenant):
@@ -153,15 +148,16 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
         limits = {field: data[field] for field in LIMIT_FIELDS if field in changed and field in data}
         try:
             if not change:
-                with admin_operator_action(request, permissions="tenants.add_tenant", action="tenant.create",
-                                           reason=reason) as audit:  # fmt: skip
+                with workflows.admin_operator_action(request, permissions="tenants.add_tenant", action="tenant.create",
+                                                     reason=reason) as audit:  # fmt: skip
                     tenant = services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
                     audit.target = tenant
                 obj.pk, obj._state.adding = tenant.pk, False
                 limits.pop("tier", None)
             elif "name" in changed:
-                with admin_operator_action(request, permissions="tenants.change_tenant", action="tenant.update",
-                                           target=obj, reason=reason, detail={"name": data["name"]}):  # fmt: skip
+                with workflows.admin_operator_action(request, permissions="tenants.change_tenant",
+                                                     action="tenant.update", target=obj, reason=reason,
+                                                     detail={"name": data["name"]}):  # fmt: skip
                     services.tenant_update(tenant=obj, name=data["name"])
             if limits:
                 self._change_limits(request, obj, form, limits, reason)
@@ -170,8 +166,9 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
 
     def _change_limits(self, request, tenant, form, limits: dict, reason: str) -> None:
         detail = {field: {"from": form.initial.get(field), "to": value} for field, value in limits.items()}
-        with admin_operator_action(request, permissions=("tenants.change_tenant", "console.change_tier"),
-                                   action="tenant.change_tier", target=tenant, reason=reason, detail=detail):  # fmt: skip
+        with workflows.admin_operator_action(request, permissions=("tenants.change_tenant", "console.change_tier"),
+                                             action="tenant.change_tier", target=tenant, reason=reason,
+                                             detail=detail):  # fmt: skip
             if "tier" in limits:
                 services.tenant_update(tenant=tenant, tier=limits["tier"])
             if "rate_limit_override" in limits:
@@ -186,7 +183,7 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
 
     @admin.action(description="Suspend selected tenants (API access stops at once)", permissions=["suspend_tenant"])
     def suspend_selected(self, request, queryset):
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="tenant.suspend", permission="console.suspend_tenant", title="Suspend tenants",
             question="Suspend these tenants? Their API keys are refused from the next request on.",
             submit_label="Yes, suspend", done_message="{count} tenant(s) suspended.", danger=True,
@@ -195,7 +192,7 @@ class TenantAdmin(OperatorAdminMixin, ModelAdmin):
 
     @admin.action(description="Reactivate selected tenants", permissions=["suspend_tenant"])
     def reactivate_selected(self, request, queryset):
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="tenant.reactivate", permission="console.suspend_tenant", title="Reactivate tenants",
             question="Reactivate these tenants? Their API keys work again from the next request on.",
             submit_label="Yes, reactivate", done_message="{count} tenant(s) reactivated.",
@@ -295,7 +292,7 @@ class HostnameAdmin(ModelAdmin):
 
     @admin.action(description="Check DNS verification now", permissions=["view"])
     def check_now(self, request, queryset):
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="hostname.verify", permission="tenants.view_hostname", title="Check hostnames now",
             question="Look these hostnames' _platform-challenge TXT records up now? A pending or failed hostname "
                      "found verified is served at once; one still missing is checked again with backoff.",
@@ -319,7 +316,7 @@ class DeploymentInline(TabularInline):
 CDN_FIELDS = ("cdn_backend", "cdn_config", "cache_overrides")
 
 
-class WebsiteForm(AuditReasonForm):
+class WebsiteForm(workflows.AuditReasonForm):
     class Meta:
         model = Website
         fields = ["tenant", "name", "status", *CDN_FIELDS]
@@ -327,7 +324,7 @@ class WebsiteForm(AuditReasonForm):
 
 
 @admin.register(Website)
-class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
+class WebsiteAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     form = WebsiteForm
     list_display = ["status_badge", "name", "tenant", "hostname_list", "active_deployment", "updated_at"]
     list_display_links = ["name"]
@@ -343,10 +340,11 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
     actions = ["invalidate_cdn_cache", "rollback_selected", "delete_through_service"]
     actions_detail = ["rollback_detail", "invalidate_detail"]
     delete_audit_action = "website.delete"
-    rollback_detail = object_button("rollback_detail", "rollback_selected", description="Roll back",
-                                    url_path="rollback", permission="change", icon="undo")  # fmt: skip
-    invalidate_detail = object_button("invalidate_detail", "invalidate_cdn_cache", description="Invalidate CDN cache",
-                                      url_path="invalidate", permission="invalidate_cdn", icon="cached")  # fmt: skip
+    rollback_detail = workflows.object_button("rollback_detail", "rollback_selected", description="Roll back",
+                                              url_path="rollback", permission="change", icon="undo")  # fmt: skip
+    invalidate_detail = workflows.object_button("invalidate_detail", "invalidate_cdn_cache",
+                                                description="Invalidate CDN cache", url_path="invalidate",
+                                                permission="invalidate_cdn", icon="cached")  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(self.readonly_fields)
@@ -365,19 +363,22 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
         cdn = {field: data[field] for field in CDN_FIELDS if field in changed and field in data}
         try:
             if not change:
-                with admin_operator_action(request, permissions="tenants.add_website", action="website.create",
-                                           reason=reason) as audit:  # fmt: skip
+                with workflows.admin_operator_action(request, permissions="tenants.add_website",
+                                                     action="website.create", reason=reason) as audit:  # fmt: skip
                     website = services.website_create(tenant=data["tenant"], name=data["name"])
                     audit.target = website
                 obj.pk, obj._state.adding = website.pk, False
             elif changed & {"name", "status"}:
                 fields = {field: data[field] for field in ("name", "status") if field in changed}
-                with admin_operator_action(request, permissions="tenants.change_website", action="website.update",
-                                           target=obj, reason=reason, detail=fields):  # fmt: skip
+                with workflows.admin_operator_action(request, permissions="tenants.change_website",
+                                                     action="website.update", target=obj, reason=reason,
+                                                     detail=fields):  # fmt: skip
                     services.website_update(website=obj, **fields)
             if cdn:
-                with admin_operator_action(request, permissions=("tenants.change_website", "console.configure_cdn"),
-                                           action="website.configure_cdn", target=obj, reason=reason, detail=cdn):  # fmt: skip
+                with workflows.admin_operator_action(request,
+                                                     permissions=("tenants.change_website", "console.configure_cdn"),
+                                                     action="website.configure_cdn", target=obj, reason=reason,
+                                                     detail=cdn):  # fmt: skip
                     website_cdn_update(website=obj, **cdn)
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
@@ -396,9 +397,10 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
                 if inline.cleaned_data and not inline.cleaned_data.get("DELETE") and inline.instance.hostname
             ]
             try:
-                with admin_operator_action(request, permissions="tenants.change_website", action="website.update",
-                                           target=form.instance, reason=form.cleaned_data.get("audit_reason", ""),
-                                           detail={"hostnames": hostnames}):  # fmt: skip
+                with workflows.admin_operator_action(request, permissions="tenants.change_website",
+                                                     action="website.update", target=form.instance,
+                                                     reason=form.cleaned_data.get("audit_reason", ""),
+                                                     detail={"hostnames": hostnames}):  # fmt: skip
                     services.website_update(website=form.instance, hostnames=hostnames)
             except ApplicationError as exc:
                 self.message_user(request, f"Hostnames not saved: {exc.message}", messages.ERROR)
@@ -416,7 +418,7 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
             invalidation = invalidation_request(website=website, paths=data["paths"], reason=data["reason"])
             return {"invalidation": str(invalidation.pk), "paths": invalidation.paths}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="website.invalidate_cdn", permission="console.invalidate_cdn", title="Invalidate CDN cache",
             question="Purge the CDN cache of these websites (the whole site, or only the paths below)?",
             submit_label="Invalidate", done_message="{count} invalidation(s) queued.",
@@ -430,7 +432,8 @@ class WebsiteAdmin(OperatorAdminMixin, ModelAdmin):
             deployment = deployments.deployment_rollback(website=website)
             return {"deployment": deployment.number, "serving": deployment.source_deployment.number}
 
-        return confirmed_action(self, request, queryset.select_related("active_deployment"), Workflow(
+        queryset = queryset.select_related("active_deployment")
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="website.rollback", permission="tenants.change_website", title="Roll back websites",
             question="Serve the previous deployment of these websites again?",
             consequence="The rollback is a new deployment that serves the earlier one's files; the CDN is purged "
@@ -458,7 +461,7 @@ def _describe_rollback(website: Website) -> str:
             f"(deployed {when:%Y-%m-%d %H:%M} UTC{', ' + target.description if target.description else ''})")  # fmt: skip
 
 
-class InvalidateCacheForm(ReasonForm):
+class InvalidateCacheForm(workflows.ReasonForm):
     paths = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
         required=False,
@@ -476,7 +479,7 @@ class InvalidateCacheForm(ReasonForm):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(OperatorAdminMixin, ModelAdmin):
+class DeploymentAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     view_only = True  # deployments change through deploys and rollbacks
     list_display = ["status_badge", "__str__", "trigger", "created_at", "started_at", "finished_at"]
     list_display_links = ["__str__"]

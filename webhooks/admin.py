@@ -7,30 +7,22 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
+from console import workflows
 from console.display import STATUS_COLOURS, ActiveFilter, status_badge, titled
-from console.workflows import (
-    AuditReasonForm,
-    OperatorAdminMixin,
-    ReasonForm,
-    Workflow,
-    admin_operator_action,
-    confirmed_action,
-    object_button,
-)
 from core.exceptions import ApplicationError
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event
 
 
-class EndpointForm(AuditReasonForm):
+class EndpointForm(workflows.AuditReasonForm):
     class Meta:
         model = Endpoint
         fields = ["description", "event_types"]
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
+class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     form = EndpointForm
     list_display = ["state_badge", "url", "tenant", "breaker", "lane", "signature_scheme", "failing_since"]
     list_display_links = ["url"]
@@ -50,12 +42,14 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
     actions = ["disable_selected", "enable_selected", "reset_breaker", "replay_failed", "delete_through_service"]
     actions_detail = ["replay_detail", "disable_detail", "enable_detail"]
     delete_audit_action = "endpoint.delete"
-    replay_detail = object_button("replay_detail", "replay_failed", description="Replay failed deliveries",
-                                  url_path="replay", permission="redeliver_webhook", icon="replay")  # fmt: skip
-    disable_detail = object_button("disable_detail", "disable_selected", description="Disable", url_path="disable",
-                                   permission="toggle_endpoint", danger=True, icon="block")  # fmt: skip
-    enable_detail = object_button("enable_detail", "enable_selected", description="Enable", url_path="enable",
-                                  permission="toggle_endpoint", icon="play_circle")  # fmt: skip
+    replay_detail = workflows.object_button("replay_detail", "replay_failed", description="Replay failed deliveries",
+                                            url_path="replay", permission="redeliver_webhook",
+                                            icon="replay")  # fmt: skip
+    disable_detail = workflows.object_button("disable_detail", "disable_selected", description="Disable",
+                                             url_path="disable", permission="toggle_endpoint", danger=True,
+                                             icon="block")  # fmt: skip
+    enable_detail = workflows.object_button("enable_detail", "enable_selected", description="Enable", url_path="enable",
+                                            permission="toggle_endpoint", icon="play_circle")  # fmt: skip
 
     @display(description="State", ordering="is_active", label=STATUS_COLOURS)
     def state_badge(self, endpoint):
@@ -84,8 +78,10 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
         if not fields:
             return
         try:
-            with admin_operator_action(request, permissions="webhooks.change_endpoint", action="endpoint.update",
-                                       target=obj, reason=form.cleaned_data.get("audit_reason", ""), detail=fields):  # fmt: skip
+            with workflows.admin_operator_action(request, permissions="webhooks.change_endpoint",
+                                                 action="endpoint.update", target=obj,
+                                                 reason=form.cleaned_data.get("audit_reason", ""),
+                                                 detail=fields):  # fmt: skip
                 services.endpoint_update(endpoint=obj, **fields)
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
@@ -100,7 +96,7 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
             endpoint = services.endpoint_disable(endpoint=endpoint, reason=data["reason"], notify=False)
             return {"is_active": endpoint.is_active}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="endpoint.disable", permission="console.toggle_endpoint", title="Disable webhook endpoints",
             question="Disable these endpoints? No delivery is attempted to them until they are enabled again.",
             submit_label="Yes, disable", done_message="{count} endpoint(s) disabled.", danger=True, perform=disable,
@@ -112,7 +108,7 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
         def enable(endpoint, data):
             return {"is_active": services.endpoint_enable(endpoint=endpoint).is_active}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="endpoint.enable", permission="console.toggle_endpoint", title="Enable webhook endpoints",
             question="Enable these endpoints? Deliveries to them are attempted again.",
             submit_label="Yes, enable", done_message="{count} endpoint(s) enabled.", perform=enable,
@@ -125,7 +121,7 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
             endpoint = services.endpoint_breaker_reset(endpoint=endpoint)
             return {"breaker_state": endpoint.breaker_state, "lane": endpoint.lane}
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="endpoint.breaker_reset", permission="console.toggle_endpoint",
             title="Close webhook circuit breakers",
             question="Close the breakers of these endpoints? Their waiting deliveries are sent at once, in the fast lane.",
@@ -140,7 +136,7 @@ class EndpointAdmin(OperatorAdminMixin, ModelAdmin):
             return {"replayed": services.deliveries_replay_failed(endpoint=endpoint, since=since),
                     "since": since.isoformat()}  # fmt: skip
 
-        return confirmed_action(self, request, queryset, Workflow(
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="endpoint.replay_failed", permission="console.redeliver_webhook",
             title="Replay failed webhook deliveries",
             question="Send every failed delivery of these endpoints created since the time below once more?",
@@ -153,7 +149,7 @@ def _describe_endpoint(endpoint) -> str:
     return f"{endpoint.url} ({endpoint.tenant}){'' if endpoint.is_active else ' — disabled'}"
 
 
-class ReplayForm(ReasonForm):
+class ReplayForm(workflows.ReasonForm):
     since = forms.DateTimeField(
         initial=lambda: (timezone.now() - timedelta(days=1)).replace(microsecond=0),
         help_text="UTC, e.g. 2026-01-31 14:00. Failed deliveries created since then are sent again.",
@@ -178,7 +174,7 @@ class AttemptInline(TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
+class DeliveryAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     view_only = True  # deliveries change through redelivery and replay
     list_display = [
         "status_badge",
@@ -200,8 +196,9 @@ class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
     inlines = [AttemptInline]
     actions = ["redeliver_selected"]
     actions_detail = ["redeliver_detail"]
-    redeliver_detail = object_button("redeliver_detail", "redeliver_selected", description="Redeliver",
-                                     url_path="redeliver", permission="redeliver_webhook", icon="send")  # fmt: skip
+    redeliver_detail = workflows.object_button("redeliver_detail", "redeliver_selected", description="Redeliver",
+                                               url_path="redeliver", permission="redeliver_webhook",
+                                               icon="send")  # fmt: skip
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, delivery):
@@ -216,7 +213,8 @@ class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
             delivery = services.delivery_redeliver(delivery=delivery)
             return {"endpoint": str(delivery.endpoint_id), "attempts_before": delivery.attempt_count}
 
-        return confirmed_action(self, request, queryset.select_related("event", "endpoint"), Workflow(
+        queryset = queryset.select_related("event", "endpoint")
+        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
             audit_action="delivery.redeliver", permission="console.redeliver_webhook",
             title="Redeliver webhook deliveries",
             question="Send these deliveries once more now (same webhook-id, so receivers can de-duplicate)?",
@@ -226,7 +224,7 @@ class DeliveryAdmin(OperatorAdminMixin, ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(OperatorAdminMixin, ModelAdmin):
+class EventAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     view_only = True
     list_display = ["type", "tenant", "version", "created_at", "fanned_out_at"]
     list_filter = [("type", titled("event type")), ("created_at", titled("creation date"))]
