@@ -90,30 +90,34 @@ class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
         services.endpoint_delete(endpoint=endpoint)
         return {"url": endpoint.url, "tenant": str(endpoint.tenant_id)}
 
+    def _confirm_on_endpoints(self, request, queryset, **workflow):
+        """The confirmation step of an action on endpoints, which lists each by URL and tenant."""
+        return workflows.confirmed_action(self, request, queryset,
+                                          workflows.Workflow(describe=_describe_endpoint, **workflow))  # fmt: skip
+
     @admin.action(description="Disable selected endpoints", permissions=["toggle_endpoint"])
     def disable_selected(self, request, queryset):
         def disable(endpoint, data):
             endpoint = services.endpoint_disable(endpoint=endpoint, reason=data["reason"], notify=False)
             return {"is_active": endpoint.is_active}
 
-        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
-            audit_action="endpoint.disable", permission="console.toggle_endpoint", title="Disable webhook endpoints",
+        return self._confirm_on_endpoints(
+            request, queryset, audit_action="endpoint.disable", permission="console.toggle_endpoint",
+            title="Disable webhook endpoints",
             question="Disable these endpoints? No delivery is attempted to them until they are enabled again.",
             submit_label="Yes, disable", done_message="{count} endpoint(s) disabled.", danger=True, perform=disable,
-            describe=_describe_endpoint,
-        ))  # fmt: skip
+        )  # fmt: skip
 
     @admin.action(description="Enable selected endpoints", permissions=["toggle_endpoint"])
     def enable_selected(self, request, queryset):
         def enable(endpoint, data):
             return {"is_active": services.endpoint_enable(endpoint=endpoint).is_active}
 
-        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
-            audit_action="endpoint.enable", permission="console.toggle_endpoint", title="Enable webhook endpoints",
-            question="Enable these endpoints? Deliveries to them are attempted again.",
+        return self._confirm_on_endpoints(
+            request, queryset, audit_action="endpoint.enable", permission="console.toggle_endpoint",
+            title="Enable webhook endpoints", question="Enable these endpoints? Deliveries to them are attempted again.",
             submit_label="Yes, enable", done_message="{count} endpoint(s) enabled.", perform=enable,
-            describe=_describe_endpoint,
-        ))  # fmt: skip
+        )  # fmt: skip
 
     @admin.action(description="Close the circuit breaker of selected endpoints", permissions=["toggle_endpoint"])
     def reset_breaker(self, request, queryset):
@@ -121,13 +125,12 @@ class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
             endpoint = services.endpoint_breaker_reset(endpoint=endpoint)
             return {"breaker_state": endpoint.breaker_state, "lane": endpoint.lane}
 
-        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
-            audit_action="endpoint.breaker_reset", permission="console.toggle_endpoint",
+        return self._confirm_on_endpoints(
+            request, queryset, audit_action="endpoint.breaker_reset", permission="console.toggle_endpoint",
             title="Close webhook circuit breakers",
             question="Close the breakers of these endpoints? Their waiting deliveries are sent at once, in the fast lane.",
             submit_label="Yes, close", done_message="{count} breaker(s) closed.", perform=reset,
-            describe=_describe_endpoint,
-        ))  # fmt: skip
+        )  # fmt: skip
 
     @admin.action(description="Replay failed deliveries of selected endpoints", permissions=["redeliver_webhook"])
     def replay_failed(self, request, queryset):
@@ -136,13 +139,13 @@ class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
             return {"replayed": services.deliveries_replay_failed(endpoint=endpoint, since=since),
                     "since": since.isoformat()}  # fmt: skip
 
-        return workflows.confirmed_action(self, request, queryset, workflows.Workflow(
-            audit_action="endpoint.replay_failed", permission="console.redeliver_webhook",
+        return self._confirm_on_endpoints(
+            request, queryset, audit_action="endpoint.replay_failed", permission="console.redeliver_webhook",
             title="Replay failed webhook deliveries",
             question="Send every failed delivery of these endpoints created since the time below once more?",
             submit_label="Replay", done_message="Failed deliveries of {count} endpoint(s) queued again.",
-            form_class=ReplayForm, perform=replay, describe=_describe_endpoint,
-        ))  # fmt: skip
+            form_class=ReplayForm, perform=replay,
+        )  # fmt: skip
 
 
 def _describe_endpoint(endpoint) -> str:
