@@ -16,6 +16,7 @@ from console.workflows import (
     OperatorAdminMixin,
     Workflow,
     admin_operator_action,
+    changed_values,
     confirmed_action,
     object_button,
 )
@@ -148,9 +149,7 @@ class ApiKeyAdmin(OperatorAdminMixin, ModelAdmin):
         data = form.cleaned_data
         try:
             if change:
-                fields = {
-                    field: data[field] for field in ("name", "rate_limit_per_minute") if field in form.changed_data
-                }
+                fields = changed_values(form, ("name", "rate_limit_per_minute"))
                 if fields:
                     with admin_operator_action(request, permissions="apikeys.change_apikey", action="apikey.update",
                                                target=obj, reason=data.get("audit_reason", ""), detail=fields):  # fmt: skip

@@ -143,7 +143,8 @@ class OperatorAdminMixin:
       delete service defines `perform_delete(obj, data)` (and lists "delete_through_service" in its
       actions); deleting then asks for a reason, calls the service and is audited. Others cannot delete.
     - `view_only = True`: nothing to edit (every field read-only), so no save that writes the row as is.
-    - Edits: `save_model` of each ModelAdmin calls its services through `admin_operator_action`.
+    - Edits: `save_model` of each ModelAdmin calls its services through `admin_operator_action`; a new
+      object through `create_through_service`.
     """
 
     view_only = False
@@ -204,6 +205,17 @@ class OperatorAdminMixin:
             return response
         opts = self.model._meta
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+
+    def create_through_service(self, request, obj, form, *, action: str, create: Callable):
+        """The add form's save: `create(cleaned_data)` calls the service, checked against the add permission
+        and audited as `action` with the created object as target. The form's unsaved instance then takes the
+        created row's pk, so the admin's message and redirect name the new object."""
+        opts = self.model._meta
+        with admin_operator_action(request, permissions=f"{opts.app_label}.add_{opts.model_name}", action=action,
+                                   reason=form.cleaned_data.get("audit_reason", "")) as audit:  # fmt: skip
+            audit.target = created = create(form.cleaned_data)
+        obj.pk, obj._state.adding = created.pk, False
+        return created
 
     def delete_model(self, request, obj):  # only delete_view deletes, through the workflow above
         raise PermissionDenied
@@ -285,6 +297,13 @@ def object_button(
     variant = ActionVariant.DANGER if danger else ActionVariant.PRIMARY
     return unfold_action(description=description, url_path=url_path, permissions=[permission], variant=variant,
                          icon=icon)(button)  # fmt: skip
+
+
+def changed_values(form, fields) -> dict:
+    """The cleaned values of those of `fields` the operator changed on an admin form, for its save to pass
+    to the service (a field read-only for this user is not on the form, so never among them)."""
+    data, changed = form.cleaned_data, form.changed_data
+    return {field: data[field] for field in fields if field in changed and field in data}
 
 
 def admin_operator_action(request, *, permissions, action: str, target=None, reason: str = "", detail=None):

@@ -145,14 +145,12 @@ class TenantAdmin(workflows.OperatorAdminMixin, ModelAdmin):
         """Through the services: a tier or limit change reaches the API gateway on the next request."""
         data, changed = form.cleaned_data, set(form.changed_data)
         reason = data.get("audit_reason", "")
-        limits = {field: data[field] for field in LIMIT_FIELDS if field in changed and field in data}
+        limits = workflows.changed_values(form, LIMIT_FIELDS)
         try:
             if not change:
-                with workflows.admin_operator_action(request, permissions="tenants.add_tenant", action="tenant.create",
-                                                     reason=reason) as audit:  # fmt: skip
-                    tenant = services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
-                    audit.target = tenant
-                obj.pk, obj._state.adding = tenant.pk, False
+                self.create_through_service(request, obj, form, action="tenant.create", create=lambda data: (
+                    services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
+                ))  # fmt: skip
                 limits.pop("tier", None)
             elif "name" in changed:
                 with workflows.admin_operator_action(request, permissions="tenants.change_tenant",
@@ -360,16 +358,14 @@ class WebsiteAdmin(workflows.OperatorAdminMixin, ModelAdmin):
 
         data, changed = form.cleaned_data, set(form.changed_data)
         reason = data.get("audit_reason", "")
-        cdn = {field: data[field] for field in CDN_FIELDS if field in changed and field in data}
+        cdn = workflows.changed_values(form, CDN_FIELDS)
         try:
             if not change:
-                with workflows.admin_operator_action(request, permissions="tenants.add_website",
-                                                     action="website.create", reason=reason) as audit:  # fmt: skip
-                    website = services.website_create(tenant=data["tenant"], name=data["name"])
-                    audit.target = website
-                obj.pk, obj._state.adding = website.pk, False
+                self.create_through_service(request, obj, form, action="website.create", create=lambda data: (
+                    services.website_create(tenant=data["tenant"], name=data["name"])
+                ))  # fmt: skip
             elif changed & {"name", "status"}:
-                fields = {field: data[field] for field in ("name", "status") if field in changed}
+                fields = workflows.changed_values(form, ("name", "status"))
                 with workflows.admin_operator_action(request, permissions="tenants.change_website",
                                                      action="website.update", target=obj, reason=reason,
                                                      detail=fields):  # fmt: skip

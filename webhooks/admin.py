@@ -72,9 +72,7 @@ class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Through endpoint_update (its checks of the event types), audited."""
-        fields = {
-            field: form.cleaned_data[field] for field in ("description", "event_types") if field in form.changed_data
-        }
+        fields = workflows.changed_values(form, ("description", "event_types"))
         if not fields:
             return
         try:
