@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -133,6 +134,20 @@ class HostnameOutput(serializers.ModelSerializer):
         return {"type": "TXT", "name": hostname.challenge_name, "value": hostname.verification_token}
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class WebsitePublicUrlField(serializers.Field):
+    """A website's public URL, read-only: its first verified custom hostname, else its preview host."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text", "The site's public URL: its first verified custom hostname, else its preview host."
+        )
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, website) -> str:
+        return selectors.website_public_url(website=website)
+
+
 WEBSITE_EXAMPLE = {
     "id": WEBSITE_ID, "tenant": TENANT_ID, "name": "Acme shop", "status": "active",
     "url": f"https://{WEBSITE_ID}.sites.example.net/", "hostnames": ["www.acme.example"],
@@ -146,9 +161,7 @@ WEBSITE_EXAMPLE = {
 @extend_schema_serializer(examples=[OpenApiExample("A website", value=WEBSITE_EXAMPLE, response_only=True)])
 class WebsiteOutput(serializers.ModelSerializer):
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
-    url = serializers.SerializerMethodField(
-        help_text="The site's public URL: its first verified custom hostname, else its preview host."
-    )
+    url = WebsitePublicUrlField(source="*")
     hostnames = serializers.SerializerMethodField(help_text="Custom hostnames, verified or not (see hostname_details).")
     hostname_details = HostnameOutput(source="hostnames", many=True, read_only=True)
     preview_host = serializers.SerializerMethodField(help_text="Always serves the website: <id>.<preview domain>.")
@@ -165,9 +178,6 @@ class WebsiteOutput(serializers.ModelSerializer):
             "id", "tenant", "name", "status", "url", "hostnames", "hostname_details", "preview_host",
             "active_deployment", "cdn_backend", "cdn_config", "cache_overrides", "created_at", "updated_at",
         ]  # fmt: skip
-
-    def get_url(self, website) -> str:
-        return selectors.website_public_url(website=website)
 
     def get_hostnames(self, website) -> list[str]:
         return [hostname.hostname for hostname in website.hostnames.all()]
@@ -241,8 +251,8 @@ DEPLOYMENT_EXAMPLE = {
 @extend_schema_serializer(examples=[OpenApiExample("A deployment", value=DEPLOYMENT_EXAMPLE, response_only=True)])
 class DeploymentOutput(serializers.ModelSerializer):
     website = serializers.UUIDField(source="website_id", read_only=True)
-    site_url = serializers.SerializerMethodField(
-        help_text="The website's public URL (it serves this deployment while it is the active one)."
+    site_url = WebsitePublicUrlField(
+        source="website", help_text="The website's public URL (it serves this deployment while it is the active one)."
     )
     number = serializers.IntegerField(min_value=1, max_value=MAX_DEPLOYMENT_NUMBER, read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True, min_value=0)
@@ -269,9 +279,6 @@ class DeploymentOutput(serializers.ModelSerializer):
             "created_at", "started_at", "finished_at", "duration_seconds",
             "bundle_size", "file_count", "total_bytes", "storage_prefix", "source_deployment",
         ]  # fmt: skip
-
-    def get_site_url(self, deployment) -> str:
-        return selectors.website_public_url(website=deployment.website)
 
 
 class DeploymentCreateInput(Input):
