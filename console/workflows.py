@@ -143,11 +143,14 @@ class OperatorAdminMixin:
       delete service defines `perform_delete(obj, data)` (and lists "delete_through_service" in its
       actions); deleting then asks for a reason, calls the service and is audited. Others cannot delete.
     - `view_only = True`: nothing to edit (every field read-only), so no save that writes the row as is.
-    - Edits: `save_model` of each ModelAdmin calls its services through `admin_operator_action`; a new
-      object through `create_through_service`.
+    - Adds and edits: a ModelAdmin whose model has a create service defines `perform_create(data)` (the
+      new object) and `save_changes(request, obj, form, created=...)` (the edits, through
+      `admin_operator_action`); the create is then checked against the add permission and audited, and a
+      service's refusal is shown as an error. Others write their own `save_model` the same way.
     """
 
     view_only = False
+    create_audit_action = ""
     delete_audit_action = ""
 
     def changelist_view(self, request, extra_context=None):
@@ -206,16 +209,25 @@ class OperatorAdminMixin:
         opts = self.model._meta
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
-    def create_through_service(self, request, obj, form, *, action: str, create: Callable):
-        """The add form's save: `create(cleaned_data)` calls the service, checked against the add permission
-        and audited as `action` with the created object as target. The form's unsaved instance then takes the
-        created row's pk, so the admin's message and redirect name the new object."""
+    def save_model(self, request, obj, form, change):
+        """Through `perform_create` and `save_changes` where the ModelAdmin defines them; else Django's."""
+        if not hasattr(self, "perform_create"):
+            return super().save_model(request, obj, form, change)
+        try:
+            if not change:
+                self._create_through_service(request, obj, form)
+            self.save_changes(request, obj, form, created=not change)
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+
+    def _create_through_service(self, request, obj, form) -> None:
         opts = self.model._meta
-        with admin_operator_action(request, permissions=f"{opts.app_label}.add_{opts.model_name}", action=action,
+        with admin_operator_action(request, permissions=f"{opts.app_label}.add_{opts.model_name}",
+                                   action=self.create_audit_action or f"{opts.model_name}.create",
                                    reason=form.cleaned_data.get("audit_reason", "")) as audit:  # fmt: skip
-            audit.target = created = create(form.cleaned_data)
+            audit.target = created = self.perform_create(form.cleaned_data)
+        # The form's unsaved instance becomes the created row, so the admin's message and redirect name it.
         obj.pk, obj._state.adding = created.pk, False
-        return created
 
     def delete_model(self, request, obj):  # only delete_view deletes, through the workflow above
         raise PermissionDenied

@@ -98,6 +98,7 @@ class TenantAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     actions = ["suspend_selected", "reactivate_selected", "delete_through_service"]
     actions_detail = ["suspend_detail", "reactivate_detail"]
+    create_audit_action = "tenant.create"
     delete_audit_action = "tenant.delete"
     suspend_detail = workflows.object_button("suspend_detail", "suspend_selected", description="Suspend",
                                              url_path="suspend", permission="suspend_tenant", danger=True,
@@ -141,26 +142,23 @@ class TenantAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else self.prepopulated_fields
 
-    def save_model(self, request, obj, form, change):
+    def perform_create(self, data):
+        return services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
+
+    def save_changes(self, request, tenant, form, *, created: bool) -> None:
         """Through the services: a tier or limit change reaches the API gateway on the next request."""
-        data, changed = form.cleaned_data, set(form.changed_data)
+        data = form.cleaned_data
         reason = data.get("audit_reason", "")
         limits = workflows.changed_values(form, LIMIT_FIELDS)
-        try:
-            if not change:
-                self.create_through_service(request, obj, form, action="tenant.create", create=lambda data: (
-                    services.tenant_create(name=data["name"], slug=data["slug"], tier=data.get("tier", "free"))
-                ))  # fmt: skip
-                limits.pop("tier", None)
-            elif "name" in changed:
-                with workflows.admin_operator_action(request, permissions="tenants.change_tenant",
-                                                     action="tenant.update", target=obj, reason=reason,
-                                                     detail={"name": data["name"]}):  # fmt: skip
-                    services.tenant_update(tenant=obj, name=data["name"])
-            if limits:
-                self._change_limits(request, obj, form, limits, reason)
-        except ApplicationError as exc:
-            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+        if created:
+            limits.pop("tier", None)  # tenant_create has set it
+        elif "name" in form.changed_data:
+            with workflows.admin_operator_action(request, permissions="tenants.change_tenant",
+                                                 action="tenant.update", target=tenant, reason=reason,
+                                                 detail={"name": data["name"]}):  # fmt: skip
+                services.tenant_update(tenant=tenant, name=data["name"])
+        if limits:
+            self._change_limits(request, tenant, form, limits, reason)
 
     def _change_limits(self, request, tenant, form, limits: dict, reason: str) -> None:
         detail = {field: {"from": form.initial.get(field), "to": value} for field, value in limits.items()}
@@ -337,6 +335,7 @@ class WebsiteAdmin(workflows.OperatorAdminMixin, ModelAdmin):
     inlines = [HostnameInline, DeploymentInline]
     actions = ["invalidate_cdn_cache", "rollback_selected", "delete_through_service"]
     actions_detail = ["rollback_detail", "invalidate_detail"]
+    create_audit_action = "website.create"
     delete_audit_action = "website.delete"
     rollback_detail = workflows.object_button("rollback_detail", "rollback_selected", description="Roll back",
                                               url_path="rollback", permission="change", icon="undo")  # fmt: skip
@@ -352,32 +351,27 @@ class WebsiteAdmin(workflows.OperatorAdminMixin, ModelAdmin):
             readonly += CDN_FIELDS  # a provider id names infrastructure another tenant's cache may sit on
         return readonly
 
-    def save_model(self, request, obj, form, change):
+    def perform_create(self, data):
+        return services.website_create(tenant=data["tenant"], name=data["name"])
+
+    def save_changes(self, request, website, form, *, created: bool) -> None:
         """Through the services: name, status, CDN settings (hostnames: save_related)."""
         from cdn.services import website_cdn_update
 
-        data, changed = form.cleaned_data, set(form.changed_data)
-        reason = data.get("audit_reason", "")
+        reason = form.cleaned_data.get("audit_reason", "")
+        fields = workflows.changed_values(form, ("name", "status"))
+        if fields and not created:
+            with workflows.admin_operator_action(request, permissions="tenants.change_website",
+                                                 action="website.update", target=website, reason=reason,
+                                                 detail=fields):  # fmt: skip
+                services.website_update(website=website, **fields)
         cdn = workflows.changed_values(form, CDN_FIELDS)
-        try:
-            if not change:
-                self.create_through_service(request, obj, form, action="website.create", create=lambda data: (
-                    services.website_create(tenant=data["tenant"], name=data["name"])
-                ))  # fmt: skip
-            elif changed & {"name", "status"}:
-                fields = workflows.changed_values(form, ("name", "status"))
-                with workflows.admin_operator_action(request, permissions="tenants.change_website",
-                                                     action="website.update", target=obj, reason=reason,
-                                                     detail=fields):  # fmt: skip
-                    services.website_update(website=obj, **fields)
-            if cdn:
-                with workflows.admin_operator_action(request,
-                                                     permissions=("tenants.change_website", "console.configure_cdn"),
-                                                     action="website.configure_cdn", target=obj, reason=reason,
-                                                     detail=cdn):  # fmt: skip
-                    website_cdn_update(website=obj, **cdn)
-        except ApplicationError as exc:
-            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+        if cdn:
+            with workflows.admin_operator_action(request,
+                                                 permissions=("tenants.change_website", "console.configure_cdn"),
+                                                 action="website.configure_cdn", target=website, reason=reason,
+                                                 detail=cdn):  # fmt: skip
+                website_cdn_update(website=website, **cdn)
 
     def save_related(self, request, form, formsets, change):
         """Hostnames through website_update (its checks and the website.updated event); deployments are
