@@ -128,6 +128,26 @@ def dns_zone(dns_server):
         records.clear()
 
 
+# --- per-address rate limits: every test's client is 127.0.0.1 -----------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_address_rate_limits():
+    """Each test starts with no django-ratelimit counts: they are kept per client address, and every test's
+    client is 127.0.0.1, so otherwise the counts of earlier tests carry over (the browser tests log an
+    operator in once each, and a fast machine ran more than ADMIN_LOGIN_RATE of them in one minute)."""
+    from django.conf import settings
+    from django.core.cache import caches
+
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+    try:
+        if hasattr(cache, "delete_pattern"):
+            cache.delete_pattern(f"{prefix}*", itersize=1000)
+        else:
+            cache.clear()  # local memory: this process's own cache
+    except Exception:  # noqa: BLE001, S110 - a test that stopped Redis: no counts can be read either
+        pass
+
+
 # --- read replicas (dbrouting/router.py) ------------------------------------------------
 @pytest.fixture(autouse=True)
 def _reads_from_primary(request):

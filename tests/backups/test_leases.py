@@ -2,6 +2,7 @@
 backup, a drill) or a primary stopped mid-backup leaves a row the reconcile task fails, with the reason,
 and a drill's scratch cluster and folder are reaped."""
 
+import contextlib
 import os
 import re
 import signal
@@ -89,34 +90,62 @@ def test_a_backup_whose_process_was_killed_is_failed_with_the_reason(
     wait_for(lambda: not _pgbackrest_running(engine), timeout=300, interval=1)
 
 
+def _held_pg_ctl(engine, folder: Path) -> Path:
+    """A PG_BINDIR whose pg_ctl, once a start has succeeded, writes its pid to `folder/started` and sleeps:
+    a drill using it stays with its scratch cluster up, for as long as the test needs, to be killed there
+    (a real drill keeps its cluster up for well under a second: too short to catch by polling)."""
+    bindir = folder / "bin"
+    bindir.mkdir(parents=True)
+    for tool in engine.pg_bindir.iterdir():
+        if tool.name != "pg_ctl":
+            (bindir / tool.name).symlink_to(tool)
+    pg_ctl = bindir / "pg_ctl"
+    pg_ctl.write_text(
+        f'#!/bin/sh\n"{engine.pg_bindir}/pg_ctl" "$@" || exit $?\n'
+        f'case "$*" in *" start") echo $$ > "{folder}/started"; exec sleep 600;; esac\n'
+    )
+    pg_ctl.chmod(0o755)
+    folder.chmod(0o777)  # noqa: S103 - the database's OS user writes the pid file
+    return bindir
+
+
 def test_a_killed_drill_leaves_no_running_cluster_no_folder_and_no_running_row(
     base_full_backup, engine, short_leases, test_database_env, scratch_dir, settings
 ):
     settings.BACKUP_SCRATCH_DIR = scratch_dir
     services.backup_run(kind="incr", engine=engine)
-    process = _manage(test_database_env, "backup", "verify", scratch_dir=scratch_dir)
+    hold = Path(scratch_dir, "hold")
+    bindir = _held_pg_ctl(engine, hold)
+    process = _manage({**test_database_env, "PG_BINDIR": str(bindir)}, "backup", "verify", scratch_dir=scratch_dir)
+    started = hold / "started"
+    try:
 
-    def scratch_cluster_running():
-        drill = RestoreVerification.objects.filter(status=RestoreVerification.Status.RUNNING).first()
-        if drill and drill.scratch_path and running_postmaster(Path(drill.scratch_path, "data")):
-            return drill
-        assert process.poll() is None, process.communicate()
-        return None
+        def scratch_cluster_started():
+            assert process.poll() is None, process.communicate()
+            return started.exists() and started.read_text().strip()
 
-    drill = wait_for(scratch_cluster_running, timeout=180, interval=0.2)
-    _kill(process)
-    data_dir = Path(drill.scratch_path, "data")
-    assert running_postmaster(data_dir)  # leaked, as a killed drill leaves it
-    wait_for(lambda: RestoreVerification.objects.get(pk=drill.pk).lease_expires_at < timezone.now(), timeout=30)
+        wait_for(scratch_cluster_started, timeout=180, interval=0.2)
+        drill = RestoreVerification.objects.get(status=RestoreVerification.Status.RUNNING)
+        data_dir = Path(drill.scratch_path, "data")
+        assert running_postmaster(data_dir)
+        _kill(process)
+        assert running_postmaster(data_dir)  # leaked, as a killed drill leaves it
+        wait_for(lambda: RestoreVerification.objects.get(pk=drill.pk).lease_expires_at < timezone.now(), timeout=30)
 
-    outcome = services.backups_reconcile()
-    assert outcome["failed"]["backups.restoreverification"] == 1
-    assert outcome["reaped"] == [drill.scratch_path]
-    assert not Path(drill.scratch_path).exists() and running_postmaster(data_dir) is None
-    failed = RestoreVerification.objects.get(pk=drill.pk)
-    assert failed.status == RestoreVerification.Status.FAILED and "stopped: no heartbeat since" in failed.error
-    assert failed.scratch_path == ""
-    assert services.backups_reconcile() == {"failed": dict.fromkeys(outcome["failed"], 0), "reaped": []}
+        outcome = services.backups_reconcile()
+        assert outcome["failed"]["backups.restoreverification"] == 1
+        assert outcome["reaped"] == [drill.scratch_path]
+        assert not Path(drill.scratch_path).exists() and running_postmaster(data_dir) is None
+        failed = RestoreVerification.objects.get(pk=drill.pk)
+        assert failed.status == RestoreVerification.Status.FAILED and "stopped: no heartbeat since" in failed.error
+        assert failed.scratch_path == ""
+        assert services.backups_reconcile() == {"failed": dict.fromkeys(outcome["failed"], 0), "reaped": []}
+    finally:
+        if process.poll() is None:
+            _kill(process)
+        if started.exists() and started.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(started.read_text()), signal.SIGKILL)  # the held pg_ctl's sleep
 
 
 def test_the_reaper_leaves_other_platforms_and_running_drills_alone(short_leases, scratch_dir, settings):

@@ -76,3 +76,20 @@ def test_a_bad_network_stops_the_process_with_one_line():
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "error: TRUSTED_PROXIES: '10.0.0.300/32' is not an address or a network (CIDR)"
     ]
+
+
+# Every test's client is 127.0.0.1: each test starts with no per-address counts (tests/conftest.py), or the
+# counts of earlier tests refuse its requests (a browser test's operator login was refused that way).
+def _failed_authentications(client, count: int) -> list[int]:
+    unknown_key = {"HTTP_AUTHORIZATION": "Bearer plk_test_" + "C" * 50}
+    return [client.get("/api/v1/websites/", **unknown_key).status_code for _ in range(count)]
+
+
+def test_one_test_uses_up_the_failed_authentication_rate_of_its_address(client, settings, db):
+    settings.API_KEY_AUTH_FAILURE_RATE = "2/h"
+    assert _failed_authentications(client, 3) == [401, 401, 429]
+
+
+def test_the_next_test_starts_with_no_counts_from_the_one_before(client, settings, db):
+    settings.API_KEY_AUTH_FAILURE_RATE = "2/h"
+    assert _failed_authentications(client, 1) == [401]

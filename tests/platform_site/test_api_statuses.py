@@ -12,6 +12,8 @@ the scope or on an operators' route, 429 over the limit, 503 with the gateway st
 closed), the body limit for every method that carries a body (413) and an unknown id (404) are built
 by GENERIC cases; what depends on the operation (its success, its 400, its 409, a page past the end) is
 written out below, one line each.
+
+Longer than ~400 lines: the case table is the test, one line a documented status.
 """
 
 import json
