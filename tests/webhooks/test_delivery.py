@@ -124,8 +124,11 @@ def test_the_session_workers_slow_lane_sends_these_deliveries_as_configured_here
 
     endpoint, _ = _endpoint(tenant, receiver.url())
     monkeypatch.setattr(delivery_module, "pump_wake", lambda at=None: None)  # only the session worker's loop
-    event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"id": str(tenant.pk)}})
-    assert len(services.event_fan_out(event_id=event.pk)) == 1
+    # Fanned out here, in the transaction that records it: the fan-out task its commit queues could
+    # otherwise have fanned it out first (a fresh-clone run: this fan-out then found nothing to do).
+    with transaction.atomic():
+        event = services.event_record(tenant=tenant, type="tenant.suspended", data={"tenant": {"id": str(tenant.pk)}})
+        assert len(services.event_fan_out(event_id=event.pk)) == 1
     tasks.deliveries_pump_task.apply_async(queue="webhooks")  # consumed by the session worker only
 
     delivery = _delivery(endpoint)
