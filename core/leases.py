@@ -39,15 +39,23 @@ logger = logging.getLogger(__name__)
 OWNER_MAX_LENGTH = 64
 
 
-class LeasedJob(models.Model):
-    """Fields of a job row that workers take with a lease."""
+class Leased(models.Model):
+    """The lease of a row a worker is working on."""
 
-    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker took this job.")
-    # host:pid:tag of the process holding the job (lease_owner_token).
+    # host:pid:tag of the process holding the row (lease_owner_token).
     lease_owner = models.CharField(max_length=OWNER_MAX_LENGTH, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The worker holding the job renews this while it works."
     )
+
+    class Meta:
+        abstract = True
+
+
+class LeasedJob(Leased):
+    """Fields of a job row that workers take with a lease, and how often one took it."""
+
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker took this job.")
 
     class Meta:
         abstract = True

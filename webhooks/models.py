@@ -4,6 +4,8 @@ import uuid
 
 from django.db import models
 
+from core.leases import Leased
+
 
 class Lane(models.TextChoices):
     FAST = "fast", "Fast (first attempts inline)"
@@ -101,8 +103,11 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Delivery(models.Model):
-    """One event to one endpoint. Its id is the webhook-id header, stable across retries."""
+class Delivery(Leased):
+    """One event to one endpoint. Its id is the webhook-id header, stable across retries.
+
+    Its lease is the sending worker's (core/leases.py): once it runs out, the sweeper marks the attempt
+    lost and sends again."""
 
     Status = DeliveryStatus
 
@@ -119,10 +124,6 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The lease of the worker sending its attempt (core/leases.py); the sweeper marks the attempt
-    # lost and sends again once it runs out.
-    lease_owner = models.CharField(max_length=64, blank=True, editable=False)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
