@@ -61,7 +61,7 @@ def _beat_schedule() -> dict:
     return {
         "beat-heartbeat": {
             "task": "observability.tasks.beat_heartbeat",
-            "schedule": 60.0,
+            "schedule": settings.BEAT_HEARTBEAT_SECONDS,
         },
         "apikeys-usage-rollup": {
             "task": "apikeys.tasks.usage_rollup",
