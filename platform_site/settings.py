@@ -22,7 +22,28 @@ import environ
 
 # === mode and secrets =============================================================================
 BASE_DIR = Path(__file__).resolve().parent.parent
-env = environ.Env()
+
+
+class _Env(environ.Env):
+    """django-environ, where a variable that does not parse stops the process with one line naming it
+    (not a traceback that says only "could not convert string to float")."""
+
+    KINDS = {int: "a whole number", float: "a number"}
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            if cast is float and var in self.ENVIRON:
+                float(self.ENVIRON[var])  # django-environ would read "12abc" as 12
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError:
+            if cast not in self.KINDS:
+                raise
+            # Only numbers get here, never a secret: the value is shown.
+            sys.stderr.write(f"error: {var}={self.ENVIRON.get(var, '')!r} is not {self.KINDS[cast]}\n")
+            raise SystemExit(2) from None
+
+
+env = _Env()
 
 VAR_DIR = Path(env("PLATFORM_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -273,6 +294,10 @@ EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=CELERY_TASK_ALWAYS_E
 USAGE_ROLLUP_INTERVAL_SECONDS = env.float("USAGE_ROLLUP_INTERVAL_SECONDS", default=60.0)
 # How often beat records that it is scheduling (/readyz reports the age of the last record, in seconds).
 BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=60.0)
+for _name in ("USAGE_ROLLUP_INTERVAL_SECONDS", "BEAT_HEARTBEAT_SECONDS"):
+    if globals()[_name] <= 0:  # a schedule of 0 s would run the task without a pause
+        sys.stderr.write(f"error: {_name} must be more than 0 seconds\n")
+        raise SystemExit(2)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3

@@ -70,3 +70,15 @@ def test_real_mode_missing_secret_stops_with_one_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and missing in lines[0], result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_number_that_does_not_parse_stops_with_one_line_naming_it(tmp_path):
+    for variable, value, expected in (
+        ("WEBHOOKS_BATCH_SIZE", "lots", "error: WEBHOOKS_BATCH_SIZE='lots' is not a whole number"),
+        ("BEAT_HEARTBEAT_SECONDS", "abc", "error: BEAT_HEARTBEAT_SECONDS='abc' is not a number"),
+        ("BEAT_HEARTBEAT_SECONDS", "12abc", "error: BEAT_HEARTBEAT_SECONDS='12abc' is not a number"),  # not 12
+        ("USAGE_ROLLUP_INTERVAL_SECONDS", "0", "error: USAGE_ROLLUP_INTERVAL_SECONDS must be more than 0 seconds"),
+        ("BEAT_HEARTBEAT_SECONDS", "-5", "error: BEAT_HEARTBEAT_SECONDS must be more than 0 seconds"),
+    ):
+        result = _run({variable: value}, tmp_path)
+        assert (result.returncode, result.stderr.strip()) == (2, expected)
