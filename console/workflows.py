@@ -143,10 +143,10 @@ class OperatorAdminMixin:
       delete service defines `perform_delete(obj, data)` (and lists "delete_through_service" in its
       actions); deleting then asks for a reason, calls the service and is audited. Others cannot delete.
     - `view_only = True`: nothing to edit (every field read-only), so no save that writes the row as is.
-    - Adds and edits: a ModelAdmin whose model has a create service defines `perform_create(data)` (the
-      new object) and `save_changes(request, obj, form, created=...)` (the edits, through
-      `admin_operator_action`); the create is then checked against the add permission and audited, and a
-      service's refusal is shown as an error. Others write their own `save_model` the same way.
+    - Adds and edits: a ModelAdmin defines `save_changes(request, obj, form, created=...)` (the edits,
+      through `admin_operator_action`) and, if its model has a create service, `perform_create(data)` (the
+      new object); the create is then checked against the add permission and audited, and a service's
+      refusal is shown as "Not saved: ..." Others write their own `save_model` the same way.
     """
 
     view_only = False
@@ -210,11 +210,14 @@ class OperatorAdminMixin:
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
     def save_model(self, request, obj, form, change):
-        """Through `perform_create` and `save_changes` where the ModelAdmin defines them; else Django's."""
-        if not hasattr(self, "perform_create"):
+        """Through `save_changes` (and `perform_create` for an add) where the ModelAdmin defines it; else
+        Django's."""
+        if not hasattr(self, "save_changes"):
             return super().save_model(request, obj, form, change)
         try:
             if not change:
+                if not hasattr(self, "perform_create"):
+                    raise PermissionDenied  # no create service: such admins refuse adds
                 self._create_through_service(request, obj, form)
             self.save_changes(request, obj, form, created=not change)
         except ApplicationError as exc:

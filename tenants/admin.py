@@ -68,19 +68,15 @@ class UsagePlanAdmin(workflows.OperatorAdminMixin, ModelAdmin):
             return [*self.readonly_fields, *UsagePlanForm.Meta.fields]
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
+    def save_changes(self, request, plan, form, *, created: bool) -> None:
         data = form.cleaned_data
         values = {field: data.get(field) for field in UsagePlanForm.Meta.fields}
         detail = {field: {"from": form.initial.get(field), "to": values[field]} for field in form.changed_data
                   if field in values}  # fmt: skip
-        try:
-            with workflows.admin_operator_action(request,
-                                                 permissions=("tenants.change_usageplan", "console.change_tier"),
-                                                 action="usage_plan.update", target=obj,
-                                                 reason=data.get("audit_reason", ""), detail=detail):  # fmt: skip
-                plans.usage_plan_update(tier=obj.tier, **values)
-        except ApplicationError as exc:
-            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+        with workflows.admin_operator_action(request, permissions=("tenants.change_usageplan", "console.change_tier"),
+                                             action="usage_plan.update", target=plan,
+                                             reason=data.get("audit_reason", ""), detail=detail):  # fmt: skip
+            plans.usage_plan_update(tier=plan.tier, **values)
 
 
 @admin.register(Tenant)

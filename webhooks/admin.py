@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
@@ -9,7 +9,6 @@ from unfold.decorators import display
 
 from console import workflows
 from console.display import STATUS_COLOURS, ActiveFilter, status_badge, titled
-from core.exceptions import ApplicationError
 
 from . import services
 from .models import Attempt, Delivery, Endpoint, Event
@@ -70,19 +69,15 @@ class EndpointAdmin(workflows.OperatorAdminMixin, ModelAdmin):
         probe = f" — probe {endpoint.breaker_probe_at:%Y-%m-%d %H:%M:%S}" if endpoint.breaker_probe_at else ""
         return format_html('<strong class="breaker breaker-{}">{}{}</strong>', endpoint.breaker_state, label, probe)
 
-    def save_model(self, request, obj, form, change):
+    def save_changes(self, request, endpoint, form, *, created: bool) -> None:
         """Through endpoint_update (its checks of the event types), audited."""
         fields = workflows.changed_values(form, ("description", "event_types"))
-        if not fields:
-            return
-        try:
+        if fields:
             with workflows.admin_operator_action(request, permissions="webhooks.change_endpoint",
-                                                 action="endpoint.update", target=obj,
+                                                 action="endpoint.update", target=endpoint,
                                                  reason=form.cleaned_data.get("audit_reason", ""),
                                                  detail=fields):  # fmt: skip
-                services.endpoint_update(endpoint=obj, **fields)
-        except ApplicationError as exc:
-            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+                services.endpoint_update(endpoint=endpoint, **fields)
 
     def perform_delete(self, endpoint, data):
         services.endpoint_delete(endpoint=endpoint)

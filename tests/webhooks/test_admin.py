@@ -49,3 +49,21 @@ def test_admin_actions_disable_enable_redeliver(admin_client_logged_in, delivery
             {"action": "redeliver_selected", "_selected_action": [str(delivery.pk)], "apply": "1", "reason": "r"},
         )
     assert Delivery.objects.get(pk=delivery.pk).status == "pending" and len(queued) == 1
+
+
+def test_an_endpoint_edit_goes_through_the_service_audited_and_a_refusal_saves_nothing(
+    admin_client_logged_in, delivery
+):
+    from console.models import AuditLogEntry
+
+    change = f"/admin/webhooks/endpoint/{delivery.endpoint_id}/change/"
+    form = {"description": "Orders", "event_types": '["tenant.*"]', "audit_reason": "narrower"}
+    assert admin_client_logged_in.post(change, form).status_code == 302
+    endpoint = Endpoint.objects.get(pk=delivery.endpoint_id)
+    assert (endpoint.description, endpoint.event_types) == ("Orders", ["tenant.*"])
+    entry = AuditLogEntry.objects.get(action="endpoint.update")
+    assert (entry.reason, entry.detail["event_types"]) == ("narrower", ["tenant.*"])
+
+    refused = admin_client_logged_in.post(change, {**form, "event_types": '["no.such.event"]'}, follow=True)
+    assert "Not saved:" in refused.content.decode()
+    assert Endpoint.objects.get(pk=delivery.endpoint_id).event_types == ["tenant.*"]
