@@ -119,6 +119,11 @@ class PgBackRestEngine(BackupEngine):
         self.backup_timeout = backup_timeout
         self.probe_timeout = probe_timeout
 
+    @property
+    def spool_path(self) -> Path:
+        """The primary's archive-push queue: the acknowledgements its archive_command waits for."""
+        return self.config_path.parent / "spool"
+
     # --- repositories ------------------------------------------------------------------------
     def repositories(self) -> list[Repository]:
         found = []
@@ -215,7 +220,7 @@ class PgBackRestEngine(BackupEngine):
             f"archive-timeout={self.archive_timeout}",
             f"log-path={base / 'log'}",
             f"lock-path={base / 'lock'}",
-            f"spool-path={base / 'spool'}",
+            f"spool-path={self.spool_path}",
             "log-level-console=warn",
             "log-level-file=info",
             "",
@@ -253,7 +258,7 @@ class PgBackRestEngine(BackupEngine):
         """Write the generated configuration if it differs; True when it changed."""
         base = self.config_path.parent
         owner = self._owner()
-        for path in (base, base / "log", base / "lock", base / "spool"):
+        for path in (base, base / "log", base / "lock", self.spool_path):
             path.mkdir(parents=True, exist_ok=True)
             if owner:
                 os.chown(path, *owner)
@@ -284,14 +289,16 @@ class PgBackRestEngine(BackupEngine):
         # Not our environment: pgBackRest reads PGBACKREST_* variables as options, and secrets stay out.
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC"}
 
-    def pgbackrest(self, command: str, *options: str, timeout: float = 3600, repo: int | None = None, config=None):
+    def pgbackrest(
+        self, command: str, *options: str, timeout: float = 3600, repo: int | None = None, config=None, env=None
+    ):
         """Run one pgBackRest command; with repo, a failure to reach it says which repository and why."""
         if config is None:
             self.write_config()
         config = config or self.config_path
         args = ["pgbackrest", command, f"--config={config}", f"--stanza={self.stanza}", *options]
         try:
-            return run_command(args, as_user=self.os_user, env=self._env(), timeout=timeout)
+            return run_command(args, as_user=self.os_user, env={**self._env(), **(env or {})}, timeout=timeout)
         except BackupCommandError as exc:
             if repo is not None and any(marker in exc.stderr for marker in UNREACHABLE_MARKERS):
                 raise RepositoryUnreachable(self.repository(repo), pgbackrest_cause(exc.stderr)) from exc
@@ -452,6 +459,14 @@ class PgBackRestEngine(BackupEngine):
                 os.chown(target, *owner)
             os.chmod(target, 0o700)
         options = [f"--pg1-path={target}", "--archive-mode=off", f"--repo={repo}"]
+        env = {}
+        if target.resolve() != Path(self.pg_data).resolve():
+            # restore empties the stanza's archive spool, as the restored cluster's: a copy elsewhere gets one
+            # of its own, or the acknowledgements the running primary's archive_command waits for are deleted
+            # and it waits archive-timeout for a segment already pushed. From the environment, not the
+            # command line: restore copies command-line options into restore_command, and archive-get
+            # refuses spool-path without archive-async.
+            env["PGBACKREST_SPOOL_PATH"] = str(self.spool_path.with_name("spool-restore"))
         if force:
             options.append("--delta")
         if label:
@@ -462,7 +477,7 @@ class PgBackRestEngine(BackupEngine):
             options += ["--type=name", f"--target={target_name}", "--target-action=promote"]
         elif immediate:
             options += ["--type=immediate", "--target-action=promote"]
-        self.pgbackrest("restore", *options, timeout=self.backup_timeout, repo=repo)
+        self.pgbackrest("restore", *options, timeout=self.backup_timeout, repo=repo, env=env)
         log = target / "restore-startup.log"
         try:
             self._start_cluster(target, port, log)

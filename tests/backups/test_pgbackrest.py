@@ -130,6 +130,22 @@ def test_full_writes_incremental_then_pitr_between_two_writes(base_full_backup, 
         engine.stop_cluster(data_dir)
 
 
+def test_a_restore_elsewhere_leaves_the_primarys_archive_spool_alone(base_full_backup, engine, scratch_dir):
+    """pgBackRest's restore empties the stanza's archive spool, meant for the cluster it restores. With the
+    primary's spool, a drill (which restores right after its segment is pushed) deleted the acknowledgement
+    the primary's archive_command was waiting for: WAL archiving stood still for archive-timeout (60 s),
+    and a backup or check waiting for WAL with it."""
+    point = engine.recovery_point(name=f"spool-{int(time.time())}")
+    acknowledged = Path(engine.spool_path, "archive", engine.stanza, "out", f"{point['wal']}.ok")
+    wait_for(acknowledged.exists, timeout=30)
+    data_dir = os.path.join(scratch_dir, "copy")
+    try:
+        engine.restore(to=data_dir, port=free_port(), immediate=True)
+    finally:
+        engine.stop_cluster(data_dir)
+    assert acknowledged.exists()
+
+
 def test_restore_refuses_the_primary_a_used_directory_and_a_busy_port(engine, scratch_dir):
     with pytest.raises(BackupError, match="primary's data directory"):
         services.backup_restore(to=engine.pg_data, port=free_port(), engine=engine)
