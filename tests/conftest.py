@@ -19,6 +19,7 @@ def pytest_configure(config):
         )
     _dummy_cdn_by_default()
     _flush_retries_on_deadlock()
+    _test_servers_answer_without_nagle_delay()
 
 
 def _dummy_cdn_by_default():
@@ -29,6 +30,17 @@ def _dummy_cdn_by_default():
     from django.conf import settings
 
     settings.CDN_BACKENDS = {"default": {"BACKEND": "cdn.backends.dummy.DummyBackend", "OPTIONS": {}}}
+
+
+def _test_servers_answer_without_nagle_delay():
+    """Every HTTP server a test starts in this process (Django's live servers, the webhook receivers, the
+    fake Cloudflare API) is a socketserver handler that sends a response's headers and body in separate
+    writes; with Nagle's algorithm the body waits for the client's delayed ACK of the headers, 40 ms a
+    request on Linux (about 80 s of the Schemathesis run alone). gunicorn, what the platform serves with,
+    sets TCP_NODELAY itself, as the benchmarks' receivers do."""
+    import socketserver
+
+    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
 
 
 def _flush_retries_on_deadlock():

@@ -6,6 +6,7 @@ consumes the default `webhooks` queue with default settings) never takes these d
 
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,7 +96,6 @@ class Receiver:
 def _handler(receiver_ref: list):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
-        disable_nagle_algorithm = True  # else small writes wait ~40 ms for delayed ACKs
 
         def log_message(self, *args):
             pass
@@ -143,6 +143,11 @@ class _Server(ThreadingHTTPServer):
     # A real server's listen backlog: the default 5 drops connections when many arrive at once on a loaded
     # machine, and the client sees a connect time-out that no receiver would cause.
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A sender that gave up on a slow or hanging step hung up before its answer: what those steps are for.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _serve_receiver():
