@@ -6,21 +6,21 @@ from core.leases import LeasedJob
 
 
 class RunStatus(models.TextChoices):
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    EXPIRED = "expired", "Expired"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
 
 
 class Trigger(models.TextChoices):
-    SCHEDULE = "schedule", "Schedule"
-    ADMIN = "admin", "Admin"
-    COMMAND = "command", "Command"
+    SCHEDULE = "schedule"
+    ADMIN = "admin"
+    COMMAND = "command"
     REPOSITORY = "repository", "Found in repository"
 
 
 class BackupKind(models.TextChoices):
-    FULL = "full", "Full"
+    FULL = "full"
     INCR = "incr", "Incremental"
     DIFF = "diff", "Differential"
 

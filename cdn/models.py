@@ -6,10 +6,10 @@ from core.leases import LeasedJob
 
 
 class InvalidationStatus(models.TextChoices):
-    PENDING = "pending", "Pending"  # waiting for its batching window, provider capacity or a retry
+    PENDING = "pending"  # waiting for its batching window, provider capacity or a retry
     IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 # The check constraint of both tables that record a purge.

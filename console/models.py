@@ -4,13 +4,13 @@ from django.utils import timezone
 
 
 class AuditOutcome(models.TextChoices):
-    DONE = "done", "Done"
-    REFUSED = "refused", "Refused"  # the service refused (e.g. already revoked): nothing changed
+    DONE = "done"
+    REFUSED = "refused"  # the service refused (e.g. already revoked): nothing changed
     DRY_RUN = "dry_run", "Dry run"  # looked at, nothing changed on purpose
 
 
 class AuditSource(models.TextChoices):
-    ADMIN = "admin", "Admin"
+    ADMIN = "admin"
     API = "api", "API"
     CLI = "cli", "Command line"
 

@@ -9,10 +9,10 @@ from core.leases import LeasedJob
 
 
 class Tier(models.TextChoices):
-    FREE = "free", "Free"
-    STARTER = "starter", "Starter"
-    PROFESSIONAL = "professional", "Professional"
-    ENTERPRISE = "enterprise", "Enterprise"
+    FREE = "free"
+    STARTER = "starter"
+    PROFESSIONAL = "professional"
+    ENTERPRISE = "enterprise"
 
 
 # The usage plans a fresh database starts with (operators edit them in the admin): burst (units a
@@ -33,33 +33,33 @@ def _in_choices(field: str, choices: type[models.TextChoices]) -> models.Q:
 
 
 class TenantStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    SUSPENDED = "suspended", "Suspended"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
 
 
 class WebsiteStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    DISABLED = "disabled", "Disabled"
+    ACTIVE = "active"
+    DISABLED = "disabled"
 
 
 class HostnameStatus(models.TextChoices):
     PENDING = "pending", "Pending verification"
-    VERIFIED = "verified", "Verified"
+    VERIFIED = "verified"
     FAILED = "failed", "Verification failed"
 
 
 class DeploymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class DeploymentTrigger(models.TextChoices):
     API = "api", "API"
-    ADMIN = "admin", "Admin"
-    COMMAND = "command", "Command"
-    ROLLBACK = "rollback", "Rollback"
+    ADMIN = "admin"
+    COMMAND = "command"
+    ROLLBACK = "rollback"
 
 
 class Tenant(models.Model):

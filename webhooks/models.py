@@ -13,8 +13,8 @@ class Lane(models.TextChoices):
 
 
 class BreakerState(models.TextChoices):
-    CLOSED = "closed", "Closed"
-    OPEN = "open", "Open"
+    CLOSED = "closed"
+    OPEN = "open"
     HALF_OPEN = "half_open", "Half-open (probe in flight)"
 
 
@@ -98,9 +98,9 @@ class Event(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Delivery(Leased):
@@ -154,7 +154,7 @@ class Delivery(Leased):
 
 class AttemptState(models.TextChoices):
     STARTED = "started", "Started (on the wire)"
-    FINISHED = "finished", "Finished"
+    FINISHED = "finished"
     LOST = "lost", "Lost (the worker stopped before its outcome)"
 
 
