@@ -1,4 +1,8 @@
-"""The pgBackRest engine against the stack's real PostgreSQL, posix repository and S3 (moto behind stunnel)."""
+"""The pgBackRest engine against the stack's real PostgreSQL, posix repository and S3 (moto behind stunnel).
+
+Just over ~400 lines on purpose: it mirrors backups/engines/pgbackrest.py, one test a behaviour of a real
+pgBackRest command (backup, restore, drill, expire, verify); the outage, lease and command tests have
+modules of their own."""
 
 import contextlib
 import os
