@@ -460,7 +460,7 @@ class PgBackRestEngine(BackupEngine):
             os.chmod(target, 0o700)
         options = [f"--pg1-path={target}", "--archive-mode=off", f"--repo={repo}"]
         env = {}
-        if target.resolve() != Path(self.pg_data).resolve():
+        if not self._is_primary_data(target):
             # restore empties the stanza's archive spool, as the restored cluster's: a copy elsewhere gets one
             # of its own, or the acknowledgements the running primary's archive_command waits for are deleted
             # and it waits archive-timeout for a segment already pushed. From the environment, not the
@@ -505,8 +505,11 @@ class PgBackRestEngine(BackupEngine):
         cluster.recovered_lsn, cluster.recovered_time = lsn or "", replayed or ""
         return cluster
 
+    def _is_primary_data(self, target: Path) -> bool:
+        return target.resolve() == Path(self.pg_data).resolve()
+
     def _refuse_restore_target(self, target: Path, *, port: int, force: bool) -> None:
-        if target.resolve() == Path(self.pg_data).resolve() and not force:
+        if self._is_primary_data(target) and not force:
             raise BackupError(
                 f"{target} is the primary's data directory; refusing to overwrite it without --force",
                 code="refused",
